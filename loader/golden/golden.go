@@ -1,0 +1,293 @@
+// Package golden finds and reads the reference tensors computed by the
+// PyTorch reference implementation (../shared/golden beside the checkout),
+// and compares engine outputs with them under the stated tolerances.
+//
+// The folder is looked up as $HARMONY_GOLDEN, else as shared/golden in the
+// checkout or any folder above it. Without it a test skips, unless
+// HARMONY_REQUIRE_GOLDEN=1 or HARMONY_REQUIRE_GPU=1 (CI), where it fails.
+package golden
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/x448/float16"
+
+	"harmony/loader"
+)
+
+var (
+	dirOnce sync.Once
+	dir     string
+)
+
+// Find returns the golden folder, or "" when there is none.
+func Find() string {
+	dirOnce.Do(func() {
+		if d := os.Getenv("HARMONY_GOLDEN"); d != "" {
+			dir = d
+			return
+		}
+		wd, err := os.Getwd()
+		if err != nil {
+			return
+		}
+		for d := wd; ; d = filepath.Dir(d) {
+			for _, c := range []string{filepath.Join(d, "shared", "golden"), filepath.Join(d, "..", "shared", "golden")} {
+				if st, err := os.Stat(filepath.Join(c, "README.md")); err == nil && !st.IsDir() {
+					dir, _ = filepath.Abs(c)
+					return
+				}
+			}
+			if filepath.Dir(d) == d {
+				return
+			}
+		}
+	})
+	return dir
+}
+
+// Required reports whether missing goldens must fail tests.
+func Required() bool {
+	return os.Getenv("HARMONY_REQUIRE_GOLDEN") == "1" || os.Getenv("HARMONY_REQUIRE_GPU") == "1"
+}
+
+// Dir returns the golden folder or stops the test (skip, or fail in CI).
+func Dir(t testing.TB) string {
+	t.Helper()
+	d := Find()
+	if d == "" {
+		if Required() {
+			t.Fatal("golden data not found: set HARMONY_GOLDEN or put shared/golden beside the checkout")
+		}
+		t.Skip("golden data not found (set HARMONY_GOLDEN)")
+	}
+	return d
+}
+
+// Path joins parts below the golden folder.
+func Path(t testing.TB, parts ...string) string {
+	t.Helper()
+	return filepath.Join(append([]string{Dir(t)}, parts...)...)
+}
+
+// File is an opened golden safetensors file, read fully into memory.
+type File struct {
+	Path string
+	hdr  *loader.SafetensorsFile
+	data []byte
+}
+
+// Load reads a safetensors file.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	h, err := loader.ParseSafetensorsHeader(data[8:8+binary.LittleEndian.Uint64(data)], int64(len(data)), filepath.Base(path))
+	if err != nil {
+		return nil, err
+	}
+	return &File{Path: path, hdr: h, data: data}, nil
+}
+
+// Open reads a safetensors file below the golden folder.
+func Open(t testing.TB, parts ...string) *File {
+	t.Helper()
+	f, err := Load(Path(t, parts...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// Names lists the tensors.
+func (f *File) Names() []string {
+	var out []string
+	for _, ti := range f.hdr.Tensors {
+		out = append(out, ti.Name)
+	}
+	return out
+}
+
+// Has reports whether a tensor exists.
+func (f *File) Has(name string) bool { return f.hdr.Find(name) != nil }
+
+// Info returns a tensor's record.
+func (f *File) Info(name string) (*loader.TensorInfo, error) {
+	ti := f.hdr.Find(name)
+	if ti == nil {
+		return nil, fmt.Errorf("golden: %s has no tensor %q", filepath.Base(f.Path), name)
+	}
+	return ti, nil
+}
+
+// Raw returns a tensor's bytes and record.
+func (f *File) Raw(name string) ([]byte, *loader.TensorInfo, error) {
+	ti, err := f.Info(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f.data[ti.Offset : ti.Offset+ti.Size], ti, nil
+}
+
+// F32 returns a float tensor as float32 (F32, F16 or F64 on disk) and its shape.
+func (f *File) F32(name string) ([]float32, []int, error) {
+	b, ti, err := f.Raw(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := ti.Numel()
+	out := make([]float32, n)
+	switch ti.DType {
+	case loader.F32:
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	case loader.F16:
+		for i := range out {
+			out[i] = float16.Frombits(binary.LittleEndian.Uint16(b[2*i:])).Float32()
+		}
+	case loader.F64:
+		for i := range out {
+			out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
+		}
+	default:
+		return nil, nil, fmt.Errorf("golden: %q is %s, not a float tensor", name, ti.DType)
+	}
+	return out, ti.Shape, nil
+}
+
+// F64 returns a float tensor as float64.
+func (f *File) F64(name string) ([]float64, []int, error) {
+	b, ti, err := f.Raw(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ti.DType == loader.F64 {
+		out := make([]float64, ti.Numel())
+		for i := range out {
+			out[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		}
+		return out, ti.Shape, nil
+	}
+	v, s, err := f.F32(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out, s, nil
+}
+
+// Ints returns an integer or bool tensor (I64, I32, U8, BOOL) as int64.
+func (f *File) Ints(name string) ([]int64, []int, error) {
+	b, ti, err := f.Raw(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]int64, ti.Numel())
+	switch ti.DType {
+	case loader.I64:
+		for i := range out {
+			out[i] = int64(binary.LittleEndian.Uint64(b[8*i:]))
+		}
+	case loader.I32:
+		for i := range out {
+			out[i] = int64(int32(binary.LittleEndian.Uint32(b[4*i:])))
+		}
+	case loader.U8, loader.BOOL:
+		for i := range out {
+			out[i] = int64(b[i])
+		}
+	case loader.I8:
+		for i := range out {
+			out[i] = int64(int8(b[i]))
+		}
+	default:
+		return nil, nil, fmt.Errorf("golden: %q is %s, not an integer tensor", name, ti.DType)
+	}
+	return out, ti.Shape, nil
+}
+
+// MustF32 is F32 that fails the test on error.
+func (f *File) MustF32(t testing.TB, name string) ([]float32, []int) {
+	t.Helper()
+	v, s, err := f.F32(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, s
+}
+
+// MustInts is Ints that fails the test on error.
+func (f *File) MustInts(t testing.TB, name string) ([]int64, []int) {
+	t.Helper()
+	v, s, err := f.Ints(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, s
+}
+
+// Diff is the outcome of a comparison.
+type Diff struct {
+	MaxAbs float64 // max |got − want|
+	MaxRef float64 // max |want|
+	At     int     // index of MaxAbs
+}
+
+// Rel is MaxAbs / MaxRef.
+func (d Diff) Rel() float64 {
+	if d.MaxRef == 0 {
+		return d.MaxAbs
+	}
+	return d.MaxAbs / d.MaxRef
+}
+
+func (d Diff) String() string {
+	return fmt.Sprintf("max|Δ| %.3g at %d (max|ref| %.3g, rel %.3g)", d.MaxAbs, d.At, d.MaxRef, d.Rel())
+}
+
+// Compare measures got against want. A NaN or length mismatch gives +Inf.
+func Compare(got, want []float32) Diff {
+	var d Diff
+	if len(got) != len(want) {
+		d.MaxAbs = math.Inf(1)
+		return d
+	}
+	for i := range want {
+		w := math.Abs(float64(want[i]))
+		d.MaxRef = max(d.MaxRef, w)
+		e := math.Abs(float64(got[i]) - float64(want[i]))
+		if math.IsNaN(e) || math.IsInf(float64(got[i]), 0) {
+			e = math.Inf(1)
+		}
+		if e > d.MaxAbs {
+			d.MaxAbs, d.At = e, i
+		}
+	}
+	return d
+}
+
+// Close fails the test unless max|got − want| ≤ rel·max|want| + abs.
+func Close(t testing.TB, what string, got, want []float32, rel, abs float64) Diff {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: got %d values, want %d", what, len(got), len(want))
+	}
+	d := Compare(got, want)
+	if !(d.MaxAbs <= rel*d.MaxRef+abs) {
+		t.Errorf("%s: %v exceeds %.3g·max|ref| + %.3g (got %v, want %v at %d)", what, d, rel, abs, got[d.At], want[d.At], d.At)
+	} else {
+		t.Logf("%s: %v", what, d)
+	}
+	return d
+}
