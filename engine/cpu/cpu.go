@@ -96,6 +96,11 @@ func (b *Backend) New(name string, dt tensor.DType, shape ...int) *tensor.Tensor
 	return &tensor.Tensor{Name: name, Shape: slices.Clone(shape), DType: dt, Data: st}
 }
 
+// NewWeight implements tensor.Backend.
+func (b *Backend) NewWeight(name string, dt tensor.DType, shape ...int) *tensor.Tensor {
+	return b.New(name, dt, shape...)
+}
+
 func (b *Backend) out(name string, shape ...int) (*tensor.Tensor, []float32) {
 	t := b.New(name, tensor.F32, shape...)
 	return t, t.Data.(*store).f32

@@ -169,6 +169,9 @@ type Backend interface {
 
 	// New allocates a tensor (contents zero on the CPU, undefined on the GPU).
 	New(name string, dt DType, shape ...int) *Tensor
+	// NewWeight allocates a tensor that lives as long as the model: exactly
+	// sized, outside any activation pool.
+	NewWeight(name string, dt DType, shape ...int) *Tensor
 	// Upload writes raw little-endian bytes of t's dtype at a byte offset.
 	Upload(t *Tensor, byteOffset int64, data []byte)
 	// FromF32 allocates an F32 tensor holding data.
