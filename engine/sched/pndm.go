@@ -250,7 +250,7 @@ func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
 func mulScalar(c float32, v []float32) []float32 {
 	out := make([]float32, len(v))
 	for i, x := range v {
-		out[i] = c * x
+		out[i] = float32(c * x) // rounded: callers add to it
 	}
 	return out
 }

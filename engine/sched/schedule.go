@@ -35,7 +35,7 @@ const torchVecWidth = 8
 // (53 ≥ 24 + 2 bits), which makes the final rounding to float32 correct.
 // Only exact IEEE operations are used, so every platform gives the same bits.
 func fma32(a, b, c float32) float32 {
-	p := float64(a) * float64(b) // exact: 24 + 24 bits
+	p := float64(float64(a) * float64(b)) // exact: 24 + 24 bits
 	s, e := twoSum(p, float64(c))
 	if e != 0 && math.Float64bits(s)&1 == 0 {
 		// Round to odd: move s one ulp towards the lost part.
@@ -108,7 +108,7 @@ func Betas(c Config) ([]float32, error) {
 		// Python computes beta_start**0.5 in float64 (correctly rounded sqrt).
 		b := torchLinspace32(math.Sqrt(c.BetaStart), math.Sqrt(c.BetaEnd), T)
 		for i, x := range b {
-			b[i] = x * x
+			b[i] = float32(x * x)
 		}
 		return b, nil
 	case "squaredcos_cap_v2":
