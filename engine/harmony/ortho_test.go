@@ -437,3 +437,59 @@ func maxAbs(v []float32) float32 {
 	}
 	return m
 }
+
+// The runs' conditional embeddings are what Orthogonalize gives: cond-main
+// is E⊥ (or E without ortho) and cond-visual is E_vis, never orthogonalized.
+func TestOrthoMatchesRuns(t *testing.T) {
+	f := golden.Open(t, "harmony", "ortho.safetensors")
+	sum := loadSummary(t)
+	cases := []struct {
+		run, prefix, mode string
+	}{
+		{"baseline", "", ""},
+		{"ortho_full", "", "full"},
+		{"ortho_mean", "", "mean"},
+		{"ortho_lambda0.5", "", "0.5"},
+		{"reps1_ortho_full", "reps1.", "full"},
+		{"ortho_swap_kv", "", "full"},
+		{"reps1_ortho_swap_kv", "reps1.", "full"},
+		{"swap_kv", "", ""},
+	}
+	for _, c := range cases {
+		rf := golden.Open(t, "harmony", "runs", c.run+".safetensors")
+		te, shape := rf.MustF32(t, "text_embeddings")
+		per := shape[1] * shape[2]
+		cond := 1 // batch [uncond, cond] or [uncond-main, uncond-vis, cond-main, cond-vis]
+		if shape[0] == 4 {
+			cond = 2
+		}
+		E, es := f.MustF32(t, c.prefix+"E")
+		want := E
+		if c.mode != "" {
+			mode, err := ParseMode(c.mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := ClassifyRows(ints32(t, f, c.prefix+"ids61"), sum.ClassIDs, BLIPLayout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt := DefaultOrthoOptions()
+			opt.Mode = mode
+			res, err := Orthogonalize(E, es[1], rows, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Basis.Rank != sum.Runs[c.run].OrthoRank || res.Lambda != sum.Runs[c.run].OrthoLambda || len(res.Text) != sum.Runs[c.run].NTextRows {
+				t.Errorf("%s: rank %d λ %v text rows %d; summary %d %v %d", c.run, res.Basis.Rank, res.Lambda, len(res.Text),
+					sum.Runs[c.run].OrthoRank, sum.Runs[c.run].OrthoLambda, sum.Runs[c.run].NTextRows)
+			}
+			want = res.E
+		}
+		golden.Close(t, c.run+" cond-main", te[cond*per:(cond+1)*per], want, 1e-6, 0)
+		if shape[0] == 4 {
+			ev, _ := f.MustF32(t, "E_vis")
+			golden.Close(t, c.run+" cond-visual", te[3*per:4*per], ev, 0, 0)
+		}
+	}
+}

@@ -407,3 +407,21 @@ func exactRound32(a, b, c float32) float32 {
 	p := new(bigFloat).mul(float64(a), float64(b))
 	return p.add(float64(c)).float32()
 }
+
+// squaredcos_cap_v2 (no golden): increasing, capped at 0.999, ᾱ positive.
+func TestCosineBetas(t *testing.T) {
+	c := blipConfig(0)
+	c.BetaSchedule = "squaredcos_cap_v2"
+	b, err := Betas(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(b); i++ {
+		if !(b[i] >= b[i-1]) || b[i] > 0.999 {
+			t.Fatalf("β_%d = %v after %v", i, b[i], b[i-1])
+		}
+	}
+	if b[len(b)-1] != float32(0.999) || b[0] <= 0 || b[0] > 1e-4 {
+		t.Errorf("β_0 = %v, β_T−1 = %v", b[0], b[len(b)-1])
+	}
+}
