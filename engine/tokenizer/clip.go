@@ -235,6 +235,13 @@ func (t *CLIP) EncodePadded(text string, maxLen int) (Encoding, error) {
 	return e, nil
 }
 
+// EncodeNegative tokenizes the negative prompt to model_max_length (77).
+// The reference pads it without truncation, so a longer one would break
+// the text encoder; here it is truncated and Truncated reports it.
+func (t *CLIP) EncodeNegative(text string) (Encoding, error) {
+	return t.EncodePadded(text, t.maxLength)
+}
+
 // splitSpecial splits text around exact occurrences of the special tokens,
 // as the slow tokenizer's added-token trie does before anything else (the
 // earliest match wins; at one position the longer token).

@@ -4,9 +4,13 @@
 package tokenizer
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
+
+	"harmony/loader/golden"
 )
 
 func TestCLIPTokens(t *testing.T) {
@@ -245,5 +249,31 @@ func TestConstructorErrors(t *testing.T) {
 	}
 	if _, err := NewBERT([]byte{0xff, '\n'}); err == nil {
 		t.Error("invalid UTF-8 vocab accepted")
+	}
+}
+
+func TestLoadFromFS(t *testing.T) {
+	dir := golden.Path(t, "blipdiffusion-tiny")
+	fsys := os.DirFS(dir)
+	tok, err := LoadCLIP(fsys, "tokenizer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := tok.EncodeNegative(strings.Repeat("blurry, ", 100))
+	if err != nil || len(e.IDs) != 77 || !e.Truncated || e.Needed != 202 {
+		t.Errorf("EncodeNegative: %v, %d ids, truncated %v, needed %d", err, len(e.IDs), e.Truncated, e.Needed)
+	}
+	if _, err := LoadCLIP(fsys, "unet"); err == nil || !strings.Contains(err.Error(), "vocab.json") {
+		t.Errorf("folder without vocab.json: %v", err)
+	}
+
+	custom := fstest.MapFS{"qformer/vocab.txt": {Data: []byte("[PAD]\n[UNK]\n[CLS]\n[SEP]\ncat\n")}}
+	b, err := LoadBERT(custom, "qformer/tokenizer/vocab.txt", "qformer/vocab.txt")
+	if err != nil || b.VocabSize() != 6 {
+		t.Errorf("model folder vocab: %v", err)
+	}
+	b, err = LoadBERT(fsys, "qformer/vocab.txt")
+	if err != nil || b.VocabSize() != 30523 {
+		t.Errorf("embedded fallback: %v", err)
 	}
 }
