@@ -23,8 +23,16 @@ func BuildPrompt(prompt, target string, strength float64, reps int) string {
 // maxLen ids with truncation (maxLen = model_max_length − num_query_tokens,
 // 77 − 16 = 61 for BLIP-Diffusion). With reps 20 a prompt of more than one
 // or two words is always truncated: that is the reference's design, so
-// callers should only warn when the first repetition itself is cut
-// (Encoding.Needed of BuildPrompt(prompt, target, 1, 1) > maxLen).
+// callers should warn only when the first repetition itself is cut
+// (PromptOverflow > 0).
 func (t *CLIP) EncodePrompt(prompt, target string, strength float64, reps, maxLen int) (Encoding, error) {
 	return t.EncodePadded(BuildPrompt(prompt, target, strength, reps), maxLen)
+}
+
+// PromptOverflow returns how many tokens of one repetition of the built
+// prompt ("a {target} {prompt}") do not fit in maxLen with BOS and EOS;
+// 0 when it fits. This is what deserves a warning: the reference silently
+// truncates the repetitions.
+func (t *CLIP) PromptOverflow(prompt, target string, maxLen int) int {
+	return max(0, len(t.Encode(BuildPrompt(prompt, target, 1, 1)))+2-maxLen)
 }

@@ -26,6 +26,7 @@ func TestCLIPTokens(t *testing.T) {
 		{"dog's", []string{"dog</w>", "'s</w>"}},                                 // contraction
 		{"--!?", []string{"--", "!?</w>"}},                                       // a run of other characters, BPE'd
 		{"cafe\u0301", []string{"cafÃ©</w>"}},                                    // NFC composes é
+		{"🔥🔥 fire", []string{"ðŁĶ¥ðŁĶ¥</w>", "fire</w>"}},                        // 4-byte UTF-8 through the byte map
 		{"dog<|endoftext|>cat", []string{"dog</w>", "<|endoftext|>", "cat</w>"}}, // exact special token
 		{"!<|startoftext|>", []string{"!</w>", "<|startoftext|>"}},               // split out before the pattern
 		{"a <|EndOfText|> b", []string{"a</w>", "<|endoftext|>", "b</w>"}},       // lower-cased, then matched by the pattern
@@ -127,6 +128,17 @@ func TestClassWordSequence(t *testing.T) {
 		if got := indexOf(e.IDs, seq); got != c.at {
 			t.Errorf("class %q in prompt for %q at %d, want %d", c.class, c.prompt, got, c.at)
 		}
+	}
+}
+
+func TestPromptOverflow(t *testing.T) {
+	tok := tinyCLIP(t)
+	if n := tok.PromptOverflow("swimming underwater", "dog", 61); n != 0 {
+		t.Errorf("short prompt overflows by %d", n)
+	}
+	long := strings.TrimSpace(strings.Repeat("red ", 60)) // "a dog" + 60 + BOS/EOS = 64
+	if n := tok.PromptOverflow(long, "dog", 61); n != 3 {
+		t.Errorf("overflow %d, want 3", n)
 	}
 }
 
