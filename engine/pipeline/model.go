@@ -48,10 +48,10 @@ type Model struct {
 	UNetConfig  *unet.Config
 	Sched       sched.Config
 	SchedRaw    []byte // scheduler_config.json, to derive other schedulers' configs
-	CtxBeginPos int // where the subject embeddings enter the text sequence (model_index ctx_begin_pos)
-	NumQuery    int // subject embeddings (Q-Former query tokens)
-	TextLen     int // text encoder positions (77)
-	Hidden      int // text embedding width D
+	CtxBeginPos int    // where the subject embeddings enter the text sequence (model_index ctx_begin_pos)
+	NumQuery    int    // subject embeddings (Q-Former query tokens)
+	TextLen     int    // text encoder positions (77)
+	Hidden      int    // text embedding width D
 	// LatentFactor is image size / latent size: 2^(len(unet block_out_channels)−1),
 	// as the reference pipeline computes it.
 	LatentFactor int

@@ -29,17 +29,17 @@ const (
 
 // HarmonyOptions are the method's knobs (harmony-method.md), with the page's defaults.
 type HarmonyOptions struct {
-	Ortho         bool               // ortho: orchestrate the visual embedding (default on)
-	OrthoMode     harmony.Mode       // ortho-mode: full, mean or λ (default full)
-	ExcludeClass  bool               // ortho-exclude-class (default on)
-	Swap          bool               // swap: masked self-attention swap (default on)
-	SwapMode      tensor.SwapMode    // swap-mode: kv (default) or map
-	SwapLayers    []string           // swap-layers: nil = every attn1 of the up blocks
-	SwapStart     harmony.SwapStart  // swap-start: fraction of N or call index (default 0.1)
-	MaskLevel     *int               // mask-level: nil = Lm
-	MaskTokens    MaskTokens         // mask-tokens (default visual)
-	MaskThreshold float64            // mask-threshold τ (default 0.3)
-	VisualPrompt  string             // visual-prompt: "a {class}" (default) or "a"
+	Ortho         bool              // ortho: orchestrate the visual embedding (default on)
+	OrthoMode     harmony.Mode      // ortho-mode: full, mean or λ (default full)
+	ExcludeClass  bool              // ortho-exclude-class (default on)
+	Swap          bool              // swap: masked self-attention swap (default on)
+	SwapMode      tensor.SwapMode   // swap-mode: kv (default) or map
+	SwapLayers    []string          // swap-layers: nil = every attn1 of the up blocks
+	SwapStart     harmony.SwapStart // swap-start: fraction of N or call index (default 0.1)
+	MaskLevel     *int              // mask-level: nil = Lm
+	MaskTokens    MaskTokens        // mask-tokens (default visual)
+	MaskThreshold float64           // mask-threshold τ (default 0.3)
+	VisualPrompt  string            // visual-prompt: "a {class}" (default) or "a"
 	// InjectMasks, when set, replaces the masks computed at call i (tests:
 	// tell a threshold flip from a bug). ok=false keeps the computed ones.
 	InjectMasks func(call int) (main, vis harmony.Mask, ok bool)
@@ -113,7 +113,9 @@ type ArgError struct {
 
 func (e *ArgError) Error() string { return "pipeline: " + e.Field + ": " + e.Msg }
 
-func argErr(field, f string, a ...any) error { return &ArgError{Field: field, Msg: fmt.Sprintf(f, a...)} }
+func argErr(field, f string, a ...any) error {
+	return &ArgError{Field: field, Msg: fmt.Sprintf(f, a...)}
+}
 
 // check validates o against the model and fills derived values. It returns
 // warnings for inputs accepted the way the reference accepts them.
