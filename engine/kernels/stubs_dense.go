@@ -1,5 +1,5 @@
-// stubs_dense.go: placeholders for the dense and attention kernels until
-// they land (dense.go, attention.go). Delete with the real ones.
+// stubs_dense.go: placeholder for the attention kernel until it lands
+// (attention.go). Delete with the real one.
 package kernels
 
 import (
@@ -9,18 +9,6 @@ import (
 )
 
 var errTodo = errors.New("kernels: op not implemented on the GPU yet")
-
-// Linear implements tensor.Backend.
-func (b *Backend) Linear(x, w, bias *tensor.Tensor, ep tensor.Epilogue) *tensor.Tensor {
-	b.SetErr(errTodo)
-	return b.placeholder([]int{1})
-}
-
-// Conv2D implements tensor.Backend.
-func (b *Backend) Conv2D(x, w, bias *tensor.Tensor, o tensor.ConvOpts) *tensor.Tensor {
-	b.SetErr(errTodo)
-	return b.placeholder([]int{1})
-}
 
 // Attention implements tensor.Backend.
 func (b *Backend) Attention(q, k, v *tensor.Tensor, o tensor.AttnOpts) (*tensor.Tensor, *tensor.Tensor) {
