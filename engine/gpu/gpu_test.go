@@ -163,3 +163,13 @@ func bucketOf(n uint64) uint64 {
 	}
 	return (((n - 1) >> shift) + 1) << shift
 }
+
+func TestInfo(t *testing.T) {
+	d := gputest.Default(t)
+	i := d.Info()
+	t.Logf("backend %q adapter %q vendor %q arch %q fallback %v f16 %v (%s) subgroups %v", i.Backend, i.Adapter, i.Vendor, i.Architecture, i.Fallback, i.ShaderF16, i.F16Note, i.Subgroups)
+	t.Logf("limits %+v", i.Limits)
+	t.Logf("features %v", i.Features)
+	require.NotEmpty(t, i.Backend)
+	require.NotZero(t, i.Limits.MaxStorageBufferBindingSize)
+}

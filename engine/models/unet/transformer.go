@@ -1,0 +1,245 @@
+// transformer.go: Transformer2DModel and BasicTransformerBlock
+// (blipdiffusion.md §8.3): GroupNorm → proj_in → blocks of self-attention,
+// cross-attention with the text tokens and a GEGLU feed-forward (each
+// pre-LayerNorm with a residual) → proj_out + residual. Every attention call
+// goes through the Harmony Hook.
+package unet
+
+import (
+	"math"
+
+	"harmony/engine/tensor"
+)
+
+// Fixed by diffusers, not by config.json: Transformer2DModel's input
+// GroupNorm eps and BasicTransformerBlock's LayerNorm eps.
+const (
+	transformerGNEps = 1e-6
+	blockLNEps       = 1e-5
+)
+
+// ffChunkElems bounds the widest activation of the model: the GEGLU
+// projection [rows, 8C]. At 512² with batch 4 it would be 4·4096 × 2560
+// floats (168 MB) at level 0, beyond WebGPU's default 128 MiB binding limit,
+// so the feed-forward runs over row chunks of at most this many elements.
+const ffChunkElems = 1 << 24
+
+// attention is a diffusers Attention (heads × head dim = inner width).
+type attention struct {
+	q, k, v, out linear
+	heads        int
+	scale        float32 // head_dim^−½
+	site         Site    // H and W are filled per call
+}
+
+// forward runs the layer on x [B, N, C] with keys and values from kv
+// ([B, Nk, Ckv]: x itself, or the context). residual (or nil) is added to
+// the output projection's result.
+func (a *attention) forward(b tensor.Backend, x, kv, residual *tensor.Tensor, hook Hook, tr Trace, h, w int) *tensor.Tensor {
+	q := a.q.apply(b, x, tensor.Epilogue{})
+	k := a.k.apply(b, kv, tensor.Epilogue{})
+	v := a.v.apply(b, kv, tensor.Epilogue{})
+	opts := tensor.AttnOpts{Heads: a.heads, Scale: a.scale}
+	site := a.site
+	site.H, site.W = h, w
+	if hook != nil {
+		opts.ProbCols, opts.Swap = hook.Attention(site)
+	}
+	o, probs := b.Attention(q, k, v, opts)
+	b.Free(q, k, v)
+	if probs != nil {
+		if hook != nil {
+			hook.Probs(site, probs)
+		} else {
+			b.Free(probs)
+		}
+	}
+	var out *tensor.Tensor
+	if tr != nil && residual != nil {
+		// Tracing records the layer's output before the residual add.
+		y := a.out.apply(b, o, tensor.Epilogue{})
+		tr(site.Name, y)
+		out = b.Add(y, residual)
+		b.Free(y)
+	} else {
+		out = a.out.apply(b, o, tensor.Epilogue{Residual: residual})
+	}
+	b.Free(o)
+	return out
+}
+
+// feedForward is diffusers' FeedForward with GEGLU: net.0.proj C → 2F,
+// value·GELU(gate), net.2 F → C.
+type feedForward struct {
+	proj, out linear
+	inner     int // F
+	name      string
+}
+
+// forward runs the feed-forward on x [B, N, C] and adds residual (or nil).
+func (f *feedForward) forward(b tensor.Backend, x, residual *tensor.Tensor, tr Trace, chunkElems int) *tensor.Tensor {
+	if tr != nil && residual != nil {
+		y := f.forward(b, x, nil, nil, chunkElems)
+		tr(f.name, y)
+		out := b.Add(y, residual)
+		b.Free(y)
+		return out
+	}
+	shape := x.Shape
+	c := x.Dim(-1)
+	rows := x.Numel() / c
+	chunk := max(1, chunkElems/(2*f.inner))
+	if chunk >= rows {
+		return f.rows(b, x, residual)
+	}
+	var parts []*tensor.Tensor
+	for r0 := 0; r0 < rows; r0 += chunk {
+		n := min(chunk, rows-r0)
+		var res *tensor.Tensor
+		if residual != nil {
+			res = b.View(residual, r0*c, n, c)
+		}
+		parts = append(parts, f.rows(b, b.View(x, r0*c, n, c), res))
+	}
+	out := b.Concat(0, parts...)
+	b.Free(parts...)
+	return setShape(b, out, shape...)
+}
+
+func (f *feedForward) rows(b tensor.Backend, x, residual *tensor.Tensor) *tensor.Tensor {
+	p := f.proj.apply(b, x, tensor.Epilogue{})
+	g := b.GEGLU(p)
+	b.Free(p)
+	out := f.out.apply(b, g, tensor.Epilogue{Residual: residual})
+	b.Free(g)
+	return out
+}
+
+// basicBlock is a BasicTransformerBlock with layer_norm and GEGLU.
+type basicBlock struct {
+	norm1, norm2, norm3 norm
+	attn1, attn2        attention
+	onlyCross           bool // attn1 attends to the context
+	ff                  feedForward
+	name                string
+}
+
+func loadBasicBlock(p *Params, name string, dim, heads, headDim, crossDim int, onlyCross bool, site Site) *basicBlock {
+	inner := heads * headDim
+	scale := float32(1 / math.Sqrt(float64(headDim)))
+	kv1 := dim
+	if onlyCross {
+		kv1 = crossDim
+	}
+	bb := &basicBlock{name: name, onlyCross: onlyCross}
+	bb.norm1 = loadNorm(p, "norm1", dim)
+	bb.attn1 = loadAttention(p.Sub("attn1"), dim, kv1, inner, heads, scale)
+	bb.attn1.site = site
+	bb.attn1.site.Name, bb.attn1.site.Cross = name+".attn1", onlyCross
+	bb.norm2 = loadNorm(p, "norm2", dim)
+	bb.attn2 = loadAttention(p.Sub("attn2"), dim, crossDim, inner, heads, scale)
+	bb.attn2.site = site
+	bb.attn2.site.Name, bb.attn2.site.Cross = name+".attn2", true
+	bb.norm3 = loadNorm(p, "norm3", dim)
+	ffInner := 4 * dim // FeedForward mult 4
+	bb.ff = feedForward{
+		proj:  loadLinear(p, "ff.net.0.proj", 2*ffInner, dim, true),
+		out:   loadLinear(p, "ff.net.2", dim, ffInner, true),
+		inner: ffInner,
+		name:  name + ".ff",
+	}
+	return bb
+}
+
+// loadAttention reads to_q/to_k/to_v (no bias: SD's attention_bias false)
+// and to_out.0 (with bias).
+func loadAttention(p *Params, dim, kvDim, inner, heads int, scale float32) attention {
+	return attention{
+		q:     loadLinear(p, "to_q", inner, dim, false),
+		k:     loadLinear(p, "to_k", inner, kvDim, false),
+		v:     loadLinear(p, "to_v", inner, kvDim, false),
+		out:   loadLinear(p, "to_out.0", dim, inner, true),
+		heads: heads,
+		scale: scale,
+	}
+}
+
+// forward maps x [B, N, C] (not freed) to a new [B, N, C].
+func (bb *basicBlock) forward(b tensor.Backend, x, ctx *tensor.Tensor, f *fwd, h, w int) *tensor.Tensor {
+	n := b.LayerNorm(x, bb.norm1.g, bb.norm1.b, blockLNEps)
+	kv := n
+	if bb.onlyCross {
+		kv = ctx
+	}
+	x1 := bb.attn1.forward(b, n, kv, x, f.hook, f.trace, h, w)
+	b.Free(n)
+	n = b.LayerNorm(x1, bb.norm2.g, bb.norm2.b, blockLNEps)
+	x2 := bb.attn2.forward(b, n, ctx, x1, f.hook, f.trace, h, w)
+	b.Free(n, x1)
+	n = b.LayerNorm(x2, bb.norm3.g, bb.norm3.b, blockLNEps)
+	x3 := bb.ff.forward(b, n, x2, f.trace, f.chunk)
+	b.Free(n, x2)
+	if f.trace != nil {
+		f.trace(bb.name, x3)
+	}
+	return x3
+}
+
+// transformer2D is a Transformer2DModel on continuous NHWC input.
+type transformer2D struct {
+	norm            norm
+	groups          int
+	projIn, projOut linear
+	blocks          []*basicBlock
+	inner           int
+	name            string
+}
+
+// transformerSpec sizes a transformer2D.
+type transformerSpec struct {
+	channels, heads, layers, crossDim, groups int
+	onlyCross, linearProj                     bool
+	site                                      Site // Block, Index, Level
+}
+
+func loadTransformer(p *Params, name string, s transformerSpec) *transformer2D {
+	headDim := s.channels / s.heads // diffusers: out_channels // num_attention_heads
+	inner := s.heads * headDim
+	t := &transformer2D{name: name, groups: s.groups, inner: inner}
+	t.norm = loadNorm(p, "norm", s.channels)
+	if s.linearProj {
+		t.projIn = loadLinear(p, "proj_in", inner, s.channels, true)
+		t.projOut = loadLinear(p, "proj_out", s.channels, inner, true)
+	} else {
+		t.projIn = load1x1(p, "proj_in", inner, s.channels)
+		t.projOut = load1x1(p, "proj_out", s.channels, inner)
+	}
+	for d := range s.layers {
+		bn := tname(name, d)
+		t.blocks = append(t.blocks, loadBasicBlock(p.Sub(tname("", d)), bn, inner, s.heads, headDim, s.crossDim, s.onlyCross, s.site))
+	}
+	return t
+}
+
+func tname(prefix string, d int) string {
+	s := "transformer_blocks." + itoa(d)
+	if prefix == "" {
+		return s
+	}
+	return prefix + "." + s
+}
+
+// forward maps x [B, H, W, C] (not freed) to a new [B, H, W, C].
+func (t *transformer2D) forward(b tensor.Backend, x, ctx *tensor.Tensor, f *fwd, nb, h, w, c int) *tensor.Tensor {
+	n := b.GroupNorm(x, t.norm.g, t.norm.b, t.groups, transformerGNEps, false)
+	hs := t.projIn.apply(b, b.Reshape(n, nb, h*w, c), tensor.Epilogue{})
+	b.Free(n)
+	for _, bb := range t.blocks {
+		next := bb.forward(b, hs, ctx, f, h, w)
+		b.Free(hs)
+		hs = next
+	}
+	out := t.projOut.apply(b, hs, tensor.Epilogue{Residual: x})
+	b.Free(hs)
+	return setShape(b, out, nb, h, w, c)
+}

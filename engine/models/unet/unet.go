@@ -1,0 +1,454 @@
+// Package unet implements diffusers' UNet2DConditionModel for SD-family
+// configurations (blipdiffusion.md §8) on the tensor.Backend op set, sized
+// entirely from config.json. Feature maps are NHWC. Every attention layer is
+// observable and alterable through a Hook (the Harmony method reads
+// cross-attention probabilities and swaps self-attention keys and values).
+//
+// unet.go holds the network: time embedding, down blocks with the skip
+// stack, mid block, up blocks, output head, the hook types and Sites.
+package unet
+
+import (
+	"fmt"
+	"strconv"
+
+	"harmony/engine/tensor"
+)
+
+// Site identifies one attention layer.
+type Site struct {
+	Name  string // full module path, e.g. "up_blocks.1.attentions.0.transformer_blocks.0.attn1"
+	Block string // "down", "mid", "up"
+	Index int    // block index
+	Level int    // resolution level: number of downsamplings of the latent (0 = full res)
+	Cross bool   // keys are the context tokens (attn2, or attn1 with only_cross_attention)
+	H, W  int    // spatial size of the layer's tokens
+}
+
+// Hook observes and alters attention layers.
+type Hook interface {
+	// Attention is called before each attention layer; it returns extra
+	// options (ProbCols, Swap) for this call (zero values = plain attention).
+	Attention(site Site) (probCols [2]int, swap *tensor.Swap)
+	// Probs receives the head-averaged probabilities when probCols was set
+	// (the hook owns and frees the tensor).
+	Probs(site Site, probs *tensor.Tensor)
+}
+
+// Trace receives intermediate tensors by module path ("time_proj",
+// "down_blocks.0.resnets.0", "…transformer_blocks.0.attn1" before its
+// residual, "mid_block", "conv_norm_out" before its SiLU, …). The tensor
+// belongs to the model and is freed after the call returns: read it, do not
+// keep it. Feature maps are NHWC, token sequences [B, H·W, C].
+type Trace func(name string, t *tensor.Tensor)
+
+// UNet is a loaded UNet2DConditionModel.
+type UNet struct {
+	Cfg *Config
+	// Trace, when set, receives intermediate tensors (debugging and golden
+	// tests). Off it costs one nil check per module.
+	Trace Trace
+	// FFChunkElems bounds the feed-forward's widest intermediate (see
+	// ffChunkElems); 0 means the default.
+	FFChunkElems int
+
+	weights     *tensor.Weights
+	timeProjDim int
+	linear1     linear // time_embedding.linear_1
+	linear2     linear // time_embedding.linear_2
+	convIn      conv
+	down        []*downBlock
+	mid         *midBlock // nil for mid_block_type null
+	up          []*upBlock
+	normOut     norm
+	convOut     conv
+	contextDims []int // cross_attention_dim of every attention that reads the context
+	nUpsamplers int
+}
+
+type downBlock struct {
+	resnets []*Resnet
+	attns   []*transformer2D // nil entries for DownBlock2D
+	down    *conv            // stride-2 downsampler, nil for the last block
+	name    string
+}
+
+type midBlock struct {
+	resnets []*Resnet
+	attns   []*transformer2D
+}
+
+type upBlock struct {
+	resnets []*Resnet
+	attns   []*transformer2D
+	up      *conv // upsampler conv (after nearest 2×), nil for the last block
+	name    string
+}
+
+// Tensors lists every state-dict name the model reads for cfg, with its
+// stored (PyTorch) shape.
+func Tensors(cfg *Config) map[string][]int {
+	p := NewParams(nil, nil)
+	build(p, cfg)
+	return p.Shapes()
+}
+
+// Load builds the model from w (names as in diffusion_pytorch_model.*),
+// checking every tensor's presence and shape first: the error names the
+// first missing or misshapen one (a *tensor.MissingError). w stays owned by
+// the UNet: Free releases it.
+func Load(b tensor.Backend, cfg *Config, w *tensor.Weights) (*UNet, error) {
+	p := NewParams(b, w)
+	u := build(p, cfg)
+	if err := p.Err(); err != nil {
+		return nil, err // names the component already
+	}
+	if err := b.Err(); err != nil {
+		return nil, fmt.Errorf("unet: %w", err)
+	}
+	u.weights = w
+	return u, nil
+}
+
+// Free releases the weights.
+func (u *UNet) Free(b tensor.Backend) {
+	if u.weights != nil {
+		u.weights.Free(b)
+		u.weights = nil
+	}
+}
+
+// build constructs the module tree, reading (or only naming) its weights.
+func build(p *Params, c *Config) *UNet {
+	n := c.Levels()
+	u := &UNet{Cfg: c, timeProjDim: c.BlockOut[0]}
+	u.convIn = loadConv(p, "conv_in", c.BlockOut[0], c.InChannels, c.ConvInKernel)
+	u.linear1 = loadLinear(p, "time_embedding.linear_1", c.TimeEmbedDim, u.timeProjDim, true)
+	u.linear2 = loadLinear(p, "time_embedding.linear_2", c.TimeEmbedDim, c.TimeEmbedDim, true)
+	resnet := func(pp *Params, in, out int, scale float32) *Resnet {
+		return LoadResnet(pp, ResnetSpec{In: in, Out: out, TembDim: c.TimeEmbedDim, Groups: c.NormGroups, Eps: c.NormEps, OutScale: scale})
+	}
+	transformer := func(pp *Params, name string, ch, heads, layers, crossDim int, onlyCross bool, site Site) *transformer2D {
+		u.contextDims = append(u.contextDims, crossDim)
+		return loadTransformer(pp, name, transformerSpec{
+			channels: ch, heads: heads, layers: layers, crossDim: crossDim, groups: c.NormGroups,
+			onlyCross: onlyCross, linearProj: c.UseLinearProj, site: site,
+		})
+	}
+
+	out := c.BlockOut[0]
+	for i, typ := range c.DownTypes {
+		in := out
+		out = c.BlockOut[i]
+		name := "down_blocks." + itoa(i)
+		bp := p.Sub(name)
+		d := &downBlock{name: name}
+		for j := range c.LayersPerBlock[i] {
+			rin := in
+			if j > 0 {
+				rin = out
+			}
+			d.resnets = append(d.resnets, resnet(bp.Sub("resnets."+itoa(j)), rin, out, 1))
+			var t *transformer2D
+			if typ == CrossAttnDown {
+				an := name + ".attentions." + itoa(j)
+				t = transformer(bp.Sub("attentions."+itoa(j)), an, out, c.Heads[i], c.DownTLayer[i][j], c.CrossDim[i], c.OnlyCross[i],
+					Site{Block: "down", Index: i, Level: i})
+			}
+			d.attns = append(d.attns, t)
+		}
+		if i < n-1 {
+			cv := loadConv(bp, "downsamplers.0.conv", out, out, 3)
+			d.down = &cv
+		}
+		u.down = append(u.down, d)
+	}
+
+	last := c.BlockOut[n-1]
+	switch c.MidType {
+	case MidCrossAttn:
+		mp := p.Sub("mid_block")
+		m := &midBlock{}
+		m.resnets = append(m.resnets, resnet(mp.Sub("resnets.0"), last, last, c.MidScale))
+		m.attns = append(m.attns, transformer(mp.Sub("attentions.0"), "mid_block.attentions.0", last, c.Heads[n-1], c.MidTLayers, c.CrossDim[n-1], false,
+			Site{Block: "mid", Index: 0, Level: n - 1}))
+		m.resnets = append(m.resnets, resnet(mp.Sub("resnets.1"), last, last, c.MidScale))
+		u.mid = m
+	case MidPlain:
+		u.mid = &midBlock{resnets: []*Resnet{resnet(p.Sub("mid_block.resnets.0"), last, last, c.MidScale)}}
+	}
+
+	out = c.BlockOut[n-1]
+	for j, typ := range c.UpTypes {
+		ri := n - 1 - j // the down block this up block mirrors
+		prev := out
+		out = c.BlockOut[ri]
+		in := c.BlockOut[max(ri-1, 0)]
+		name := "up_blocks." + itoa(j)
+		bp := p.Sub(name)
+		ub := &upBlock{name: name}
+		layers := c.LayersPerBlock[ri] + 1
+		for k := range layers {
+			skip := out
+			if k == layers-1 {
+				skip = in
+			}
+			rin := out
+			if k == 0 {
+				rin = prev
+			}
+			ub.resnets = append(ub.resnets, resnet(bp.Sub("resnets."+itoa(k)), rin+skip, out, 1))
+			var t *transformer2D
+			if typ == CrossAttnUp {
+				an := name + ".attentions." + itoa(k)
+				t = transformer(bp.Sub("attentions."+itoa(k)), an, out, c.Heads[ri], c.UpTLayer[j][k], c.CrossDim[ri], c.OnlyCross[ri],
+					Site{Block: "up", Index: j, Level: ri})
+			}
+			ub.attns = append(ub.attns, t)
+		}
+		if j < n-1 {
+			cv := loadConv(bp, "upsamplers.0.conv", out, out, 3)
+			ub.up = &cv
+			u.nUpsamplers++
+		}
+		u.up = append(u.up, ub)
+	}
+
+	u.normOut = loadNorm(p, "conv_norm_out", c.BlockOut[0])
+	u.convOut = loadConv(p, "conv_out", c.OutChannels, c.BlockOut[0], c.ConvOutKernel)
+	return u
+}
+
+// fwd carries one Forward call's options down the module tree.
+type fwd struct {
+	hook  Hook
+	trace Trace
+	chunk int // feed-forward chunk bound, elements
+}
+
+// levelSize is the side after l stride-2, pad-1, 3×3 convolutions.
+func levelSize(s, l int) int {
+	for range l {
+		s = (s-1)/2 + 1
+	}
+	return s
+}
+
+// Forward predicts the noise for sample [B, h, w, Cin] (NHWC) at timesteps
+// (one per batch entry, or one for all) given context [B, Tc, Dc]; hook may
+// be nil. Returns [B, h, w, Cout]. Errors are recorded on b (check b.Err()).
+// h and w must be multiples of 2^(levels−1).
+func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []float32, context *tensor.Tensor, hook Hook) *tensor.Tensor {
+	c := u.Cfg
+	if err := u.checkInputs(sample, timesteps, context); err != nil {
+		b.SetErr(err)
+		shape := []int{1, 1, 1, c.OutChannels}
+		if sample != nil && len(sample.Shape) == 4 {
+			shape = []int{sample.Shape[0], sample.Shape[1], sample.Shape[2], c.OutChannels}
+		}
+		return b.New("unet.failed", tensor.F32, shape...)
+	}
+	nb, h, w := sample.Shape[0], sample.Shape[1], sample.Shape[2]
+	f := &fwd{hook: hook, trace: u.Trace, chunk: u.FFChunkElems}
+	if f.chunk <= 0 {
+		f.chunk = ffChunkElems
+	}
+	tr := func(name string, t *tensor.Tensor) {
+		if f.trace != nil {
+			f.trace(name, t)
+		}
+	}
+
+	// 1. Time embedding: sinusoid → linear_1, SiLU → linear_2; every resnet
+	// then reads SiLU(emb).
+	ts := timesteps
+	if len(ts) == 1 && nb > 1 {
+		ts = make([]float32, nb)
+		for i := range ts {
+			ts[i] = timesteps[0]
+		}
+	}
+	tp := b.TimestepEmbedding(ts, u.timeProjDim, c.FlipSinToCos, c.FreqShift)
+	tr("time_proj", tp)
+	e1 := u.linear1.apply(b, tp, tensor.Epilogue{Act: tensor.ActSiLU})
+	b.Free(tp)
+	post := tensor.ActNone
+	if c.TimestepPostAct {
+		post = tensor.ActSiLU
+	}
+	emb := u.linear2.apply(b, e1, tensor.Epilogue{Act: post})
+	b.Free(e1)
+	tr("time_embedding", emb)
+	if c.TimeEmbedAct {
+		a := b.Activate(emb, tensor.ActSiLU)
+		b.Free(emb)
+		emb = a
+	}
+	temb := b.Activate(emb, tensor.ActSiLU)
+	b.Free(emb)
+	defer b.Free(temb)
+
+	// 2. conv_in; the skip stack starts with its output.
+	x := sample
+	if c.CenterInputSample {
+		x = b.Scale(sample, 2, -1)
+	}
+	hs := u.convIn.apply(b, x, tensor.ConvOpts{})
+	if x != sample {
+		b.Free(x)
+	}
+	tr("conv_in", hs)
+	skips := []*tensor.Tensor{hs}
+
+	// 3. Down blocks: each resnet (+ transformer) output and each
+	// downsampler output is pushed.
+	lh, lw := h, w
+	for i, d := range u.down {
+		ch := c.BlockOut[i]
+		for j, r := range d.resnets {
+			rn := r.Forward(b, hs, temb)
+			tr(d.name+".resnets."+itoa(j), rn)
+			if t := d.attns[j]; t != nil {
+				a := t.forward(b, rn, context, f, nb, lh, lw, ch)
+				b.Free(rn)
+				rn = a
+				tr(t.name, rn)
+			}
+			hs = rn
+			skips = append(skips, hs)
+		}
+		if d.down != nil {
+			hs = b.Conv2D(hs, d.down.w, d.down.b, tensor.ConvOpts{Stride: 2, Pad: 1})
+			lh, lw = levelSize(lh, 1), levelSize(lw, 1)
+			skips = append(skips, hs)
+		}
+		tr(d.name, hs)
+	}
+
+	// 4. Mid block (its input stays on the skip stack).
+	if m := u.mid; m != nil {
+		ch := c.BlockOut[len(c.BlockOut)-1]
+		cur := m.resnets[0].Forward(b, hs, temb)
+		for k, t := range m.attns {
+			a := t.forward(b, cur, context, f, nb, lh, lw, ch)
+			b.Free(cur)
+			cur = m.resnets[k+1].Forward(b, a, temb)
+			b.Free(a)
+		}
+		hs = cur
+		tr("mid_block", hs)
+	}
+
+	// 5. Up blocks: pop a skip before each resnet, input [h, skip] on
+	// channels; nearest 2× + 3×3 conv at the end.
+	for j, ub := range u.up {
+		ch := c.BlockOut[len(c.BlockOut)-1-j]
+		for k, r := range ub.resnets {
+			skip := skips[len(skips)-1]
+			skips = skips[:len(skips)-1]
+			cat := b.Concat(-1, hs, skip)
+			if hs != skip { // without a mid block the first skip is hs itself
+				b.Free(hs)
+			}
+			b.Free(skip)
+			rn := r.Forward(b, cat, temb)
+			b.Free(cat)
+			tr(ub.name+".resnets."+itoa(k), rn)
+			if t := ub.attns[k]; t != nil {
+				a := t.forward(b, rn, context, f, nb, lh, lw, ch)
+				b.Free(rn)
+				rn = a
+				tr(t.name, rn)
+			}
+			hs = rn
+		}
+		if ub.up != nil {
+			x := b.Conv2D(hs, ub.up.w, ub.up.b, tensor.ConvOpts{Upsample: true, Pad: 1})
+			b.Free(hs)
+			hs = x
+			lh, lw = 2*lh, 2*lw
+		}
+		tr(ub.name, hs)
+	}
+	if len(skips) != 0 {
+		b.SetErr(fmt.Errorf("unet: %d skip connections left after the up blocks", len(skips)))
+		b.Free(skips...)
+	}
+
+	// 6. conv_norm_out + SiLU, conv_out.
+	var n *tensor.Tensor
+	if f.trace != nil {
+		g := b.GroupNorm(hs, u.normOut.g, u.normOut.b, c.NormGroups, c.NormEps, false)
+		f.trace("conv_norm_out", g)
+		n = b.Activate(g, tensor.ActSiLU)
+		b.Free(g)
+	} else {
+		n = b.GroupNorm(hs, u.normOut.g, u.normOut.b, c.NormGroups, c.NormEps, true)
+	}
+	b.Free(hs)
+	out := u.convOut.apply(b, n, tensor.ConvOpts{})
+	b.Free(n)
+	return out
+}
+
+// checkInputs validates Forward's arguments against the config.
+func (u *UNet) checkInputs(sample *tensor.Tensor, ts []float32, ctx *tensor.Tensor) error {
+	c := u.Cfg
+	if sample == nil || len(sample.Shape) != 4 || sample.Shape[3] != c.InChannels || sample.DType != tensor.F32 {
+		return fmt.Errorf("unet: sample %v must be f32 [B, h, w, %d]", sample, c.InChannels)
+	}
+	nb, h, w := sample.Shape[0], sample.Shape[1], sample.Shape[2]
+	if f := 1 << u.nUpsamplers; h%f != 0 || w%f != 0 {
+		// Nearest 2× upsampling must land exactly on the skip sizes.
+		return fmt.Errorf("unet: latent size %d×%d is not a multiple of %d", h, w, f)
+	}
+	if len(ts) != 1 && len(ts) != nb {
+		return fmt.Errorf("unet: %d timesteps for batch %d (want 1 or %d)", len(ts), nb, nb)
+	}
+	if len(u.contextDims) > 0 {
+		if ctx == nil || len(ctx.Shape) != 3 || ctx.Shape[0] != nb || ctx.DType != tensor.F32 {
+			return fmt.Errorf("unet: context %v must be f32 [%d, T, D]", ctx, nb)
+		}
+		for _, d := range u.contextDims {
+			if ctx.Shape[2] != d {
+				return fmt.Errorf("unet: context width %d, the config's cross_attention_dim is %d", ctx.Shape[2], d)
+			}
+		}
+	}
+	return nil
+}
+
+// Sites lists every attention layer in call order for a latent of h×w.
+func (u *UNet) Sites(h, w int) []Site {
+	var out []Site
+	add := func(t *transformer2D) {
+		if t == nil {
+			return
+		}
+		for _, bb := range t.blocks {
+			for _, a := range []*attention{&bb.attn1, &bb.attn2} {
+				s := a.site
+				s.H, s.W = levelSize(h, s.Level), levelSize(w, s.Level)
+				out = append(out, s)
+			}
+		}
+	}
+	for _, d := range u.down {
+		for _, t := range d.attns {
+			add(t)
+		}
+	}
+	if u.mid != nil {
+		for _, t := range u.mid.attns {
+			add(t)
+		}
+	}
+	for _, ub := range u.up {
+		for _, t := range ub.attns {
+			add(t)
+		}
+	}
+	return out
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

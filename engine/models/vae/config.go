@@ -1,0 +1,199 @@
+// config.go reads a diffusers AutoencoderKL config.json (blipdiffusion.md
+// §2.5) and lists the state-dict tensors it implies (§12.4), encoder
+// included, so that a whole checkpoint can be validated although only the
+// decoder is built.
+package vae
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"harmony/engine/models/unet"
+)
+
+// Block types this engine knows.
+const (
+	DownEncoder = "DownEncoderBlock2D"
+	UpDecoder   = "UpDecoderBlock2D"
+)
+
+// Config is a resolved AutoencoderKL configuration.
+type Config struct {
+	InChannels       int      // image channels into the encoder
+	OutChannels      int      // image channels out of the decoder
+	LatentChannels   int      // latent channels
+	BlockOut         []int    // block_out_channels, encoder order (decoder reverses)
+	DownTypes        []string // encoder block types
+	UpTypes          []string // decoder block types
+	LayersPerBlock   int      // resnets per encoder block; decoder blocks have one more
+	NormGroups       int      // every GroupNorm's groups
+	ScalingFactor    float32  // latents are divided by it before decoding
+	ShiftFactor      float32  // and then shifted by it (0 for SD)
+	MidAttention     bool     // mid_block_add_attention
+	UseQuantConv     bool     // quant_conv exists (encoder side)
+	UsePostQuantConv bool     // post_quant_conv exists
+	// LegacyAttentionNames selects the mid-block attention spelling of
+	// diffusers ≤ 0.16 checkpoints (query/key/value/proj_attn instead of
+	// to_q/to_k/to_v/to_out.0). Not a config key: AdaptNames sets it from the
+	// checkpoint's names.
+	LegacyAttentionNames bool
+}
+
+// normEps is the eps of every GroupNorm in the VAE (diffusers hard-codes
+// 1e-6 for the encoder and decoder; config.json has no key for it).
+const normEps = 1e-6
+
+type rawConfig struct {
+	ClassName        string   `json:"_class_name"`
+	InChannels       *int     `json:"in_channels"`
+	OutChannels      *int     `json:"out_channels"`
+	LatentChannels   *int     `json:"latent_channels"`
+	BlockOutChannels []int    `json:"block_out_channels"`
+	DownBlockTypes   []string `json:"down_block_types"`
+	UpBlockTypes     []string `json:"up_block_types"`
+	LayersPerBlock   *int     `json:"layers_per_block"`
+	ActFn            *string  `json:"act_fn"`
+	NormNumGroups    *int     `json:"norm_num_groups"`
+	ScalingFactor    *float64 `json:"scaling_factor"`
+	ShiftFactor      *float64 `json:"shift_factor"`
+	MidAttention     *bool    `json:"mid_block_add_attention"`
+	UseQuantConv     *bool    `json:"use_quant_conv"`
+	UsePostQuantConv *bool    `json:"use_post_quant_conv"`
+}
+
+// ConfigError is a config.json this engine cannot build a VAE from.
+type ConfigError struct {
+	Key string // the offending key
+	Msg string
+}
+
+func (e *ConfigError) Error() string { return "vae: config " + e.Key + ": " + e.Msg }
+
+func cerr(key, f string, a ...any) error { return &ConfigError{Key: key, Msg: fmt.Sprintf(f, a...)} }
+
+// ParseConfig reads an AutoencoderKL config.json, filling diffusers'
+// defaults for absent keys.
+func ParseConfig(data []byte) (*Config, error) {
+	var r rawConfig
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("vae: config: %v", err)
+	}
+	if r.ClassName != "" && r.ClassName != "AutoencoderKL" {
+		return nil, cerr("_class_name", "%q is not AutoencoderKL", r.ClassName)
+	}
+	c := &Config{
+		InChannels:       deref(r.InChannels, 3),
+		OutChannels:      deref(r.OutChannels, 3),
+		LatentChannels:   deref(r.LatentChannels, 4),
+		BlockOut:         r.BlockOutChannels,
+		DownTypes:        r.DownBlockTypes,
+		UpTypes:          r.UpBlockTypes,
+		LayersPerBlock:   deref(r.LayersPerBlock, 1),
+		NormGroups:       deref(r.NormNumGroups, 32),
+		ScalingFactor:    float32(deref(r.ScalingFactor, 0.18215)),
+		ShiftFactor:      float32(deref(r.ShiftFactor, 0)),
+		MidAttention:     deref(r.MidAttention, true),
+		UseQuantConv:     deref(r.UseQuantConv, true),
+		UsePostQuantConv: deref(r.UsePostQuantConv, true),
+	}
+	if c.BlockOut == nil {
+		c.BlockOut = []int{64}
+	}
+	n := len(c.BlockOut)
+	if c.DownTypes == nil {
+		c.DownTypes = []string{DownEncoder}
+	}
+	if c.UpTypes == nil {
+		c.UpTypes = []string{UpDecoder}
+	}
+	if len(c.DownTypes) != n || len(c.UpTypes) != n {
+		return nil, cerr("block_out_channels", "%d levels, %d down and %d up block types", n, len(c.DownTypes), len(c.UpTypes))
+	}
+	for _, t := range c.DownTypes {
+		if t != DownEncoder {
+			return nil, cerr("down_block_types", "%q is not supported (only %s)", t, DownEncoder)
+		}
+	}
+	for _, t := range c.UpTypes {
+		if t != UpDecoder {
+			return nil, cerr("up_block_types", "%q is not supported (only %s)", t, UpDecoder)
+		}
+	}
+	if a := deref(r.ActFn, "silu"); a != "silu" && a != "swish" {
+		return nil, cerr("act_fn", "%q is not supported (only silu)", a)
+	}
+	for i, ch := range c.BlockOut {
+		if ch <= 0 || c.NormGroups <= 0 || ch%c.NormGroups != 0 {
+			return nil, cerr("block_out_channels", "%d channels of block %d do not split into %d groups", ch, i, c.NormGroups)
+		}
+	}
+	if c.LayersPerBlock <= 0 {
+		return nil, cerr("layers_per_block", "%d", c.LayersPerBlock)
+	}
+	if c.ScalingFactor == 0 {
+		return nil, cerr("scaling_factor", "must not be 0")
+	}
+	return c, nil
+}
+
+// AdaptNames sets LegacyAttentionNames when a checkpoint spells the
+// mid-block attention the old way (has reports whether a name exists).
+func (c *Config) AdaptNames(has func(name string) bool) {
+	c.LegacyAttentionNames = has("decoder.mid_block.attentions.0.query.weight") ||
+		has("encoder.mid_block.attentions.0.query.weight")
+}
+
+// Tensors lists every state-dict name of the whole AutoencoderKL (encoder,
+// quant convs and decoder) with its stored shape.
+func Tensors(cfg *Config) map[string][]int {
+	p := unet.NewParams(nil, nil)
+	loadEncoder(p, cfg)
+	buildDecoder(p, cfg)
+	return p.Shapes()
+}
+
+// loadEncoder names the encoder's tensors (never run: BLIP-Diffusion only
+// decodes).
+func loadEncoder(p *unet.Params, c *Config) {
+	n := len(c.BlockOut)
+	e := p.Sub("encoder")
+	conv := func(pp *unet.Params, name string, out, in, k int) {
+		pp.Get(name+".weight", out, in, k, k)
+		pp.Get(name+".bias", out)
+	}
+	conv(e, "conv_in", c.BlockOut[0], c.InChannels, 3)
+	out := c.BlockOut[0]
+	for i := range n {
+		in := out
+		out = c.BlockOut[i]
+		bp := e.Sub("down_blocks." + fmt.Sprint(i))
+		for j := range c.LayersPerBlock {
+			rin := in
+			if j > 0 {
+				rin = out
+			}
+			unet.LoadResnet(bp.Sub("resnets."+fmt.Sprint(j)), c.resnetSpec(rin, out))
+		}
+		if i < n-1 {
+			conv(bp, "downsamplers.0.conv", out, out, 3)
+		}
+	}
+	loadMid(e.Sub("mid_block"), c)
+	e.Get("conv_norm_out.weight", c.BlockOut[n-1])
+	e.Get("conv_norm_out.bias", c.BlockOut[n-1])
+	conv(e, "conv_out", 2*c.LatentChannels, c.BlockOut[n-1], 3)
+	if c.UseQuantConv {
+		conv(p, "quant_conv", 2*c.LatentChannels, 2*c.LatentChannels, 1)
+	}
+}
+
+func (c *Config) resnetSpec(in, out int) unet.ResnetSpec {
+	return unet.ResnetSpec{In: in, Out: out, Groups: c.NormGroups, Eps: normEps, OutScale: 1}
+}
+
+func deref[T any](p *T, d T) T {
+	if p == nil {
+		return d
+	}
+	return *p
+}

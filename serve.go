@@ -1,0 +1,194 @@
+//go:build !js
+
+// serve.go serves the Harmony web page on the loopback interface:
+//
+//	go run serve.go [-addr 127.0.0.1:8080]
+//
+// It rebuilds www/harmony.wasm (GOOS=js GOARCH=wasm go build ./wasm) when a
+// Go source or shader is newer, copies Go's wasm_exec.js next to it, and
+// serves www/ (the page and the bundled tiny demo model under
+// www/models/) with the headers the page relies on: application/wasm,
+// Range requests, cross-origin isolation (COOP/COEP), a Content-Security-
+// Policy that lets the page fetch only from its own origin and the model
+// origin the user chose, and long-lived cache headers for pack shards
+// (their names carry no version, but a pack's manifest pins each shard's
+// sha256, so a stale shard is detected and refetched).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io/fs"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on (keep it on loopback: the page is for this machine)")
+	root := flag.String("www", "www", "folder with the page")
+	noBuild := flag.Bool("no-build", false, "do not rebuild www/harmony.wasm")
+	flag.Parse()
+	if !*noBuild {
+		if err := buildWasm(*root, false); err != nil {
+			log.Fatalf("serve: %v", err)
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatalf("serve: %v", err)
+	}
+	fmt.Printf("Harmony is served at http://%s/\n", ln.Addr())
+	srv := &http.Server{Handler: newHandler(*root), ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.Serve(ln))
+}
+
+// buildWasm rebuilds root/harmony.wasm when any Go source or shader of the
+// module is newer than it (or force), and refreshes wasm_exec.js.
+func buildWasm(root string, force bool) error {
+	out := filepath.Join(root, "harmony.wasm")
+	st, err := os.Stat(out)
+	stale := force || err != nil
+	if !stale {
+		newest, err := newestSource(".")
+		if err != nil {
+			return err
+		}
+		stale = newest.After(st.ModTime())
+	}
+	if stale {
+		fmt.Println("building www/harmony.wasm …")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./wasm")
+		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("building the wasm engine: %v", err)
+		}
+	}
+	src := filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js")
+	if goroot, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
+		src = filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js")
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("reading Go's wasm_exec.js: %v", err)
+	}
+	return os.WriteFile(filepath.Join(root, "wasm_exec.js"), data, 0o644)
+}
+
+// newestSource is the latest modification time of the sources the wasm
+// build depends on.
+func newestSource(dir string) (time.Time, error) {
+	var newest time.Time
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "node_modules", "testdata", "www", ".ci":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		n := d.Name()
+		if (strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go")) || strings.HasSuffix(n, ".wgsl") || n == "go.mod" || n == "go.sum" || strings.HasSuffix(n, ".txt") {
+			if info, err := d.Info(); err == nil && info.ModTime().After(newest) {
+				newest = info.ModTime()
+			}
+		}
+		return nil
+	})
+	return newest, err
+}
+
+// newHandler serves root with the page's headers.
+func newHandler(root string) http.Handler {
+	files := http.FileServer(http.Dir(root))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h := w.Header()
+		// Cross-origin isolation: SharedArrayBuffer and precise timers for
+		// the engine; every subresource is same-origin or CORS.
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Embedder-Policy", "require-corp")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Content-Security-Policy", contentSecurityPolicy(r.URL.Query().Get("model-origin")))
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		p := r.URL.Path
+		switch {
+		case strings.HasSuffix(p, ".wasm"):
+			h.Set("Content-Type", "application/wasm")
+			h.Set("Cache-Control", "no-cache")
+		case strings.HasPrefix(p, "/models/") && !strings.HasSuffix(p, ".json"):
+			// Shards and weight files are immutable in practice; the
+			// manifest (revalidated) pins their hashes.
+			h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		default:
+			h.Set("Cache-Control", "no-cache")
+		}
+		if strings.HasSuffix(p, ".mjs") || strings.HasSuffix(p, ".js") {
+			h.Set("Content-Type", "text/javascript; charset=utf-8")
+		}
+		// http.FileServer answers Range requests (206, Content-Range).
+		files.ServeHTTP(w, r)
+	})
+}
+
+// contentSecurityPolicy allows the page's own origin and, when the user
+// chose a remote model, that origin (plus the CDN hosts the Hugging Face
+// hub redirects weight downloads to). Anything else is refused by the
+// browser, so neither the photo nor anything derived from it can leave.
+func contentSecurityPolicy(modelOrigin string) string {
+	connect := []string{"'self'"}
+	if o := sanitizeOrigin(modelOrigin); o != "" {
+		connect = append(connect, o)
+		if host := strings.TrimPrefix(o, "https://"); host == "huggingface.co" || strings.HasSuffix(host, ".huggingface.co") || host == "hf.co" {
+			connect = append(connect, "https://*.huggingface.co", "https://*.hf.co")
+		}
+	}
+	return strings.Join([]string{
+		"default-src 'self'",
+		"script-src 'self' 'wasm-unsafe-eval'",
+		"style-src 'self'",
+		"img-src 'self' blob: data:",
+		"connect-src " + strings.Join(connect, " "),
+		"worker-src 'self' blob:",
+		"object-src 'none'",
+		"base-uri 'none'",
+		"form-action 'none'",
+		"frame-ancestors 'none'",
+	}, "; ")
+}
+
+// sanitizeOrigin returns scheme://host[:port] for an https (or loopback
+// http) origin, or "" when s is not one.
+func sanitizeOrigin(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil || strings.ContainsAny(u.Host, " ;'\"") {
+		return ""
+	}
+	host := u.Hostname()
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && (host == "127.0.0.1" || host == "localhost" || host == "::1"):
+	default:
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}

@@ -1,0 +1,123 @@
+// e2e.mjs drives the Harmony page in headless Chromium (Debian's chromium,
+// through playwright-core; no browser download): it loads the page, picks
+// the model and photo, generates with fixed settings, saves every result
+// image, a screenshot and a JSON report of every request the page made.
+//
+//   node wasm/node/e2e.mjs --url http://127.0.0.1:PORT/ --photo in.png --out DIR \
+//     [--source demo] [--class dog] [--prompt "swimming underwater"] [--steps 8] \
+//     [--seed 42] [--width 48] [--height 32] [--guidance 7.5] [--harmony 1] [--timeout 1200]
+//
+// Requests to any origin but the page's are aborted and listed in the
+// report; the report also says whether any request carried the photo.
+import fs from 'node:fs';
+import path from 'node:path';
+import os from 'node:os';
+import { chromium } from 'playwright-core';
+
+const argv = process.argv.slice(2);
+const args = {};
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i].startsWith('--')) args[argv[i].slice(2)] = argv[i + 1] !== undefined && !argv[i + 1].startsWith('--') ? argv[++i] : '1';
+}
+for (const k of ['url', 'photo', 'out']) {
+  if (!args[k]) { console.error(`e2e: --${k} is required`); process.exit(2); }
+}
+fs.mkdirSync(args.out, { recursive: true });
+const timeoutMs = 1000 * +(args.timeout || 1200);
+const origin = new URL(args.url).origin;
+const photo = fs.readFileSync(args.photo);
+// A run of photo bytes past the file header: present in a request only if
+// the photo (or a copy of its bytes) was sent.
+const probe = photo.subarray(Math.min(64, photo.length >> 2), Math.min(64, photo.length >> 2) + Math.min(48, photo.length >> 1));
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'harmony-e2e-'));
+const report = { requests: [], offOrigin: [], photoSent: false, console: [], error: null, outputs: {} };
+const t0 = Date.now();
+const browser = await chromium.launch({
+  executablePath: args.chromium || '/usr/lib/chromium/chromium',
+  headless: true,
+  env: { ...process.env, HOME: scratch, TMPDIR: scratch },
+  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--no-default-browser-check',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic',
+    '--disable-default-apps', '--disable-extensions', '--disable-breakpad',
+    '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1', '--proxy-server=127.0.0.1:9'],
+});
+let code = 0;
+try {
+  const ctx = await browser.newContext({ viewport: { width: 1200, height: 1400 } });
+  const page = await ctx.newPage();
+  page.on('console', (m) => report.console.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => report.console.push(`pageerror: ${e.message}`));
+  await ctx.route('**/*', async (route) => {
+    const req = route.request();
+    const body = req.postDataBuffer();
+    const entry = { method: req.method(), url: req.url(), bodyBytes: body ? body.length : 0 };
+    if (body && body.indexOf(probe) >= 0) { report.photoSent = true; entry.photo = true; }
+    if (req.url().includes(probe.toString('base64').slice(0, 32))) { report.photoSent = true; entry.photo = true; }
+    report.requests.push(entry);
+    const u = new URL(req.url());
+    if ((u.protocol === 'http:' || u.protocol === 'https:') && u.origin !== origin) {
+      report.offOrigin.push(req.url());
+      await route.abort('blockedbyclient');
+      return;
+    }
+    await route.continue();
+  });
+  await page.goto(args.url, { waitUntil: 'load' });
+  await page.waitForFunction(() => !document.getElementById('adapter').textContent.startsWith('Starting'), null, { timeout: 120000 });
+  report.adapter = await page.textContent('#adapter');
+  await page.selectOption('#model-source', args.source || 'demo');
+  if (args.precision) await page.selectOption('#precision', args.precision);
+  const fill = async (id, v) => { if (v !== undefined) await page.fill(id, String(v)); };
+  await fill('#class', args.class ?? 'dog');
+  await fill('#prompt', args.prompt ?? 'swimming underwater');
+  if (args.negative !== undefined) await fill('#negative', args.negative);
+  await fill('#steps', args.steps ?? 8);
+  await fill('#guidance', args.guidance ?? 7.5);
+  await fill('#seed', args.seed ?? 42);
+  await fill('#width', args.width ?? 48);
+  await fill('#height', args.height ?? 32);
+  await fill('#preview-every', args['preview-every'] ?? 0);
+  await page.setChecked('#harmony', (args.harmony ?? '1') === '1');
+  await page.setChecked('#compare', (args.compare ?? '1') === '1');
+  await page.setInputFiles('#photo', args.photo);
+  await page.waitForSelector('#photo-figure:not([hidden])');
+  const tGen = Date.now();
+  await page.click('#generate');
+  await page.waitForFunction(() => {
+    const err = document.getElementById('error');
+    return !err.hidden || document.querySelector('#results img[data-kind="harmony"]') || document.querySelector('#results img[data-kind="baseline"]');
+  }, null, { timeout: timeoutMs, polling: 500 });
+  report.generateSeconds = (Date.now() - tGen) / 1000;
+  report.error = await page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : { code: e.dataset.code, text: e.textContent }; });
+  report.progressText = await page.textContent('#progress-text');
+  report.modelStatus = await page.textContent('#model-status');
+  const images = await page.evaluate(async () => {
+    const out = {};
+    for (const img of document.querySelectorAll('#results img[data-kind]')) {
+      const buf = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+      let s = '';
+      for (let i = 0; i < buf.length; i += 8192) s += String.fromCharCode(...buf.subarray(i, i + 8192));
+      out[img.dataset.kind] = btoa(s);
+    }
+    return out;
+  });
+  for (const [kind, b64] of Object.entries(images)) {
+    const file = path.join(args.out, `${kind}.png`);
+    fs.writeFileSync(file, Buffer.from(b64, 'base64'));
+    report.outputs[kind] = file;
+  }
+  await page.screenshot({ path: path.join(args.out, 'page.png'), fullPage: true });
+  if (report.error) code = 1;
+} catch (e) {
+  report.error = report.error || { code: 'driver', text: String(e && e.stack || e) };
+  code = 1;
+} finally {
+  report.totalSeconds = (Date.now() - t0) / 1000;
+  fs.writeFileSync(path.join(args.out, 'report.json'), JSON.stringify(report, null, 2));
+  await browser.close().catch(() => {});
+  fs.rmSync(scratch, { recursive: true, force: true });
+}
+if (report.offOrigin.length || report.photoSent) code = 1;
+console.log(JSON.stringify({ error: report.error, offOrigin: report.offOrigin, photoSent: report.photoSent, generateSeconds: report.generateSeconds, outputs: Object.keys(report.outputs) }));
+process.exit(code);

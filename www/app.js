@@ -1,0 +1,321 @@
+// app.js: the Harmony page. It starts the wasm engine (harmony.wasm, built
+// from ../wasm), wires the form to its JS API (globalThis.harmony, see
+// wasm/api.go) and shows progress, previews, results and errors. The photo
+// is read with the File API and handed to the engine as bytes: it never
+// goes into a request.
+
+const $ = (id) => document.getElementById(id);
+
+const SETTINGS_KEY = 'harmony.settings.v1';
+const FIELDS = ['model-source', 'model-url', 'precision', 'class', 'prompt', 'negative', 'steps',
+  'guidance', 'seed', 'width', 'height', 'harmony', 'compare', 'ortho', 'ortho-mode',
+  'ortho-exclude-class', 'swap', 'swap-mode', 'swap-layers', 'swap-start', 'mask-level',
+  'mask-tokens', 'mask-threshold', 'visual-prompt', 'prompt-reps', 'scheduler', 'preview-every'];
+
+const KINDS = [
+  ['harmony', 'Harmony'],
+  ['baseline', 'BLIP-Diffusion (same seed)'],
+  ['visual', 'Visual-only process'],
+  ['mask', 'Subject mask'],
+];
+
+let engine = null;        // globalThis.harmony once the wasm is running
+let modelKey = null;      // what is loaded: source + url + precision
+let photo = null;         // {bytes: Uint8Array, name: string}
+let folderFiles = null;   // File[] of a picked or dropped folder
+let busy = false;
+const urls = [];          // object URLs to revoke on the next run
+
+function saveSettings() {
+  const s = {};
+  for (const id of FIELDS) {
+    const el = $(id);
+    s[id] = el.type === 'checkbox' ? el.checked : el.value;
+  }
+  try { localStorage.setItem(SETTINGS_KEY, JSON.stringify(s)); } catch { /* storage off */ }
+}
+
+function loadSettings() {
+  let s = null;
+  try { s = JSON.parse(localStorage.getItem(SETTINGS_KEY) || 'null'); } catch { s = null; }
+  if (!s) return;
+  for (const id of FIELDS) {
+    if (!(id in s)) continue;
+    const el = $(id);
+    if (el.type === 'checkbox') el.checked = !!s[id]; else el.value = s[id];
+  }
+}
+
+function showError(err) {
+  const el = $('error');
+  if (!err) { el.hidden = true; el.textContent = ''; return; }
+  const code = err.code ? `[${err.code}] ` : '';
+  el.textContent = code + (err.message || String(err));
+  el.dataset.code = err.code || 'error';
+  el.hidden = false;
+}
+
+function showWarnings(list) {
+  const el = $('warnings');
+  el.textContent = (list || []).join('\n');
+  el.hidden = !list || list.length === 0;
+}
+
+function updateSourceRows() {
+  const v = $('model-source').value;
+  $('model-url-row').hidden = !(v === 'pack' || v === 'hf');
+  $('model-folder-row').hidden = v !== 'folder';
+}
+
+function mb(n) { return (n / 1048576).toFixed(1) + ' MB'; }
+
+function fmtSeconds(s) {
+  if (!isFinite(s) || s < 0) return '';
+  if (s < 60) return `${Math.round(s)} s`;
+  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+function currentModelKey() {
+  return [$('model-source').value, $('model-url').value.trim(), $('precision').value,
+    folderFiles ? folderFiles.length : 0].join('|');
+}
+
+// The CSP lets the page fetch only from its own origin and the model origin
+// in ?model-origin=; switching to a remote model reloads the page with it.
+function remoteOrigin(src, url) {
+  if (src === 'hf') {
+    if (!/^https?:\/\//.test(url)) return 'https://huggingface.co';
+  }
+  try { return new URL(url).origin; } catch { return null; }
+}
+
+function ensureOriginAllowed() {
+  const src = $('model-source').value;
+  if (src !== 'pack' && src !== 'hf') return true;
+  const origin = remoteOrigin(src, $('model-url').value.trim());
+  if (!origin || origin === location.origin) return true;
+  const params = new URLSearchParams(location.search);
+  if (params.get('model-origin') === origin) return true;
+  saveSettings();
+  params.set('model-origin', origin);
+  location.search = params.toString();
+  return false;
+}
+
+async function loadModel() {
+  if (!engine) throw Object.assign(new Error('the engine is not running'), { code: 'no-webgpu' });
+  const key = currentModelKey();
+  if (modelKey === key) return;
+  if (!ensureOriginAllowed()) return new Promise(() => {});
+  const src = $('model-source').value;
+  const req = { source: src, precision: $('precision').value };
+  if (src === 'demo') req.url = new URL('models/tiny/manifest.json', location.href).href;
+  if (src === 'pack' || src === 'hf') req.url = $('model-url').value.trim();
+  if (src === 'folder') {
+    if (!folderFiles || folderFiles.length === 0) throw Object.assign(new Error('pick or drop a model folder first'), { code: 'bad-model' });
+    req.files = folderFiles;
+  }
+  $('model-status').textContent = 'Loading…';
+  $('model-progress').value = 0;
+  modelKey = null;
+  const info = await engine.loadModel(req, (ev) => {
+    const frac = ev.total > 0 ? ev.done / ev.total : 0;
+    $('model-progress').value = frac;
+    $('model-status').textContent = `${mb(ev.done)} of ${mb(ev.total)}` + (ev.fromCache ? ' (from cache)' : '') + (ev.file ? ` — ${ev.file}` : '');
+  });
+  modelKey = key;
+  $('model-progress').value = 1;
+  $('model-status').textContent = `Loaded ${info.name} (${mb(info.bytes)} of weights on the GPU, ${info.precision}).`;
+  showWarnings(info.warnings);
+}
+
+async function setPhoto(file) {
+  showError(null);
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  photo = { bytes, name: file.name };
+  const url = URL.createObjectURL(file);
+  $('photo-preview').src = url;
+  $('photo-figure').hidden = false;
+  $('photo-caption').textContent = `${file.name}`;
+  if (engine) {
+    try {
+      const info = await engine.checkPhoto(bytes, file.name);
+      $('photo-caption').textContent = `${file.name} — ${info.width}×${info.height}`;
+    } catch (e) {
+      photo = null;
+      showError(e);
+    }
+  }
+}
+
+function options() {
+  const v = (id) => $(id).value;
+  return {
+    class: v('class').trim(), sourceClass: v('class').trim(), prompt: v('prompt'), negative: v('negative'),
+    steps: +v('steps'), guidance: +v('guidance'), seed: +v('seed'), width: +v('width'), height: +v('height'),
+    method: $('harmony').checked ? 'harmony' : 'blipdiffusion', compare: $('compare').checked,
+    ortho: v('ortho'), orthoMode: v('ortho-mode'), orthoExcludeClass: v('ortho-exclude-class'),
+    swap: v('swap'), swapMode: v('swap-mode'), swapLayers: v('swap-layers'), swapStart: v('swap-start'),
+    maskLevel: v('mask-level'), maskTokens: v('mask-tokens'), maskThreshold: +v('mask-threshold'),
+    visualPrompt: v('visual-prompt'), promptReps: +v('prompt-reps'), scheduler: v('scheduler'),
+    previewEvery: +v('preview-every'),
+  };
+}
+
+function showResults(res) {
+  for (const u of urls.splice(0)) URL.revokeObjectURL(u);
+  const box = $('results');
+  box.textContent = '';
+  for (const [kind, title] of KINDS) {
+    const png = res[kind];
+    if (!png) continue;
+    const url = URL.createObjectURL(new Blob([png], { type: 'image/png' }));
+    urls.push(url);
+    const fig = document.createElement('figure');
+    const img = document.createElement('img');
+    img.src = url;
+    img.alt = title;
+    img.dataset.kind = kind;
+    const cap = document.createElement('figcaption');
+    const span = document.createElement('span');
+    span.textContent = title;
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `${kind}-${$('seed').value}.png`;
+    a.textContent = 'Download';
+    a.setAttribute('role', 'button');
+    cap.append(span, a);
+    fig.append(img, cap);
+    box.append(fig);
+  }
+}
+
+async function generate() {
+  if (busy) return;
+  showError(null);
+  showWarnings([]);
+  saveSettings();
+  busy = true;
+  $('generate').disabled = true;
+  $('cancel').disabled = false;
+  $('progress').value = 0;
+  $('progress-text').textContent = '';
+  try {
+    if (!photo) throw Object.assign(new Error('choose a photo of your subject first'), { code: 'bad-photo' });
+    await loadModel();
+    const t0 = performance.now();
+    const res = await engine.generate(photo.bytes, photo.name, options(), (ev) => {
+      $('progress').value = ev.total > 0 ? ev.step / ev.total : 0;
+      $('progress-text').textContent = `${ev.phase} ${ev.step}/${ev.total}` + (ev.eta > 0 ? ` — about ${fmtSeconds(ev.eta)} left` : '');
+      if (ev.preview) {
+        const url = URL.createObjectURL(new Blob([ev.preview], { type: 'image/png' }));
+        const img = $('preview');
+        if (img.src) URL.revokeObjectURL(img.src);
+        img.src = url;
+        img.hidden = false;
+      }
+    });
+    $('progress').value = 1;
+    $('progress-text').textContent = `Done in ${fmtSeconds((performance.now() - t0) / 1000)}.`;
+    showWarnings(res.warnings);
+    showResults(res);
+  } catch (e) {
+    $('progress-text').textContent = e && e.code === 'cancelled' ? 'Cancelled.' : '';
+    if (!(e && e.code === 'cancelled')) showError(e);
+  } finally {
+    busy = false;
+    $('generate').disabled = false;
+    $('cancel').disabled = true;
+  }
+}
+
+function dropTarget(el, onFiles) {
+  el.addEventListener('dragover', (e) => { e.preventDefault(); el.classList.add('dragover'); });
+  el.addEventListener('dragleave', () => el.classList.remove('dragover'));
+  el.addEventListener('drop', async (e) => {
+    e.preventDefault();
+    el.classList.remove('dragover');
+    await onFiles(e.dataTransfer);
+  });
+}
+
+// readDroppedFolder walks a dropped directory into File objects with their
+// relative paths (webkitRelativePath is empty for dropped files).
+async function readDroppedFolder(dt) {
+  const out = [];
+  const walk = (entry, prefix) => new Promise((resolve) => {
+    if (entry.isFile) {
+      entry.file((f) => { out.push(Object.assign(f, { relPath: prefix + f.name })); resolve(); }, () => resolve());
+    } else if (entry.isDirectory) {
+      const r = entry.createReader();
+      const all = [];
+      const next = () => r.readEntries(async (ents) => {
+        if (ents.length === 0) {
+          for (const c of all) await walk(c, prefix + entry.name + '/');
+          resolve();
+        } else { all.push(...ents); next(); }
+      }, () => resolve());
+      next();
+    } else resolve();
+  });
+  for (const item of dt.items) {
+    const entry = item.webkitGetAsEntry && item.webkitGetAsEntry();
+    if (entry) await walk(entry, '');
+  }
+  return out;
+}
+
+async function start() {
+  loadSettings();
+  updateSourceRows();
+  for (const id of FIELDS) $(id).addEventListener('change', saveSettings);
+  $('model-source').addEventListener('change', () => { updateSourceRows(); modelKey = null; });
+  $('precision').addEventListener('change', () => { modelKey = null; });
+  $('model-url').addEventListener('change', () => { modelKey = null; });
+  $('photo').addEventListener('change', () => { if ($('photo').files[0]) setPhoto($('photo').files[0]); });
+  $('model-folder').addEventListener('change', () => { folderFiles = [...$('model-folder').files]; modelKey = null; });
+  dropTarget($('photo-panel'), async (dt) => { if (dt.files[0]) await setPhoto(dt.files[0]); });
+  dropTarget($('model-h').parentElement, async (dt) => {
+    folderFiles = await readDroppedFolder(dt);
+    $('model-source').value = 'folder';
+    updateSourceRows();
+    modelKey = null;
+  });
+  $('generate').addEventListener('click', generate);
+  $('cancel').addEventListener('click', () => engine && engine.cancel());
+  $('load-model').addEventListener('click', async () => {
+    showError(null);
+    try { modelKey = null; await loadModel(); } catch (e) { showError(e); }
+  });
+  $('clear-cache').addEventListener('click', async () => {
+    try {
+      const n = await engine.clearCache();
+      $('model-status').textContent = `Cleared ${mb(n)} of downloaded model data.`;
+      modelKey = null;
+    } catch (e) { showError(e); }
+  });
+
+  if (!('gpu' in navigator)) {
+    $('adapter').textContent = 'This browser has no WebGPU.';
+    showError(Object.assign(new Error('WebGPU is not available in this browser. Try a recent Chrome, Edge or Safari, or enable WebGPU.'), { code: 'no-webgpu' }));
+    return;
+  }
+  try {
+    const go = new Go();
+    const ready = new Promise((resolve) => { globalThis.__harmonyReady = resolve; });
+    const result = await WebAssembly.instantiateStreaming(fetch('harmony.wasm'), go.importObject);
+    globalThis.wasm = result;
+    go.run(result.instance);
+    engine = await ready;
+    const info = await engine.init();
+    const f16 = info.shaderF16 ? 'f16 kernels' : 'fp16 weights unpacked to f32';
+    $('adapter').textContent = `GPU: ${info.adapter}${info.fallback ? ' (software)' : ''} — ${f16}, up to ${mb(info.limits.maxStorageBufferBindingSize)} per binding.`;
+    showWarnings(info.warnings);
+    if ($('model-source').value === 'demo') loadModel().catch(showError);
+  } catch (e) {
+    $('adapter').textContent = 'The engine did not start.';
+    showError(e);
+  }
+}
+
+start();
