@@ -253,6 +253,12 @@ func (b *Backend) arg(t *tensor.Tensor) Arg {
 	es := uint64(t.DType.Size())
 	align := uint64(b.dev.Limits().MinStorageBufferOffsetAlignment)
 	start := uint64(t.Offset) * es
+	if b.Guard {
+		// Bind the whole buffer, so that a kernel writing past its tensor
+		// hits the sentinel bands instead of being clipped (or clamped onto
+		// the tensor's last element) by the binding's bounds checks.
+		return Arg{Bind: gpu.Binding{Buf: st.buf}, Off: uint32(t.Offset)}
+	}
 	bindOff := start / align * align
 	end := (start + uint64(t.Numel())*es + 3) &^ 3
 	return Arg{

@@ -1,0 +1,162 @@
+// attention.go: fused multi-head attention on the GPU (shaders/attention.wgsl):
+// online softmax without an Nq×Nk buffer, causal and key-bias masks, the
+// head-averaged probabilities of a key-column range, and the Harmony
+// self-attention swap. Spec: issue 2 §5; engine/cpu/attention.go is the
+// reference.
+package kernels
+
+import (
+	"fmt"
+	"strconv"
+
+	"harmony/engine/gpu"
+	"harmony/engine/tensor"
+	"harmony/shaders"
+)
+
+// attnParams are attention.wgsl's Params (both entries).
+type attnParams struct {
+	B, Nq, Nk, H uint32  // batch entries, query rows, key rows, heads
+	Dk, Dv       uint32  // head dims of q/k and of v/out
+	VChunks      uint32  // value-column chunks of DVC per head
+	QBlocks      uint32  // main: workgroups along the query rows
+	Scale        float32 // multiplies q·k
+	Tiles        uint32  // main: workgroups with work (the rest exit)
+	C0, NC       uint32  // probability columns [C0, C0+NC)
+	QOff, KOff   uint32  // element offsets of q and k in their bindings
+	VOff, KBOff  uint32  // … of v and of the key bias
+	RMOff, KMOff uint32  // … of the swap row mask and key mask
+	OOff, SOff   uint32  // … of out and of the (m, l) stats scratch
+	POff         uint32  // … of probs
+	CChunks      uint32  // probs: column chunks of PC per row
+	_            [2]uint32
+	Partner      [maxSwapBatch]int32 // swap partner per entry, −1 for none
+}
+
+// maxSwapBatch is how many batch entries a swap can describe (the partner
+// table rides in Params).
+const maxSwapBatch = 16
+
+// attnTile: each thread owns attnTQ query rows and walks the keys attnKB at a
+// time; attnWG threads per workgroup.
+const (
+	attnTQ = 4
+	attnKB = 8
+	attnWG = 64
+	// attnMaxDVC bounds the value columns one thread accumulates (TQ×DVC
+	// registers); wider heads are split into chunks, each recomputing q·k.
+	attnMaxDVC = 64
+	// attnMaxQReg bounds the head dim whose query rows stay in registers.
+	attnMaxQReg = 80
+	// attnPC is the probability columns per thread of the probs entry.
+	attnPC = 8
+)
+
+// Attention implements tensor.Backend (the reference is
+// cpu.Backend.Attention). For entry b, head h, query row i:
+//
+//	s_j = scale·q[b,i,h]·k[b,j,h] + keyBias[b,j]   (j ≤ i when causal)
+//	p = softmax(s);  out[b,i,h] = Σ_j p_j·v[b,j,h]
+//	probs[b,i,c] = mean_h p_{c0+c}
+//
+// with the swap substitutions documented on tensor.Swap. The scores are never
+// stored: a single pass keeps each row's running max and sum; the
+// probabilities take a second, small kernel that recomputes the scores of the
+// requested columns and normalizes them with the final (max, sum).
+func (b *Backend) Attention(q, k, v *tensor.Tensor, o tensor.AttnOpts) (*tensor.Tensor, *tensor.Tensor) {
+	g, err := tensor.AttnDims(q, k, v, o)
+	if b.failed(err) {
+		return b.placeholder([]int{1}), nil
+	}
+	sw := o.Swap
+	if sw != nil && g.B > maxSwapBatch {
+		b.SetErr(fmt.Errorf("kernels: attention swap over %d batch entries; at most %d", g.B, maxSwapBatch))
+		return b.placeholder([]int{1}), nil
+	}
+	out := b.out("attention", g.B, g.Nq, g.H*g.Dv)
+	nc := g.C1 - g.C0
+	var probs, stats *tensor.Tensor
+	if nc > 0 {
+		probs = b.out("attention.probs", g.B, g.Nq, nc)
+		stats = b.New("attention.stats", tensor.F32, g.B*g.H*g.Nq*2)
+		defer b.Free(stats)
+	}
+	if b.Err() != nil {
+		return out, probs
+	}
+
+	qa, ka, va, oa := b.arg(q), b.arg(k), b.arg(v), b.arg(out)
+	kba := b.optArg(o.KeyBias)
+	var rma, kma Arg
+	if sw != nil {
+		rma, kma = b.arg(sw.RowMask), b.optArg(sw.KeyMask)
+	} else {
+		rma, kma = b.optArg(nil), b.optArg(nil)
+	}
+	// Without probs nothing writes the stats; out stands in for them (the
+	// shared dummy cannot: it is bound read-only in the same dispatch).
+	sa := oa
+	if stats != nil {
+		sa = b.arg(stats)
+	}
+
+	// Value chunks: as few as attnMaxDVC allows, evenly sized, in quads.
+	vchunks := ceilDiv(g.Dv, attnMaxDVC)
+	dvc := (ceilDiv(g.Dv, vchunks) + 3) &^ 3
+	qblocks := ceilDiv(g.Nq, attnWG*attnTQ)
+	p := attnParams{
+		B: uint32(g.B), Nq: uint32(g.Nq), Nk: uint32(g.Nk), H: uint32(g.H),
+		Dk: uint32(g.Dk), Dv: uint32(g.Dv), VChunks: uint32(vchunks), QBlocks: uint32(qblocks),
+		Scale: o.Scale, Tiles: uint32(g.B * g.H * vchunks * qblocks),
+		C0: uint32(g.C0), NC: uint32(max(nc, 0)),
+		QOff: qa.Off, KOff: ka.Off, VOff: va.Off, KBOff: kba.Off,
+		RMOff: rma.Off, KMOff: kma.Off, OOff: oa.Off, SOff: sa.Off,
+	}
+	for i := range p.Partner {
+		p.Partner[i] = -1
+	}
+	var common []string
+	if g.Dk%4 == 0 && g.Dv%4 == 0 && qa.Off%4 == 0 && ka.Off%4 == 0 && va.Off%4 == 0 {
+		common = append(common, "VEC", "1")
+	}
+	if o.Causal {
+		common = append(common, "CAUSAL", "1")
+	}
+	if o.KeyBias != nil {
+		common = append(common, "KEYBIAS", "1")
+	}
+	if sw != nil {
+		for i, pt := range sw.Partner {
+			p.Partner[i] = int32(pt)
+		}
+		common = append(common, "SWAP", "1")
+		if sw.Mode == tensor.SwapKV {
+			common = append(common, "SWAP_KV", "1")
+		} else {
+			common = append(common, "SWAP_MAP", "1")
+		}
+	}
+
+	defs := append([]string{
+		"TQ", strconv.Itoa(attnTQ), "KB", strconv.Itoa(attnKB), "WG", strconv.Itoa(attnWG),
+		"DVC", strconv.Itoa(dvc), "DVC4", strconv.Itoa(dvc / 4),
+	}, common...)
+	if g.Dk <= attnMaxQReg {
+		defs = append(defs, "QREG", "1", "DKQ", strconv.Itoa(ceilDiv(g.Dk, 4)))
+	}
+	if stats != nil {
+		defs = append(defs, "STATS", "1")
+	}
+	main := gpu.Kernel{Shader: "attention.wgsl", Entry: "main", Defines: shaders.Defines(defs...)}
+	b.run(main, int(p.Tiles), p, qa, ka, va, kba, rma, kma, oa, sa)
+
+	if probs != nil {
+		pa := b.arg(probs)
+		p.POff = pa.Off
+		p.CChunks = uint32(ceilDiv(nc, attnPC))
+		pdefs := append([]string{"PROBS_PASS", "1", "WG", strconv.Itoa(attnWG), "PC", strconv.Itoa(attnPC)}, common...)
+		pk := gpu.Kernel{Shader: "attention.wgsl", Entry: "probs_main", Defines: shaders.Defines(pdefs...)}
+		b.run(pk, ceilDiv(g.B*g.Nq*int(p.CChunks), attnWG), p, qa, ka, kba, rma, kma, sa, pa)
+	}
+	return out, probs
+}

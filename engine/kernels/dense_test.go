@@ -1,0 +1,222 @@
+// dense_test.go: parity of Linear and Conv2D against the CPU reference over
+// odd sizes, views at odd offsets, both weight types and every epilogue.
+package kernels
+
+import (
+	"strings"
+	"testing"
+
+	"harmony/engine/tensor"
+	"harmony/shaders"
+)
+
+// Tolerance of the f32 paths (f16 weights are compared against the reference
+// on the same f16 weights, so the same bound holds).
+const (
+	denseRel = 1e-5
+	denseAbs = 1e-6
+)
+
+type linearCase struct {
+	name       string
+	lead       []int // leading dims of x; rows M = their product
+	k, n       int
+	wdt        tensor.DType
+	xOff, wOff int // element offsets of the x and w views
+	bias, res  bool
+	act        tensor.Act
+}
+
+var linearCases = []linearCase{
+	{name: "square", lead: []int{64}, k: 64, n: 64},
+	{name: "odd sizes, scalar K tail", lead: []int{37}, k: 29, n: 23, bias: true, act: tensor.ActSiLU},
+	{name: "batch dims, all epilogue", lead: []int{2, 3, 11}, k: 40, n: 70, bias: true, res: true, act: tensor.ActGELU},
+	{name: "views at odd offsets", lead: []int{19}, k: 32, n: 66, xOff: 3, wOff: 5, bias: true, act: tensor.ActQuickGELU},
+	{name: "one row one output", lead: []int{1}, k: 4, n: 1},
+	{name: "tall and wide", lead: []int{130}, k: 320, n: 72, bias: true, res: true},
+	{name: "f16", lead: []int{33}, k: 64, n: 72, wdt: tensor.F16, bias: true, res: true},
+	{name: "f16 gelu", lead: []int{2, 35}, k: 80, n: 130, wdt: tensor.F16, act: tensor.ActGELU},
+	{name: "f16 odd offset", lead: []int{21}, k: 36, n: 17, wdt: tensor.F16, wOff: 7, bias: true, act: tensor.ActSiLU},
+	{name: "f16 K tail, odd offset", lead: []int{9}, k: 30, n: 40, wdt: tensor.F16, wOff: 1, xOff: 2, res: true},
+	{name: "f16 even offset vec", lead: []int{65}, k: 48, n: 65, wdt: tensor.F16, wOff: 4, xOff: 8, act: tensor.ActQuickGELU},
+}
+
+func runLinear(t *testing.T, p *oracle, tc linearCase) float64 {
+	m := tensor.Numel(tc.lead)
+	x := p.rand("x", tc.xOff, 1, append(append([]int{}, tc.lead...), tc.k)...)
+	w := p.weight("w", tc.wdt, tc.wOff, 0.5, tc.n, tc.k)
+	var bias, res *twin
+	if tc.bias {
+		b := p.rand("b", 1, 0.5, tc.n)
+		bias = &b
+	}
+	if tc.res {
+		r := p.rand("r", 2, 1, m, tc.n)
+		res = &r
+	}
+	bg, bc := bias.sides()
+	rg, rc := res.sides()
+	got := p.g.Linear(x.g, w.g, bg, tensor.Epilogue{Act: tc.act, Residual: rg})
+	want := p.c.Linear(x.c, w.c, bc, tensor.Epilogue{Act: tc.act, Residual: rc})
+	if len(got.Shape) != len(want.Shape) {
+		t.Fatalf("shape %v, want %v", got.Shape, want.Shape)
+	}
+	return p.check(got, want, denseRel, denseAbs)
+}
+
+func TestLinearParity(t *testing.T) {
+	p := newOracle(t, false)
+	for _, tc := range linearCases {
+		t.Run(tc.name, func(t *testing.T) {
+			p.t = t
+			e := runLinear(t, p, tc)
+			t.Logf("max err / max|ref| = %.2g", e)
+		})
+	}
+}
+
+func TestLinearDefaultLimits(t *testing.T) {
+	p := newOracle(t, true)
+	for _, tc := range linearCases[1:4] {
+		t.Run(tc.name, func(t *testing.T) {
+			p.t = t
+			runLinear(t, p, tc)
+		})
+	}
+}
+
+type convCase struct {
+	name        string
+	b, h, w, c  int
+	o, k        int // output channels, kernel size (square)
+	stride, pad int
+	wdt         tensor.DType
+	xOff, wOff  int
+	bias        bool
+	chanBias    bool
+	res         bool
+	upsample    bool
+	act         tensor.Act
+}
+
+var convCases = []convCase{
+	{name: "3x3 s1", b: 2, h: 7, w: 5, c: 8, o: 12, k: 3, stride: 1, pad: 1, bias: true, res: true},
+	{name: "3x3 s2 odd channels", b: 1, h: 9, w: 6, c: 6, o: 10, k: 3, stride: 2, pad: 1, bias: true, act: tensor.ActSiLU},
+	{name: "3x3 s2 even size", b: 2, h: 8, w: 8, c: 16, o: 70, k: 3, stride: 2, pad: 1, bias: true},
+	{name: "1x1 as linear", b: 2, h: 5, w: 3, c: 16, o: 9, k: 1, stride: 1, bias: true, res: true},
+	{name: "1x1 chanbias", b: 2, h: 4, w: 3, c: 12, o: 20, k: 1, stride: 1, bias: true, chanBias: true, act: tensor.ActSiLU},
+	{name: "patch 14x14 s14", b: 1, h: 28, w: 42, c: 3, o: 16, k: 14, stride: 14},
+	{name: "upsample + chanbias", b: 2, h: 4, w: 5, c: 8, o: 11, k: 3, stride: 1, pad: 1, bias: true, chanBias: true, upsample: true},
+	{name: "resnet conv2 epilogue", b: 2, h: 6, w: 6, c: 20, o: 20, k: 3, stride: 1, pad: 1, bias: true, chanBias: true, res: true, act: tensor.ActGELU},
+	{name: "x view at odd offset", b: 1, h: 5, w: 7, c: 8, o: 5, k: 3, stride: 1, pad: 1, xOff: 3, bias: true, act: tensor.ActQuickGELU},
+	{name: "f16 3x3", b: 2, h: 6, w: 5, c: 12, o: 14, k: 3, stride: 1, pad: 1, wdt: tensor.F16, bias: true, res: true},
+	{name: "f16 odd offset s2", b: 1, h: 7, w: 7, c: 5, o: 9, k: 3, stride: 2, pad: 1, wdt: tensor.F16, wOff: 3, act: tensor.ActSiLU},
+	{name: "f16 upsample", b: 1, h: 3, w: 4, c: 8, o: 8, k: 3, stride: 1, pad: 1, wdt: tensor.F16, wOff: 1, upsample: true, bias: true},
+	{name: "f16 1x1 odd offset", b: 1, h: 3, w: 5, c: 10, o: 7, k: 1, stride: 1, wdt: tensor.F16, wOff: 5, bias: true},
+	{name: "no padding 3x3", b: 1, h: 6, w: 9, c: 4, o: 66, k: 3, stride: 1, bias: true},
+}
+
+func runConv(t *testing.T, p *oracle, tc convCase) float64 {
+	x := p.rand("x", tc.xOff, 1, tc.b, tc.h, tc.w, tc.c)
+	w := p.weight("w", tc.wdt, tc.wOff, 0.3, tc.o, tc.c, tc.k, tc.k)
+	var bias, cb, res *twin
+	if tc.bias {
+		b := p.rand("b", 1, 0.5, tc.o)
+		bias = &b
+	}
+	if tc.chanBias {
+		c := p.rand("cb", 3, 0.5, tc.b, tc.o)
+		cb = &c
+	}
+	g, err := tensor.ConvDims(x.c, w.c, nil, tensor.ConvOpts{Stride: tc.stride, Pad: tc.pad, Upsample: tc.upsample})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tc.res {
+		r := p.rand("r", 2, 1, tc.b, g.OutH, g.OutW, tc.o)
+		res = &r
+	}
+	bg, bc := bias.sides()
+	cbg, cbc := cb.sides()
+	rg, rc := res.sides()
+	og := tensor.ConvOpts{Stride: tc.stride, Pad: tc.pad, Upsample: tc.upsample, ChanBias: cbg, Epilogue: tensor.Epilogue{Act: tc.act, Residual: rg}}
+	oc := tensor.ConvOpts{Stride: tc.stride, Pad: tc.pad, Upsample: tc.upsample, ChanBias: cbc, Epilogue: tensor.Epilogue{Act: tc.act, Residual: rc}}
+	got := p.g.Conv2D(x.g, w.g, bg, og)
+	want := p.c.Conv2D(x.c, w.c, bc, oc)
+	return p.check(got, want, denseRel, denseAbs)
+}
+
+func TestConv2DParity(t *testing.T) {
+	p := newOracle(t, false)
+	for _, tc := range convCases {
+		t.Run(tc.name, func(t *testing.T) {
+			p.t = t
+			e := runConv(t, p, tc)
+			t.Logf("max err / max|ref| = %.2g", e)
+		})
+	}
+}
+
+func TestConv2DDefaultLimits(t *testing.T) {
+	p := newOracle(t, true)
+	for _, tc := range []convCase{convCases[1], convCases[5], convCases[7]} {
+		t.Run(tc.name, func(t *testing.T) {
+			p.t = t
+			runConv(t, p, tc)
+		})
+	}
+}
+
+// TestWeightVariantSelection: fp16 weights take the unpack2x16float path
+// unless F16Arith is on; f32 weights never take an f16 variant. The f16n
+// variants must at least preprocess with `enable f16;` ahead of everything.
+func TestWeightVariantSelection(t *testing.T) {
+	p := newOracle(t, false)
+	w16 := p.randF16("w16", 0, 1, 4, 4)
+	w32 := p.rand("w32", 0, 1, 4, 4)
+	for _, tc := range []struct {
+		arith bool
+		w     *tensor.Tensor
+		want  string
+	}{
+		{false, w16.g, "F16=1"},
+		{true, w16.g, "F16N=1"},
+		{false, w32.g, ""},
+		{true, w32.g, ""},
+	} {
+		p.g.F16Arith = tc.arith
+		got := shaders.Defines(p.g.weightDefines(tc.w)...)
+		if got != tc.want {
+			t.Errorf("F16Arith=%v, %v: defines %q, want %q", tc.arith, tc.w.DType, got, tc.want)
+		}
+	}
+	p.g.F16Arith = false
+	for _, file := range []string{"matmul.wgsl", "conv2d.wgsl"} {
+		for _, vec := range []string{"0", "1"} {
+			src, err := shaders.Source(file, shaders.Defines(append(denseTile.defines(), "F16N", "1", "VEC", vec)...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := ""
+			for _, line := range strings.Split(src, "\n") {
+				if s := strings.TrimSpace(line); s != "" && !strings.HasPrefix(s, "//") {
+					first = s
+					break
+				}
+			}
+			if first != "enable f16;" {
+				t.Errorf("%s VEC=%s: first statement %q, want enable f16;", file, vec, first)
+			}
+			if !strings.Contains(src, "f16>") {
+				t.Errorf("%s VEC=%s: f16n variant declares no f16 storage", file, vec)
+			}
+		}
+	}
+	// Where the device really has f16 arithmetic, the variant must agree too.
+	if p.g.Device().Info().ShaderF16 {
+		p.g.F16Arith = true
+		defer func() { p.g.F16Arith = false }()
+		runLinear(t, p, linearCases[6])
+		runConv(t, p, convCases[9])
+	}
+}

@@ -1,0 +1,219 @@
+// conv2d.wgsl: 2-D convolution as an implicit GEMM, with its fused epilogue
+// (engine/cpu Conv2D is the reference). For output pixel (b, oy, ox) and
+// output channel o:
+//
+//   acc = Σ_{ky,kx,c} in(b, oy·s+ky−p, ox·s+kx−p, c) · w[o, c, ky, kx]
+//   out[b, oy, ox, o] = Act(acc + bias[o] + chanbias[b, o]) + res[b, oy, ox, o]
+//
+// x [B, H, W, C] NHWC f32, w [O, C, KH, KW] (PyTorch layout) f32 or f16,
+// out [B, OutH, OutW, O]. in() is zero outside the input and, with UPSAMPLE,
+// reads the input through a nearest 2× upsampling (in(y, x) = x[y/2, x/2]).
+//
+// GEMM view: rows = output pixels, columns = output channels, inner =
+// (ky, kx, c). Tiling as matmul.wgsl (registers only, no barriers): a
+// workgroup of WGM×WGN threads covers (WGM·TM) pixels × (WGN·TN) channels and
+// each thread keeps TM×TN accumulators. For every kernel tap (ky, kx) a thread
+// works out its TM input pixels once (and whether they fall in the padding),
+// then walks the channels four at a time: one contiguous vec4 of NHWC input
+// per pixel, four weights (stride KH·KW apart) per output channel.
+//
+// Defines: TM, TN, WGM, WGN, WG (tiling); VEC (C % 4 == 0 and x's offset a
+// multiple of 4: input read as vec4); F16 / F16N (weight storage, as in
+// matmul.wgsl); BIAS, CHANBIAS, RES, ACT_* (epilogue); UPSAMPLE.
+#if F16N
+enable f16;
+#endif
+#include "common.wgsl"
+#include "epilogue.wgsl"
+
+struct Params {
+  M: u32,       // output pixels B·OutH·OutW (GEMM rows)
+  N: u32,       // output channels O
+  C: u32,       // input channels
+  tiles_n: u32, // workgroup tiles along N
+  tiles: u32,   // tiles in all; workgroups past it (grid folding) exit
+  H: u32,       // stored input height
+  W: u32,       // stored input width
+  in_h: u32,    // input height as the convolution sees it (2·H with UPSAMPLE)
+  in_w: u32,    // input width likewise
+  out_h: u32,   // output height
+  out_w: u32,   // output width
+  kh: u32,      // kernel height
+  kw: u32,      // kernel width
+  stride: u32,  // pixels between kernel applications
+  pad: u32,     // zero padding on every side, pixels
+  x_off: u32,   // element offset of x in its binding
+  w_off: u32,   // element offset of w, in w's elements
+  b_off: u32,   // element offset of bias
+  cb_off: u32,  // element offset of chanbias [B, O]
+  r_off: u32,   // element offset of res
+  o_off: u32,   // element offset of out
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+}
+
+#if VEC
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+#else
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+#endif
+#if F16
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+#endif
+#if F16N
+@group(0) @binding(1) var<storage, read> w: array<f16>;
+#endif
+#if !F16
+#if !F16N
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+#endif
+#endif
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> chanbias: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
+
+const TM = ${TM}u;
+const TN = ${TN}u;
+const WGN = ${WGN}u;
+
+#if VEC
+// Pixel bases are vec4 indices.
+fn ldx(base: u32, q: u32) -> vec4<f32> {
+  return x[base + q];
+}
+#else
+// Pixel bases are element indices.
+fn ldx(base: u32, q: u32) -> vec4<f32> {
+  let e = base + 4u * q;
+  return vec4<f32>(x[e], x[e + 1u], x[e + 2u], x[e + 3u]);
+}
+#endif
+
+fn w1(e: u32) -> f32 {
+#if F16
+  return unpack2x16float(w[e >> 1u])[e & 1u];
+#endif
+#if F16N
+  return f32(w[e]);
+#endif
+#if !F16
+#if !F16N
+  return w[e];
+#endif
+#endif
+}
+
+// Four weights of consecutive input channels: they sit kk = KH·KW apart.
+fn ldw(e: u32, kk: u32) -> vec4<f32> {
+  return vec4<f32>(w1(e), w1(e + kk), w1(e + 2u * kk), w1(e + 3u * kk));
+}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let t = wg_linear(wid, nwg);
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid / WGN) * TM;
+  let n0 = (t % p.tiles_n) * (WGN * TN) + (lid % WGN) * TN;
+  let hw = p.out_h * p.out_w;
+  let kk = p.kh * p.kw;
+
+  // Per output pixel: start of its batch entry's image and its top-left
+  // input coordinate. Pixels past M repeat pixel M−1 (results dropped).
+  var rb: array<u32, ${TM}>;
+  var ry: array<i32, ${TM}>;
+  var rx: array<i32, ${TM}>;
+  for (var i = 0u; i < TM; i++) {
+    let r = min(m0 + i, p.M - 1u);
+    let bi = r / hw;
+    let oy = (r % hw) / p.out_w;
+    let ox = r % p.out_w;
+    rb[i] = bi * p.H * p.W;
+    ry[i] = i32(oy * p.stride) - i32(p.pad);
+    rx[i] = i32(ox * p.stride) - i32(p.pad);
+  }
+  var wb: array<u32, ${TN}>;
+  for (var j = 0u; j < TN; j++) {
+    wb[j] = p.w_off + min(n0 + j, p.N - 1u) * p.C * kk;
+  }
+  let c4 = p.C / 4u;
+
+  var acc: array<array<f32, ${TN}>, ${TM}>;
+  for (var ky = 0u; ky < p.kh; ky++) {
+    for (var kx = 0u; kx < p.kw; kx++) {
+      var xb: array<u32, ${TM}>;
+      var ok: array<bool, ${TM}>;
+      for (var i = 0u; i < TM; i++) {
+        let iy = ry[i] + i32(ky);
+        let ix = rx[i] + i32(kx);
+        ok[i] = iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w);
+        var sy = u32(max(iy, 0));
+        var sx = u32(max(ix, 0));
+#if UPSAMPLE
+        sy = sy / 2u;
+        sx = sx / 2u;
+#endif
+        sy = min(sy, p.H - 1u);
+        sx = min(sx, p.W - 1u);
+        let e = p.x_off + (rb[i] + sy * p.W + sx) * p.C;
+#if VEC
+        xb[i] = e / 4u;
+#else
+        xb[i] = e;
+#endif
+      }
+      let tap = ky * p.kw + kx;
+      for (var q = 0u; q < c4; q++) {
+        var a: array<vec4<f32>, ${TM}>;
+        var b: array<vec4<f32>, ${TN}>;
+        for (var i = 0u; i < TM; i++) {
+          a[i] = select(vec4<f32>(0.0), ldx(xb[i], q), ok[i]);
+        }
+        for (var j = 0u; j < TN; j++) {
+          b[j] = ldw(wb[j] + 4u * q * kk + tap, kk);
+        }
+        for (var i = 0u; i < TM; i++) {
+          for (var j = 0u; j < TN; j++) {
+            acc[i][j] += dot(a[i], b[j]);
+          }
+        }
+      }
+#if !VEC
+      for (var c = 4u * c4; c < p.C; c++) {
+        for (var i = 0u; i < TM; i++) {
+          let a = select(0.0, x[xb[i] + c], ok[i]);
+          for (var j = 0u; j < TN; j++) {
+            acc[i][j] += a * w1(wb[j] + c * kk + tap);
+          }
+        }
+      }
+#endif
+    }
+  }
+
+  for (var i = 0u; i < TM; i++) {
+    let m = m0 + i;
+    for (var j = 0u; j < TN; j++) {
+      let n = n0 + j;
+      if (m < p.M && n < p.N) {
+        var v = acc[i][j];
+#if BIAS
+        v += bias[p.b_off + n];
+#endif
+#if CHANBIAS
+        v += chanbias[p.cb_off + (m / hw) * p.N + n];
+#endif
+        v = act(v);
+#if RES
+        v += res[p.r_off + m * p.N + n];
+#endif
+        out[p.o_off + m * p.N + n] = v;
+      }
+    }
+  }
+}

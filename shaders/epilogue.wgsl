@@ -1,0 +1,40 @@
+// epilogue.wgsl: the activations fused into the dense kernels' epilogues
+// (tensor.Act), chosen at compile time by one of the defines ACT_SILU,
+// ACT_GELU, ACT_QGELU (none: identity). Pasted in with
+// `#include "epilogue.wgsl"`; never compiled on its own.
+
+// erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7): WGSL has no erf, and
+// diffusers' GELU is the exact one, 0.5·x·(1 + erf(x/√2)).
+fn erf_approx(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
+  let y = 1.0 - poly * exp(-a * a);
+  return select(y, -y, x < 0.0);
+}
+
+// σ(x) written so that exp never overflows into inf/inf.
+fn sigmoid(x: f32) -> f32 {
+  let e = exp(-abs(x));
+  let s = 1.0 / (1.0 + e);
+  return select(e * s, s, x >= 0.0);
+}
+
+fn act(v: f32) -> f32 {
+#if ACT_SILU
+  return v * sigmoid(v);
+#endif
+#if ACT_GELU
+  return 0.5 * v * (1.0 + erf_approx(v * 0.70710678118654752));
+#endif
+#if ACT_QGELU
+  return v * sigmoid(1.702 * v);
+#endif
+#if !ACT_SILU
+#if !ACT_GELU
+#if !ACT_QGELU
+  return v;
+#endif
+#endif
+#endif
+}

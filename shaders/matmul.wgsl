@@ -1,0 +1,207 @@
+// matmul.wgsl: Linear with its fused epilogue (engine/cpu Linear is the
+// reference):
+//
+//   out[m, n] = Act(Σ_k x[m, k]·w[n, k] + bias[n]) + res[m, n]
+//
+// x [M, K] f32, w [N, K] f32 or f16 (PyTorch's [out, in]), bias [N],
+// res and out [M, N]. Each tensor starts at an element offset inside its
+// binding (views); the offsets travel in Params.
+//
+// Design, for CPU-emulated adapters first (lavapipe, SwiftShader): there every
+// buffer load is a per-invocation gather and a barrier is a coroutine switch,
+// while arithmetic on registers is cheap. So no workgroup memory and no
+// barriers: a workgroup of WGM×WGN threads covers a (WGM·TM)×(WGN·TN) output
+// tile, each thread keeps a TM×TN block of f32 accumulators in registers and
+// walks K four elements at a time, so one vec4 load of a row feeds TN (or TM)
+// four-element dot products. On real GPUs this is a plain register-blocked
+// GEMM; the weights are read by all WGM thread rows of a workgroup from cache.
+//
+// Defines (compile-time facts; shapes are in Params):
+//   TM, TN, WGM, WGN  register block per thread and thread grid (WGM·WGN threads)
+//   VEC               1: x and w rows are read as vec4 (K % 4 == 0 and both
+//                     element offsets multiples of 4); else scalars plus a
+//                     K % 4 tail
+//   F16               w holds binary16 pairs in u32 words, widened with
+//                     unpack2x16float (any element offset, odd ones included)
+//   F16N              w is array<f16> (needs shader-f16; values are widened to
+//                     f32 on load: the accumulation stays f32)
+//   BIAS, RES         read bias / res
+//   ACT_*             activation (epilogue.wgsl)
+#if F16N
+enable f16;
+#endif
+#include "common.wgsl"
+#include "epilogue.wgsl"
+
+struct Params {
+  M: u32,       // rows of x and out
+  N: u32,       // output features (rows of w)
+  K: u32,       // input features
+  tiles_n: u32, // workgroup tiles along N: ⌈N / (WGN·TN)⌉
+  tiles: u32,   // tiles in all; workgroups past it (grid folding) exit
+  x_off: u32,   // element offset of x in its binding (a multiple of 4 with VEC)
+  w_off: u32,   // element offset of w, in w's elements (f32 or f16)
+  b_off: u32,   // element offset of bias
+  r_off: u32,   // element offset of res
+  o_off: u32,   // element offset of out
+  _pad0: u32,
+  _pad1: u32,
+}
+
+#if VEC
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+#if F16
+@group(0) @binding(1) var<storage, read> w: array<vec2<u32>>;
+#endif
+#if F16N
+@group(0) @binding(1) var<storage, read> w: array<vec4<f16>>;
+#endif
+#if !F16
+#if !F16N
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+#endif
+#endif
+#else
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+#if F16
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+#endif
+#if F16N
+@group(0) @binding(1) var<storage, read> w: array<f16>;
+#endif
+#if !F16
+#if !F16N
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+#endif
+#endif
+#endif
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> res: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<uniform> p: Params;
+
+const TM = ${TM}u;
+const TN = ${TN}u;
+const WGN = ${WGN}u;
+
+#if VEC
+// Row bases are vec4 indices; q counts groups of four along K.
+fn ldx(base: u32, q: u32) -> vec4<f32> {
+  return x[base + q];
+}
+fn ldw(base: u32, q: u32) -> vec4<f32> {
+#if F16
+  let h = w[base + q];
+  return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
+#endif
+#if F16N
+  return vec4<f32>(w[base + q]);
+#endif
+#if !F16
+#if !F16N
+  return w[base + q];
+#endif
+#endif
+}
+#else
+// Row bases are element indices.
+fn ldx(base: u32, q: u32) -> vec4<f32> {
+  let e = base + 4u * q;
+  return vec4<f32>(x[e], x[e + 1u], x[e + 2u], x[e + 3u]);
+}
+fn w1(e: u32) -> f32 {
+#if F16
+  return unpack2x16float(w[e >> 1u])[e & 1u];
+#endif
+#if F16N
+  return f32(w[e]);
+#endif
+#if !F16
+#if !F16N
+  return w[e];
+#endif
+#endif
+}
+fn ldw(base: u32, q: u32) -> vec4<f32> {
+  let e = base + 4u * q;
+  return vec4<f32>(w1(e), w1(e + 1u), w1(e + 2u), w1(e + 3u));
+}
+#endif
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let t = wg_linear(wid, nwg);
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid / WGN) * TM;
+  let n0 = (t % p.tiles_n) * (WGN * TN) + (lid % WGN) * TN;
+
+  // Rows past M / N read row M−1 / N−1 (in bounds, results dropped), so the
+  // inner loop has no branches.
+#if VEC
+  let k4 = p.K / 4u;
+  let xs = p.K / 4u;
+  let xo = p.x_off / 4u;
+  let wo = p.w_off / 4u;
+#else
+  let k4 = p.K / 4u;
+  let xs = p.K;
+  let xo = p.x_off;
+  let wo = p.w_off;
+#endif
+  var xb: array<u32, ${TM}>;
+  var wb: array<u32, ${TN}>;
+  for (var i = 0u; i < TM; i++) {
+    xb[i] = xo + min(m0 + i, p.M - 1u) * xs;
+  }
+  for (var j = 0u; j < TN; j++) {
+    wb[j] = wo + min(n0 + j, p.N - 1u) * xs;
+  }
+
+  var acc: array<array<f32, ${TN}>, ${TM}>;
+  for (var q = 0u; q < k4; q++) {
+    var a: array<vec4<f32>, ${TM}>;
+    var b: array<vec4<f32>, ${TN}>;
+    for (var i = 0u; i < TM; i++) {
+      a[i] = ldx(xb[i], q);
+    }
+    for (var j = 0u; j < TN; j++) {
+      b[j] = ldw(wb[j], q);
+    }
+    for (var i = 0u; i < TM; i++) {
+      for (var j = 0u; j < TN; j++) {
+        acc[i][j] += dot(a[i], b[j]);
+      }
+    }
+  }
+#if !VEC
+  for (var k = 4u * k4; k < p.K; k++) {
+    for (var i = 0u; i < TM; i++) {
+      let a = x[xb[i] + k];
+      for (var j = 0u; j < TN; j++) {
+        acc[i][j] += a * w1(wb[j] + k);
+      }
+    }
+  }
+#endif
+
+  for (var i = 0u; i < TM; i++) {
+    let m = m0 + i;
+    for (var j = 0u; j < TN; j++) {
+      let n = n0 + j;
+      if (m < p.M && n < p.N) {
+        var v = acc[i][j];
+#if BIAS
+        v += bias[p.b_off + n];
+#endif
+        v = act(v);
+#if RES
+        v += res[p.r_off + m * p.N + n];
+#endif
+        out[p.o_off + m * p.N + n] = v;
+      }
+    }
+  }
+}
