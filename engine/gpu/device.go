@@ -702,8 +702,10 @@ func (d *Device) pipelineLocked(k Kernel) (*pipeline, error) {
 		entries = append(entries, wgpu.BindGroupLayoutEntry{Binding: uint32(i), Visibility: wgpu.ShaderStageCompute, Buffer: wgpu.BufferBindingLayout{Type: t}})
 	}
 	if uniform >= 0 {
+		// Every dispatch binds a whole paramsSlot, and the layout must
+		// promise at least the size of the kernel's Params struct.
 		entries = append(entries, wgpu.BindGroupLayoutEntry{Binding: uint32(uniform), Visibility: wgpu.ShaderStageCompute,
-			Buffer: wgpu.BufferBindingLayout{Type: wgpu.BufferBindingTypeUniform, HasDynamicOffset: true, MinBindingSize: 16}})
+			Buffer: wgpu.BufferBindingLayout{Type: wgpu.BufferBindingTypeUniform, HasDynamicOffset: true, MinBindingSize: paramsSlot}})
 	}
 	op := "pipeline " + k.String()
 	bgl, err := d.dev.CreateBindGroupLayout(&wgpu.BindGroupLayoutDescriptor{Label: k.String(), Entries: entries})
