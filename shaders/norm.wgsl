@@ -7,10 +7,15 @@
 //             (contiguous, so reads coalesce) and leaves one Welford partial
 //             (count, mean, M2) per group and chunk;
 //   GN_MERGE  one workgroup per (batch entry, group) merges the chunks'
-//             partials with Chan's formula and writes (mean, 1/√(var+eps));
+//             partials with Chan's formula and writes the statistics;
 //   GN_APPLY  elementwise (x − mean)·rstd·γ + β, then SiLU when SILU.
 // LayerNorm (LN) is one kernel: a row per 2^k threads, a two-pass mean and
 // variance with tree sums in workgroup memory.
+//
+// Both work on x − K, K being the group's (row's) first element: when the
+// mean dwarfs the spread (x in [1000, 1001)), the f32 mean itself is off by
+// half an ulp of 1000 and every x − mean with it; shifted, the mean of
+// x − K is small and exact to ~1e-7 of the spread, and x − K is exact.
 // Entry points are chosen by one define each (their bindings differ).
 #include "common.wgsl"
 #include "act.wgsl"
@@ -72,7 +77,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> part: array<vec4<f32>>; // [B, G, chunks] (n, mean, M2, 0)
+@group(0) @binding(1) var<storage, read_write> part: array<vec4<f32>>; // [B, G, chunks] (n, mean, M2, K)
 @group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
@@ -94,14 +99,17 @@ fn gn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let p0 = chunk * p.chunk;
   let p1 = min(p0 + p.chunk, p.s);
   // Each thread keeps one Welford state: its channels col, col + nc, …
-  // all lie in one group (nc < span only when a block is one group).
+  // all lie in one group (nc < span only when a block is one group), whose
+  // shift K is at position 0, first channel.
+  let base = p.x_off + b * p.s * p.c + g0 * p.cg;
+  let j = col / p.w;
+  let k = x[base + min(j, ng - 1u) * p.cg];
   var st = Stat(0.0, 0.0, 0.0);
   if (row < p.rows) {
-    let base = p.x_off + b * p.s * p.c + g0 * p.cg;
     for (var pos = p0 + row; pos < p1; pos += p.rows) {
       let rb = base + pos * p.c;
       for (var ch = col; ch < span; ch += p.nc) {
-        let v = x[rb + ch];
+        let v = x[rb + ch] - k;
         st.n += 1.0;
         let d = v - st.m;
         st.m += d / st.n;
@@ -126,10 +134,9 @@ fn gn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
     workgroupBarrier();
   }
-  let j = col / p.w;
   if (row == 0u && lane == 0u && j < ng) {
     let r = sh_load(lid);
-    part[p.part_off + (b * p.groups + g0 + j) * p.chunks + chunk] = vec4<f32>(r.n, r.m, r.q, 0.0);
+    part[p.part_off + (b * p.groups + g0 + j) * p.chunks + chunk] = vec4<f32>(r.n, r.m, r.q, k);
   }
 }
 #endif
@@ -139,7 +146,7 @@ struct Params {
   bg: u32,        // (batch entry, group) pairs: B·G
   chunks: u32,    // partials per pair
   part_off: u32,  // vec4s: the partials within their binding
-  stats_off: u32, // vec2s: the statistics within their binding
+  stats_off: u32, // vec4s: the statistics within their binding
   eps: f32,       // added to the variance
   _pad0: u32,
   _pad1: u32,
@@ -147,7 +154,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> part: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> stats: array<vec2<f32>>; // [B, G] (mean, rstd)
+@group(0) @binding(1) var<storage, read_write> stats: array<vec4<f32>>; // [B, G] (K, mean of x − K, rstd, 0)
 @group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
@@ -174,7 +181,7 @@ fn gn_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   if (lid == 0u) {
     let r = sh_load(0u);
     // The reference's biased variance: M2 / n.
-    stats[p.stats_off + bg] = vec2<f32>(r.m, inverseSqrt(r.q / r.n + p.eps));
+    stats[p.stats_off + bg] = vec4<f32>(part[base].w, r.m, inverseSqrt(r.q / r.n + p.eps), 0.0);
   }
 }
 #endif
@@ -189,7 +196,7 @@ struct Params {
   x_off: u32,     // elements: x within its binding
   g_off: u32,     // elements: gamma within its binding
   b_off: u32,     // elements: beta within its binding
-  stats_off: u32, // vec2s: the statistics within their binding
+  stats_off: u32, // vec4s: the statistics within their binding
   out_off: u32,   // elements: out within its binding
   _pad0: u32,
   _pad1: u32,
@@ -198,7 +205,7 @@ struct Params {
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> gamma: array<f32>;
 @group(0) @binding(2) var<storage, read> beta: array<f32>;
-@group(0) @binding(3) var<storage, read> stats: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read> stats: array<vec4<f32>>; // (K, mean of x − K, rstd, 0)
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
@@ -215,7 +222,7 @@ fn gn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let pc = i / p.c;
     let ch = i - pc * p.c;
     let st = stats[p.stats_off + (pc / p.s) * p.groups + ch / p.cg];
-    var y = (x[p.x_off + i] - st.x) * st.y * gamma[p.g_off + ch] + beta[p.b_off + ch];
+    var y = ((x[p.x_off + i] - st.x) - st.y) * st.z * gamma[p.g_off + ch] + beta[p.b_off + ch];
 #if SILU
     y = act_silu(y);
 #endif
@@ -268,17 +275,19 @@ fn ln_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   // part in the barriers, contributing nothing.
   let live = row < p.rows;
   let xb = p.x_off + row * p.c;
+  var k = 0.0;
   var s = 0.0;
   if (live) {
+    k = x[xb];
     for (var j = lane; j < p.c; j += p.tpr) {
-      s += x[xb + j];
+      s += x[xb + j] - k;
     }
   }
-  let mean = row_sum(lid, lane, s) / f32(p.c);
+  let mean = row_sum(lid, lane, s) / f32(p.c); // of x − k
   var q = 0.0;
   if (live) {
     for (var j = lane; j < p.c; j += p.tpr) {
-      let d = x[xb + j] - mean;
+      let d = (x[xb + j] - k) - mean;
       q += d * d;
     }
   }
@@ -286,7 +295,7 @@ fn ln_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   if (live) {
     let ob = p.out_off + row * p.c;
     for (var j = lane; j < p.c; j += p.tpr) {
-      out[ob + j] = (x[xb + j] - mean) * rstd * gamma[p.g_off + j] + beta[p.b_off + j];
+      out[ob + j] = ((x[xb + j] - k) - mean) * rstd * gamma[p.g_off + j] + beta[p.b_off + j];
     }
   }
 }

@@ -111,6 +111,15 @@ func TestConvertParity(t *testing.T) {
 				p.ref.Convert(in.x.ref, dt), p.gpu.Convert(in.x.gpu, dt), 0, 0)
 		}
 	}
+	// Every 4099th f32 bit pattern (NaNs aside): a million roundings.
+	var sweep []float32
+	for u := uint64(0); u < 1<<32; u += 4099 {
+		if v := math.Float32frombits(uint32(u)); v == v {
+			sweep = append(sweep, v)
+		}
+	}
+	s := p.from(sweep, len(sweep))
+	p.check(fmt.Sprintf("convert f32 → f16, %d bit patterns", len(sweep)), p.ref.Convert(s.ref, tensor.F16), p.gpu.Convert(s.gpu, tensor.F16), 0, 0)
 	// A round trip through f16 and back on the GPU alone.
 	h := p.gpu.Convert(x.gpu, tensor.F16)
 	back := p.gpu.Convert(h, tensor.F32)
@@ -134,6 +143,19 @@ func TestTimestepEmbeddingParity(t *testing.T) {
 		p.check(fmt.Sprintf("timestep_embedding dim %d flip %v shift %g", c.dim, c.flip, c.shift),
 			p.ref.TimestepEmbedding(ts, c.dim, c.flip, c.shift), p.gpu.TimestepEmbedding(ts, c.dim, c.flip, c.shift), 0, 1e-6)
 	}
+}
+
+// TestFoldedGrid needs more than 65535 workgroups, so the device folds the
+// grid into two dimensions: the timestep kernel (256 elements a workgroup)
+// over 65537 rows of 256.
+func TestFoldedGrid(t *testing.T) {
+	if testing.Short() {
+		t.Skip("67 MB tensors")
+	}
+	p := newParity(t)
+	ts := p.values(65537, 0, 1000)
+	p.check("timestep_embedding 65537×256 (folded grid)", p.ref.TimestepEmbedding(ts, 256, true, 0),
+		p.gpu.TimestepEmbedding(ts, 256, true, 0), 0, 1e-6)
 }
 
 func TestLayoutDefaultLimits(t *testing.T) {

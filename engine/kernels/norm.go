@@ -46,7 +46,7 @@ type gnMergeParams struct {
 	BG       uint32  // (batch entry, group) pairs
 	Chunks   uint32  // partials per pair
 	PartOff  uint32  // vec4s: partials within their binding
-	StatsOff uint32  // vec2s: statistics within their binding
+	StatsOff uint32  // vec4s: statistics within their binding
 	Eps      float32 // added to the variance
 	_        [3]uint32
 }
@@ -61,7 +61,7 @@ type gnApplyParams struct {
 	XOff     uint32 // elements: x within its binding
 	GOff     uint32 // elements: gamma within its binding
 	BOff     uint32 // elements: beta within its binding
-	StatsOff uint32 // vec2s: statistics within their binding
+	StatsOff uint32 // vec4s: statistics within their binding
 	OutOff   uint32 // elements: out within its binding
 	_        [2]uint32
 }
@@ -148,13 +148,13 @@ func (b *Backend) GroupNorm(x, gamma, beta *tensor.Tensor, groups int, eps float
 	}
 	pl := planGroupNorm(s, c, groups)
 	part := b.scratch(op+".partials", nb*groups*pl.chunks*4)
-	stats := b.scratch(op+".stats", nb*groups*2)
+	stats := b.scratch(op+".stats", nb*groups*4)
 	defer b.Free(part, stats)
 	if b.Err() != nil {
 		return out
 	}
 	xa, pa, sa, oa := b.arg(x), b.arg(part), b.arg(stats), b.arg(out)
-	if pa.Off%4 != 0 || sa.Off%2 != 0 {
+	if pa.Off%4 != 0 || sa.Off%4 != 0 {
 		b.SetErr(fmt.Errorf("kernels: group_norm: scratch not vector aligned (%d, %d)", pa.Off, sa.Off))
 		return out
 	}
@@ -167,7 +167,7 @@ func (b *Backend) GroupNorm(x, gamma, beta *tensor.Tensor, groups int, eps float
 		XOff: xa.Off, PartOff: pa.Off / 4,
 	}, xa, pa)
 	b.run(kGNMerge, nb*groups, gnMergeParams{
-		BG: uint32(nb * groups), Chunks: uint32(pl.chunks), PartOff: pa.Off / 4, StatsOff: sa.Off / 2, Eps: eps,
+		BG: uint32(nb * groups), Chunks: uint32(pl.chunks), PartOff: pa.Off / 4, StatsOff: sa.Off / 4, Eps: eps,
 	}, pa, sa)
 	k := kGNApply
 	if silu {
@@ -176,7 +176,7 @@ func (b *Backend) GroupNorm(x, gamma, beta *tensor.Tensor, groups int, eps float
 	ga, ba := b.arg(gamma), b.arg(beta)
 	b.run(k, ceilDiv(x.Numel(), 1024), gnApplyParams{
 		N: uint32(x.Numel()), C: uint32(c), S: uint32(s), CG: uint32(c / groups), Groups: uint32(groups),
-		XOff: xa.Off, GOff: ga.Off, BOff: ba.Off, StatsOff: sa.Off / 2, OutOff: oa.Off,
+		XOff: xa.Off, GOff: ga.Off, BOff: ba.Off, StatsOff: sa.Off / 4, OutOff: oa.Off,
 	}, xa, ga, ba, sa, oa)
 	return out
 }

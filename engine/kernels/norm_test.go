@@ -66,6 +66,21 @@ func TestGroupNormParity(t *testing.T) {
 	}
 }
 
+// TestGroupNormFarMean normalizes data whose mean (1000) dwarfs its spread
+// (0.29): E[x²] − E[x]² in f32 would lose the variance entirely, and even
+// Welford on x itself leaves the f32 mean off by ~1e-4 (3e-4 in y). Both
+// norms shift by the group's (row's) first element, which keeps y to the
+// usual tolerance.
+func TestGroupNormFarMean(t *testing.T) {
+	p := newParity(t)
+	c := normCase{shape: []int{2, 32, 32, 64}, groups: 8, eps: 1e-6, lo: 1000, hi: 1001}
+	x, g, b := c.inputs(p)
+	p.check("group_norm far mean "+c.String(), p.ref.GroupNorm(x.ref, g.ref, b.ref, c.groups, c.eps, false),
+		p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, c.groups, c.eps, false), tolRel, tolAbs)
+	p.check("layer_norm far mean", p.ref.LayerNorm(x.ref, g.ref, b.ref, c.eps),
+		p.gpu.LayerNorm(x.gpu, g.gpu, b.gpu, c.eps), tolRel, tolAbs)
+}
+
 // TestGroupNormPlan checks the work split on the shapes that matter: SD's
 // UNet at 64×64×320 and the VAE decoder at 512×512×128.
 func TestGroupNormPlan(t *testing.T) {
