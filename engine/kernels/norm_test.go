@@ -51,6 +51,7 @@ var groupNormCases = []normCase{
 	{shape: []int{1, 40, 40, 12}, groups: 3, eps: 1e-5, lo: 9, hi: 11},          // mean far from zero
 	{shape: []int{2, 64, 64, 64}, groups: 32, eps: 1e-6, lo: -3, hi: 3},
 	{shape: []int{1, 128, 128, 32}, groups: 32, eps: 1e-6, lo: -1, hi: 2},
+	{shape: []int{1, 512, 512, 4}, groups: 1, eps: 1e-6, lo: 3, hi: 5}, // a million elements in one group
 }
 
 func TestGroupNormParity(t *testing.T) {
@@ -91,6 +92,7 @@ func TestGroupNormPlan(t *testing.T) {
 		{4096, 320, 32, 60, 4, 64},
 		{262144, 128, 32, 64, 4, 4096},
 		{64, 600, 1, 256, 1, 13},
+		{1000000, 128, 32, 64, 4, 4033}, // past gnMaxChunks: longer chunks
 	} {
 		pl := planGroupNorm(c.s, c.c, c.g)
 		if pl.nc != c.nc || pl.rows != c.rows || pl.chunks != c.want {
