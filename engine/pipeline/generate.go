@@ -71,6 +71,7 @@ type Result struct {
 	// main process used (zeros when the call did not swap).
 	MasksMain, MasksVisual, MasksUsedMain []harmony.Mask
 	Timesteps                             []int
+	LatentShape                           []int // NCHW [1, C, h, w]
 	Warnings                              []string
 	Timings                               Timings
 }
@@ -118,6 +119,7 @@ func (r *run) generate(ctx context.Context) (*Result, error) {
 	}
 	res.Warnings = append(res.Warnings, warnings...)
 	r.lh, r.lw = o.Height/m.LatentFactor, o.Width/m.LatentFactor
+	res.LatentShape = []int{1, m.LatentChannels, r.lh, r.lw}
 	harmonyOn := o.Method == MethodHarmony
 	cfg := o.Guidance > 1
 	r.progress("encode", 0, 0)

@@ -76,7 +76,7 @@ func optionsFor(t testing.TB, spec runSpec) Options {
 	return o
 }
 
-func masksTensor(ms []harmony.Mask) []int64 {
+func maskValues(ms []harmony.Mask) []int64 {
 	var out []int64
 	for _, m := range ms {
 		for _, v := range m.V {
@@ -113,7 +113,7 @@ func checkRun(t *testing.T, name string, spec runSpec, res *Result) {
 			got    []harmony.Mask
 		}{{"mask_main", res.MasksMain}, {"mask_vis", res.MasksVisual}, {"mask_used_main", res.MasksUsedMain}} {
 			want, _ := g.MustInts(t, k.tensor)
-			got := masksTensor(k.got)
+			got := maskValues(k.got)
 			require.Equal(t, len(want), len(got), k.tensor)
 			per := len(want) / calls
 			for c := 0; c < calls; c++ {
