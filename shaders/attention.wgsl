@@ -93,8 +93,12 @@ struct Params {
 @group(0) @binding(4) var<storage, read> rowmask: array<f32>;
 @group(0) @binding(5) var<storage, read> keymask: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
+#if STATS
 @group(0) @binding(7) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(8) var<uniform> p: Params;
+#else
+@group(0) @binding(7) var<uniform> p: Params;
+#endif
 #endif
 
 // Stands in for −∞: finite, so that m − m_new never computes ∞ − ∞.

@@ -99,9 +99,7 @@ func (b *Backend) Attention(q, k, v *tensor.Tensor, o tensor.AttnOpts) (*tensor.
 	} else {
 		rma, kma = b.optArg(nil), b.optArg(nil)
 	}
-	// Without probs nothing writes the stats; out stands in for them (the
-	// shared dummy cannot: it is bound read-only in the same dispatch).
-	sa := oa
+	var sa Arg
 	if stats != nil {
 		sa = b.arg(stats)
 	}
@@ -152,7 +150,11 @@ func (b *Backend) Attention(q, k, v *tensor.Tensor, o tensor.AttnOpts) (*tensor.
 		defs = append(defs, "STATS", "1")
 	}
 	main := gpu.Kernel{Shader: "attention.wgsl", Entry: "main", Defines: shaders.Defines(defs...)}
-	b.run(main, int(p.Tiles), p, qa, ka, va, kba, rma, kma, oa, sa)
+	args := []Arg{qa, ka, va, kba, rma, kma, oa}
+	if stats != nil {
+		args = append(args, sa) // without probs the kernel declares no stats binding
+	}
+	b.run(main, int(p.Tiles), p, args...)
 
 	if probs != nil {
 		pa := b.arg(probs)
