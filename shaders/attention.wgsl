@@ -13,30 +13,32 @@
 //   SWAP_MAP: queries and keys of p, its own values
 // (key bias follows the entry that supplies the keys).
 //
-// Entry main: one thread owns TQ consecutive query rows of one (b, h) and a
-// chunk of DVC value columns; a workgroup of WG threads covers WG·TQ rows. It
-// walks the keys in blocks of KB: the TQ×KB scores of a block live in
-// registers, each row keeps its running max m and sum l, and the TQ×DVC
-// output accumulators are rescaled by exp(m_old − m_new) once per block.
-// Every key row loaded feeds TQ query rows (registers only, no barriers: see
-// matmul.wgsl for why). Rows whose keys come from two entries (a swap) run
-// two key passes, each masking the rows it does not serve; a thread skips a
-// pass none of its rows need. With QREG the TQ query rows (≤ DKQ quads) are
-// loaded once into registers; else they are re-read per key block. With STATS
-// the final (m, l) of every row go to `stats` for the probs entry.
+// Entry main: one thread owns four consecutive query rows of one (b, h) and
+// a chunk of DVC value columns (a head wider than the chunk limit is split,
+// each chunk recomputing q·k); a workgroup of WG threads covers 4·WG rows. It
+// walks the keys in blocks of KB: the 4×KB scores of a block live in
+// registers, each row keeps its running max m and sum l, and the 4×DVC output
+// accumulators are rescaled by exp(m_old − m_new) once per block. Every key
+// and value quad loaded feeds all four rows; no workgroup memory, no barriers
+// (see matmul.wgsl for why). The four rows travel as the components of a
+// vec4 or the columns of a mat4x4, so that nothing a thread keeps needs a
+// dynamic index (NIR stops unrolling big loop nests, and a dynamically indexed
+// array leaves the registers). Rows whose keys come from two entries (a swap)
+// run two key passes, each masking the rows it does not serve; a thread skips
+// a pass none of its rows need. With STATS the final (m, l) of every row go
+// to `stats` for the probs entry.
 //
-// Entry probs (PROBS_PASS): the head-averaged probabilities of key columns
-// [c0, c0+nc): one thread per (b, i, PC columns) recomputes each head's
-// scores for its columns and normalizes them with the (m, l) of main.
+// Entry probs_main (PROBS_PASS): the head-averaged probabilities of key
+// columns [c0, c0+nc): one thread per (b, i, PC columns) recomputes each
+// head's scores for its columns and normalizes them with main's (m, l).
 //
 // Naga (as bundled) sets a `var` declared inside a loop to its initial value
 // only once, not on every iteration, so such variables are assigned
 // explicitly before use.
 //
-// Defines: TQ, KB, WG, DVC (multiple of 4), DKQ (quads of q in registers with
-// QREG), PC (probs columns per thread), VEC (dk, dv and all q/k/v offsets
-// multiples of 4: vec4 loads), CAUSAL, KEYBIAS, SWAP, SWAP_KV, SWAP_MAP,
-// STATS, PROBS_PASS.
+// Defines: KB, WG, DVC (multiple of 4) and DVC4 = DVC/4, PC (probs columns
+// per thread), VEC (dk, dv and all q/k/v offsets multiples of 4: vec4 loads),
+// CAUSAL, KEYBIAS, SWAP, SWAP_KV, SWAP_MAP, STATS, PROBS_PASS.
 #include "common.wgsl"
 
 struct Params {
@@ -91,8 +93,12 @@ struct Params {
 @group(0) @binding(4) var<storage, read> rowmask: array<f32>;
 @group(0) @binding(5) var<storage, read> keymask: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
+#if STATS
 @group(0) @binding(7) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(8) var<uniform> p: Params;
+#else
+@group(0) @binding(7) var<uniform> p: Params;
+#endif
 #endif
 
 // Stands in for −∞: finite, so that m − m_new never computes ∞ − ∞.
@@ -136,8 +142,6 @@ fn swapped(b: u32, i: u32) -> bool {
 }
 
 #if !PROBS_PASS
-const TQ = ${TQ}u;
-
 #if VEC
 fn ldv(row: u32, c4: u32) -> vec4<f32> {
   return v[row / 4u + c4];
@@ -152,61 +156,52 @@ fn ldv(row: u32, c4: u32) -> vec4<f32> {
 }
 #endif
 
-// Running softmax state of this thread's rows.
-var<private> m: array<f32, ${TQ}>;
-var<private> l: array<f32, ${TQ}>;
-var<private> acc: array<array<vec4<f32>, ${DVC4}>, ${TQ}>;
+// A thread's four query rows travel together as the four components of a
+// vec4 (scores, max, sum) or the four columns of a mat4x4 (a quad of q or of
+// the output per row), so every per-row quantity has a constant index and
+// stays in registers whatever the compiler unrolls.
+
+// Running softmax state: per row max m and sum l; acc[c4][r] is quad c4 of
+// row r's unnormalized output.
+var<private> m: vec4<f32>;
+var<private> l: vec4<f32>;
+var<private> acc: array<mat4x4<f32>, ${DVC4}>;
 // First element of each row's query (of the entry that supplies it).
-var<private> qrow: array<u32, ${TQ}>;
-#if QREG
-var<private> qr: array<array<vec4<f32>, ${DKQ}>, ${TQ}>;
-#endif
+var<private> qrow: vec4<u32>;
+
+fn ldq4(d4: u32) -> mat4x4<f32> {
+  return mat4x4<f32>(ldq(qrow.x, d4, p.dk), ldq(qrow.y, d4, p.dk), ldq(qrow.z, d4, p.dk), ldq(qrow.w, d4, p.dk));
+}
 
 // One pass over the keys of entry kb (values of entry vb) for the rows whose
-// bit is set in `serve`; key j is also skipped where keymask[km, j] = 0 (km ≥ 0).
-fn key_pass(b: u32, h: u32, i0: u32, serve: u32, kb: u32, vb: u32, km: i32, col0: u32) {
+// component of `serve` is set; key j is also skipped where keymask[km, j] = 0
+// (km ≥ 0).
+fn key_pass(h: u32, i0: u32, serve: vec4<bool>, kb: u32, vb: u32, km: i32, col0: u32) {
   let dq = p.H * p.dk;
   let dvw = p.H * p.dv;
   let nd4 = (p.dk + 3u) / 4u;
+  let rows = vec4<u32>(i0, i0 + 1u, i0 + 2u, i0 + 3u);
 #if CAUSAL
-  let kend = min(p.nk, i0 + TQ);
+  let kend = min(p.nk, i0 + 4u);
 #else
   let kend = p.nk;
 #endif
   for (var j0 = 0u; j0 < kend; j0 += ${KB}u) {
-    var s: array<array<f32, ${KB}>, ${TQ}>;
     var krow: array<u32, ${KB}>;
+    var s: array<vec4<f32>, ${KB}>;
     for (var jj = 0u; jj < ${KB}u; jj++) {
       krow[jj] = p.k_off + (kb * p.nk + min(j0 + jj, p.nk - 1u)) * dq + h * p.dk;
-      for (var r = 0u; r < TQ; r++) {
-        s[r][jj] = 0.0;
-      }
+      s[jj] = vec4<f32>(0.0);
     }
-#if QREG
-    for (var d4 = 0u; d4 < ${DKQ}u; d4++) {
-      for (var jj = 0u; jj < ${KB}u; jj++) {
-        let kv = ldk(krow[jj], d4, p.dk);
-        for (var r = 0u; r < TQ; r++) {
-          s[r][jj] += dot(qr[r][d4], kv);
-        }
-      }
-    }
-#else
     for (var d4 = 0u; d4 < nd4; d4++) {
-      var qv: array<vec4<f32>, ${TQ}>;
-      for (var r = 0u; r < TQ; r++) {
-        qv[r] = ldq(qrow[r], d4, p.dk);
-      }
+      let q4 = ldq4(d4);
       for (var jj = 0u; jj < ${KB}u; jj++) {
-        let kv = ldk(krow[jj], d4, p.dk);
-        for (var r = 0u; r < TQ; r++) {
-          s[r][jj] += dot(qv[r], kv);
-        }
+        s[jj] += ldk(krow[jj], d4, p.dk) * q4;
       }
     }
-#endif
-    // Key-side masks and bias, shared by the rows.
-    var kadd: array<f32, ${KB}>;
+    // Scale, key bias and masks; the block's max per row.
+    var bm: vec4<f32>;
+    bm = vec4<f32>(NEG);
     for (var jj = 0u; jj < ${KB}u; jj++) {
       let j = min(j0 + jj, p.nk - 1u);
 #if KEYBIAS
@@ -214,48 +209,49 @@ fn key_pass(b: u32, h: u32, i0: u32, serve: u32, kb: u32, vb: u32, km: i32, col0
 #else
       let bias = 0.0;
 #endif
-      var live = j0 + jj < p.nk;
+      var key_ok = j0 + jj < p.nk;
       if (km >= 0) {
-        live = live && keymask[p.km_off + u32(km) * p.nk + j] != 0.0;
+        key_ok = key_ok && keymask[p.km_off + u32(km) * p.nk + j] != 0.0;
       }
-      kadd[jj] = select(NEG, bias, live);
-    }
-    var pv: array<array<f32, ${KB}>, ${TQ}>;
-    for (var r = 0u; r < TQ; r++) {
-      var bm: f32;
-      bm = NEG;
-      for (var jj = 0u; jj < ${KB}u; jj++) {
-        var live = (serve & (1u << r)) != 0u && kadd[jj] != NEG;
+      var live = serve & vec4<bool>(key_ok);
 #if CAUSAL
-        live = live && j0 + jj <= i0 + r;
+      live = live & (vec4<u32>(j0 + jj) <= rows);
 #endif
-        let sv = select(NEG, s[r][jj] * p.scale + kadd[jj], live);
-        s[r][jj] = sv;
-        bm = max(bm, sv);
-      }
-      let mn = max(m[r], bm);
-      let corr = exp(m[r] - mn);
-      var sum: f32;
-      sum = 0.0;
-      for (var jj = 0u; jj < ${KB}u; jj++) {
-        let e = select(0.0, exp(s[r][jj] - mn), s[r][jj] != NEG);
-        pv[r][jj] = e;
-        sum += e;
-      }
-      m[r] = mn;
-      l[r] = l[r] * corr + sum;
-      for (var c4 = 0u; c4 < ${DVC4}u; c4++) {
-        acc[r][c4] *= corr;
-      }
+      let sv = select(vec4<f32>(NEG), s[jj] * p.scale + bias, live);
+      s[jj] = sv;
+      bm = max(bm, sv);
     }
+    let mn = max(m, bm);
+    let corr = exp(m - mn);
+    var pv: array<vec4<f32>, ${KB}>;
+    var sum: vec4<f32>;
+    sum = vec4<f32>(0.0);
     for (var jj = 0u; jj < ${KB}u; jj++) {
-      let vrow = p.v_off + (vb * p.nk + min(j0 + jj, p.nk - 1u)) * dvw + h * p.dv + col0;
-      for (var c4 = 0u; c4 < ${DVC4}u; c4++) {
-        let vv = ldv(vrow, c4);
-        for (var r = 0u; r < TQ; r++) {
-          acc[r][c4] += pv[r][jj] * vv;
-        }
+      let e = select(vec4<f32>(0.0), exp(s[jj] - mn), s[jj] != vec4<f32>(NEG));
+      pv[jj] = e;
+      sum += e;
+    }
+    m = mn;
+    l = l * corr + sum;
+    var vrow: array<u32, ${KB}>;
+    for (var jj = 0u; jj < ${KB}u; jj++) {
+      vrow[jj] = p.v_off + (vb * p.nk + min(j0 + jj, p.nk - 1u)) * dvw + h * p.dv + col0;
+    }
+    for (var c4 = 0u; c4 < ${DVC4}u; c4++) {
+      var a = acc[c4];
+      a[0] *= corr.x;
+      a[1] *= corr.y;
+      a[2] *= corr.z;
+      a[3] *= corr.w;
+      for (var jj = 0u; jj < ${KB}u; jj++) {
+        let vv = ldv(vrow[jj], c4);
+        let e = pv[jj];
+        a[0] += e.x * vv;
+        a[1] += e.y * vv;
+        a[2] += e.z * vv;
+        a[3] += e.w * vv;
       }
+      acc[c4] = a;
     }
   }
 }
@@ -272,18 +268,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let vc = (t / p.qblocks) % p.vchunks;
   let h = (t / (p.qblocks * p.vchunks)) % p.H;
   let b = t / (p.qblocks * p.vchunks * p.H);
-  let i0 = (qb * ${WG}u + lid) * TQ;
+  let i0 = (qb * ${WG}u + lid) * 4u;
   if (i0 >= p.nq) {
     return;
   }
   let col0 = vc * ${DVC}u;
   let dq = p.H * p.dk;
 
-  var swp = 0u; // bit r: row r is swapped
-  for (var r = 0u; r < TQ; r++) {
+  var swp: vec4<bool>;
+  for (var r = 0u; r < 4u; r++) {
     let i = min(i0 + r, p.nq - 1u);
     let sw = swapped(b, i);
-    swp |= select(0u, 1u << r, sw);
+    swp[r] = sw;
     var qb_src = b;
 #if SWAP_MAP
     if (sw) {
@@ -291,39 +287,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
 #endif
     qrow[r] = p.q_off + (qb_src * p.nq + i) * dq + h * p.dk;
-    m[r] = NEG;
-    l[r] = 0.0;
   }
-#if QREG
-  for (var r = 0u; r < TQ; r++) {
-    for (var d4 = 0u; d4 < ${DKQ}u; d4++) {
-      qr[r][d4] = ldq(qrow[r], d4, p.dk);
-    }
-  }
-#endif
-  let own = ~swp & ((1u << TQ) - 1u);
-  if (own != 0u) {
-    key_pass(b, h, i0, own, b, b, -1, col0);
+  m = vec4<f32>(NEG);
+  l = vec4<f32>(0.0);
+  if (!all(swp)) {
+    key_pass(h, i0, !swp, b, b, -1, col0);
   }
 #if SWAP
-  if (swp != 0u) {
+  if (any(swp)) {
     let pb = u32(partner_of(b));
 #if SWAP_KV
-    key_pass(b, h, i0, swp, pb, pb, i32(pb), col0);
+    key_pass(h, i0, swp, pb, pb, i32(pb), col0);
 #else
-    key_pass(b, h, i0, swp, pb, b, -1, col0);
+    key_pass(h, i0, swp, pb, b, -1, col0);
 #endif
   }
 #endif
 
   let dvw = p.H * p.dv;
-  for (var r = 0u; r < TQ; r++) {
+  let inv = select(vec4<f32>(0.0), 1.0 / l, l > vec4<f32>(0.0));
+  for (var r = 0u; r < 4u; r++) {
     let i = i0 + r;
     if (i < p.nq) {
-      let inv = select(0.0, 1.0 / l[r], l[r] > 0.0);
       let base = p.o_off + (b * p.nq + i) * dvw + h * p.dv + col0;
       for (var c4 = 0u; c4 < ${DVC4}u; c4++) {
-        let o = acc[r][c4] * inv;
+        let o = acc[c4][r] * inv[r];
         for (var c = 0u; c < 4u; c++) {
           if (col0 + 4u * c4 + c < p.dv && 4u * c4 + c < ${DVC}u) {
             out[base + 4u * c4 + c] = o[c];
