@@ -88,7 +88,7 @@ func (s *DirSource) Open(ctx context.Context, name string) (File, error) {
 		return nil, &SourceError{URL: p, Op: "open", Err: err}
 	}
 	tag := strconv.FormatInt(st.Size(), 10) + "-" + strconv.FormatInt(st.ModTime().UnixNano(), 10)
-	return &localFile{ctx: ctx, f: f, size: st.Size(), name: p, tag: tag}, nil
+	return &fsFile{ctx: ctx, f: f, ra: f, size: st.Size(), name: p, tag: tag}, nil
 }
 
 // unwrapPath drops the *fs.PathError wrapper (SourceError names the path).
@@ -99,40 +99,6 @@ func unwrapPath(err error) error {
 	}
 	return err
 }
-
-type localFile struct {
-	ctx  context.Context
-	f    *os.File
-	size int64
-	name string
-	tag  string
-}
-
-func (f *localFile) ReadAt(p []byte, off int64) (int, error) {
-	if err := f.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := f.f.ReadAt(p, off)
-	if err != nil && !(err == io.EOF && n == len(p)) {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return n, &SourceError{URL: f.name, Op: "read", Err: err}
-	}
-	return n, nil
-}
-
-func (f *localFile) Stream(off, n int64) (io.ReadCloser, error) {
-	if off < 0 || n < 0 || off > f.size || n > f.size-off {
-		return nil, &SourceError{URL: f.name, Op: "read", Err: fmt.Errorf("range [%d, +%d) outside the %d-byte file (truncated?)", off, n, f.size)}
-	}
-	return io.NopCloser(&ctxReader{ctx: f.ctx, r: io.NewSectionReader(f.f, off, n)}), nil
-}
-
-func (f *localFile) Size() int64  { return f.size }
-func (f *localFile) Name() string { return f.name }
-func (f *localFile) Tag() string  { return f.tag }
-func (f *localFile) Close() error { return f.f.Close() }
 
 // memFile is a file held in memory (a small file from a server that
 // ignores Range requests).

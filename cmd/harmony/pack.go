@@ -6,18 +6,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"strings"
 	"time"
 
+	"harmony/engine/pipeline"
 	"harmony/loader"
 )
 
 // packShapes checks every tensor against the shapes the configs imply.
-// The model packages provide the table; until a file of this command
-// assigns it, packing checks only the files' own consistency.
-var packShapes loader.ShapeTable
+var packShapes loader.ShapeTable = pipeline.ExpectedShapes
 
 func init() {
 	register(&command{
@@ -61,12 +58,11 @@ func runPack(ctx context.Context, args []string) error {
 		}
 		opt.Extra["qformer_tokenizer/vocab.txt"] = b
 	}
-	bar := &progressBar{w: os.Stderr, start: time.Now()}
-	if !*quiet {
-		opt.Progress = bar.update
-	}
+	start := time.Now()
+	bar := newProgressBar(*quiet)
+	opt.Progress = bar.load
 	man, err := loader.WritePack(ctx, src, *out, opt)
-	bar.finish()
+	bar.done()
 	if err != nil {
 		return err
 	}
@@ -75,39 +71,6 @@ func runPack(ctx context.Context, args []string) error {
 		total += s.Bytes
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s: %d tensors in %d shards, %.2f GiB, %d files, in %v\n",
-		*out, len(man.Tensors), len(man.Shards), float64(total)/(1<<30), len(man.Files), time.Since(bar.start).Round(time.Second))
+		*out, len(man.Tensors), len(man.Shards), float64(total)/(1<<30), len(man.Files), time.Since(start).Round(time.Second))
 	return nil
-}
-
-// progressBar draws "[#####-----]  45%  1.20/2.67 GiB  85 MiB/s" on one
-// line, at most ten times a second.
-type progressBar struct {
-	w     io.Writer
-	start time.Time
-	last  time.Time
-	drawn bool
-}
-
-func (p *progressBar) update(pr loader.Progress) {
-	now := time.Now()
-	if pr.BytesDone < pr.BytesTotal && now.Sub(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = now
-	const width = 30
-	frac := 1.0
-	if pr.BytesTotal > 0 {
-		frac = float64(pr.BytesDone) / float64(pr.BytesTotal)
-	}
-	n := int(frac * width)
-	rate := float64(pr.BytesDone) / (1 << 20) / max(now.Sub(p.start).Seconds(), 1e-3)
-	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%%  %.2f/%.2f GiB  %.0f MiB/s ", strings.Repeat("#", n), strings.Repeat("-", width-n),
-		100*frac, float64(pr.BytesDone)/(1<<30), float64(pr.BytesTotal)/(1<<30), rate)
-	p.drawn = true
-}
-
-func (p *progressBar) finish() {
-	if p.drawn {
-		fmt.Fprintln(p.w)
-	}
 }
