@@ -312,4 +312,3 @@ func writeOutputs(g *generateFlags, res *pipeline.Result) error {
 	}
 	return nil
 }
-

@@ -15,9 +15,9 @@ import (
 	"harmony/engine/tensor"
 )
 
-// benchOp times op on a fresh unguarded backend and reports GB/s for the
+// benchBandwidth times op on a fresh unguarded backend and reports GB/s for the
 // given bytes per call.
-func benchOp(b *testing.B, bytes float64, setup func(be *Backend) func() *tensor.Tensor) {
+func benchBandwidth(b *testing.B, bytes float64, setup func(be *Backend) func() *tensor.Tensor) {
 	be := New(gputest.Default(b))
 	ctx := context.Background()
 	op := setup(be)
@@ -36,7 +36,7 @@ func benchOp(b *testing.B, bytes float64, setup func(be *Backend) func() *tensor
 	b.ReportMetric(bytes*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 }
 
-func benchRand(be *Backend, shape ...int) *tensor.Tensor {
+func benchRandF32(be *Backend, shape ...int) *tensor.Tensor {
 	r := rand.New(rand.NewSource(2))
 	v := make([]float32, tensor.Numel(shape))
 	for i := range v {
@@ -48,9 +48,9 @@ func benchRand(be *Backend, shape ...int) *tensor.Tensor {
 // benchGroupNorm: GN_STATS reads x, GN_APPLY reads it again and writes out.
 func benchGroupNorm(b *testing.B, groups int, shape ...int) {
 	n := float64(tensor.Numel(shape))
-	benchOp(b, 12*n, func(be *Backend) func() *tensor.Tensor {
+	benchBandwidth(b, 12*n, func(be *Backend) func() *tensor.Tensor {
 		c := shape[len(shape)-1]
-		x, g, bt := benchRand(be, shape...), benchRand(be, c), benchRand(be, c)
+		x, g, bt := benchRandF32(be, shape...), benchRandF32(be, c), benchRandF32(be, c)
 		return func() *tensor.Tensor { return be.GroupNorm(x, g, bt, groups, 1e-5, true) }
 	})
 }
@@ -65,8 +65,8 @@ func BenchmarkGroupNormVAE(b *testing.B) { benchGroupNorm(b, 32, 1, 512, 512, 12
 // BenchmarkLayerNorm: a transformer block's norm at 64×64 tokens × 320.
 func BenchmarkLayerNorm(b *testing.B) {
 	n := float64(2 * 4096 * 320)
-	benchOp(b, 8*n, func(be *Backend) func() *tensor.Tensor {
-		x, g, bt := benchRand(be, 2, 4096, 320), benchRand(be, 320), benchRand(be, 320)
+	benchBandwidth(b, 8*n, func(be *Backend) func() *tensor.Tensor {
+		x, g, bt := benchRandF32(be, 2, 4096, 320), benchRandF32(be, 320), benchRandF32(be, 320)
 		return func() *tensor.Tensor { return be.LayerNorm(x, g, bt, 1e-5) }
 	})
 }
@@ -74,8 +74,8 @@ func BenchmarkLayerNorm(b *testing.B) {
 // BenchmarkGEGLU: the feed-forward gate at 64×64 tokens, 2560 → 1280.
 func BenchmarkGEGLU(b *testing.B) {
 	n := float64(2 * 4096 * 1280)
-	benchOp(b, 4*3*n, func(be *Backend) func() *tensor.Tensor {
-		x := benchRand(be, 2, 4096, 2560)
+	benchBandwidth(b, 4*3*n, func(be *Backend) func() *tensor.Tensor {
+		x := benchRandF32(be, 2, 4096, 2560)
 		return func() *tensor.Tensor { return be.GEGLU(x) }
 	})
 }
@@ -83,8 +83,8 @@ func BenchmarkGEGLU(b *testing.B) {
 // BenchmarkAddChannel: adding a per-channel bias to a 64×64×320 map.
 func BenchmarkAddChannel(b *testing.B) {
 	n := float64(2 * 64 * 64 * 320)
-	benchOp(b, 8*n, func(be *Backend) func() *tensor.Tensor {
-		x, c := benchRand(be, 2, 64, 64, 320), benchRand(be, 2, 1, 1, 320)
+	benchBandwidth(b, 8*n, func(be *Backend) func() *tensor.Tensor {
+		x, c := benchRandF32(be, 2, 64, 64, 320), benchRandF32(be, 2, 1, 1, 320)
 		return func() *tensor.Tensor { return be.Add(x, c) }
 	})
 }
