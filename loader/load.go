@@ -181,6 +181,11 @@ func LoadDiffusers(ctx context.Context, src Source, b tensor.Backend, opt *Optio
 	}
 	m := d.model
 	m.Weights = tgt.weights
+	for _, dc := range d.comps {
+		if m.Weights[dc.c.Name] == nil {
+			m.Weights[dc.c.Name] = tensor.NewWeights(dc.c.Name)
+		}
+	}
 	return m, nil
 }
 
@@ -347,17 +352,17 @@ func (d *diffusers) filePlans(tgt target, cv *conv, o *Options) ([]*filePlan, er
 
 // transfer allocates and streams every planned tensor to tgt.
 func (d *diffusers) transfer(ctx context.Context, tgt target, o *Options) error {
+	cv := &conv{chunk: o.ChunkSize}
+	fps, err := d.filePlans(tgt, cv, o) // refuses compressed entries before anything is allocated
+	if err != nil {
+		return err
+	}
 	for _, dc := range d.comps {
 		for _, tp := range dc.plans {
 			if err := tgt.alloc(tp); err != nil {
 				return err
 			}
 		}
-	}
-	cv := &conv{chunk: o.ChunkSize}
-	fps, err := d.filePlans(tgt, cv, o)
-	if err != nil {
-		return err
 	}
 	return runPlans(ctx, fps, tgt, o)
 }

@@ -1,13 +1,19 @@
 package loader_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/x448/float16"
 
 	"harmony/engine/tensor"
 	"harmony/loader"
@@ -264,5 +270,124 @@ func TestCancel(t *testing.T) {
 	}
 	if b.Allocated() != 0 {
 		t.Fatalf("%d bytes left allocated after a failed load", b.Allocated())
+	}
+}
+
+// rewriteSafetensors rewrites a safetensors file, letting edit change the
+// tensor list.
+func rewriteSafetensors(t *testing.T, path string, edit func([]loader.SafetensorsTensor) [][]loader.SafetensorsTensor) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := loader.ReadSafetensorsHeader(bytes.NewReader(data), int64(len(data)), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []loader.SafetensorsTensor
+	for _, ti := range h.Tensors {
+		ts = append(ts, loader.SafetensorsTensor{Name: ti.Name, DType: ti.DType, Shape: ti.Shape, Data: data[ti.Offset : ti.Offset+ti.Size]})
+	}
+	os.Remove(path)
+	var names []string
+	parts := edit(ts)
+	for i, p := range parts {
+		name := path
+		if len(parts) > 1 {
+			name = strings.TrimSuffix(path, ".safetensors") + fmt.Sprintf("-%05d-of-%05d.safetensors", i+1, len(parts))
+		}
+		var buf bytes.Buffer
+		if err := loader.WriteSafetensors(&buf, p, nil); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(name, buf.Bytes(), 0o644)
+		names = append(names, filepath.Base(name))
+	}
+	return names
+}
+
+// TestShardedIndex: a component split over two files with an index.json
+// (the layout of large diffusers and transformers checkpoints).
+func TestShardedIndex(t *testing.T) {
+	st, _ := tinyDirs(t)
+	ms, bs := load(t, loader.NewDirSource(st), nil)
+	dir := t.TempDir()
+	copyDir(t, st, dir)
+	p := filepath.Join(dir, "vae", "diffusion_pytorch_model.safetensors")
+	var first []loader.SafetensorsTensor
+	names := rewriteSafetensors(t, p, func(ts []loader.SafetensorsTensor) [][]loader.SafetensorsTensor {
+		first = ts[:len(ts)/2]
+		return [][]loader.SafetensorsTensor{ts[:len(ts)/2], ts[len(ts)/2:]}
+	})
+	wm := map[string]string{}
+	in := map[string]bool{}
+	for _, x := range first {
+		in[x.Name] = true
+	}
+	hdrData, _ := os.ReadFile(filepath.Join(st, "vae", "diffusion_pytorch_model.safetensors"))
+	h, _ := loader.ReadSafetensorsHeader(bytes.NewReader(hdrData), int64(len(hdrData)), "x")
+	for _, ti := range h.Tensors {
+		if in[ti.Name] {
+			wm[ti.Name] = names[0]
+		} else {
+			wm[ti.Name] = names[1]
+		}
+	}
+	idx, _ := json.Marshal(map[string]any{"metadata": map[string]any{}, "weight_map": wm})
+	os.WriteFile(filepath.Join(dir, "vae", "diffusion_pytorch_model.safetensors.index.json"), idx, 0o644)
+	m, b := load(t, loader.NewDirSource(dir), nil)
+	sameWeights(t, "sharded vae", ms, bs, m, b)
+}
+
+// TestBF16Pack: a bf16 folder packs to the f16 rounding of its values.
+func TestBF16Pack(t *testing.T) {
+	st, _ := tinyDirs(t)
+	dir := t.TempDir()
+	copyDir(t, st, dir)
+	for _, c := range []string{"unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model", "qformer/model"} {
+		os.Remove(filepath.Join(dir, c+".fp16.safetensors"))
+		rewriteSafetensors(t, filepath.Join(dir, c+".safetensors"), func(ts []loader.SafetensorsTensor) [][]loader.SafetensorsTensor {
+			for i, x := range ts {
+				if x.DType != loader.F32 {
+					continue
+				}
+				out := make([]byte, len(x.Data)/2)
+				for j := 0; j < len(out)/2; j++ {
+					bits := binary.LittleEndian.Uint32(x.Data[4*j:])
+					bits += 0x7fff + (bits>>16)&1 // round to nearest even
+					binary.LittleEndian.PutUint16(out[2*j:], uint16(bits>>16))
+				}
+				ts[i] = loader.SafetensorsTensor{Name: x.Name, DType: loader.BF16, Shape: x.Shape, Data: out}
+			}
+			return [][]loader.SafetensorsTensor{ts}
+		})
+	}
+	mf, bf := load(t, loader.NewDirSource(dir), nil)
+	pack, _ := writePack(t, dir, 1<<20, nil)
+	mp, bp := load(t, loader.NewDirSource(pack), nil)
+	n := sameWeights(t, "bf16 folder vs its pack", mf, bf, mp, bp)
+	// Spot-check the rounding chain against the fp32 original.
+	m32, b32 := load(t, loader.NewDirSource(st), &loader.Options{Precision: loader.PrecisionF32})
+	w32, _ := m32.Weights["unet"].Get("conv_in.weight")
+	wp, _ := mp.Weights["unet"].Get("conv_in.weight")
+	v32, _ := b32.Read(context.Background(), w32)
+	vp, _ := bp.Read(context.Background(), wp)
+	for i := range v32 {
+		bits := math.Float32bits(v32[i])
+		bits += 0x7fff + (bits>>16)&1
+		want := float16.Fromfloat32(math.Float32frombits(bits &^ 0xffff)).Float32()
+		if vp[i] != want {
+			t.Fatalf("conv_in.weight[%d]: %g, want f16(bf16(%g)) = %g", i, vp[i], v32[i], want)
+		}
+	}
+	t.Logf("bf16 folder and pack: %d tensors identical", n)
+}
+
+func TestUnknownComponent(t *testing.T) {
+	st, _ := tinyDirs(t)
+	_, err := loader.Load(context.Background(), loader.NewDirSource(st), newBackend(), &loader.Options{Components: []string{"tokenizer"}})
+	if err == nil || !strings.Contains(err.Error(), `no model component "tokenizer"`) {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -196,3 +196,22 @@ func TestPeakMemoryLargePack(t *testing.T) {
 		t.Errorf("peak heap %d bytes exceeds one 32 MiB shard plus 16 MiB", peak)
 	}
 }
+
+// BenchmarkLoad measures loading the tiny model (to a backend that keeps
+// nothing): f32 .bin → f16 conversion, and a pack (SHA-256, no conversion).
+func BenchmarkLoad(b *testing.B) {
+	_, bin := tinyDirs(b)
+	pack, _ := writePack(b, bin, loader.DefaultShardSize, nil)
+	for _, c := range []struct{ name, dir string }{{"bin", bin}, {"pack", pack}} {
+		b.Run(c.name, func(b *testing.B) {
+			var total int64
+			for b.Loop() {
+				_, err := loader.Load(context.Background(), loader.NewDirSource(c.dir), newNull(), &loader.Options{Progress: func(p loader.Progress) { total = p.BytesTotal }})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(total)
+		})
+	}
+}

@@ -33,35 +33,6 @@ type (
 	pyObject struct{ callable pyGlobal }
 )
 
-// torchStorage is a persistent id ("storage", <torch.XStorage>, key,
-// location, numel): a zip entry data/<key> of numel elements.
-type torchStorage struct {
-	dtype DType
-	key   string
-	numel int64
-}
-
-// torchTensor is _rebuild_tensor_v2(storage, offset, size, stride, …).
-type torchTensor struct {
-	storage *torchStorage
-	offset  int64 // in elements
-	shape   []int
-	strides []int
-}
-
-// storageTypes maps torch's legacy storage classes to element types.
-var storageTypes = map[string]DType{
-	"FloatStorage":    F32,
-	"HalfStorage":     F16,
-	"BFloat16Storage": BF16,
-	"LongStorage":     I64,
-	"IntStorage":      I32,
-	"DoubleStorage":   F64,
-	"ByteStorage":     U8,
-	"CharStorage":     I8,
-	"BoolStorage":     BOOL,
-}
-
 // pickleEntry is one name → value pair of the top-level dict.
 type pickleEntry struct {
 	name string
@@ -702,103 +673,6 @@ func (m *unpickler) setItems(d *pyDict, items []any) error {
 		d.vals = append(d.vals, items[i+1])
 	}
 	return nil
-}
-
-// call models the few callables a state dict uses.
-func (m *unpickler) call(g pyGlobal, args pyTuple) (any, error) {
-	switch g.module + "." + g.name {
-	case "collections.OrderedDict", "builtins.dict", "__builtin__.dict":
-		d := &pyDict{}
-		if len(args) == 1 {
-			l, ok := args[0].(*pyList)
-			if !ok {
-				return nil, m.errf("%s.%s of a %s", g.module, g.name, pyType(args[0]))
-			}
-			for _, it := range l.items {
-				kv, ok := it.(pyTuple)
-				if !ok || len(kv) != 2 {
-					return nil, m.errf("%s.%s item is not a pair", g.module, g.name)
-				}
-				d.keys, d.vals = append(d.keys, kv[0]), append(d.vals, kv[1])
-			}
-		}
-		return d, nil
-	case "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor":
-		if len(args) < 4 {
-			return nil, m.errf("%s with %d arguments", g.name, len(args))
-		}
-		st, ok := args[0].(*torchStorage)
-		if !ok {
-			return nil, m.errf("%s of a %s, not a storage", g.name, pyType(args[0]))
-		}
-		off, ok := args[1].(int64)
-		if !ok || off < 0 {
-			return nil, m.errf("%s: bad storage offset", g.name)
-		}
-		shape, err := m.ints(args[2], "size")
-		if err != nil {
-			return nil, err
-		}
-		strides, err := m.ints(args[3], "stride")
-		if err != nil {
-			return nil, err
-		}
-		if len(shape) != len(strides) {
-			return nil, m.errf("%s: size %v and stride %v differ in rank", g.name, shape, strides)
-		}
-		return &torchTensor{storage: st, offset: off, shape: shape, strides: strides}, nil
-	case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
-		if len(args) < 1 {
-			return nil, m.errf("%s without arguments", g.name)
-		}
-		return args[0], nil
-	}
-	return &pyObject{callable: g}, nil
-}
-
-// ints converts a tuple of small non-negative integers (a size or stride).
-func (m *unpickler) ints(v any, what string) ([]int, error) {
-	t, ok := v.(pyTuple)
-	if !ok {
-		return nil, m.errf("tensor %s is a %s, not a tuple", what, pyType(v))
-	}
-	out := make([]int, len(t))
-	for i, x := range t {
-		n, ok := x.(int64)
-		if !ok || n < 0 || n > math.MaxInt32 {
-			return nil, m.errf("bad tensor %s entry", what)
-		}
-		out[i] = int(n)
-	}
-	return out, nil
-}
-
-// storage decodes a persistent id.
-func (m *unpickler) storage(pid any) (*torchStorage, error) {
-	t, ok := pid.(pyTuple)
-	if !ok || len(t) < 5 {
-		return nil, m.errf("persistent id is a %s, not a storage tuple", pyType(pid))
-	}
-	if s, _ := t[0].(string); s != "storage" {
-		return nil, m.errf("persistent id is not a storage")
-	}
-	g, ok := t[1].(pyGlobal)
-	if !ok || g.module != "torch" {
-		return nil, m.errf("storage type is a %s", pyType(t[1]))
-	}
-	dt, ok := storageTypes[g.name]
-	if !ok {
-		return nil, m.errf("unsupported storage type torch.%s", g.name)
-	}
-	key, ok := t[2].(string)
-	if !ok || key == "" || strings.ContainsAny(key, "/\\") || key == "." || key == ".." {
-		return nil, m.errf("bad storage key")
-	}
-	numel, ok := t[4].(int64)
-	if !ok || numel < 0 || numel > math.MaxInt64/8 {
-		return nil, m.errf("bad storage size")
-	}
-	return &torchStorage{dtype: dt, key: key, numel: numel}, nil
 }
 
 // pyType names a value's type for messages (never its contents, which may

@@ -379,22 +379,22 @@ func (s *tensorSink) emit(b []byte) error {
 		}
 		return nil
 	}
-	is, os := from.Size(), to.Size()
-	per := s.cv.chunk / os &^ 1 // elements per chunk, even
-	if len(s.cv.buf) < per*os {
-		s.cv.buf = make([]byte, per*os) // first conversion: most packs need none
+	inSize, outSize := from.Size(), to.Size()
+	per := s.cv.chunk / outSize &^ 1 // elements per chunk, even
+	if len(s.cv.buf) < per*outSize {
+		s.cv.buf = make([]byte, per*outSize) // first conversion: most packs need none
 	}
 	for len(b) > 0 {
-		n := min(len(b)/is, per)
-		out := s.cv.buf[:n*os]
-		if err := convert(out, to, b[:n*is], from); err != nil {
+		n := min(len(b)/inSize, per)
+		out := s.cv.buf[:n*outSize]
+		if err := convert(out, to, b[:n*inSize], from); err != nil {
 			return formatErr(s.tp.info.File, s.tp.info.Name, "%v", err)
 		}
 		if err := s.tgt.write(s.tp, s.outOff, out); err != nil {
 			return err
 		}
 		s.outOff += int64(len(out))
-		b = b[n*is:]
+		b = b[n*inSize:]
 	}
 	return nil
 }
@@ -437,7 +437,7 @@ func convert(dst []byte, to tensor.DType, src []byte, from DType) error {
 		copy(dst, src)
 	case from == F32 && to == tensor.F16:
 		for i := range n {
-			le.PutUint16(dst[2*i:], float16.Fromfloat32(math.Float32frombits(le.Uint32(src[4*i:]))).Bits())
+			le.PutUint16(dst[2*i:], f32ToF16(le.Uint32(src[4*i:])))
 		}
 	case from == F16 && to == tensor.F32:
 		for i := range n {
@@ -449,7 +449,7 @@ func convert(dst []byte, to tensor.DType, src []byte, from DType) error {
 		}
 	case from == BF16 && to == tensor.F16:
 		for i := range n {
-			le.PutUint16(dst[2*i:], float16.Fromfloat32(math.Float32frombits(uint32(le.Uint16(src[2*i:]))<<16)).Bits())
+			le.PutUint16(dst[2*i:], f32ToF16(uint32(le.Uint16(src[2*i:]))<<16))
 		}
 	case from == F64 && to == tensor.F32:
 		for i := range n {
@@ -457,12 +457,42 @@ func convert(dst []byte, to tensor.DType, src []byte, from DType) error {
 		}
 	case from == F64 && to == tensor.F16:
 		for i := range n {
-			le.PutUint16(dst[2*i:], float16.Fromfloat32(float32(math.Float64frombits(le.Uint64(src[8*i:])))).Bits())
+			le.PutUint16(dst[2*i:], f32ToF16(math.Float32bits(float32(math.Float64frombits(le.Uint64(src[8*i:]))))))
 		}
 	default:
 		return fmt.Errorf("loader: cannot convert %s to %s", from, to)
 	}
 	return nil
+}
+
+// f32ToF16 rounds a binary32 to the nearest binary16, ties to even (what
+// torch's .half() and float16.Fromfloat32 compute; the loop it replaces
+// was most of the time spent converting a checkpoint). NaNs stay quiet
+// NaNs with their sign and top payload bits.
+func f32ToF16(f uint32) uint16 {
+	sign := uint16(f>>16) & 0x8000
+	a := f & 0x7fffffff
+	switch {
+	case a > 0x7f800000: // NaN
+		return sign | 0x7e00 | uint16(a>>13)&0x3ff
+	case a >= 0x477ff000: // ≥ 65520 (halfway above 65504) and Inf
+		return sign | 0x7c00
+	case a >= 0x38800000: // ≥ 2^-14: normal; rebias the exponent by 127−15
+		r := a - 112<<23
+		r += 0xfff + (r>>13)&1
+		return sign | uint16(r>>13)
+	case a >= 0x33000000: // ≥ 2^-25: subnormal, k·2^-24
+		e := a >> 23
+		m := a&0x7fffff | 0x800000
+		shift := 126 - e
+		k := m >> shift
+		rem, half := m&(1<<shift-1), uint32(1)<<(shift-1)
+		if rem > half || (rem == half && k&1 == 1) {
+			k++
+		}
+		return sign | uint16(k)
+	}
+	return sign // below 2^-25 (or exactly half of the smallest subnormal): ±0
 }
 
 // entrySink takes a zip entry's bytes from its local header on: it skips

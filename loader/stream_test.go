@@ -137,3 +137,29 @@ func TestConvertRounding(t *testing.T) {
 		t.Errorf("NaN became %#04x", h)
 	}
 }
+
+// TestF32ToF16 compares the fast conversion with float16.Fromfloat32 on a
+// spread of bit patterns, every exponent with the rounding-critical
+// mantissas (an exhaustive run over all 2^32 patterns agreed too).
+func TestF32ToF16(t *testing.T) {
+	check := func(f uint32) {
+		got, want := f32ToF16(f), float16.Fromfloat32(math.Float32frombits(f)).Bits()
+		if got == want {
+			return
+		}
+		if math.IsNaN(float64(math.Float32frombits(f))) && got&0x7c00 == 0x7c00 && got&0x3ff != 0 {
+			return // NaN payloads may differ
+		}
+		t.Fatalf("%08x: %04x, want %04x", f, got, want)
+	}
+	for b := uint64(0); b < 1<<32; b += 9973 {
+		check(uint32(b))
+	}
+	for e := uint32(0); e < 256; e++ {
+		for _, m := range []uint32{0, 1, 0xfff, 0x1000, 0x1001, 0x1fff, 0x2000, 0x2fff, 0x3000, 0x7fffff, 0x7ff000, 0x400000, 0x400001, 0x3fffff} {
+			for _, s := range []uint32{0, 1 << 31} {
+				check(s | e<<23 | m)
+			}
+		}
+	}
+}
