@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -14,35 +13,15 @@ import (
 	"harmony/loader/golden"
 )
 
-// tinyComponents reads the golden tiny folder file by file (fp32 or the
-// fp16 variant files).
-func tinyComponents(t testing.TB, b tensor.Backend, p loader.Precision, fp16Files bool) *Components {
+// tinyComponents loads a golden tiny model folder ("blipdiffusion-tiny",
+// safetensors, or "blipdiffusion-tiny-bin", torch .bin with legacy names)
+// through the loader, as the CLI does.
+func tinyComponents(t testing.TB, b tensor.Backend, folder string, p loader.Precision, variant string) *Components {
 	t.Helper()
-	dir := golden.Path(t, "blipdiffusion-tiny")
-	read := func(parts ...string) []byte {
-		d, err := os.ReadFile(filepath.Join(append([]string{dir}, parts...)...))
-		require.NoError(t, err)
-		return d
-	}
-	c := &Components{Name: dir, ModelIndex: read("model_index.json"), Configs: map[string][]byte{}, Weights: map[string]*tensor.Weights{}}
-	c.Tokenizer.Vocab = read("tokenizer", "vocab.json")
-	c.Tokenizer.Merges = read("tokenizer", "merges.txt")
-	c.Tokenizer.SpecialTokensMap = read("tokenizer", "special_tokens_map.json")
-	c.Tokenizer.TokenizerConfig = read("tokenizer", "tokenizer_config.json")
-	c.Configs["scheduler"] = read("scheduler", "scheduler_config.json")
-	c.Configs["image_processor"] = read("image_processor", "preprocessor_config.json")
-	files := map[string]string{"text_encoder": "model", "qformer": "model", "unet": "diffusion_pytorch_model", "vae": "diffusion_pytorch_model"}
-	for comp, base := range files {
-		c.Configs[comp] = read(comp, "config.json")
-		name := base + ".safetensors"
-		if fp16Files {
-			name = base + ".fp16.safetensors"
-		}
-		w, err := loader.ReadSafetensorsWeights(b, comp, filepath.Join(dir, comp, name), p)
-		require.NoError(t, err)
-		c.Weights[comp] = w
-	}
-	return c
+	src := loader.NewDirSource(golden.Path(t, folder))
+	lm, err := loader.Load(context.Background(), src, b, &loader.Options{Precision: p, Variant: variant, Shapes: ExpectedShapes})
+	require.NoError(t, err)
+	return ComponentsFromLoader(lm)
 }
 
 // goldenOptions are the golden pipeline call's arguments.
@@ -87,9 +66,7 @@ func checkPlain(t *testing.T, res *Result, latRel float64) {
 }
 
 func TestPlainPipelineCPU(t *testing.T) {
-	b := cpu.New()
-	m, err := Assemble(b, tinyComponents(t, b, loader.PrecisionF32, false))
-	require.NoError(t, err)
+	m := cpuModel(t)
 	o := goldenOptions(t)
 	o.Method = MethodBLIPDiffusion
 	calls := 0
@@ -106,7 +83,16 @@ func TestPlainPipelineCPU(t *testing.T) {
 
 func cpuModel(t testing.TB) *Model {
 	b := cpu.New()
-	m, err := Assemble(b, tinyComponents(t, b, loader.PrecisionF32, false))
+	m, err := Assemble(b, tinyComponents(t, b, "blipdiffusion-tiny", loader.PrecisionF32, ""))
 	require.NoError(t, err)
 	return m
+}
+
+// checkF16 compares an f16-weights run with the fp32 goldens: latents
+// within rel·max|ref| (the reference's own fp16-vs-fp32 gap is ~2e-3).
+func checkF16(t *testing.T, res *Result, rel float64) {
+	g := golden.Open(t, "golden", "g_pipeline.safetensors")
+	lat, _ := g.MustF32(t, "pipe.latents_out")
+	n := len(res.Main.Latents)
+	golden.Close(t, "f16 final latents", res.Main.Latents, lat[len(lat)-n:], rel, 0)
 }
