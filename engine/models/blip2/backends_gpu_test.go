@@ -1,7 +1,5 @@
-//go:build !js
-
-// backends_gpu_test.go adds the GPU backend (native builds) to the backends
-// the model tests run on.
+// backends_gpu_test.go adds the GPU backend to the backends
+// the model tests run on, natively and in the wasm build under Node + Dawn.
 package blip2
 
 import (

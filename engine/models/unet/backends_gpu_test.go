@@ -1,7 +1,6 @@
-//go:build !js
-
-// backends_native_test.go adds the WebGPU backend (native build only).
-package vae
+// backends_gpu_test.go adds the GPU backend (native, and the wasm build
+// under Node + Dawn) to the backends the model tests run on.
+package unet
 
 import (
 	"testing"
