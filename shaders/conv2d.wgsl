@@ -12,10 +12,13 @@
 // GEMM view: rows = output pixels, columns = output channels, inner =
 // (ky, kx, c). Tiling as matmul.wgsl (registers only, no barriers): a
 // workgroup of WGM×WGN threads covers (WGM·TM) pixels × (WGN·TN) channels and
-// each thread keeps TM×TN accumulators. For every kernel tap (ky, kx) a thread
-// works out its TM input pixels once (and whether they fall in the padding),
-// then walks the channels four at a time: one contiguous vec4 of NHWC input
-// per pixel, four weights (stride KH·KW apart) per output channel.
+// each thread keeps TM×TN accumulators. The inner dimension is walked as
+// channel chunks of CC (outermost), kernel taps (ky, kx), channels: per tap a
+// thread works out its TM input pixels once (and whether they fall in the
+// padding), then takes the chunk's channels four at a time: one contiguous
+// vec4 of NHWC input per pixel, four weights (stride KH·KW apart) per output
+// channel. Chunking keeps a chunk's weights in cache across the taps (3×3,
+// 320→320 channels on lavapipe: 3.2 → 4.8 GFLOP per CPU-second).
 //
 // Defines: TM, TN, WGM, WGN, WG (tiling); VEC (C % 4 == 0 and x's offset a
 // multiple of 4: input read as vec4); F16 / F16N (weight storage, as in
@@ -78,6 +81,7 @@ struct Params {
 const TM = ${TM}u;
 const TN = ${TN}u;
 const WGN = ${WGN}u;
+const CC = 32u;
 
 #if VEC
 // Pixel bases are vec4 indices.
@@ -144,6 +148,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let c4 = p.C / 4u;
 
   var acc: array<array<f32, ${TN}>, ${TM}>;
+  // Channels in chunks of CC, taps inside: the weights a chunk needs
+  // (TN × CC × KH·KW, contiguous per output channel) stay in cache across
+  // the taps; with the taps outermost every tap would stream all of w.
+  for (var cb = 0u; cb < p.C; cb += CC) {
+  let q0 = cb / 4u;
+  let q1 = min(cb + CC, 4u * c4) / 4u;
   for (var ky = 0u; ky < p.kh; ky++) {
     for (var kx = 0u; kx < p.kw; kx++) {
       var xb: array<u32, ${TM}>;
@@ -168,7 +178,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #endif
       }
       let tap = ky * p.kw + kx;
-      for (var q = 0u; q < c4; q++) {
+      for (var q = q0; q < q1; q++) {
         var a: array<vec4<f32>, ${TM}>;
         var b: array<vec4<f32>, ${TN}>;
         for (var i = 0u; i < TM; i++) {
@@ -184,7 +194,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
       }
 #if !VEC
-      for (var c = 4u * c4; c < p.C; c++) {
+      for (var c = max(cb, 4u * c4); c < min(cb + CC, p.C); c++) {
         for (var i = 0u; i < TM; i++) {
           let a = select(0.0, x[xb[i] + c], ok[i]);
           for (var j = 0u; j < TN; j++) {
@@ -194,6 +204,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       }
 #endif
     }
+  }
   }
 
   for (var i = 0u; i < TM; i++) {
