@@ -20,7 +20,8 @@
 // channel. Chunking keeps a chunk's weights in cache across the taps (3×3,
 // 320→320 channels on lavapipe: 3.2 → 4.8 GFLOP per CPU-second).
 //
-// Defines: TM, TN, WGM, WGN, WG (tiling); VEC (C % 4 == 0 and x's offset a
+// Defines: TM, TN, TN4 = TN/4, WGM, WGN, WG (tiling); VOUT (res and out as
+// vec4: O % 4 == 0 and their offsets multiples of 4); VEC (C % 4 == 0 and x's offset a
 // multiple of 4: input read as vec4); F16 / F16N (weight storage, as in
 // matmul.wgsl); BIAS, CHANBIAS, RES, ACT_* (epilogue); UPSAMPLE.
 #if F16N
@@ -74,8 +75,13 @@ struct Params {
 #endif
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read> chanbias: array<f32>;
+#if VOUT
+@group(0) @binding(4) var<storage, read> res: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
+#else
 @group(0) @binding(4) var<storage, read> res: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+#endif
 @group(0) @binding(6) var<uniform> p: Params;
 
 const TM = ${TM}u;
@@ -147,7 +153,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   let c4 = p.C / 4u;
 
-  var acc: array<array<f32, ${TN}>, ${TM}>;
+  // acc[i][jq]: pixel m0+i, output channels n0+4·jq … n0+4·jq+3.
+  var acc: array<array<vec4<f32>, ${TN4}>, ${TM}>;
   // Channels in chunks of CC, taps inside: the weights a chunk needs
   // (TN × CC × KH·KW, contiguous per output channel) stay in cache across
   // the taps; with the taps outermost every tap would stream all of w.
@@ -188,8 +195,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           b[j] = ldw(wb[j] + 4u * q * kk + tap, kk);
         }
         for (var i = 0u; i < TM; i++) {
-          for (var j = 0u; j < TN; j++) {
-            acc[i][j] += dot(a[i], b[j]);
+          for (var jq = 0u; jq < ${TN4}u; jq++) {
+            acc[i][jq] += vec4<f32>(dot(a[i], b[4u * jq]), dot(a[i], b[4u * jq + 1u]),
+                                    dot(a[i], b[4u * jq + 2u]), dot(a[i], b[4u * jq + 3u]));
           }
         }
       }
@@ -197,8 +205,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var c = max(cb, 4u * c4); c < min(cb + CC, p.C); c++) {
         for (var i = 0u; i < TM; i++) {
           let a = select(0.0, x[xb[i] + c], ok[i]);
-          for (var j = 0u; j < TN; j++) {
-            acc[i][j] += a * w1(wb[j] + c * kk + tap);
+          for (var jq = 0u; jq < ${TN4}u; jq++) {
+            let e = c * kk + tap;
+            let j = 4u * jq;
+            acc[i][jq] += a * vec4<f32>(w1(wb[j] + e), w1(wb[j + 1u] + e), w1(wb[j + 2u] + e), w1(wb[j + 3u] + e));
           }
         }
       }
@@ -207,24 +217,52 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   }
 
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + i;
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + j;
-      if (m < p.M && n < p.N) {
-        var v = acc[i][j];
+  // Epilogue, four channels at a time, row i always in acc[0] (see
+  // matmul.wgsl).
+  var bv: array<vec4<f32>, ${TN4}>;
 #if BIAS
-        v += bias[p.b_off + n];
+  for (var jq = 0u; jq < ${TN4}u; jq++) {
+    let n = n0 + 4u * jq;
+    let last = p.N - 1u;
+    bv[jq] = vec4<f32>(bias[p.b_off + min(n, last)], bias[p.b_off + min(n + 1u, last)],
+                       bias[p.b_off + min(n + 2u, last)], bias[p.b_off + min(n + 3u, last)]);
+  }
 #endif
+  let rows = select(0u, min(TM, p.M - m0), m0 < p.M);
+  for (var i = 0u; i < rows; i++) {
+    let m = m0 + i;
+    for (var jq = 0u; jq < ${TN4}u; jq++) {
+      let n = n0 + 4u * jq;
+      var v = acc[0][jq] + bv[jq];
 #if CHANBIAS
-        v += chanbias[p.cb_off + (m / hw) * p.N + n];
+      let cb = p.cb_off + (m / hw) * p.N;
+      let last = p.N - 1u;
+      v += vec4<f32>(chanbias[cb + min(n, last)], chanbias[cb + min(n + 1u, last)],
+                     chanbias[cb + min(n + 2u, last)], chanbias[cb + min(n + 3u, last)]);
 #endif
-        v = act(v);
+      v = act4(v);
+#if VOUT
+      // N % 4 == 0: the quad is inside the row or past it as a whole.
+      if (n < p.N) {
 #if RES
-        v += res[p.r_off + m * p.N + n];
+        v += res[(p.r_off + m * p.N + n) / 4u];
 #endif
-        out[p.o_off + m * p.N + n] = v;
+        out[(p.o_off + m * p.N + n) / 4u] = v;
       }
+#else
+      for (var c = 0u; c < 4u; c++) {
+        if (n + c < p.N) {
+          var o = v[c];
+#if RES
+          o += res[p.r_off + m * p.N + n + c];
+#endif
+          out[p.o_off + m * p.N + n + c] = o;
+        }
+      }
+#endif
+    }
+    for (var r = 0u; r + 1u < TM; r++) {
+      acc[r] = acc[r + 1u];
     }
   }
 }

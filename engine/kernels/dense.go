@@ -14,7 +14,7 @@ import (
 )
 
 // gemmTile is a register-blocked GEMM tiling: a workgroup of WGM×WGN threads,
-// each accumulating a TM×TN block of outputs, covers (WGM·TM)×(WGN·TN)
+// each accumulating a TM×TN block of outputs (TN a multiple of 4), covers (WGM·TM)×(WGN·TN)
 // outputs (rows × output channels).
 type gemmTile struct {
 	TM, TN   int // outputs per thread: rows × columns
@@ -29,7 +29,7 @@ func (g gemmTile) defines() []string {
 	return []string{
 		"TM", strconv.Itoa(g.TM), "TN", strconv.Itoa(g.TN),
 		"WGM", strconv.Itoa(g.WGM), "WGN", strconv.Itoa(g.WGN),
-		"WG", strconv.Itoa(g.WGM * g.WGN),
+		"WG", strconv.Itoa(g.WGM * g.WGN), "TN4", strconv.Itoa(g.TN / 4),
 	}
 }
 
@@ -116,6 +116,9 @@ func (b *Backend) linear(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue, m, 
 	if vec {
 		defs = append(defs, "VEC", "1")
 	}
+	if n%4 == 0 && oa.Off%4 == 0 && (ep.Residual == nil || ra.Off%4 == 0) {
+		defs = append(defs, "VOUT", "1")
+	}
 	tn := ceilDiv(n, g.cols())
 	tiles := ceilDiv(m, g.rows()) * tn
 	p := linearParams{
@@ -188,6 +191,9 @@ func (b *Backend) Conv2D(x, w, bias *tensor.Tensor, o tensor.ConvOpts) *tensor.T
 	}
 	if g.C%4 == 0 && xa.Off%4 == 0 {
 		defs = append(defs, "VEC", "1")
+	}
+	if g.O%4 == 0 && oa.Off%4 == 0 && (o.Residual == nil || ra.Off%4 == 0) {
+		defs = append(defs, "VOUT", "1")
 	}
 	m := g.B * g.OutH * g.OutW
 	tn := ceilDiv(g.O, t.cols())

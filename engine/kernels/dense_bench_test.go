@@ -2,7 +2,9 @@
 // full-size UNet shapes (512×512 images: 64×64 latents, 320 channels, 8
 // heads of 40). Each iteration runs one op and waits for the device, and the
 // GFLOP/s metric counts 2·M·N·K for Linear / Conv2D and 4·N²·d·H for
-// attention (N² → Nq·Nk). Run one at a time, e.g.
+// attention (N² → Nq·Nk); GFLOP/cpu-s divides by the process's CPU time
+// instead (steadier on a shared machine with a CPU adapter). Run one at a
+// time, e.g.
 //
 //	go test ./engine/kernels/ -run '^$' -bench 'Linear' -benchtime 3x
 package kernels
@@ -51,6 +53,7 @@ func benchOp(b *testing.B, g *Backend, flops float64, op func() []*tensor.Tensor
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	c0 := cpuTime()
 	for range b.N {
 		outs := op()
 		if err := g.Sync(ctx); err != nil {
@@ -58,7 +61,11 @@ func benchOp(b *testing.B, g *Backend, flops float64, op func() []*tensor.Tensor
 		}
 		g.Free(outs...)
 	}
+	cpu := cpuTime() - c0
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu > 0 {
+		b.ReportMetric(flops*float64(b.N)/cpu.Seconds()/1e9, "GFLOP/cpu-s")
+	}
 }
 
 func BenchmarkLinear(b *testing.B) {
