@@ -36,12 +36,14 @@ struct Params {
   C: u32,       // input channels
   tiles_n: u32, // workgroup tiles along N
   tiles: u32,   // tiles in all; workgroups past it (grid folding) exit
-  H: u32,       // stored input height
+  H: u32,       // stored input rows bound (a band's window, else the height)
   W: u32,       // stored input width
-  in_h: u32,    // input height as the convolution sees it (2·H with UPSAMPLE)
+  in_h: u32,    // input height as the convolution sees it (2·height with UPSAMPLE)
   in_w: u32,    // input width likewise
-  out_h: u32,   // output height
+  out_h: u32,   // output rows computed (a band's, else the output height)
   out_w: u32,   // output width
+  oy0: u32,     // first output row computed (bands)
+  y_lo: u32,    // first stored input row bound (bands)
   kh: u32,      // kernel height
   kw: u32,      // kernel width
   stride: u32,  // pixels between kernel applications
@@ -53,8 +55,6 @@ struct Params {
   r_off: u32,   // element offset of res
   o_off: u32,   // element offset of out
   _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
 }
 
 #if VEC
@@ -141,7 +141,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var i = 0u; i < TM; i++) {
     let r = min(m0 + i, p.M - 1u);
     let bi = r / hw;
-    let oy = (r % hw) / p.out_w;
+    let oy = (r % hw) / p.out_w + p.oy0;
     let ox = r % p.out_w;
     rb[i] = bi * p.H * p.W;
     ry[i] = i32(oy * p.stride) - i32(p.pad);
@@ -169,15 +169,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let iy = ry[i] + i32(ky);
         let ix = rx[i] + i32(kx);
         ok[i] = iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w);
-        var sy = u32(max(iy, 0));
-        var sx = u32(max(ix, 0));
+        var sy = max(iy, 0);
+        var sx = max(ix, 0);
 #if UPSAMPLE
-        sy = sy / 2u;
-        sx = sx / 2u;
+        sy = sy / 2;
+        sx = sx / 2;
 #endif
-        sy = min(sy, p.H - 1u);
-        sx = min(sx, p.W - 1u);
-        let e = p.x_off + (rb[i] + sy * p.W + sx) * p.C;
+        // Rows are counted from the first one bound; taps in the padding
+        // read a clamped, in-bounds pixel that select() discards.
+        let ly = u32(clamp(sy - i32(p.y_lo), 0, i32(p.H) - 1));
+        let lx = u32(min(sx, i32(p.W) - 1));
+        let e = p.x_off + (rb[i] + ly * p.W + lx) * p.C;
 #if VEC
         xb[i] = e / 4u;
 #else
