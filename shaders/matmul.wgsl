@@ -7,14 +7,19 @@
 // res and out [M, N]. Each tensor starts at an element offset inside its
 // binding (views); the offsets travel in Params.
 //
-// Design, for CPU-emulated adapters first (lavapipe, SwiftShader): there every
-// buffer load is a per-invocation gather and a barrier is a coroutine switch,
-// while arithmetic on registers is cheap. So no workgroup memory and no
-// barriers: a workgroup of WGM×WGN threads covers a (WGM·TM)×(WGN·TN) output
-// tile, each thread keeps a TM×TN block of f32 accumulators in registers and
-// walks K four elements at a time, so one vec4 load of a row feeds TN (or TM)
-// four-element dot products. On real GPUs this is a plain register-blocked
-// GEMM; the weights are read by all WGM thread rows of a workgroup from cache.
+// Design, for CPU-emulated adapters first (lavapipe, SwiftShader): there a
+// storage-buffer load is emulated lane by lane (Mesa 22's llvmpipe loops over
+// the SIMD lanes with a bounds check each: ~100 cycles for an 8-lane vec4),
+// a barrier is a coroutine switch, and registers are cheap. So no workgroup
+// memory and no barriers: a workgroup of WGM×WGN threads covers a
+// (WGM·TM)×(WGN·TN) output tile, each thread keeps a TM×TN block of f32
+// accumulators in registers and walks K four elements at a time: TM+TN vec4
+// loads feed TM·TN four-element dot products. The loops over register arrays
+// run exactly as many times as the arrays are long, which Mesa's NIR always
+// unrolls (up to 32), so the arrays stay in registers; the epilogue's row
+// loop is bounded at run time and always reads row 0 while the rows shift
+// down. On real GPUs this is a plain register-blocked GEMM whose operands
+// come from cache.
 //
 // Defines (compile-time facts; shapes are in Params):
 //   TM, TN, WGM, WGN  register block per thread and thread grid (WGM·WGN threads)

@@ -13,9 +13,9 @@ import (
 	"harmony/shaders"
 )
 
-// gemmTile is a register-blocked GEMM tiling: a workgroup of WGM×WGN threads,
-// each accumulating a TM×TN block of outputs (TN a multiple of 4), covers (WGM·TM)×(WGN·TN)
-// outputs (rows × output channels).
+// gemmTile is a register-blocked GEMM tiling: a workgroup of WGM×WGN
+// threads, each accumulating a TM×TN block of outputs (TN a multiple of 4),
+// covers (WGM·TM)×(WGN·TN) outputs (rows × output channels).
 type gemmTile struct {
 	TM, TN   int // outputs per thread: rows × columns
 	WGM, WGN int // threads per workgroup along rows × columns
@@ -35,9 +35,10 @@ func (g gemmTile) defines() []string {
 
 // denseTile is the tiling of Linear and Conv2D: 64 threads (a multiple of
 // every SIMD width in use, well under the 256-invocation default limit)
-// holding 8×8 accumulators each, a 64×64 output tile. On lavapipe 8×8 blocks
-// ran 512³ at ~11 GFLOP/s against ~8 for 4×4 (each loaded vec4 feeds more
-// arithmetic).
+// holding 8×8 accumulators each, a 64×64 output tile. Loads dominate on
+// lavapipe, so bigger blocks should win, but past 8×8 LLVM no longer keeps
+// the accumulators in registers: 4×4 ≈ 3.5, 8×8 ≈ 7.6, 16×8 ≈ 3.2, 8×16 ≈ 3.5
+// GFLOP per CPU-second (BenchmarkLinearTiles). A variable for that benchmark.
 var denseTile = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
 
 // epilogueDefines are the defines of the fused epilogue shared by the dense
