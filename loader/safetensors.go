@@ -31,21 +31,6 @@ type SafetensorsFile struct {
 	DataBase int64             // absolute offset of the data section
 }
 
-// FormatError is a malformed file; it names the file and, where one is at
-// fault, the tensor.
-type FormatError struct {
-	File   string
-	Tensor string
-	Msg    string
-}
-
-func (e *FormatError) Error() string {
-	if e.Tensor != "" {
-		return fmt.Sprintf("loader: %s: tensor %q: %s", e.File, e.Tensor, e.Msg)
-	}
-	return fmt.Sprintf("loader: %s: %s", e.File, e.Msg)
-}
-
 // ReadSafetensorsHeader parses the header of a safetensors file of the
 // given total size. Only the header bytes are read.
 func ReadSafetensorsHeader(r io.ReaderAt, size int64, name string) (*SafetensorsFile, error) {
@@ -79,16 +64,42 @@ func ParseSafetensorsHeader(hb []byte, size int64, name string) (*SafetensorsFil
 	ferr := func(tensor, f string, a ...any) error {
 		return &FormatError{File: name, Tensor: tensor, Msg: fmt.Sprintf(f, a...)}
 	}
-	var raw map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(hb))
-	if err := dec.Decode(&raw); err != nil {
-		return nil, ferr("", "header is not a JSON object: %v", err)
+	// Walk the object by tokens rather than into a map, so that a key given
+	// twice is refused instead of silently keeping the last.
+	type kv struct {
+		key string
+		val json.RawMessage
 	}
-	if dec.More() {
-		return nil, ferr("", "trailing data after the header JSON")
+	var raw []kv
+	seen := map[string]bool{}
+	dec := json.NewDecoder(bytes.NewReader(hb))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, ferr("", "header is not a JSON object")
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, ferr("", "header is not valid JSON: %v", err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, ferr("", "header is not valid JSON: key %v", tok)
+		}
+		if seen[key] {
+			return nil, ferr(key, "named twice in the header")
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, ferr(key, "header is not valid JSON: %v", err)
+		}
+		raw = append(raw, kv{key, v})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, ferr("", "header is not valid JSON: %v", err)
 	}
 	// The spec allows trailing spaces as padding; anything else is an error.
-	if rest, _ := io.ReadAll(dec.Buffered()); len(bytes.Trim(rest, " \t\r\n")) != 0 {
+	if len(bytes.Trim(hb[dec.InputOffset():], " \t\r\n")) != 0 {
 		return nil, ferr("", "trailing data after the header JSON")
 	}
 	base := 8 + int64(len(hb))
@@ -104,7 +115,8 @@ func ParseSafetensorsHeader(hb []byte, size int64, name string) (*SafetensorsFil
 		name string
 	}
 	var spans []span
-	for key, v := range raw {
+	for _, kv := range raw {
+		key, v := kv.key, kv.val
 		if key == "__metadata__" {
 			md := map[string]string{}
 			if err := json.Unmarshal(v, &md); err != nil {

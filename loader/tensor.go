@@ -1,7 +1,12 @@
 // Package loader reads model weights: safetensors files, PyTorch zip
 // checkpoints written by torch.save, the diffusers folder layout and the
-// engine's own chunked fp16 pack, from local files, HTTP ranges or the
-// browser's fetch, and streams them to the device.
+// engine's own chunked fp16 pack (PACK.md), from local files, HTTP ranges or
+// the browser's fetch, and streams them to the device.
+//
+// Entry points: Load (a pack or a diffusers folder, from any Source) returns
+// a Model with the configs, tokenizer files and per-component
+// tensor.Weights; WritePack makes a pack; ReadSafetensorsHeader,
+// ReadTorchZip and ParseManifest give the tensor records of one file.
 //
 // tensor.go holds the one record every reader produces.
 package loader
@@ -48,12 +53,16 @@ func (d DType) IsFloat() bool { return d == F32 || d == F16 || d == BF16 || d ==
 // TensorInfo describes one stored tensor: where its bytes are and how to
 // read them. Every reader (safetensors, PyTorch zip, pack) returns these.
 type TensorInfo struct {
-	Name   string // state-dict key, e.g. "unet.conv_in.weight" without the component
-	DType  DType  // element type on disk
-	Shape  []int  // PyTorch shape
-	File   string // file (path or URL relative to the source) holding the bytes
-	Offset int64  // absolute byte offset of element 0 of the storage window in File
-	Size   int64  // bytes from Offset that hold the tensor (contiguous: numel × elem size)
+	Name  string // state-dict key without the component, e.g. "conv_in.weight"
+	DType DType  // element type on disk
+	Shape []int  // PyTorch shape
+	File  string // file (path or URL relative to the source) holding the bytes
+	// Entry is the zip entry holding the bytes when File is a PyTorch zip
+	// checkpoint ("archive/data/3"), "" for plain files. Offset is then
+	// relative to the entry's data, which starts after its local header.
+	Entry  string
+	Offset int64 // byte offset of the tensor's first element in File (or Entry)
+	Size   int64 // bytes from Offset that hold the tensor (contiguous: numel × elem size)
 	// Strides in elements, nil when the tensor is contiguous row-major.
 	// Offset then points at the tensor's first element and Size covers the
 	// whole span its strides reach.

@@ -13,20 +13,20 @@ import (
 
 // Error codes the page can rely on (err.code in JS).
 const (
-	CodeNoWebGPU      = "no-webgpu"
-	CodeNoF16         = "no-shader-f16" // a warning: the fp32-arithmetic fallback is taken
-	CodeLimits        = "limits-too-small"
-	CodeDeviceLost    = "device-lost"
-	CodeOutOfMemory   = "out-of-memory"
-	CodeQuota         = "quota-exceeded"
-	CodeBadPhoto      = "bad-photo"
-	CodeBadModel      = "bad-model"
-	CodeBadArgument   = "bad-argument"
-	CodeCancelled     = "cancelled"
-	CodeNoModel       = "no-model"
-	CodeInternal      = "internal"
-	CodeNetwork       = "network"
-	CodeNotSupported  = "not-supported"
+	CodeNoWebGPU     = "no-webgpu"
+	CodeNoF16        = "no-shader-f16" // a warning: the fp32-arithmetic fallback is taken
+	CodeLimits       = "limits-too-small"
+	CodeDeviceLost   = "device-lost"
+	CodeOutOfMemory  = "out-of-memory"
+	CodeQuota        = "quota-exceeded"
+	CodeBadPhoto     = "bad-photo"
+	CodeBadModel     = "bad-model"
+	CodeBadArgument  = "bad-argument"
+	CodeCancelled    = "cancelled"
+	CodeNoModel      = "no-model"
+	CodeInternal     = "internal"
+	CodeNetwork      = "network"
+	CodeNotSupported = "not-supported"
 )
 
 // codedError carries a stable code to JS.

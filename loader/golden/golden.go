@@ -16,8 +16,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/x448/float16"
-
 	"harmony/loader"
 )
 
@@ -79,21 +77,16 @@ func Path(t testing.TB, parts ...string) string {
 // File is an opened golden safetensors file, read fully into memory.
 type File struct {
 	Path string
-	hdr  *loader.SafetensorsFile
-	data []byte
+	*loader.SafetensorsData
 }
 
 // Load reads a safetensors file.
 func Load(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	d, err := loader.ReadSafetensorsFile(path)
 	if err != nil {
 		return nil, err
 	}
-	h, err := loader.ParseSafetensorsHeader(data[8:8+binary.LittleEndian.Uint64(data)], int64(len(data)), filepath.Base(path))
-	if err != nil {
-		return nil, err
-	}
-	return &File{Path: path, hdr: h, data: data}, nil
+	return &File{Path: path, SafetensorsData: d}, nil
 }
 
 // Open reads a safetensors file below the golden folder.
@@ -109,112 +102,62 @@ func Open(t testing.TB, parts ...string) *File {
 // Names lists the tensors.
 func (f *File) Names() []string {
 	var out []string
-	for _, ti := range f.hdr.Tensors {
+	for _, ti := range f.Tensors {
 		out = append(out, ti.Name)
 	}
 	return out
 }
 
 // Has reports whether a tensor exists.
-func (f *File) Has(name string) bool { return f.hdr.Find(name) != nil }
+func (f *File) Has(name string) bool { return f.Find(name) != nil }
 
 // Info returns a tensor's record.
 func (f *File) Info(name string) (*loader.TensorInfo, error) {
-	ti := f.hdr.Find(name)
-	if ti == nil {
-		return nil, fmt.Errorf("golden: %s has no tensor %q", filepath.Base(f.Path), name)
-	}
-	return ti, nil
+	_, ti, err := f.Raw(name)
+	return ti, err
 }
 
-// Raw returns a tensor's bytes and record.
-func (f *File) Raw(name string) ([]byte, *loader.TensorInfo, error) {
-	ti, err := f.Info(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	return f.data[ti.Offset : ti.Offset+ti.Size], ti, nil
-}
-
-// F32 returns a float tensor as float32 (F32, F16 or F64 on disk) and its shape.
+// F32 returns a float tensor as float32 and its shape.
 func (f *File) F32(name string) ([]float32, []int, error) {
-	b, ti, err := f.Raw(name)
+	v, err := f.Float32(name)
 	if err != nil {
 		return nil, nil, err
 	}
-	n := ti.Numel()
-	out := make([]float32, n)
-	switch ti.DType {
-	case loader.F32:
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
-	case loader.F16:
-		for i := range out {
-			out[i] = float16.Frombits(binary.LittleEndian.Uint16(b[2*i:])).Float32()
-		}
-	case loader.F64:
-		for i := range out {
-			out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
-		}
-	default:
-		return nil, nil, fmt.Errorf("golden: %q is %s, not a float tensor", name, ti.DType)
-	}
-	return out, ti.Shape, nil
+	ti, _ := f.Info(name)
+	return v, ti.Shape, nil
 }
 
-// F64 returns a float tensor as float64.
+// F64 returns a float tensor as float64 (exactly, for F64 on disk).
 func (f *File) F64(name string) ([]float64, []int, error) {
 	b, ti, err := f.Raw(name)
 	if err != nil {
 		return nil, nil, err
 	}
+	out := make([]float64, ti.Numel())
 	if ti.DType == loader.F64 {
-		out := make([]float64, ti.Numel())
 		for i := range out {
 			out[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 		}
 		return out, ti.Shape, nil
 	}
-	v, s, err := f.F32(name)
+	v, err := f.Float32(name)
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]float64, len(v))
 	for i, x := range v {
 		out[i] = float64(x)
 	}
-	return out, s, nil
+	return out, ti.Shape, nil
 }
 
-// Ints returns an integer or bool tensor (I64, I32, U8, BOOL) as int64.
+// Ints returns an integer or bool tensor as int64 and its shape.
 func (f *File) Ints(name string) ([]int64, []int, error) {
-	b, ti, err := f.Raw(name)
+	v, err := f.Int64s(name)
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]int64, ti.Numel())
-	switch ti.DType {
-	case loader.I64:
-		for i := range out {
-			out[i] = int64(binary.LittleEndian.Uint64(b[8*i:]))
-		}
-	case loader.I32:
-		for i := range out {
-			out[i] = int64(int32(binary.LittleEndian.Uint32(b[4*i:])))
-		}
-	case loader.U8, loader.BOOL:
-		for i := range out {
-			out[i] = int64(b[i])
-		}
-	case loader.I8:
-		for i := range out {
-			out[i] = int64(int8(b[i]))
-		}
-	default:
-		return nil, nil, fmt.Errorf("golden: %q is %s, not an integer tensor", name, ti.DType)
-	}
-	return out, ti.Shape, nil
+	ti, _ := f.Info(name)
+	return v, ti.Shape, nil
 }
 
 // MustF32 is F32 that fails the test on error.

@@ -1,0 +1,264 @@
+// Package imageproc prepares the subject's reference image for the
+// BLIP-Diffusion vision encoder exactly as the reference BlipImageProcessor
+// does (blipdiffusion.md §4): decode (decode.go), convert to RGB (rgb.go),
+// PIL bicubic resize to 224×224 (resize.go), rescale by 1/255, normalize
+// with the CLIP mean/std, center-crop. Everything works on bytes so the
+// same code runs in the browser.
+//
+// This file: the processor configuration and the float stages.
+package imageproc
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+)
+
+// CLIP's normalization constants (OpenAI CLIP, the processor's defaults).
+var (
+	CLIPMean = [3]float64{0.48145466, 0.4578275, 0.40821073}
+	CLIPStd  = [3]float64{0.26862954, 0.26130258, 0.27577711}
+)
+
+// Config is image_processor/preprocessor_config.json.
+type Config struct {
+	DoResize      bool       // resize to Width×Height (aspect ratio not kept)
+	Width         int        // size.width
+	Height        int        // size.height
+	Resample      Filter     // resample (3 = bicubic)
+	DoRescale     bool       // multiply by RescaleFactor
+	RescaleFactor float64    // rescale_factor (1/255)
+	DoNormalize   bool       // (x − Mean)/Std per channel
+	Mean          [3]float64 // image_mean
+	Std           [3]float64 // image_std
+	DoCenterCrop  bool       // center-crop to CropWidth×CropHeight after normalizing
+	CropWidth     int        // crop_size.width (default: Width)
+	CropHeight    int        // crop_size.height (default: Height)
+}
+
+// DefaultConfig is BLIP-Diffusion's processor: 224×224 bicubic, 1/255,
+// CLIP mean/std, center crop 224.
+func DefaultConfig() Config {
+	return Config{
+		DoResize: true, Width: 224, Height: 224, Resample: Bicubic,
+		DoRescale: true, RescaleFactor: 1.0 / 255,
+		DoNormalize: true, Mean: CLIPMean, Std: CLIPStd,
+		DoCenterCrop: true, CropWidth: 224, CropHeight: 224,
+	}
+}
+
+// ParseConfig reads preprocessor_config.json; missing keys keep the
+// defaults of DefaultConfig.
+func ParseConfig(data []byte) (Config, error) {
+	c := DefaultConfig()
+	type hw struct {
+		Height *int `json:"height"`
+		Width  *int `json:"width"`
+	}
+	var raw struct {
+		DoResize      *bool           `json:"do_resize"`
+		Size          *hw             `json:"size"`
+		Resample      *int            `json:"resample"`
+		DoRescale     *bool           `json:"do_rescale"`
+		RescaleFactor *float64        `json:"rescale_factor"`
+		DoNormalize   *bool           `json:"do_normalize"`
+		ImageMean     json.RawMessage `json:"image_mean"`
+		ImageStd      json.RawMessage `json:"image_std"`
+		DoCenterCrop  *bool           `json:"do_center_crop"`
+		CropSize      *hw             `json:"crop_size"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return c, fmt.Errorf("imageproc: preprocessor_config.json: %w", err)
+	}
+	if raw.DoResize != nil {
+		c.DoResize = *raw.DoResize
+	}
+	if raw.DoRescale != nil {
+		c.DoRescale = *raw.DoRescale
+	}
+	if raw.DoNormalize != nil {
+		c.DoNormalize = *raw.DoNormalize
+	}
+	if raw.DoCenterCrop != nil {
+		c.DoCenterCrop = *raw.DoCenterCrop
+	}
+	if s := raw.Size; s != nil {
+		if s.Height == nil || s.Width == nil {
+			return c, fmt.Errorf("imageproc: preprocessor_config.json: size needs height and width")
+		}
+		c.Width, c.Height = *s.Width, *s.Height
+		c.CropWidth, c.CropHeight = c.Width, c.Height
+	}
+	if s := raw.CropSize; s != nil {
+		if s.Height == nil || s.Width == nil {
+			return c, fmt.Errorf("imageproc: preprocessor_config.json: crop_size needs height and width")
+		}
+		c.CropWidth, c.CropHeight = *s.Width, *s.Height
+	}
+	if raw.Resample != nil {
+		c.Resample = Filter(*raw.Resample)
+	}
+	if raw.RescaleFactor != nil {
+		c.RescaleFactor = *raw.RescaleFactor
+	}
+	var err error
+	if c.Mean, err = channelValues(raw.ImageMean, c.Mean, "image_mean"); err != nil {
+		return c, err
+	}
+	if c.Std, err = channelValues(raw.ImageStd, c.Std, "image_std"); err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+// channelValues reads a per-channel list, or one number for all channels;
+// null or absent keeps def.
+func channelValues(raw json.RawMessage, def [3]float64, key string) ([3]float64, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return def, nil
+	}
+	var one float64
+	if json.Unmarshal(raw, &one) == nil {
+		return [3]float64{one, one, one}, nil
+	}
+	var list []float64
+	if err := json.Unmarshal(raw, &list); err != nil || len(list) != 3 {
+		return def, fmt.Errorf("imageproc: preprocessor_config.json: %s must be 3 numbers", key)
+	}
+	return [3]float64{list[0], list[1], list[2]}, nil
+}
+
+// WithMeanStd applies model_index.json's pipeline-level mean/std, passed
+// to the processor by the pipeline; nil (JSON null) keeps the processor's.
+func (c Config) WithMeanStd(mean, std []float64) (Config, error) {
+	for _, v := range []struct {
+		src []float64
+		dst *[3]float64
+		key string
+	}{{mean, &c.Mean, "mean"}, {std, &c.Std, "std"}} {
+		switch len(v.src) {
+		case 0:
+		case 1:
+			*v.dst = [3]float64{v.src[0], v.src[0], v.src[0]}
+		case 3:
+			*v.dst = [3]float64(v.src)
+		default:
+			return c, fmt.Errorf("imageproc: model_index %s has %d values, want 3", v.key, len(v.src))
+		}
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	if c.DoResize {
+		if c.Width <= 0 || c.Height <= 0 || c.Width > 1<<14 || c.Height > 1<<14 {
+			return fmt.Errorf("imageproc: bad resize target %d×%d", c.Width, c.Height)
+		}
+		if _, _, ok := c.Resample.kernel(); !ok {
+			return fmt.Errorf("imageproc: resample %d (%v) not supported", int(c.Resample), c.Resample)
+		}
+	}
+	if c.DoCenterCrop && (c.CropWidth <= 0 || c.CropHeight <= 0 || c.CropWidth > 1<<14 || c.CropHeight > 1<<14) {
+		return fmt.Errorf("imageproc: bad crop size %d×%d", c.CropWidth, c.CropHeight)
+	}
+	if c.DoNormalize {
+		for i, s := range c.Std {
+			if s == 0 || math.IsNaN(s) {
+				return fmt.Errorf("imageproc: image_std[%d] is %v", i, s)
+			}
+		}
+	}
+	return nil
+}
+
+// Result is a preprocessed image.
+type Result struct {
+	Resized *RGB      // the uint8 image after resizing (before the float stages), for display
+	Pixels  []float32 // pixel values, NHWC [1, Height, Width, 3] (the engine is channels-last)
+	Height  int       // rows of Pixels
+	Width   int       // columns of Pixels
+}
+
+// Shape returns the NHWC shape of Pixels.
+func (r *Result) Shape() []int { return []int{1, r.Height, r.Width, 3} }
+
+// Preprocess runs the processor on a decoded RGB image: resize, rescale,
+// normalize, center-crop, in the reference's order and float32 arithmetic.
+func Preprocess(m *RGB, c Config) (*Result, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	if c.DoResize {
+		var err error
+		if m, err = Resize(m, c.Width, c.Height, c.Resample); err != nil {
+			return nil, err
+		}
+	}
+	res := &Result{Resized: m, Height: m.Height, Width: m.Width}
+
+	// transformers' rescale multiplies the uint8 array by a Python float in
+	// float64 and casts to float32; normalize then works in float32 with
+	// mean/std cast to float32.
+	var mean, std [3]float32
+	for i := range 3 {
+		mean[i], std[i] = float32(c.Mean[i]), float32(c.Std[i])
+	}
+	px := make([]float32, len(m.Pix))
+	for i, u := range m.Pix {
+		v := float32(u)
+		if c.DoRescale {
+			v = float32(float64(u) * c.RescaleFactor)
+		}
+		if c.DoNormalize {
+			ch := i % 3
+			v = (v - mean[ch]) / std[ch]
+		}
+		px[i] = v
+	}
+	res.Pixels = px
+	if c.DoCenterCrop && (c.CropWidth != res.Width || c.CropHeight != res.Height) {
+		res.Pixels = centerCrop(px, res.Height, res.Width, c.CropHeight, c.CropWidth)
+		res.Height, res.Width = c.CropHeight, c.CropWidth
+	}
+	return res, nil
+}
+
+// centerCrop is transformers' center_crop on an HWC image: offsets
+// floor((orig − crop)/2); a crop larger than the image pads with zeros,
+// the image placed at ceil((crop − orig)/2).
+func centerCrop(px []float32, h, w, ch, cw int) []float32 {
+	top, left := floorDiv2(h-ch), floorDiv2(w-cw)
+	out := make([]float32, ch*cw*3)
+	for y := 0; y < ch; y++ {
+		sy := top + y
+		if sy < 0 || sy >= h {
+			continue
+		}
+		for x := 0; x < cw; x++ {
+			sx := left + x
+			if sx < 0 || sx >= w {
+				continue
+			}
+			copy(out[3*(y*cw+x):3*(y*cw+x)+3], px[3*(sy*w+sx):3*(sy*w+sx)+3])
+		}
+	}
+	return out
+}
+
+// floorDiv2 is Python's n // 2.
+func floorDiv2(n int) int {
+	if n < 0 {
+		return -((-n + 1) / 2)
+	}
+	return n / 2
+}
+
+// Load decodes image bytes and preprocesses them.
+func Load(name string, data []byte, c Config, opt DecodeOptions) (*Result, Info, error) {
+	m, info, err := Decode(name, data, opt)
+	if err != nil {
+		return nil, info, err
+	}
+	res, err := Preprocess(m, c)
+	return res, info, err
+}

@@ -1,0 +1,217 @@
+// layout.go: data movement on the GPU (issue 2 §5): nearest 2× upsampling,
+// concat, slice, embedding gather and f32 ↔ f16 conversion, kernels in
+// shaders/layout.wgsl. References: cpu.Backend.Upsample2x, Concat, Slice,
+// Embedding, Convert.
+package kernels
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"harmony/engine/gpu"
+	"harmony/engine/tensor"
+	"harmony/shaders"
+)
+
+// copyParams is COPY's Params.
+type copyParams struct {
+	N         uint32 // elements per row
+	Total     uint32 // elements to copy: rows·N
+	SrcOff    uint32 // elements: first source element within its binding
+	SrcStride uint32 // elements between source rows
+	DstOff    uint32 // elements: first destination element within its binding
+	DstStride uint32 // elements between destination rows
+	_         [2]uint32
+}
+
+// upsampleParams is UPSAMPLE's Params.
+type upsampleParams struct {
+	N      uint32 // output elements
+	C      uint32 // channels
+	H      uint32 // input height
+	W      uint32 // input width
+	XOff   uint32 // elements: x within its binding
+	OutOff uint32 // elements: out within its binding
+	_      [2]uint32
+}
+
+// embedParams is EMBED's Params.
+type embedParams struct {
+	N      uint32 // output elements: len(ids)·D
+	D      uint32 // row width
+	TOff   uint32 // elements (halves for F16): the table within its binding
+	IDsOff uint32 // elements: the ids within their binding
+	OutOff uint32 // elements: out within its binding
+	_      [3]uint32
+}
+
+// convertParams is CONVERT's Params.
+type convertParams struct {
+	N      uint32 // elements
+	XOff   uint32 // elements (halves for f16): x within its binding
+	OutOff uint32 // elements, or u32 words for f16 output: out within its binding
+	_      uint32
+}
+
+var (
+	kCopy     = gpu.Kernel{Shader: "layout.wgsl", Entry: "copy_rows", Defines: shaders.Defines("COPY", "1")}
+	kUpsample = gpu.Kernel{Shader: "layout.wgsl", Entry: "upsample2x", Defines: shaders.Defines("UPSAMPLE", "1")}
+)
+
+func embedKernel(dt tensor.DType) gpu.Kernel {
+	f16 := "0"
+	if dt == tensor.F16 {
+		f16 = "1"
+	}
+	return gpu.Kernel{Shader: "layout.wgsl", Entry: "embedding", Defines: shaders.Defines("EMBED", "1", "F16", f16)}
+}
+
+func convertKernel(src, dst tensor.DType) gpu.Kernel {
+	flag := func(d tensor.DType) string {
+		if d == tensor.F16 {
+			return "1"
+		}
+		return "0"
+	}
+	return gpu.Kernel{Shader: "layout.wgsl", Entry: "convert", Defines: shaders.Defines("CONVERT", "1", "SRC16", flag(src), "DST16", flag(dst))}
+}
+
+// copyRows records dst[r·dstStride + j] = src[r·srcStride + j] for r < rows,
+// j < n, offsets in elements from each tensor's first element.
+func (b *Backend) copyRows(src, dst *tensor.Tensor, rows, n, srcOff, srcStride, dstOff, dstStride int) {
+	if rows*n == 0 {
+		return
+	}
+	sa, da := b.arg(src), b.arg(dst)
+	b.run(kCopy, ceilDiv(rows*n, ewPerGroup), copyParams{
+		N: uint32(n), Total: uint32(rows * n),
+		SrcOff: sa.Off + uint32(srcOff), SrcStride: uint32(srcStride),
+		DstOff: da.Off + uint32(dstOff), DstStride: uint32(dstStride),
+	}, sa, da)
+}
+
+// Upsample2x implements tensor.Backend; reference cpu.Backend.Upsample2x:
+// out[b, y, x, c] = in[b, y/2, x/2, c].
+func (b *Backend) Upsample2x(x *tensor.Tensor) *tensor.Tensor {
+	if x == nil || x.DType != tensor.F32 || len(x.Shape) != 4 {
+		b.SetErr(&tensor.ShapeError{Op: "upsample2x", Msg: fmt.Sprintf("input %v must be f32 [B, H, W, C]", x)})
+	}
+	if b.Err() != nil {
+		return b.placeholder([]int{1})
+	}
+	nb, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	out := b.out("upsample2x", nb, 2*h, 2*w, c)
+	n := out.Numel()
+	if n == 0 {
+		return out
+	}
+	xa, oa := b.arg(x), b.arg(out)
+	b.run(kUpsample, ceilDiv(n, ewPerGroup), upsampleParams{
+		N: uint32(n), C: uint32(c), H: uint32(h), W: uint32(w), XOff: xa.Off, OutOff: oa.Off,
+	}, xa, oa)
+	return out
+}
+
+// Concat implements tensor.Backend; reference cpu.Backend.Concat. One row
+// copy per part into its columns of the output (each part is its own
+// binding, so any number of parts fits the binding limit).
+func (b *Backend) Concat(axis int, parts ...*tensor.Tensor) *tensor.Tensor {
+	shape, outer, inner, err := tensor.ConcatDims(axis, parts)
+	if b.failed(err) {
+		return b.placeholder([]int{1})
+	}
+	if axis < 0 {
+		axis += len(shape)
+	}
+	out := b.out("concat", shape...)
+	row := shape[axis] * inner
+	pos := 0
+	for _, p := range parts {
+		n := p.Shape[axis] * inner
+		b.copyRows(p, out, outer, n, 0, n, pos, row)
+		pos += n
+	}
+	return out
+}
+
+// Slice implements tensor.Backend; reference cpu.Backend.Slice: a copy of
+// [start, end) along axis.
+func (b *Backend) Slice(x *tensor.Tensor, axis, start, end int) *tensor.Tensor {
+	shape, outer, inner, err := tensor.SliceDims(x, axis, start, end)
+	if b.failed(err) {
+		return b.placeholder([]int{1})
+	}
+	if axis < 0 {
+		axis += len(x.Shape)
+	}
+	out := b.out("slice", shape...)
+	n := (end - start) * inner
+	b.copyRows(x, out, outer, n, start*inner, x.Shape[axis]*inner, 0, n)
+	return out
+}
+
+// Embedding implements tensor.Backend; reference cpu.Backend.Embedding:
+// out[i] = table[ids[i]] for a [V, D] table of F32 or F16. The ids travel in
+// a small buffer of their own, checked against V here.
+func (b *Backend) Embedding(table *tensor.Tensor, ids []int32) *tensor.Tensor {
+	const op = "embedding"
+	if table == nil || len(table.Shape) != 2 {
+		b.SetErr(&tensor.ShapeError{Op: op, Msg: fmt.Sprintf("table %v must be [V, D]", table)})
+	}
+	if b.Err() != nil {
+		return b.placeholder([]int{1})
+	}
+	v, d := table.Shape[0], table.Shape[1]
+	raw := make([]byte, 4*len(ids))
+	for i, id := range ids {
+		if id < 0 || int(id) >= v {
+			b.SetErr(&tensor.ShapeError{Op: op, Msg: fmt.Sprintf("id %d outside table %v", id, table)})
+			return b.placeholder([]int{1})
+		}
+		binary.LittleEndian.PutUint32(raw[4*i:], uint32(id))
+	}
+	out := b.out(op, len(ids), d)
+	n := out.Numel()
+	if n == 0 {
+		return out
+	}
+	idt := b.scratch(op+".ids", len(ids))
+	defer b.Free(idt)
+	b.Upload(idt, 0, raw)
+	ta, ia, oa := b.arg(table), b.arg(idt), b.arg(out)
+	b.run(embedKernel(table.DType), ceilDiv(n, ewPerGroup), embedParams{
+		N: uint32(n), D: uint32(d), TOff: ta.Off, IDsOff: ia.Off, OutOff: oa.Off,
+	}, ta, ia, oa)
+	return out
+}
+
+// Convert implements tensor.Backend; reference cpu.Backend.Convert: f32 →
+// f16 rounds to nearest even (overflow to ±inf), f16 → f32 is exact, equal
+// types copy.
+func (b *Backend) Convert(x *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
+	if x == nil {
+		b.SetErr(&tensor.ShapeError{Op: "convert", Msg: "argument 0 is nil"})
+	}
+	if b.Err() != nil {
+		return b.placeholder([]int{1})
+	}
+	out := b.New("convert", dt, x.Shape...)
+	n := x.Numel()
+	if n == 0 {
+		return out
+	}
+	xa, oa := b.arg(x), b.arg(out)
+	p := convertParams{N: uint32(n), XOff: xa.Off, OutOff: oa.Off}
+	groups := ceilDiv(n, ewPerGroup)
+	if dt == tensor.F16 {
+		// A fresh tensor starts on a word; the kernel writes whole words.
+		if oa.Off%2 != 0 {
+			b.SetErr(fmt.Errorf("kernels: convert: f16 output %v does not start on a word", out))
+			return out
+		}
+		p.OutOff = oa.Off / 2
+		groups = ceilDiv(ceilDiv(n, 2), ewPerGroup)
+	}
+	b.run(convertKernel(x.DType, dt), groups, p, xa, oa)
+	return out
+}

@@ -1,0 +1,162 @@
+// norm_test.go: GroupNorm and LayerNorm against the CPU reference.
+package kernels
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"harmony/engine/gpu"
+	"harmony/engine/tensor"
+)
+
+type normCase struct {
+	shape    []int   // x
+	groups   int     // GroupNorm only
+	eps      float32 // variance epsilon
+	lo, hi   float32 // input range
+	xOff     int     // > 0: x is a view this far into a bigger tensor
+	paramOff int     // > 0: gamma and beta are views
+}
+
+func (c normCase) String() string {
+	return fmt.Sprintf("%v/g%d/eps%g/[%g,%g)/off%d,%d", c.shape, c.groups, c.eps, c.lo, c.hi, c.xOff, c.paramOff)
+}
+
+// inputs makes x, gamma, beta for a case.
+func (c normCase) inputs(p *parity) (x, g, b pair) {
+	ch := c.shape[len(c.shape)-1]
+	if c.xOff > 0 {
+		x = p.randView(c.xOff, c.lo, c.hi, c.shape...)
+	} else {
+		x = p.rand(c.lo, c.hi, c.shape...)
+	}
+	if c.paramOff > 0 {
+		g = p.randView(c.paramOff, 0.5, 1.5, ch)
+		b = p.randView(c.paramOff+1, -0.5, 0.5, ch)
+	} else {
+		g = p.rand(0.5, 1.5, ch)
+		b = p.rand(-0.5, 0.5, ch)
+	}
+	return x, g, b
+}
+
+var groupNormCases = []normCase{
+	{shape: []int{1, 3, 5, 6}, groups: 3, eps: 1e-5, lo: -2, hi: 2},
+	{shape: []int{2, 7, 9, 12}, groups: 4, eps: 1e-6, lo: -3, hi: 1, xOff: 13, paramOff: 5},
+	{shape: []int{3, 17, 8}, groups: 8, eps: 1e-5, lo: -1, hi: 1},               // one channel per group
+	{shape: []int{2, 8, 8, 320}, groups: 32, eps: 1e-5, lo: -2, hi: 2, xOff: 3}, // 6-group blocks, a partial last block
+	{shape: []int{1, 5, 5, 256}, groups: 2, eps: 1e-6, lo: -2, hi: 2},           // 128 channels per group
+	{shape: []int{2, 3, 3, 600}, groups: 1, eps: 1e-5, lo: -2, hi: 2},           // one group wider than a workgroup
+	{shape: []int{1, 40, 40, 12}, groups: 3, eps: 1e-5, lo: 9, hi: 11},          // mean far from zero
+	{shape: []int{2, 64, 64, 64}, groups: 32, eps: 1e-6, lo: -3, hi: 3},
+	{shape: []int{1, 128, 128, 32}, groups: 32, eps: 1e-6, lo: -1, hi: 2},
+	{shape: []int{1, 512, 512, 4}, groups: 1, eps: 1e-6, lo: 3, hi: 5}, // a million elements in one group
+}
+
+func TestGroupNormParity(t *testing.T) {
+	p := newParity(t)
+	for _, c := range groupNormCases {
+		x, g, b := c.inputs(p)
+		for _, silu := range []bool{false, true} {
+			name := fmt.Sprintf("group_norm %v silu=%v", c, silu)
+			p.check(name, p.ref.GroupNorm(x.ref, g.ref, b.ref, c.groups, c.eps, silu),
+				p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, c.groups, c.eps, silu), tolRel, tolAbs)
+		}
+		p.free(x, g, b)
+	}
+}
+
+// TestGroupNormFarMean normalizes data whose mean (1000) dwarfs its spread
+// (0.29): E[x²] − E[x]² in f32 would lose the variance entirely, and even
+// Welford on x itself leaves the f32 mean off by ~1e-4 (3e-4 in y). Both
+// norms shift by the group's (row's) first element, which keeps y to the
+// usual tolerance.
+func TestGroupNormFarMean(t *testing.T) {
+	p := newParity(t)
+	c := normCase{shape: []int{2, 32, 32, 64}, groups: 8, eps: 1e-6, lo: 1000, hi: 1001}
+	x, g, b := c.inputs(p)
+	p.check("group_norm far mean "+c.String(), p.ref.GroupNorm(x.ref, g.ref, b.ref, c.groups, c.eps, false),
+		p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, c.groups, c.eps, false), tolRel, tolAbs)
+	p.check("layer_norm far mean", p.ref.LayerNorm(x.ref, g.ref, b.ref, c.eps),
+		p.gpu.LayerNorm(x.gpu, g.gpu, b.gpu, c.eps), tolRel, tolAbs)
+}
+
+// TestGroupNormPlan checks the work split on the shapes that matter: SD's
+// UNet at 64×64×320 and the VAE decoder at 512×512×128.
+func TestGroupNormPlan(t *testing.T) {
+	for _, c := range []struct {
+		s, c, g        int
+		nc, rows, want int // thread columns, rows, chunks
+	}{
+		{4096, 320, 32, 60, 4, 64},
+		{262144, 128, 32, 64, 4, 4096},
+		{64, 600, 1, 256, 1, 13},
+		{1000000, 128, 32, 64, 4, 4033}, // past gnMaxChunks: longer chunks
+	} {
+		pl := planGroupNorm(c.s, c.c, c.g)
+		if pl.nc != c.nc || pl.rows != c.rows || pl.chunks != c.want {
+			t.Errorf("plan(%d, %d, %d) = %+v, want nc %d rows %d chunks %d", c.s, c.c, c.g, pl, c.nc, c.rows, c.want)
+		}
+		if pl.chunks > gnMaxChunks || pl.chunk%pl.rows != 0 || pl.chunks*pl.chunk < c.s {
+			t.Errorf("plan(%d, %d, %d) = %+v does not cover the positions", c.s, c.c, c.g, pl)
+		}
+	}
+}
+
+var layerNormCases = []normCase{
+	{shape: []int{7, 32}, eps: 1e-5, lo: -2, hi: 2},
+	{shape: []int{3, 5, 33}, eps: 1e-5, lo: -2, hi: 2, xOff: 7, paramOff: 3},
+	{shape: []int{13, 64}, eps: 1e-12, lo: -1, hi: 3},
+	{shape: []int{2, 77, 320}, eps: 1e-5, lo: -4, hi: 4},
+	{shape: []int{300, 768}, eps: 1e-12, lo: -2, hi: 2, xOff: 1},
+	{shape: []int{9, 1000}, eps: 1e-5, lo: 9, hi: 11},
+	{shape: []int{2, 3, 1024}, eps: 1e-6, lo: -2, hi: 2},
+	{shape: []int{5, 2000}, eps: 1e-5, lo: -2, hi: 2},
+	{shape: []int{3, 9000}, eps: 1e-5, lo: -2, hi: 2, xOff: 2}, // 256 threads per row
+}
+
+func TestLayerNormParity(t *testing.T) {
+	p := newParity(t)
+	for _, c := range layerNormCases {
+		x, g, b := c.inputs(p)
+		p.check("layer_norm "+c.String(), p.ref.LayerNorm(x.ref, g.ref, b.ref, c.eps),
+			p.gpu.LayerNorm(x.gpu, g.gpu, b.gpu, c.eps), tolRel, tolAbs)
+		p.free(x, g, b)
+	}
+}
+
+// TestNormDefaultLimits runs a few cases on a device with the WebGPU
+// specification's default limits.
+func TestNormDefaultLimits(t *testing.T) {
+	p := newParity(t, gpu.Options{DefaultLimits: true})
+	for _, c := range []normCase{groupNormCases[1], groupNormCases[3], groupNormCases[5]} {
+		x, g, b := c.inputs(p)
+		p.check("group_norm (default limits) "+c.String(), p.ref.GroupNorm(x.ref, g.ref, b.ref, c.groups, c.eps, true),
+			p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, c.groups, c.eps, true), tolRel, tolAbs)
+		p.free(x, g, b)
+	}
+	c := layerNormCases[1]
+	x, g, b := c.inputs(p)
+	p.check("layer_norm (default limits) "+c.String(), p.ref.LayerNorm(x.ref, g.ref, b.ref, c.eps),
+		p.gpu.LayerNorm(x.gpu, g.gpu, b.gpu, c.eps), tolRel, tolAbs)
+}
+
+func TestNormErrors(t *testing.T) {
+	p := newParity(t)
+	x := p.rand(0, 1, 2, 3, 6)
+	g := p.rand(0, 1, 6)
+	cases := map[string]func(*Backend){
+		"groups not dividing C": func(b *Backend) { b.GroupNorm(x.gpu, g.gpu, g.gpu, 4, 1e-5, false) },
+		"zero groups":           func(b *Backend) { b.GroupNorm(x.gpu, g.gpu, g.gpu, 0, 1e-5, false) },
+		"gamma too short":       func(b *Backend) { b.LayerNorm(x.gpu, p.rand(0, 1, 5).gpu, g.gpu, 1e-5) },
+	}
+	for name, f := range cases {
+		b := New(p.gpu.Device())
+		f(b)
+		var se *tensor.ShapeError
+		if err := b.Err(); err == nil || !errors.As(err, &se) {
+			t.Errorf("%s: err = %v, want a tensor.ShapeError", name, err)
+		}
+	}
+}

@@ -1,0 +1,77 @@
+// dump.go writes a generation's tensors to a safetensors file (the CLI's
+// --dump): what the goldens hold, so runs can be compared offline.
+package pipeline
+
+import (
+	"bufio"
+	"encoding/binary"
+	"math"
+	"os"
+
+	"harmony/engine/harmony"
+	"harmony/loader"
+)
+
+func f32Tensor(name string, v []float32, shape ...int) loader.SafetensorsTensor {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return loader.SafetensorsTensor{Name: name, DType: loader.F32, Shape: shape, Data: b}
+}
+
+func masksTensor(name string, ms []harmony.Mask) loader.SafetensorsTensor {
+	t := loader.SafetensorsTensor{Name: name, DType: loader.U8, Shape: []int{len(ms), 0, 0}}
+	for _, m := range ms {
+		t.Shape[1], t.Shape[2] = m.H, m.W
+		t.Data = append(t.Data, m.V...)
+	}
+	return t
+}
+
+// DumpTensors lists the tensors Dump writes: latents (NCHW) and image
+// (float NHWC) of the main result; with Harmony visual_latents,
+// visual_image, embedding (E), embedding_ortho (E⊥) and the per-call uint8
+// masks masks_main, masks_visual and masks_used_main; with Compare
+// baseline_latents and baseline_image.
+func DumpTensors(res *Result, latentShape []int) []loader.SafetensorsTensor {
+	img := func(im *Image) []int { return []int{1, im.H, im.W, 3} }
+	ts := []loader.SafetensorsTensor{
+		f32Tensor("latents", res.Main.Latents, latentShape...),
+		f32Tensor("image", res.Main.Image.Float, img(res.Main.Image)...),
+	}
+	if res.Visual != nil {
+		ts = append(ts, f32Tensor("visual_latents", res.Visual.Latents, latentShape...),
+			f32Tensor("visual_image", res.Visual.Image.Float, img(res.Visual.Image)...))
+	}
+	if res.Baseline != nil {
+		ts = append(ts, f32Tensor("baseline_latents", res.Baseline.Latents, latentShape...),
+			f32Tensor("baseline_image", res.Baseline.Image.Float, img(res.Baseline.Image)...))
+	}
+	if res.Embedding != nil {
+		ts = append(ts, f32Tensor("embedding", res.Embedding, res.EmbeddingShape...),
+			f32Tensor("embedding_ortho", res.EmbeddingOrtho, res.EmbeddingShape...))
+	}
+	if len(res.MasksMain) > 0 {
+		ts = append(ts, masksTensor("masks_main", res.MasksMain), masksTensor("masks_visual", res.MasksVisual),
+			masksTensor("masks_used_main", res.MasksUsedMain))
+	}
+	return ts
+}
+
+// Dump writes DumpTensors to path.
+func Dump(path string, res *Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	err = loader.WriteSafetensors(w, DumpTensors(res, res.LatentShape), map[string]string{"format": "pt", "producer": "harmony"})
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

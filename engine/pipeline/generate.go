@@ -1,0 +1,409 @@
+// generate.go: one generation, as the reference pipeline's numbered stages
+// (blipdiffusion.md §11) with Harmony's additions (harmony-method.md):
+//
+//  1. check inputs
+//  2. encode the subject photo (image processor → BLIP-2 → subject embeddings)
+//  3. encode the prompts (and orchestrate the visual embedding)
+//  4. timesteps
+//  5. initial latents
+//  6. denoise: one batched UNet call per step for every process, guidance
+//     per process, one scheduler per process, subject masks and the swap
+//  7. decode with the VAE
+//  8. postprocess to images
+//
+// A "process" is one denoising trajectory with its own conditioning and
+// scheduler state: the main one; with Harmony the visual-only one; with
+// Compare the plain BLIP-Diffusion one. They share the initial latents and
+// the negative embedding, and every UNet call carries all of them, unconds
+// first: [uncond…, cond…].
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"harmony/engine/harmony"
+	"harmony/engine/imageproc"
+	"harmony/engine/rng"
+	"harmony/engine/sched"
+	"harmony/engine/tensor"
+)
+
+// Image is a generated picture.
+type Image struct {
+	W, H  int
+	Pix   []uint8   // RGB, row-major (HWC)
+	Float []float32 // the float image in [0, 1], NHWC [1, H, W, 3]
+}
+
+// Output is one process's result.
+type Output struct {
+	Image   *Image
+	Latents []float32 // final latents, NCHW [1, C, h, w]
+}
+
+// Timings are wall times of the stages.
+type Timings struct {
+	Encode, Denoise, Decode, Total time.Duration
+	Calls                          int // UNet calls
+	Batch                          int // UNet batch per call
+}
+
+// Result is what a generation returns.
+type Result struct {
+	Main     Output  // the Harmony image (or the plain BLIP-Diffusion one with MethodBLIPDiffusion)
+	Baseline *Output // plain BLIP-Diffusion from the same latents (Compare)
+	Visual   *Output // Harmony's visual-only process
+	// Mask is the soft main mask used at the last swapped call (grid), and
+	// MaskHeat that mask as a heat-map over the main image.
+	Mask     *harmony.Map
+	MaskHeat *Image
+
+	// Embedding and EmbeddingOrtho are the main process's conditional
+	// embedding before and after orchestration, [TextLen, D] row-major.
+	Embedding, EmbeddingOrtho []float32
+	EmbeddingShape            []int
+	// Per UNet call: the binary masks computed at the call, and what the
+	// main process used (zeros when the call did not swap).
+	MasksMain, MasksVisual, MasksUsedMain []harmony.Mask
+	Timesteps                             []int
+	LatentShape                           []int // NCHW [1, C, h, w]
+	Warnings                              []string
+	Timings                               Timings
+}
+
+// process is one denoising trajectory.
+type process struct {
+	name    string
+	cond    *tensor.Tensor // [1, TextLen, D]
+	ids     []int32        // its prompt ids (for class rows)
+	sch     sched.Scheduler
+	latents []float32 // NCHW
+}
+
+// run carries one generation's state.
+type run struct {
+	m     *Model
+	b     tensor.Backend
+	o     Options
+	start time.Time
+	res   *Result
+	lh    int // latent height
+	lw    int // latent width
+}
+
+// Generate runs one generation. It honours ctx between UNet calls.
+func Generate(ctx context.Context, m *Model, o Options) (*Result, error) {
+	r := &run{m: m, b: m.B, o: o, start: time.Now(), res: &Result{}}
+	out, err := r.generate(ctx)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = fmt.Errorf("%w (%v)", ctxErr, err)
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+func (r *run) generate(ctx context.Context) (*Result, error) {
+	m, b, o, res := r.m, r.b, &r.o, r.res
+
+	// 1. Check inputs.
+	warnings, err := o.check(m)
+	if err != nil {
+		return nil, err
+	}
+	res.Warnings = append(res.Warnings, warnings...)
+	r.lh, r.lw = o.Height/m.LatentFactor, o.Width/m.LatentFactor
+	res.LatentShape = []int{1, m.LatentChannels, r.lh, r.lw}
+	harmonyOn := o.Method == MethodHarmony
+	cfg := o.Guidance > 1
+	r.progress("encode", 0, 0)
+
+	// 2. Encode the subject photo.
+	subject, err := r.encodeSubject()
+	if err != nil {
+		return nil, err
+	}
+	defer b.Free(subject)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	// 3. Encode the prompts.
+	condIDs, cond, err := r.encodePrompt(subject)
+	if err != nil {
+		return nil, err
+	}
+	var uncond *tensor.Tensor
+	if cfg {
+		if uncond, err = r.encodeNegative(); err != nil {
+			b.Free(cond)
+			return nil, err
+		}
+		defer b.Free(uncond)
+	}
+	main := &process{name: "main", cond: cond, ids: condIDs}
+	procs := []*process{main}
+	var visual, base *process
+	if harmonyOn {
+		if res.Embedding, err = b.Read(ctx, cond); err != nil {
+			return nil, err
+		}
+		res.EmbeddingShape = []int{1, m.TextLen, m.Hidden}
+		if o.Harmony.Ortho {
+			orth, err := r.orchestrate(condIDs, res.Embedding)
+			if err != nil {
+				return nil, err
+			}
+			res.EmbeddingOrtho = orth
+			main.cond = b.FromF32("cond.ortho", orth, 1, m.TextLen, m.Hidden)
+			if !o.Compare {
+				b.Free(cond)
+			}
+		} else {
+			res.EmbeddingOrtho = res.Embedding
+		}
+		if o.Harmony.Swap {
+			// The visual-only process exists for the swap; without it the
+			// run is the main process alone (as in the method's goldens).
+			visIDs, visCond, err := r.encodeVisualPrompt(subject)
+			if err != nil {
+				return nil, err
+			}
+			visual = &process{name: "visual", cond: visCond, ids: visIDs}
+			procs = append(procs, visual)
+		}
+		if o.Compare {
+			base = &process{name: "baseline", cond: cond, ids: condIDs}
+			procs = append(procs, base)
+		}
+	}
+	defer func() {
+		seen := map[*tensor.Tensor]bool{}
+		for _, p := range procs {
+			if !seen[p.cond] {
+				seen[p.cond] = true
+				b.Free(p.cond)
+			}
+		}
+	}()
+	res.Timings.Encode = time.Since(r.start)
+
+	// 4. Timesteps: one scheduler per process (PNDM keeps a history).
+	for _, p := range procs {
+		if p.sch, err = r.newScheduler(); err != nil {
+			return nil, err
+		}
+	}
+	res.Timesteps = procs[0].sch.Timesteps()
+
+	// 5. Initial latents, shared by every process.
+	latents := o.Latents
+	if latents == nil {
+		latents = rng.Normal(o.Seed, m.LatentChannels*r.lh*r.lw)
+	}
+	sigma := procs[0].sch.InitNoiseSigma()
+	for _, p := range procs {
+		p.latents = make([]float32, len(latents))
+		for i, v := range latents {
+			p.latents[i] = v * sigma
+		}
+	}
+
+	// 6. Denoise.
+	t0 := time.Now()
+	if err := r.denoise(ctx, procs, uncond); err != nil {
+		return nil, err
+	}
+	res.Timings.Denoise = time.Since(t0)
+
+	// 7. Decode, 8. postprocess.
+	t0 = time.Now()
+	r.progress("decode", res.Timings.Calls, res.Timings.Calls)
+	for _, p := range procs {
+		img, err := r.decode(ctx, p.latents)
+		if err != nil {
+			return nil, err
+		}
+		out := Output{Image: img, Latents: p.latents}
+		switch p {
+		case main:
+			res.Main = out
+		case visual:
+			res.Visual = &out
+		case base:
+			res.Baseline = &out
+		}
+	}
+	if res.Mask != nil {
+		res.MaskHeat = heatmap(res.Main.Image, *res.Mask)
+	}
+	res.Timings.Decode = time.Since(t0)
+	res.Timings.Total = time.Since(r.start)
+	return res, nil
+}
+
+func (r *run) progress(stage string, call, calls int) {
+	if r.o.Progress == nil {
+		return
+	}
+	p := Progress{Stage: stage, Call: call, Calls: calls, Elapsed: time.Since(r.start)}
+	r.o.Progress(p)
+}
+
+// encodeSubject: image processor → Q-Former → ProjLayer (§4–§6).
+func (r *run) encodeSubject() (*tensor.Tensor, error) {
+	m, b := r.m, r.b
+	img, _, err := imageproc.Load(r.o.ImageName, r.o.Image, m.Image, imageproc.DecodeOptions{})
+	if err != nil {
+		return nil, err
+	}
+	pixels := b.FromF32("pixel_values", img.Pixels, img.Shape()...)
+	defer b.Free(pixels)
+	bt := m.BERT.EncodeBatch([]string{r.o.SourceClass})
+	ids, mask := bt.Row(0)
+	return m.QFormer.Encode(b, pixels, [][]int32{ids}, [][]int32{mask})
+}
+
+// encodePrompt builds the amplified prompt and encodes it with the subject
+// embeddings inserted at ctx_begin_pos.
+func (r *run) encodePrompt(subject *tensor.Tensor) ([]int32, *tensor.Tensor, error) {
+	m, o := r.m, &r.o
+	maxLen := m.TextLen - m.NumQuery
+	enc, err := m.CLIP.EncodePrompt(o.Prompt, o.TargetClass, o.PromptStrength, o.PromptReps, maxLen)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n := m.CLIP.PromptOverflow(o.Prompt, o.TargetClass, maxLen); n > 0 {
+		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("the prompt \"a %s %s\" is %d tokens too long for the %d-token context; it is truncated, as the reference does", o.TargetClass, strings.TrimSpace(o.Prompt), n, maxLen))
+	}
+	cond, err := m.Text.Encode(r.b, [][]int32{enc.IDs}, subject, []int{m.CtxBeginPos})
+	return enc.IDs, cond, err
+}
+
+// encodeNegative encodes the negative prompt without subject embeddings.
+func (r *run) encodeNegative() (*tensor.Tensor, error) {
+	enc, err := r.m.CLIP.EncodeNegative(r.o.Negative)
+	if err != nil {
+		return nil, err
+	}
+	if enc.Truncated {
+		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("the negative prompt needs %d tokens; it is truncated to %d", enc.Needed, len(enc.IDs)))
+	}
+	return r.m.Text.Encode(r.b, [][]int32{enc.IDs}, nil, nil)
+}
+
+// encodeVisualPrompt encodes the visual-only process's prompt ("a {class}",
+// not through the prompt builder) with the same subject embeddings.
+func (r *run) encodeVisualPrompt(subject *tensor.Tensor) ([]int32, *tensor.Tensor, error) {
+	m := r.m
+	text := strings.ReplaceAll(r.o.Harmony.VisualPrompt, "{class}", r.o.TargetClass)
+	enc, err := m.CLIP.EncodePadded(text, m.TextLen-m.NumQuery)
+	if err != nil {
+		return nil, nil, err
+	}
+	cond, err := m.Text.Encode(r.b, [][]int32{enc.IDs}, subject, []int{m.CtxBeginPos})
+	return enc.IDs, cond, err
+}
+
+func (r *run) layout() harmony.Layout {
+	return harmony.Layout{CtxBegin: r.m.CtxBeginPos, NumCtx: r.m.NumQuery, BOS: r.m.CLIP.BOS(), EOS: r.m.CLIP.EOS()}
+}
+
+// orchestrate projects the visual rows off the text rows' span (§2).
+func (r *run) orchestrate(ids []int32, E []float32) ([]float32, error) {
+	classIDs := r.m.CLIP.Encode(r.o.TargetClass)
+	rows, err := harmony.ClassifyRows(ids, classIDs, r.layout())
+	if err != nil {
+		return nil, err
+	}
+	opt := harmony.DefaultOrthoOptions()
+	opt.Mode, opt.ExcludeClass = r.o.Harmony.OrthoMode, r.o.Harmony.ExcludeClass
+	res, err := harmony.Orthogonalize(E, r.m.Hidden, rows, opt)
+	if err != nil {
+		return nil, err
+	}
+	if res.Warning != "" {
+		r.res.Warnings = append(r.res.Warnings, res.Warning)
+	}
+	return res.E, nil
+}
+
+func (r *run) newScheduler() (sched.Scheduler, error) {
+	c := r.m.Sched
+	if r.o.Scheduler == "ddim" {
+		var err error
+		if c, err = sched.ParseConfigAs(r.m.SchedRaw, "DDIMScheduler"); err != nil {
+			return nil, err
+		}
+	}
+	s, err := sched.New(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.SetTimesteps(r.o.Steps); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// decode runs the VAE on NCHW latents and postprocesses (§9, §11.10–11).
+func (r *run) decode(ctx context.Context, latents []float32) (*Image, error) {
+	m, b := r.m, r.b
+	c := m.LatentChannels
+	z := b.FromF32("latents", nchwToNHWC(latents, 1, c, r.lh, r.lw), 1, r.lh, r.lw, c)
+	defer b.Free(z)
+	x := m.VAE.Decode(b, z)
+	defer b.Free(x)
+	v, err := b.Read(ctx, x)
+	if err != nil {
+		return nil, err
+	}
+	return postprocess(v, x.Shape[2], x.Shape[1]), nil
+}
+
+// postprocess maps the decoder output to [0, 1] and 8 bits like the
+// reference: (x/2 + 0.5).clamp(0, 1) in float32, round(255·v) half to even.
+func postprocess(v []float32, w, h int) *Image {
+	img := &Image{W: w, H: h, Pix: make([]uint8, 3*w*h), Float: make([]float32, 3*w*h)}
+	for i, x := range v[:3*w*h] {
+		f := x/2 + 0.5
+		f = min(max(f, 0), 1)
+		img.Float[i] = f
+		img.Pix[i] = uint8(math.RoundToEven(float64(float32(f * 255))))
+	}
+	return img
+}
+
+func nchwToNHWC(v []float32, n, c, h, w int) []float32 {
+	out := make([]float32, len(v))
+	for b := 0; b < n; b++ {
+		for ch := 0; ch < c; ch++ {
+			for y := 0; y < h; y++ {
+				for x := 0; x < w; x++ {
+					out[((b*h+y)*w+x)*c+ch] = v[((b*c+ch)*h+y)*w+x]
+				}
+			}
+		}
+	}
+	return out
+}
+
+func nhwcToNCHW(v []float32, n, c, h, w int) []float32 {
+	out := make([]float32, len(v))
+	for b := 0; b < n; b++ {
+		for ch := 0; ch < c; ch++ {
+			for y := 0; y < h; y++ {
+				for x := 0; x < w; x++ {
+					out[((b*c+ch)*h+y)*w+x] = v[((b*h+y)*w+x)*c+ch]
+				}
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,69 @@
+// loader.go connects the pipeline to the loader: the parts of a loaded
+// checkpoint, and the table of tensor shapes each component's config
+// implies (for harmony pack and for checking loads).
+package pipeline
+
+import (
+	"harmony/engine/models/blip2"
+	"harmony/engine/models/clip"
+	"harmony/engine/models/unet"
+	"harmony/engine/models/vae"
+	"harmony/engine/tokenizer"
+	"harmony/loader"
+)
+
+// ComponentsFromLoader collects a loaded checkpoint's parts.
+func ComponentsFromLoader(lm *loader.Model) *Components {
+	c := &Components{
+		Name:       lm.Source,
+		ModelIndex: lm.Index,
+		Configs:    lm.Configs,
+		Weights:    lm.Weights,
+		BERTVocab:  lm.BertVocab(),
+		Tokenizer: tokenizer.CLIPFiles{
+			Vocab:            lm.Files["tokenizer/vocab.json"],
+			Merges:           lm.Files["tokenizer/merges.txt"],
+			SpecialTokensMap: lm.Files["tokenizer/special_tokens_map.json"],
+			TokenizerConfig:  lm.Files["tokenizer/tokenizer_config.json"],
+		},
+	}
+	if c.Tokenizer.TokenizerConfig == nil {
+		c.Tokenizer.TokenizerConfig = lm.Configs["tokenizer"]
+	}
+	return c
+}
+
+// ExpectedShapes is a loader.ShapeTable: every state-dict name and shape
+// the model code reads for a BLIP-Diffusion component, from its config.
+// Components it does not know are not checked.
+func ExpectedShapes(component string, config []byte) (map[string][]int, error) {
+	switch component {
+	case "text_encoder":
+		cfg, err := clip.ParseConfig(config)
+		if err != nil {
+			return nil, err
+		}
+		return clip.Tensors(cfg), nil
+	case "qformer":
+		cfg, err := blip2.ParseConfig(config)
+		if err != nil {
+			return nil, err
+		}
+		return blip2.Tensors(cfg), nil
+	case "unet":
+		cfg, err := unet.ParseConfig(config)
+		if err != nil {
+			return nil, err
+		}
+		return unet.Tensors(cfg), nil
+	case "vae":
+		cfg, err := vae.ParseConfig(config)
+		if err != nil {
+			return nil, err
+		}
+		return vae.Tensors(cfg), nil
+	}
+	return nil, nil
+}
+
+var _ loader.ShapeTable = ExpectedShapes

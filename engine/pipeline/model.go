@@ -1,0 +1,237 @@
+// Package pipeline is BLIP-Diffusion and the Harmony method end to end:
+// the loaded model (tokenizers, subject encoder, text encoder, UNet, VAE and
+// scheduler config) and Generate, which reads top to bottom as the
+// reference pipeline's numbered stages (blipdiffusion.md §11) with the
+// Harmony additions of harmony-method.md §2–§4.
+//
+// model.go assembles a Model from a loaded checkpoint's parts.
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"harmony/engine/imageproc"
+	"harmony/engine/models/blip2"
+	"harmony/engine/models/clip"
+	"harmony/engine/models/unet"
+	"harmony/engine/models/vae"
+	"harmony/engine/sched"
+	"harmony/engine/tensor"
+	"harmony/engine/tokenizer"
+)
+
+// Components are the parts of a BLIP-Diffusion checkpoint, as the loader
+// delivers them (folder, pack or URL alike).
+type Components struct {
+	Name       string                     // for messages: folder, pack or URL
+	ModelIndex []byte                     // model_index.json
+	Configs    map[string][]byte          // config.json per component: text_encoder, qformer, unet, vae, scheduler, image_processor
+	Tokenizer  tokenizer.CLIPFiles        // tokenizer/ files
+	BERTVocab  []byte                     // the Q-Former tokenizer's vocab.txt; nil: the shipped bert-base-uncased one
+	Weights    map[string]*tensor.Weights // per component, resident on the backend
+}
+
+// Model is a loaded BLIP-Diffusion pipeline on one backend.
+type Model struct {
+	Name    string
+	B       tensor.Backend
+	CLIP    *tokenizer.CLIP
+	BERT    *tokenizer.BERT
+	Image   imageproc.Config
+	QFormer *blip2.QFormer
+	Text    *clip.TextModel
+	UNet    *unet.UNet
+	VAE     *vae.Decoder
+
+	UNetConfig  *unet.Config
+	Sched       sched.Config
+	SchedRaw    []byte // scheduler_config.json, to derive other schedulers' configs
+	CtxBeginPos int    // where the subject embeddings enter the text sequence (model_index ctx_begin_pos)
+	NumQuery    int    // subject embeddings (Q-Former query tokens)
+	TextLen     int    // text encoder positions (77)
+	Hidden      int    // text embedding width D
+	// LatentFactor is image size / latent size: 2^(len(unet block_out_channels)−1),
+	// as the reference pipeline computes it.
+	LatentFactor int
+	// VAEFactor is the VAE decoder's upsampling: 2^(len(vae block_out_channels)−1).
+	VAEFactor      int
+	LatentChannels int
+
+	weights map[string]*tensor.Weights
+}
+
+// modelIndex is the part of model_index.json the pipeline reads.
+type modelIndex struct {
+	CtxBeginPos *int      `json:"ctx_begin_pos"`
+	Mean        []float64 `json:"mean"`
+	Std         []float64 `json:"std"`
+}
+
+// ModelError is a checkpoint the pipeline cannot use; it names the part.
+type ModelError struct {
+	Model string // which checkpoint
+	Part  string // component or file
+	Err   error
+}
+
+func (e *ModelError) Error() string {
+	return fmt.Sprintf("pipeline: model %s: %s: %v", e.Model, e.Part, e.Err)
+}
+
+func (e *ModelError) Unwrap() error { return e.Err }
+
+// Assemble builds the Model from loaded components. Every tensor's presence
+// and shape is checked against the configs before anything runs.
+func Assemble(b tensor.Backend, c *Components) (*Model, error) {
+	fail := func(part string, err error) (*Model, error) {
+		return nil, &ModelError{Model: c.Name, Part: part, Err: err}
+	}
+	m := &Model{Name: c.Name, B: b, weights: c.Weights}
+	var mi modelIndex
+	if len(c.ModelIndex) > 0 {
+		if err := json.Unmarshal(c.ModelIndex, &mi); err != nil {
+			return fail("model_index.json", err)
+		}
+	}
+	m.CtxBeginPos = 2
+	if mi.CtxBeginPos != nil {
+		m.CtxBeginPos = *mi.CtxBeginPos
+	}
+	cfg := func(name string) ([]byte, error) {
+		d, ok := c.Configs[name]
+		if !ok || len(d) == 0 {
+			return nil, errors.New("config missing")
+		}
+		return d, nil
+	}
+	weights := func(name string) (*tensor.Weights, error) {
+		w := c.Weights[name]
+		if w == nil {
+			return nil, errors.New("weights missing")
+		}
+		return w, nil
+	}
+
+	var err error
+	if m.CLIP, err = tokenizer.NewCLIP(c.Tokenizer); err != nil {
+		return fail("tokenizer", err)
+	}
+	if len(c.BERTVocab) > 0 {
+		m.BERT, err = tokenizer.NewBERT(c.BERTVocab)
+	} else {
+		m.BERT, err = tokenizer.DefaultBERT()
+	}
+	if err != nil {
+		return fail("qformer tokenizer", err)
+	}
+
+	m.Image = imageproc.DefaultConfig()
+	if d, ok := c.Configs["image_processor"]; ok && len(d) > 0 {
+		if m.Image, err = imageproc.ParseConfig(d); err != nil {
+			return fail("image_processor", err)
+		}
+	}
+	if mi.Mean != nil || mi.Std != nil {
+		if m.Image, err = m.Image.WithMeanStd(mi.Mean, mi.Std); err != nil {
+			return fail("model_index.json mean/std", err)
+		}
+	}
+
+	d, err := cfg("scheduler")
+	if err == nil {
+		m.Sched, err = sched.ParseConfig(d)
+		m.SchedRaw = d
+	}
+	if err != nil {
+		return fail("scheduler", err)
+	}
+
+	d, err = cfg("qformer")
+	if err != nil {
+		return fail("qformer", err)
+	}
+	qcfg, err := blip2.ParseConfig(d)
+	if err != nil {
+		return fail("qformer", err)
+	}
+	w, err := weights("qformer")
+	if err != nil {
+		return fail("qformer", err)
+	}
+	if m.QFormer, err = blip2.Load(w, qcfg); err != nil {
+		return fail("qformer", err)
+	}
+	m.NumQuery = qcfg.NumQueryTokens
+
+	if d, err = cfg("text_encoder"); err != nil {
+		return fail("text_encoder", err)
+	}
+	tcfg, err := clip.ParseConfig(d)
+	if err != nil {
+		return fail("text_encoder", err)
+	}
+	if w, err = weights("text_encoder"); err != nil {
+		return fail("text_encoder", err)
+	}
+	if m.Text, err = clip.Load(w, tcfg); err != nil {
+		return fail("text_encoder", err)
+	}
+	m.TextLen, m.Hidden = tcfg.MaxPositions, tcfg.Hidden
+
+	if d, err = cfg("unet"); err != nil {
+		return fail("unet", err)
+	}
+	ucfg, err := unet.ParseConfig(d)
+	if err != nil {
+		return fail("unet", err)
+	}
+	if w, err = weights("unet"); err != nil {
+		return fail("unet", err)
+	}
+	if m.UNet, err = unet.Load(b, ucfg, w); err != nil {
+		return fail("unet", err)
+	}
+	m.UNetConfig = ucfg
+	m.LatentFactor = 1 << (len(ucfg.BlockOut) - 1)
+	m.LatentChannels = ucfg.InChannels
+
+	if d, err = cfg("vae"); err != nil {
+		return fail("vae", err)
+	}
+	vcfg, err := vae.ParseConfig(d)
+	if err != nil {
+		return fail("vae", err)
+	}
+	if w, err = weights("vae"); err != nil {
+		return fail("vae", err)
+	}
+	if m.VAE, err = vae.Load(b, vcfg, w); err != nil {
+		return fail("vae", err)
+	}
+	m.VAEFactor = 1 << (len(vcfg.BlockOut) - 1)
+
+	switch {
+	case m.NumQuery+0 > m.TextLen:
+		return fail("text_encoder", fmt.Errorf("%d query tokens do not fit %d positions", m.NumQuery, m.TextLen))
+	case m.CtxBeginPos < 1 || m.CtxBeginPos > m.TextLen-m.NumQuery-1:
+		return fail("model_index.json", fmt.Errorf("ctx_begin_pos %d outside the prompt", m.CtxBeginPos))
+	case qcfg.QFormer.Hidden != m.Hidden:
+		return fail("qformer", fmt.Errorf("subject embeddings are %d wide, the text encoder %d", qcfg.QFormer.Hidden, m.Hidden))
+	}
+	for _, d := range ucfg.CrossDim {
+		if d != m.Hidden {
+			return fail("unet", fmt.Errorf("cross_attention_dim %d ≠ text width %d", d, m.Hidden))
+		}
+	}
+	return m, nil
+}
+
+// Close frees the weights on the backend.
+func (m *Model) Close() {
+	for _, w := range m.weights {
+		w.Free(m.B)
+	}
+	m.weights = nil
+}

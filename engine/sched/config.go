@@ -1,0 +1,222 @@
+// config.go reads diffusers' scheduler_config.json (blipdiffusion.md §2.6)
+// into a Config, applying the defaults of the scheduler class the config is
+// read for, the way diffusers' from_config does: a field missing from the
+// file takes the target class's default, and fields the class does not know
+// are ignored.
+package sched
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// ErrUnsupported marks a configuration this package understands but does not
+// implement (a prediction type, thresholding, a beta schedule…), as opposed
+// to a malformed file.
+var ErrUnsupported = errors.New("sched: unsupported configuration")
+
+// Scheduler class names as they appear in "_class_name".
+const (
+	ClassPNDM = "PNDMScheduler"
+	ClassDDIM = "DDIMScheduler"
+)
+
+// Config holds the scheduler_config.json fields that change the arithmetic.
+type Config struct {
+	ClassName         string    // "_class_name": PNDMScheduler or DDIMScheduler
+	NumTrainTimesteps int       // T, length of the training schedule (1000)
+	BetaStart         float64   // β at t = 0 (for "linear" and "scaled_linear")
+	BetaEnd           float64   // β at t = T−1
+	BetaSchedule      string    // "linear", "scaled_linear" or "squaredcos_cap_v2"
+	TrainedBetas      []float64 // explicit β (overrides BetaSchedule) when not nil
+	SetAlphaToOne     bool      // final ᾱ used past t = 0: 1 when true, ᾱ_0 when false
+	StepsOffset       int       // added to every "leading" timestep
+	PredictionType    string    // "epsilon", "v_prediction" (and "sample" for DDIM)
+	TimestepSpacing   string    // "leading", "trailing" or "linspace"
+
+	// PNDM only.
+	SkipPRKSteps bool // true: pure PLMS; false: 12 Runge–Kutta warm-up calls first
+
+	// DDIM only.
+	ClipSample          bool    // clamp the predicted x₀ to ±ClipSampleRange
+	ClipSampleRange     float64 // bound for ClipSample
+	Thresholding        bool    // dynamic thresholding (not implemented: error)
+	RescaleBetasZeroSNR bool    // zero terminal SNR rescale (not implemented: error)
+}
+
+// rawConfig has a pointer per field so that a missing key can take the
+// target class's default instead of Go's zero value.
+type rawConfig struct {
+	ClassName           *string    `json:"_class_name"`
+	NumTrainTimesteps   *int       `json:"num_train_timesteps"`
+	BetaStart           *float64   `json:"beta_start"`
+	BetaEnd             *float64   `json:"beta_end"`
+	BetaSchedule        *string    `json:"beta_schedule"`
+	TrainedBetas        *[]float64 `json:"trained_betas"`
+	SetAlphaToOne       *bool      `json:"set_alpha_to_one"`
+	StepsOffset         *int       `json:"steps_offset"`
+	PredictionType      *string    `json:"prediction_type"`
+	TimestepSpacing     *string    `json:"timestep_spacing"`
+	SkipPRKSteps        *bool      `json:"skip_prk_steps"`
+	ClipSample          *bool      `json:"clip_sample"`
+	ClipSampleRange     *float64   `json:"clip_sample_range"`
+	Thresholding        *bool      `json:"thresholding"`
+	RescaleBetasZeroSNR *bool      `json:"rescale_betas_zero_snr"`
+}
+
+// DefaultConfig returns the constructor defaults of a diffusers scheduler
+// class (diffusers v0.25.1, PNDMScheduler.__init__ / DDIMScheduler.__init__).
+func DefaultConfig(class string) (Config, error) {
+	c := Config{
+		ClassName:         class,
+		NumTrainTimesteps: 1000,
+		BetaStart:         0.0001,
+		BetaEnd:           0.02,
+		BetaSchedule:      "linear",
+		PredictionType:    "epsilon",
+		TimestepSpacing:   "leading",
+		ClipSampleRange:   1,
+	}
+	switch class {
+	case ClassPNDM:
+		c.SetAlphaToOne = false
+		c.SkipPRKSteps = false
+	case ClassDDIM:
+		c.SetAlphaToOne = true
+		c.ClipSample = true
+	default:
+		return Config{}, fmt.Errorf("%w: scheduler class %q (want %s or %s)", ErrUnsupported, class, ClassPNDM, ClassDDIM)
+	}
+	return c, nil
+}
+
+// ParseConfig reads a scheduler_config.json for the class it names.
+func ParseConfig(data []byte) (Config, error) {
+	return ParseConfigAs(data, "")
+}
+
+// ParseConfigAs reads a scheduler_config.json for the given class (as
+// diffusers' DDIMScheduler.from_config(pndm_config) does); class "" means
+// the file's own "_class_name". Missing fields take that class's defaults.
+func ParseConfigAs(data []byte, class string) (Config, error) {
+	var r rawConfig
+	if err := json.Unmarshal(data, &r); err != nil {
+		return Config{}, fmt.Errorf("sched: scheduler config: %w", err)
+	}
+	if class == "" {
+		if r.ClassName == nil {
+			return Config{}, errors.New("sched: scheduler config has no _class_name")
+		}
+		class = *r.ClassName
+	}
+	c, err := DefaultConfig(class)
+	if err != nil {
+		return Config{}, err
+	}
+	setInt(&c.NumTrainTimesteps, r.NumTrainTimesteps)
+	setF64(&c.BetaStart, r.BetaStart)
+	setF64(&c.BetaEnd, r.BetaEnd)
+	setStr(&c.BetaSchedule, r.BetaSchedule)
+	if r.TrainedBetas != nil {
+		c.TrainedBetas = *r.TrainedBetas
+	}
+	setBool(&c.SetAlphaToOne, r.SetAlphaToOne)
+	setInt(&c.StepsOffset, r.StepsOffset)
+	setStr(&c.PredictionType, r.PredictionType)
+	setStr(&c.TimestepSpacing, r.TimestepSpacing)
+	setBool(&c.SkipPRKSteps, r.SkipPRKSteps)
+	setBool(&c.ClipSample, r.ClipSample)
+	setF64(&c.ClipSampleRange, r.ClipSampleRange)
+	setBool(&c.Thresholding, r.Thresholding)
+	setBool(&c.RescaleBetasZeroSNR, r.RescaleBetasZeroSNR)
+	return c, c.Validate()
+}
+
+// LoadConfig reads a scheduler_config.json file (native builds; the browser
+// passes the bytes to ParseConfig).
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("sched: %w", err)
+	}
+	return ParseConfig(data)
+}
+
+// Validate refuses values the arithmetic cannot use. Unimplemented features
+// give errors wrapping ErrUnsupported.
+func (c Config) Validate() error {
+	if c.NumTrainTimesteps < 2 {
+		return fmt.Errorf("sched: num_train_timesteps %d < 2", c.NumTrainTimesteps)
+	}
+	if c.TrainedBetas != nil {
+		if len(c.TrainedBetas) != c.NumTrainTimesteps {
+			return fmt.Errorf("sched: trained_betas has %d values, num_train_timesteps is %d", len(c.TrainedBetas), c.NumTrainTimesteps)
+		}
+	} else {
+		switch c.BetaSchedule {
+		case "linear", "scaled_linear", "squaredcos_cap_v2":
+		default:
+			return fmt.Errorf("%w: beta_schedule %q", ErrUnsupported, c.BetaSchedule)
+		}
+	}
+	switch c.TimestepSpacing {
+	case "leading", "trailing", "linspace":
+	default:
+		return fmt.Errorf("%w: timestep_spacing %q", ErrUnsupported, c.TimestepSpacing)
+	}
+	switch c.ClassName {
+	case ClassPNDM:
+		switch c.PredictionType {
+		case "epsilon", "v_prediction":
+		default:
+			return fmt.Errorf("%w: PNDM prediction_type %q (epsilon or v_prediction)", ErrUnsupported, c.PredictionType)
+		}
+	case ClassDDIM:
+		switch c.PredictionType {
+		case "epsilon", "v_prediction", "sample":
+		default:
+			return fmt.Errorf("%w: DDIM prediction_type %q (epsilon, v_prediction or sample)", ErrUnsupported, c.PredictionType)
+		}
+		if c.Thresholding {
+			return fmt.Errorf("%w: DDIM thresholding", ErrUnsupported)
+		}
+		if c.RescaleBetasZeroSNR {
+			return fmt.Errorf("%w: DDIM rescale_betas_zero_snr", ErrUnsupported)
+		}
+		if c.ClipSample && !(c.ClipSampleRange > 0) {
+			return fmt.Errorf("sched: clip_sample_range %v must be > 0", c.ClipSampleRange)
+		}
+	default:
+		return fmt.Errorf("%w: scheduler class %q", ErrUnsupported, c.ClassName)
+	}
+	if c.StepsOffset < 0 || c.StepsOffset >= c.NumTrainTimesteps {
+		return fmt.Errorf("sched: steps_offset %d outside [0, %d)", c.StepsOffset, c.NumTrainTimesteps)
+	}
+	return nil
+}
+
+func setInt(dst *int, v *int) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func setF64(dst *float64, v *float64) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func setStr(dst *string, v *string) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func setBool(dst *bool, v *bool) {
+	if v != nil {
+		*dst = *v
+	}
+}
