@@ -21,9 +21,12 @@
 // accumulators are rescaled by exp(m_old − m_new) once per block. Every key
 // and value quad loaded feeds all four rows; no workgroup memory, no barriers
 // (see matmul.wgsl for why). The four rows travel as the components of a
-// vec4 or the columns of a mat4x4, so that nothing a thread keeps needs a
-// dynamic index (NIR stops unrolling big loop nests, and a dynamically indexed
-// array leaves the registers). Rows whose keys come from two entries (a swap)
+// vec4 or the columns of a mat4x4; the loops over keys of a block and over
+// value quads index arrays of exactly their trip count, which Mesa's NIR
+// unrolls whatever their size (up to 32 iterations), so every index into the
+// registers is constant (a dynamically indexed array would leave them). The
+// final per-row loop is bounded at run time and rotates the state instead.
+// Rows whose keys come from two entries (a swap)
 // run two key passes, each masking the rows it does not serve; a thread skips
 // a pass none of its rows need. With STATS the final (m, l) of every row go
 // to `stats` for the probs entry.
@@ -38,6 +41,7 @@
 //
 // Defines: KB, WG, DVC (multiple of 4) and DVC4 = DVC/4, PC (probs columns
 // per thread), VEC (dk, dv and all q/k/v offsets multiples of 4: vec4 loads),
+// VOUT (dv and out's offset multiples of 4: vec4 stores),
 // CAUSAL, KEYBIAS, SWAP, SWAP_KV, SWAP_MAP, STATS, PROBS_PASS.
 #include "common.wgsl"
 
@@ -92,7 +96,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read> keybias: array<f32>;
 @group(0) @binding(4) var<storage, read> rowmask: array<f32>;
 @group(0) @binding(5) var<storage, read> keymask: array<f32>;
+#if VOUT
+@group(0) @binding(6) var<storage, read_write> out: array<vec4<f32>>;
+#else
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
+#endif
 #if STATS
 @group(0) @binding(7) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(8) var<uniform> p: Params;
@@ -304,28 +312,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
 #endif
 
+  // Row i0+r is always component / column 0: the state rotates after each
+  // row, so the run-time bounded row loop (not unrolled: it would copy the
+  // whole output loop four times) keeps constant register indices.
   let dvw = p.H * p.dv;
-  let inv = select(vec4<f32>(0.0), 1.0 / l, l > vec4<f32>(0.0));
-  for (var r = 0u; r < 4u; r++) {
+  var inv = select(vec4<f32>(0.0), 1.0 / l, l > vec4<f32>(0.0));
+  let nrows = min(4u, p.nq - i0);
+  for (var r = 0u; r < nrows; r++) {
     let i = i0 + r;
-    if (i < p.nq) {
-      let base = p.o_off + (b * p.nq + i) * dvw + h * p.dv + col0;
-      for (var c4 = 0u; c4 < ${DVC4}u; c4++) {
-        let o = acc[c4][r] * inv[r];
-        for (var c = 0u; c < 4u; c++) {
-          if (col0 + 4u * c4 + c < p.dv && 4u * c4 + c < ${DVC}u) {
-            out[base + 4u * c4 + c] = o[c];
-          }
+    let base = p.o_off + (b * p.nq + i) * dvw + h * p.dv + col0;
+    for (var c4 = 0u; c4 < ${DVC4}u; c4++) {
+      let o = acc[c4][0] * inv.x;
+#if VOUT
+      if (col0 + 4u * c4 < p.dv && 4u * c4 < ${DVC}u) {
+        out[(base + 4u * c4) / 4u] = o;
+      }
+#else
+      for (var c = 0u; c < 4u; c++) {
+        if (col0 + 4u * c4 + c < p.dv && 4u * c4 + c < ${DVC}u) {
+          out[base + 4u * c4 + c] = o[c];
         }
       }
-#if STATS
-      if (vc == 0u) {
-        let si = p.s_off + ((b * p.H + h) * p.nq + i) * 2u;
-        stats[si] = m[r];
-        stats[si + 1u] = l[r];
-      }
 #endif
+      acc[c4] = mat4x4<f32>(acc[c4][1], acc[c4][2], acc[c4][3], acc[c4][0]);
     }
+#if STATS
+    if (vc == 0u) {
+      let si = p.s_off + ((b * p.H + h) * p.nq + i) * 2u;
+      stats[si] = m.x;
+      stats[si + 1u] = l.x;
+    }
+#endif
+    inv = inv.yzwx;
+    m = m.yzwx;
+    l = l.yzwx;
   }
 }
 #endif

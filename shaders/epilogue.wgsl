@@ -1,34 +1,37 @@
 // epilogue.wgsl: the activations fused into the dense kernels' epilogues
 // (tensor.Act), chosen at compile time by one of the defines ACT_SILU,
-// ACT_GELU, ACT_QGELU (none: identity). Pasted in with
+// ACT_GELU, ACT_QGELU (none: identity), four outputs at a time. Pasted in with
 // `#include "epilogue.wgsl"`; never compiled on its own.
 
-// erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7): WGSL has no erf, and
-// diffusers' GELU is the exact one, 0.5·x·(1 + erf(x/√2)).
-fn erf_approx(x: f32) -> f32 {
+// erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), four at a time: WGSL
+// has no erf, and diffusers' GELU is the exact one, 0.5·x·(1 + erf(x/√2)).
+fn erf4(x: vec4<f32>) -> vec4<f32> {
   let a = abs(x);
   let t = 1.0 / (1.0 + 0.3275911 * a);
   let poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
   let y = 1.0 - poly * exp(-a * a);
-  return select(y, -y, x < 0.0);
+  return select(y, -y, x < vec4<f32>(0.0));
 }
 
 // σ(x) written so that exp never overflows into inf/inf.
-fn sigmoid(x: f32) -> f32 {
+fn sigmoid4(x: vec4<f32>) -> vec4<f32> {
   let e = exp(-abs(x));
   let s = 1.0 / (1.0 + e);
-  return select(e * s, s, x >= 0.0);
+  return select(e * s, s, x >= vec4<f32>(0.0));
 }
 
-fn act(v: f32) -> f32 {
+// The activation of four outputs. Vector-wide on purpose: the epilogue of a
+// register-blocked kernel must stay small enough for the shader compiler to
+// unroll, or the accumulators leave the registers.
+fn act4(v: vec4<f32>) -> vec4<f32> {
 #if ACT_SILU
-  return v * sigmoid(v);
+  return v * sigmoid4(v);
 #endif
 #if ACT_GELU
-  return 0.5 * v * (1.0 + erf_approx(v * 0.70710678118654752));
+  return 0.5 * v * (1.0 + erf4(v * 0.70710678118654752));
 #endif
 #if ACT_QGELU
-  return v * sigmoid(1.702 * v);
+  return v * sigmoid4(1.702 * v);
 #endif
 #if !ACT_SILU
 #if !ACT_GELU

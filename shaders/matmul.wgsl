@@ -7,14 +7,19 @@
 // res and out [M, N]. Each tensor starts at an element offset inside its
 // binding (views); the offsets travel in Params.
 //
-// Design, for CPU-emulated adapters first (lavapipe, SwiftShader): there every
-// buffer load is a per-invocation gather and a barrier is a coroutine switch,
-// while arithmetic on registers is cheap. So no workgroup memory and no
-// barriers: a workgroup of WGM×WGN threads covers a (WGM·TM)×(WGN·TN) output
-// tile, each thread keeps a TM×TN block of f32 accumulators in registers and
-// walks K four elements at a time, so one vec4 load of a row feeds TN (or TM)
-// four-element dot products. On real GPUs this is a plain register-blocked
-// GEMM; the weights are read by all WGM thread rows of a workgroup from cache.
+// Design, for CPU-emulated adapters first (lavapipe, SwiftShader): there a
+// storage-buffer load is emulated lane by lane (Mesa 22's llvmpipe loops over
+// the SIMD lanes with a bounds check each: ~100 cycles for an 8-lane vec4),
+// a barrier is a coroutine switch, and registers are cheap. So no workgroup
+// memory and no barriers: a workgroup of WGM×WGN threads covers a
+// (WGM·TM)×(WGN·TN) output tile, each thread keeps a TM×TN block of f32
+// accumulators in registers and walks K four elements at a time: TM+TN vec4
+// loads feed TM·TN four-element dot products. The loops over register arrays
+// run exactly as many times as the arrays are long, which Mesa's NIR always
+// unrolls (up to 32), so the arrays stay in registers; the epilogue's row
+// loop is bounded at run time and always reads row 0 while the rows shift
+// down. On real GPUs this is a plain register-blocked GEMM whose operands
+// come from cache.
 //
 // Defines (compile-time facts; shapes are in Params):
 //   TM, TN, WGM, WGN  register block per thread and thread grid (WGM·WGN threads)
@@ -27,6 +32,9 @@
 //                     f32 on load: the accumulation stays f32)
 //   BIAS, RES         read bias / res
 //   ACT_*             activation (epilogue.wgsl)
+//   VOUT              res and out are read / written as vec4 (N % 4 == 0 and
+//                     their offsets multiples of 4)
+//   TN4               TN / 4 (TN is a multiple of 4)
 #if F16N
 enable f16;
 #endif
@@ -76,8 +84,13 @@ struct Params {
 #endif
 #endif
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
+#if VOUT
+@group(0) @binding(3) var<storage, read> res: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> out: array<vec4<f32>>;
+#else
 @group(0) @binding(3) var<storage, read> res: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+#endif
 @group(0) @binding(5) var<uniform> p: Params;
 
 const TM = ${TM}u;
@@ -160,7 +173,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     wb[j] = wo + min(n0 + j, p.N - 1u) * xs;
   }
 
-  var acc: array<array<f32, ${TN}>, ${TM}>;
+  // acc[i][jq]: row m0+i, columns n0+4·jq … n0+4·jq+3.
+  var acc: array<array<vec4<f32>, ${TN4}>, ${TM}>;
   for (var q = 0u; q < k4; q++) {
     var a: array<vec4<f32>, ${TM}>;
     var b: array<vec4<f32>, ${TN}>;
@@ -171,8 +185,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       b[j] = ldw(wb[j], q);
     }
     for (var i = 0u; i < TM; i++) {
-      for (var j = 0u; j < TN; j++) {
-        acc[i][j] += dot(a[i], b[j]);
+      for (var jq = 0u; jq < ${TN4}u; jq++) {
+        acc[i][jq] += vec4<f32>(dot(a[i], b[4u * jq]), dot(a[i], b[4u * jq + 1u]),
+                                dot(a[i], b[4u * jq + 2u]), dot(a[i], b[4u * jq + 3u]));
       }
     }
   }
@@ -180,28 +195,56 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var k = 4u * k4; k < p.K; k++) {
     for (var i = 0u; i < TM; i++) {
       let a = x[xb[i] + k];
-      for (var j = 0u; j < TN; j++) {
-        acc[i][j] += a * w1(wb[j] + k);
+      for (var jq = 0u; jq < ${TN4}u; jq++) {
+        let j = 4u * jq;
+        acc[i][jq] += a * vec4<f32>(w1(wb[j] + k), w1(wb[j + 1u] + k), w1(wb[j + 2u] + k), w1(wb[j + 3u] + k));
       }
     }
   }
 #endif
 
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + i;
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + j;
-      if (m < p.M && n < p.N) {
-        var v = acc[i][j];
+  // Epilogue, four columns at a time (see act4 for why).
+  var bv: array<vec4<f32>, ${TN4}>;
 #if BIAS
-        v += bias[p.b_off + n];
+  for (var jq = 0u; jq < ${TN4}u; jq++) {
+    let n = n0 + 4u * jq;
+    let last = p.N - 1u;
+    bv[jq] = vec4<f32>(bias[p.b_off + min(n, last)], bias[p.b_off + min(n + 1u, last)],
+                       bias[p.b_off + min(n + 2u, last)], bias[p.b_off + min(n + 3u, last)]);
+  }
 #endif
-        v = act(v);
+  // Row i is always acc[0]: the rows shift down after each one, so the loop
+  // over rows (bounded at run time: never unrolled) keeps constant indices
+  // into acc. Unrolled, the activation copied TM times outgrew what the
+  // compiler keeps in registers (GELU halved the throughput on lavapipe).
+  let rows = select(0u, min(TM, p.M - m0), m0 < p.M);
+  for (var i = 0u; i < rows; i++) {
+    let m = m0 + i;
+    for (var jq = 0u; jq < ${TN4}u; jq++) {
+      let n = n0 + 4u * jq;
+      var v = act4(acc[0][jq] + bv[jq]);
+#if VOUT
+      // N % 4 == 0: the quad is inside the row or past it as a whole.
+      if (n < p.N) {
 #if RES
-        v += res[p.r_off + m * p.N + n];
+        v += res[(p.r_off + m * p.N + n) / 4u];
 #endif
-        out[p.o_off + m * p.N + n] = v;
+        out[(p.o_off + m * p.N + n) / 4u] = v;
       }
+#else
+      for (var c = 0u; c < 4u; c++) {
+        if (n + c < p.N) {
+          var o = v[c];
+#if RES
+          o += res[p.r_off + m * p.N + n + c];
+#endif
+          out[p.o_off + m * p.N + n + c] = o;
+        }
+      }
+#endif
+    }
+    for (var r = 0u; r + 1u < TM; r++) {
+      acc[r] = acc[r + 1u];
     }
   }
 }

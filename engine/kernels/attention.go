@@ -47,9 +47,9 @@ const maxSwapBatch = 16
 // ±25 % noise on the shared machine): KB 16 ≈ 5.3, 8 ≈ 4.5, 4 ≈ 3.5;
 // keeping the query rows in registers instead of re-reading them per key
 // block did not help (4.0 against 3.6 at KB 4). A whole head per thread is
-// fastest (d 160 in one chunk 6.2, in two 4.2) but LLVM's compile time grows
-// steeply with the chunk: 2 s at 40 columns, 3 s at 80, 11 s at 160, 40 s at
-// 256, 2 min at 512 — hence chunks of at most 80.
+// fastest (d 80 in one chunk 5.9, in two 1.9), but LLVM's compile time grows
+// steeply with the chunk (cold, KB 16: 3 s at 40 columns, 11 s at 80; earlier
+// layouts took 40 s at 256 and 2 min at 512) — hence chunks of at most 80.
 type attnConfig struct {
 	KB, WG int
 	MaxDVC int
@@ -127,6 +127,7 @@ func (b *Backend) Attention(q, k, v *tensor.Tensor, o tensor.AttnOpts) (*tensor.
 	if o.Causal {
 		common = append(common, "CAUSAL", "1")
 	}
+	vout := g.Dv%4 == 0 && oa.Off%4 == 0
 	if o.KeyBias != nil {
 		common = append(common, "KEYBIAS", "1")
 	}
@@ -148,6 +149,9 @@ func (b *Backend) Attention(q, k, v *tensor.Tensor, o tensor.AttnOpts) (*tensor.
 	}, common...)
 	if stats != nil {
 		defs = append(defs, "STATS", "1")
+	}
+	if vout {
+		defs = append(defs, "VOUT", "1")
 	}
 	main := gpu.Kernel{Shader: "attention.wgsl", Entry: "main", Defines: shaders.Defines(defs...)}
 	args := []Arg{qa, ka, va, kba, rma, kma, oa}

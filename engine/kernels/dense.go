@@ -13,9 +13,9 @@ import (
 	"harmony/shaders"
 )
 
-// gemmTile is a register-blocked GEMM tiling: a workgroup of WGM×WGN threads,
-// each accumulating a TM×TN block of outputs, covers (WGM·TM)×(WGN·TN)
-// outputs (rows × output channels).
+// gemmTile is a register-blocked GEMM tiling: a workgroup of WGM×WGN
+// threads, each accumulating a TM×TN block of outputs (TN a multiple of 4),
+// covers (WGM·TM)×(WGN·TN) outputs (rows × output channels).
 type gemmTile struct {
 	TM, TN   int // outputs per thread: rows × columns
 	WGM, WGN int // threads per workgroup along rows × columns
@@ -29,15 +29,16 @@ func (g gemmTile) defines() []string {
 	return []string{
 		"TM", strconv.Itoa(g.TM), "TN", strconv.Itoa(g.TN),
 		"WGM", strconv.Itoa(g.WGM), "WGN", strconv.Itoa(g.WGN),
-		"WG", strconv.Itoa(g.WGM * g.WGN),
+		"WG", strconv.Itoa(g.WGM * g.WGN), "TN4", strconv.Itoa(g.TN / 4),
 	}
 }
 
 // denseTile is the tiling of Linear and Conv2D: 64 threads (a multiple of
 // every SIMD width in use, well under the 256-invocation default limit)
-// holding 8×8 accumulators each, a 64×64 output tile. On lavapipe 8×8 blocks
-// ran 512³ at ~11 GFLOP/s against ~8 for 4×4 (each loaded vec4 feeds more
-// arithmetic).
+// holding 8×8 accumulators each, a 64×64 output tile. Loads dominate on
+// lavapipe, so bigger blocks should win, but past 8×8 LLVM no longer keeps
+// the accumulators in registers: 4×4 ≈ 3.5, 8×8 ≈ 7.6, 16×8 ≈ 3.2, 8×16 ≈ 3.5
+// GFLOP per CPU-second (BenchmarkLinearTiles). A variable for that benchmark.
 var denseTile = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
 
 // epilogueDefines are the defines of the fused epilogue shared by the dense
@@ -101,12 +102,40 @@ func (b *Backend) Linear(x, w, bias *tensor.Tensor, ep tensor.Epilogue) *tensor.
 	return out
 }
 
-// linear records the matmul.wgsl dispatch computing out (m×n) = x (m×k) ·
-// wᵀ with the epilogue. Conv2D reuses it for plain 1×1 convolutions.
+// linear records the matmul.wgsl dispatches computing out (m×n) = x (m×k) ·
+// wᵀ with the epilogue: one, or one per chunk of rows when x or out is
+// larger than a storage binding may be. Conv2D reuses it for plain 1×1
+// convolutions.
 func (b *Backend) linear(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue, m, k, n int) {
 	if b.Err() != nil {
 		return
 	}
+	lim := b.bindLimit()
+	if byteSize(w.DType, w.Numel()) > lim {
+		b.SetErr(&gpu.LimitError{What: fmt.Sprintf("linear weight %v binding", w), Need: byteSize(w.DType, w.Numel()), Have: lim})
+		return
+	}
+	rows := int(min(lim/uint64(4*k), lim/uint64(4*n)))
+	if rows >= m {
+		b.linearChunk(out, x, w, bias, ep, m, k, n)
+		return
+	}
+	if rows == 0 {
+		b.SetErr(&gpu.LimitError{What: fmt.Sprintf("linear %v: one row", x), Need: uint64(4 * max(k, n)), Have: lim})
+		return
+	}
+	for r0 := 0; r0 < m; r0 += rows {
+		r := min(rows, m-r0)
+		cep := ep
+		if ep.Residual != nil {
+			cep.Residual = b.View(ep.Residual, r0*n, r, n)
+		}
+		b.linearChunk(b.View(out, r0*n, r, n), b.View(x, r0*k, r, k), w, bias, cep, r, k, n)
+	}
+}
+
+// linearChunk records one matmul.wgsl dispatch.
+func (b *Backend) linearChunk(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue, m, k, n int) {
 	xa, wa, oa := b.arg(x), b.arg(w), b.arg(out)
 	ba, ra := b.optArg(bias), b.optArg(ep.Residual)
 	g := denseTile
@@ -115,6 +144,9 @@ func (b *Backend) linear(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue, m, 
 	defs = append(defs, epilogueDefines(ep.Act, bias != nil, ep.Residual != nil)...)
 	if vec {
 		defs = append(defs, "VEC", "1")
+	}
+	if n%4 == 0 && oa.Off%4 == 0 && (ep.Residual == nil || ra.Off%4 == 0) {
+		defs = append(defs, "VOUT", "1")
 	}
 	tn := ceilDiv(n, g.cols())
 	tiles := ceilDiv(m, g.rows()) * tn
@@ -134,11 +166,14 @@ type convParams struct {
 	C      uint32 // input channels
 	TilesN uint32 // workgroup tiles along N
 	Tiles  uint32 // workgroup tiles in all
-	H, W   uint32 // stored input height and width
-	InH    uint32 // input height as the convolution sees it (2·H when upsampling)
+	H      uint32 // stored input rows bound (a band's window, else the height)
+	W      uint32 // stored input width
+	InH    uint32 // input height as the convolution sees it (2·height when upsampling)
 	InW    uint32 // input width likewise
-	OutH   uint32 // output height
+	OutH   uint32 // output rows computed (a band's, else the output height)
 	OutW   uint32 // output width
+	OY0    uint32 // first output row computed (bands)
+	YLo    uint32 // first stored input row bound (bands)
 	KH, KW uint32 // kernel height and width
 	Stride uint32 // pixels between kernel applications
 	Pad    uint32 // zero padding on every side, pixels
@@ -148,7 +183,7 @@ type convParams struct {
 	CBOff  uint32 // element offset of the channel bias [B, O]
 	ROff   uint32 // element offset of the residual
 	OOff   uint32 // element offset of out
-	_      [3]uint32
+	_      [1]uint32
 }
 
 // Conv2D implements tensor.Backend (the reference is cpu.Backend.Conv2D). For
@@ -161,7 +196,10 @@ type convParams struct {
 // and is zero outside it. It is an implicit GEMM (no im2col buffer) with
 // rows = output pixels, columns = output channels, inner = (ky, kx, c). A
 // plain 1×1 convolution (stride 1, no padding, upsampling or channel bias) is
-// a Linear over the pixels and runs as one.
+// a Linear over the pixels and runs as one. Feature maps larger than a
+// storage binding may be (128 MiB by default; a 512×512 VAE decode has
+// 256 MiB ones) are convolved in bands of output rows, each binding only the
+// input rows it reads.
 func (b *Backend) Conv2D(x, w, bias *tensor.Tensor, o tensor.ConvOpts) *tensor.Tensor {
 	g, err := tensor.ConvDims(x, w, bias, o)
 	if b.failed(err) {
@@ -175,12 +213,83 @@ func (b *Backend) Conv2D(x, w, bias *tensor.Tensor, o tensor.ConvOpts) *tensor.T
 		b.linear(out, x2, w2, bias, o.Epilogue, m, g.C, g.O)
 		return out
 	}
+	lim := b.bindLimit()
+	if byteSize(w.DType, w.Numel()) > lim {
+		b.SetErr(&gpu.LimitError{What: fmt.Sprintf("conv2d weight %v binding", w), Need: byteSize(w.DType, w.Numel()), Have: lim})
+		return out
+	}
+	if byteSize(tensor.F32, x.Numel()) <= lim && byteSize(tensor.F32, out.Numel()) <= lim {
+		b.conv(out, x, w, bias, o, g, convBand{batch: -1, rows: g.OutH, yHi: g.H})
+		return out
+	}
+	// Bands: per batch entry, as many output rows as keep both the output
+	// rows and the input rows they read within a binding.
+	rows := g.OutH
+	for ; rows > 0; rows-- {
+		bd := bandOf(g, 0, rows)
+		if byteSize(tensor.F32, rows*g.OutW*g.O) <= lim && byteSize(tensor.F32, (bd.yHi-bd.yLo)*g.W*g.C) <= lim {
+			break
+		}
+	}
+	if rows == 0 {
+		b.SetErr(&gpu.LimitError{What: fmt.Sprintf("conv2d %v: one output row", x), Need: byteSize(tensor.F32, g.OutW*g.O), Have: lim})
+		return out
+	}
+	for bi := 0; bi < g.B; bi++ {
+		for oy := 0; oy < g.OutH; oy += rows {
+			bd := bandOf(g, oy, min(rows, g.OutH-oy))
+			bd.batch = bi
+			b.conv(out, x, w, bias, o, g, bd)
+		}
+	}
+	return out
+}
+
+// convBand is the part of a convolution one dispatch computes: output rows
+// [oy0, oy0+rows) of one batch entry (or of all when batch < 0) from the
+// stored input rows [yLo, yHi).
+type convBand struct {
+	batch     int
+	oy0, rows int
+	yLo, yHi  int
+}
+
+// bandOf is the band of output rows [oy0, oy0+rows) with the input rows they read.
+func bandOf(g tensor.ConvGeom, oy0, rows int) convBand {
+	lo := max(oy0*g.Stride-g.Pad, 0)
+	hi := min((oy0+rows-1)*g.Stride-g.Pad+g.KH, g.InH) // exclusive, conv-space rows
+	if g.Upsample {
+		lo, hi = lo/2, (hi+1)/2
+	}
+	hi = max(hi, lo+1) // a band all in the padding still binds a row
+	return convBand{oy0: oy0, rows: rows, yLo: lo, yHi: min(hi, g.H)}
+}
+
+// conv records one conv2d.wgsl dispatch for a band (see convBand).
+func (b *Backend) conv(out, x, w, bias *tensor.Tensor, o tensor.ConvOpts, g tensor.ConvGeom, bd convBand) {
+	if b.Err() != nil {
+		return
+	}
+	cb, res := o.ChanBias, o.Residual
+	nb := g.B
+	if bd.batch >= 0 {
+		nb = 1
+		hw := g.OutW * g.O
+		x = b.View(x, (bd.batch*g.H+bd.yLo)*g.W*g.C, 1, bd.yHi-bd.yLo, g.W, g.C)
+		out = b.View(out, (bd.batch*g.OutH+bd.oy0)*hw, 1, bd.rows, g.OutW, g.O)
+		if res != nil {
+			res = b.View(res, (bd.batch*g.OutH+bd.oy0)*hw, 1, bd.rows, g.OutW, g.O)
+		}
+		if cb != nil {
+			cb = b.View(cb, bd.batch*g.O, 1, g.O)
+		}
+	}
 	xa, wa, oa := b.arg(x), b.arg(w), b.arg(out)
-	ba, cba, ra := b.optArg(bias), b.optArg(o.ChanBias), b.optArg(o.Residual)
+	ba, cba, ra := b.optArg(bias), b.optArg(cb), b.optArg(res)
 	t := denseTile
 	defs := append(t.defines(), b.weightDefines(w)...)
-	defs = append(defs, epilogueDefines(o.Act, bias != nil, o.Residual != nil)...)
-	if o.ChanBias != nil {
+	defs = append(defs, epilogueDefines(o.Act, bias != nil, res != nil)...)
+	if cb != nil {
 		defs = append(defs, "CHANBIAS", "1")
 	}
 	if g.Upsample {
@@ -189,22 +298,38 @@ func (b *Backend) Conv2D(x, w, bias *tensor.Tensor, o tensor.ConvOpts) *tensor.T
 	if g.C%4 == 0 && xa.Off%4 == 0 {
 		defs = append(defs, "VEC", "1")
 	}
-	m := g.B * g.OutH * g.OutW
+	if g.O%4 == 0 && oa.Off%4 == 0 && (res == nil || ra.Off%4 == 0) {
+		defs = append(defs, "VOUT", "1")
+	}
+	m := nb * bd.rows * g.OutW
 	tn := ceilDiv(g.O, t.cols())
 	tiles := ceilDiv(m, t.rows()) * tn
-	if uint64(m)*uint64(g.O) >= 1<<32 || uint64(g.B*g.H*g.W)*uint64(g.C) >= 1<<32 {
+	if uint64(m)*uint64(g.O) >= 1<<32 || uint64(x.Numel()) >= 1<<32 {
 		b.SetErr(fmt.Errorf("kernels: conv2d %v: tensors past 2³² elements", x))
-		return out
+		return
 	}
 	p := convParams{
 		M: uint32(m), N: uint32(g.O), C: uint32(g.C),
 		TilesN: uint32(tn), Tiles: uint32(tiles),
-		H: uint32(g.H), W: uint32(g.W), InH: uint32(g.InH), InW: uint32(g.InW),
-		OutH: uint32(g.OutH), OutW: uint32(g.OutW),
+		H: uint32(bd.yHi - bd.yLo), W: uint32(g.W), InH: uint32(g.InH), InW: uint32(g.InW),
+		OutH: uint32(bd.rows), OutW: uint32(g.OutW), OY0: uint32(bd.oy0), YLo: uint32(bd.yLo),
 		KH: uint32(g.KH), KW: uint32(g.KW), Stride: uint32(g.Stride), Pad: uint32(g.Pad),
 		XOff: xa.Off, WOff: wa.Off, BOff: ba.Off, CBOff: cba.Off, ROff: ra.Off, OOff: oa.Off,
 	}
 	kern := gpu.Kernel{Shader: "conv2d.wgsl", Entry: "main", Defines: shaders.Defines(defs...)}
 	b.run(kern, tiles, p, xa, wa, ba, cba, ra, oa)
-	return out
+}
+
+// testBindLimit, when set, stands in for a smaller storage-binding limit
+// than the device's (tests make the band and chunk splitting run on small
+// tensors).
+var testBindLimit uint64
+
+// bindLimit is the largest storage binding a dispatch may use, bytes.
+func (b *Backend) bindLimit() uint64 {
+	l := b.dev.Limits().MaxStorageBufferBindingSize
+	if testBindLimit > 0 && testBindLimit < l {
+		l = testBindLimit
+	}
+	return l
 }

@@ -2,13 +2,16 @@
 // full-size UNet shapes (512×512 images: 64×64 latents, 320 channels, 8
 // heads of 40). Each iteration runs one op and waits for the device, and the
 // GFLOP/s metric counts 2·M·N·K for Linear / Conv2D and 4·N²·d·H for
-// attention (N² → Nq·Nk). Run one at a time, e.g.
+// attention (N² → Nq·Nk); GFLOP/cpu-s divides by the process's CPU time
+// instead (steadier on a shared machine with a CPU adapter). Run one at a
+// time, e.g.
 //
 //	go test ./engine/kernels/ -run '^$' -bench 'Linear' -benchtime 3x
 package kernels
 
 import (
 	"context"
+	"fmt"
 	"math/rand"
 	"testing"
 
@@ -51,6 +54,7 @@ func benchOp(b *testing.B, g *Backend, flops float64, op func() []*tensor.Tensor
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	c0 := cpuTime()
 	for range b.N {
 		outs := op()
 		if err := g.Sync(ctx); err != nil {
@@ -58,7 +62,11 @@ func benchOp(b *testing.B, g *Backend, flops float64, op func() []*tensor.Tensor
 		}
 		g.Free(outs...)
 	}
+	cpu := cpuTime() - c0
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu > 0 {
+		b.ReportMetric(flops*float64(b.N)/cpu.Seconds()/1e9, "GFLOP/cpu-s")
+	}
 }
 
 func BenchmarkLinear(b *testing.B) {
@@ -113,6 +121,59 @@ func BenchmarkAttention(b *testing.B) {
 			defer g.Free(q, k, v)
 			o := tensor.AttnOpts{Heads: heads, Scale: 0.158}
 			benchOp(b, g, 4*float64(bc.nq)*float64(bc.nk)*d*heads, func() []*tensor.Tensor {
+				out, _ := g.Attention(q, k, v, o)
+				return []*tensor.Tensor{out}
+			})
+		})
+	}
+}
+
+// BenchmarkLinearTiles times the register-block variants of matmul.wgsl
+// (llm.c style: every variant is the same kernel under other defines and is
+// covered by the parity tests when made the default). On lavapipe 8×8
+// blocks won: 4×4 ≈ 3.3–4.4, 8×8 ≈ 7.5, 16×8 ≈ 3.4, 8×16 ≈ 3.7, 16×16 ≈ 4.0,
+// 4×16 ≈ 6.5 GFLOP per CPU-second (x 512×320, w 1280×320, LP_NUM_THREADS=1).
+// Past 8×8 the accumulators no longer fit what LLVM keeps in registers.
+func BenchmarkLinearTiles(b *testing.B) {
+	defer func(t gemmTile) { denseTile = t }(denseTile)
+	for _, t := range []gemmTile{
+		{TM: 4, TN: 4, WGM: 8, WGN: 8},
+		{TM: 8, TN: 8, WGM: 8, WGN: 8},
+		{TM: 16, TN: 8, WGM: 8, WGN: 8},
+		{TM: 8, TN: 16, WGM: 8, WGN: 8},
+	} {
+		b.Run(fmt.Sprintf("%dx%d", t.TM, t.TN), func(b *testing.B) {
+			denseTile = t
+			g := benchBackend(b)
+			rng := rand.New(rand.NewSource(1))
+			const m, k, n = 512, 320, 1280
+			x := benchRand(g, rng, "x", tensor.F32, m, k)
+			w := benchRand(g, rng, "w", tensor.F32, n, k)
+			bias := benchRand(g, rng, "b", tensor.F32, n)
+			defer g.Free(x, w, bias)
+			benchOp(b, g, 2*m*n*k, func() []*tensor.Tensor {
+				return []*tensor.Tensor{g.Linear(x, w, bias, tensor.Epilogue{Act: tensor.ActGELU})}
+			})
+		})
+	}
+}
+
+// BenchmarkAttentionBlocks times attention.wgsl's key-block sizes (see
+// attnConfig for the figures measured).
+func BenchmarkAttentionBlocks(b *testing.B) {
+	defer func(c attnConfig) { attnCfg = c }(attnCfg)
+	for _, kb := range []int{4, 8, 16} {
+		b.Run(fmt.Sprintf("KB%d", kb), func(b *testing.B) {
+			attnCfg.KB = kb
+			g := benchBackend(b)
+			rng := rand.New(rand.NewSource(1))
+			const n, heads, d = 1024, 8, 40
+			q := benchRand(g, rng, "q", tensor.F32, 1, n, heads*d)
+			k := benchRand(g, rng, "k", tensor.F32, 1, n, heads*d)
+			v := benchRand(g, rng, "v", tensor.F32, 1, n, heads*d)
+			defer g.Free(q, k, v)
+			o := tensor.AttnOpts{Heads: heads, Scale: 0.158}
+			benchOp(b, g, 4*n*n*d*heads, func() []*tensor.Tensor {
 				out, _ := g.Attention(q, k, v, o)
 				return []*tensor.Tensor{out}
 			})

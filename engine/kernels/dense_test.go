@@ -3,9 +3,11 @@
 package kernels
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
+	"harmony/engine/gpu"
 	"harmony/engine/tensor"
 	"harmony/shaders"
 )
@@ -218,5 +220,64 @@ func TestWeightVariantSelection(t *testing.T) {
 		defer func() { p.g.F16Arith = false }()
 		runLinear(t, p, linearCases[6])
 		runConv(t, p, convCases[9])
+	}
+}
+
+// TestDenseBindingSplits: tensors larger than a storage binding may be are
+// computed in bands (Conv2D) or row chunks (Linear). A tiny stand-in limit
+// makes small tensors split into many pieces.
+func TestDenseBindingSplits(t *testing.T) {
+	p := newOracle(t, false)
+	defer func(l uint64) { testBindLimit = l }(testBindLimit)
+	testBindLimit = 2048
+	convs := []convCase{
+		{name: "3x3 bands res chanbias", b: 2, h: 13, w: 11, c: 4, o: 8, k: 3, stride: 1, pad: 1, bias: true, chanBias: true, res: true, act: tensor.ActSiLU},
+		{name: "3x3 s2 bands", b: 1, h: 31, w: 9, c: 4, o: 8, k: 3, stride: 2, pad: 1, bias: true},
+		{name: "upsample bands", b: 2, h: 7, w: 6, c: 4, o: 8, k: 3, stride: 1, pad: 1, upsample: true, bias: true, chanBias: true},
+		{name: "f16 no padding bands", b: 1, h: 30, w: 10, c: 5, o: 6, k: 3, stride: 1, wdt: tensor.F16, wOff: 1, xOff: 1},
+		{name: "1x1 row chunks", b: 2, h: 13, w: 11, c: 8, o: 8, k: 1, stride: 1, bias: true, res: true},
+	}
+	// Unguarded too: then every dispatch binds just its window.
+	unguarded := convs[0]
+	unguarded.name += ", unguarded"
+	for _, tc := range append(convs, unguarded) {
+		t.Run(tc.name, func(t *testing.T) {
+			p.t = t
+			p.g.Guard = !strings.HasSuffix(tc.name, "unguarded")
+			defer func() { p.g.Guard = true }()
+			d0 := p.g.Device().Stats().Dispatches
+			e := runConv(t, p, tc)
+			n := p.g.Device().Stats().Dispatches - d0
+			if n < 3 {
+				t.Fatalf("%d dispatches: the split did not happen", n)
+			}
+			t.Logf("max err / max|ref| = %.2g in %d dispatches", e, n)
+		})
+	}
+	testBindLimit = 1024
+	for _, tc := range []linearCase{
+		{name: "linear row chunks", lead: []int{37}, k: 16, n: 12, bias: true, res: true, act: tensor.ActGELU},
+		{name: "linear row chunks odd offsets f16", lead: []int{3, 9}, k: 10, n: 6, wdt: tensor.F16, xOff: 3, wOff: 1, bias: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p.t = t
+			d0 := p.g.Device().Stats().Dispatches
+			e := runLinear(t, p, tc)
+			n := p.g.Device().Stats().Dispatches - d0
+			if n < 2 {
+				t.Fatalf("%d dispatches: the split did not happen", n)
+			}
+			t.Logf("max err / max|ref| = %.2g in %d dispatches", e, n)
+		})
+	}
+	// A weight that cannot be bound is refused, not computed wrong.
+	testBindLimit = 256
+	p.t = t
+	x := p.rand("x", 0, 1, 4, 64)
+	w := p.rand("w", 0, 1, 8, 64)
+	p.g.Linear(x.g, w.g, nil, tensor.Epilogue{})
+	var le *gpu.LimitError
+	if err := p.g.Err(); !errors.As(err, &le) {
+		t.Fatalf("oversized weight: error %v, want a *gpu.LimitError", err)
 	}
 }
