@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -11,6 +12,11 @@ import (
 	"harmony/engine/kernels"
 	"harmony/loader"
 )
+
+// slowAdapter: the wasm build runs these tests under Node + Dawn on
+// SwiftShader, where a tiny UNet call takes seconds; there one golden
+// configuration of each kind runs (the native build runs them all).
+var slowAdapter = runtime.GOOS == "js"
 
 func gpuModel(t testing.TB, folder string, p loader.Precision, variant string) *Model {
 	b := kernels.New(gputest.Default(t))
@@ -34,6 +40,9 @@ func TestPlainPipelineGPU(t *testing.T) {
 		{"blipdiffusion-tiny", loader.PrecisionF16, "", 3e-3},
 		{"blipdiffusion-tiny", loader.PrecisionF16, "fp16", 3e-3},
 	} {
+		if slowAdapter && (tc.folder != "blipdiffusion-tiny" || tc.precision != loader.PrecisionF32) {
+			continue
+		}
 		t.Run(fmt.Sprintf("%s/%s%s", tc.folder, tc.precision, tc.variant), func(t *testing.T) {
 			m := gpuModel(t, tc.folder, tc.precision, tc.variant)
 			o := goldenOptions(t)
@@ -52,5 +61,9 @@ func TestPlainPipelineGPU(t *testing.T) {
 
 func TestHarmonyRunsGPU(t *testing.T) {
 	m := gpuModel(t, "blipdiffusion-tiny", loader.PrecisionF32, "")
-	testHarmonyRuns(t, m, nil)
+	var only map[string]bool
+	if slowAdapter {
+		only = map[string]bool{"ortho_swap_kv": true}
+	}
+	testHarmonyRuns(t, m, only)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -158,8 +159,8 @@ func testHarmonyRuns(t *testing.T, m *Model, only map[string]bool) {
 }
 
 func TestHarmonyRunsCPU(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow on the CPU reference; the GPU test covers every run")
+	if testing.Short() || runtime.GOOS == "js" {
+		t.Skip("slow on the CPU reference (and single-threaded in wasm); the GPU test covers every run")
 	}
 	m := cpuModel(t)
 	testHarmonyRuns(t, m, map[string]bool{"ortho_swap_kv": true, "ortho_mean": true})
