@@ -152,7 +152,9 @@ func newHandler(root string) http.Handler {
 // hub redirects weight downloads to). Anything else is refused by the
 // browser, so neither the photo nor anything derived from it can leave.
 func contentSecurityPolicy(modelOrigin string) string {
-	connect := []string{"'self'"}
+	// blob: lets the page read back its own result images (object URLs
+	// of data it made); it reaches nothing outside the tab.
+	connect := []string{"'self'", "blob:"}
 	if o := sanitizeOrigin(modelOrigin); o != "" {
 		connect = append(connect, o)
 		if host := strings.TrimPrefix(o, "https://"); host == "huggingface.co" || strings.HasSuffix(host, ".huggingface.co") || host == "hf.co" {

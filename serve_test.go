@@ -30,7 +30,7 @@ func TestServeHeaders(t *testing.T) {
 	require.Equal(t, "same-origin", res.Header.Get("Cross-Origin-Opener-Policy"))
 	require.Equal(t, "require-corp", res.Header.Get("Cross-Origin-Embedder-Policy"))
 	csp := res.Header.Get("Content-Security-Policy")
-	require.Contains(t, csp, "connect-src 'self';")
+	require.Contains(t, csp, "connect-src 'self' blob:;")
 	require.Contains(t, csp, "'wasm-unsafe-eval'")
 
 	res, err = http.Get(srv.URL + "/harmony.wasm")
@@ -56,13 +56,13 @@ func TestServeHeaders(t *testing.T) {
 
 func TestContentSecurityPolicyOrigins(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"", "connect-src 'self';"},
-		{"https://huggingface.co/Salesforce/blipdiffusion/resolve/main", "connect-src 'self' https://huggingface.co https://*.huggingface.co https://*.hf.co;"},
-		{"https://models.example.org:8443/packs/x", "connect-src 'self' https://models.example.org:8443;"},
-		{"http://127.0.0.1:9000/x", "connect-src 'self' http://127.0.0.1:9000;"},
-		{"http://evil.example.org", "connect-src 'self';"},
-		{"javascript:alert(1)", "connect-src 'self';"},
-		{"https://a.example.org; script-src *", "connect-src 'self';"},
+		{"", "connect-src 'self' blob:;"},
+		{"https://huggingface.co/Salesforce/blipdiffusion/resolve/main", "connect-src 'self' blob: https://huggingface.co https://*.huggingface.co https://*.hf.co;"},
+		{"https://models.example.org:8443/packs/x", "connect-src 'self' blob: https://models.example.org:8443;"},
+		{"http://127.0.0.1:9000/x", "connect-src 'self' blob: http://127.0.0.1:9000;"},
+		{"http://evil.example.org", "connect-src 'self' blob:;"},
+		{"javascript:alert(1)", "connect-src 'self' blob:;"},
+		{"https://a.example.org; script-src *", "connect-src 'self' blob:;"},
 	} {
 		require.Contains(t, contentSecurityPolicy(tc.in), tc.want, tc.in)
 	}

@@ -1,30 +1,48 @@
 //go:build js
 
-// api.go implements the JS API over the engine.
+// api.go implements the JS API over the engine: the device, the loaded
+// model, photo checks and generation, each call on its own goroutine.
 package main
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
 	"sync"
 	"syscall/js"
+	"time"
 
 	"harmony/engine/gpu"
+	"harmony/engine/harmony"
+	"harmony/engine/imageproc"
+	"harmony/engine/jsx"
 	"harmony/engine/kernels"
+	"harmony/engine/pipeline"
 	"harmony/engine/tensor"
+	"harmony/loader"
 )
+
+// cacheBucket is the Cache Storage bucket that keeps downloaded weights.
+const cacheBucket = "harmony-models"
 
 type api struct {
 	mu     sync.Mutex
 	dev    *gpu.Device
 	be     *kernels.Backend
+	model  *pipeline.Model
 	cancel context.CancelFunc // of the call in flight
 }
 
 func newAPI() *api { return &api{} }
 
+// extra lets other files add entry points (see bench.go).
+var extra = map[string]func(a *api) func(js.Value, []js.Value) any{}
+
 func (a *api) functions() map[string]func(js.Value, []js.Value) any {
-	return map[string]func(js.Value, []js.Value) any{
+	fns := map[string]func(js.Value, []js.Value) any{
 		"init":       a.jsInit,
 		"loadModel":  a.jsLoadModel,
 		"checkPhoto": a.jsCheckPhoto,
@@ -32,6 +50,10 @@ func (a *api) functions() map[string]func(js.Value, []js.Value) any {
 		"cancel":     a.jsCancel,
 		"clearCache": a.jsClearCache,
 	}
+	for name, f := range extra {
+		fns[name] = f(a)
+	}
+	return fns
 }
 
 // begin starts a cancellable call, cancelling any call in flight.
@@ -60,14 +82,26 @@ func (a *api) jsCancel(js.Value, []js.Value) any {
 	return nil
 }
 
+// device opens the GPU once.
+func (a *api) device() (*kernels.Backend, error) {
+	if a.dev != nil {
+		if err := a.dev.Lost(); err != nil {
+			return nil, err
+		}
+		return a.be, nil
+	}
+	dev, err := gpu.Open(context.Background(), gpu.Options{})
+	if err != nil {
+		return nil, err
+	}
+	a.dev, a.be = dev, kernels.New(dev)
+	return a.be, nil
+}
+
 func (a *api) jsInit(js.Value, []js.Value) any {
 	return promise(func() (any, error) {
-		if a.dev == nil {
-			dev, err := gpu.Open(context.Background(), gpu.Options{})
-			if err != nil {
-				return nil, err
-			}
-			a.dev, a.be = dev, kernels.New(dev)
+		if _, err := a.device(); err != nil {
+			return nil, err
 		}
 		i := a.dev.Info()
 		feats := make([]any, len(i.Features))
@@ -76,37 +110,382 @@ func (a *api) jsInit(js.Value, []js.Value) any {
 		}
 		var warnings []any
 		if !i.ShaderF16 {
-			warnings = append(warnings, "This GPU offers no usable shader-f16: fp16 weights are unpacked and computed in f32 (slower, same pictures).")
+			warnings = append(warnings, "This GPU offers no usable shader-f16: fp16 weights are unpacked and computed in f32 (same pictures, a little slower).")
 		}
 		return obj(map[string]any{
 			"adapter":   i.Adapter,
 			"backend":   i.Backend,
 			"fallback":  i.Fallback,
 			"shaderF16": i.ShaderF16,
+			"subgroups": i.Subgroups,
 			"features":  js.ValueOf(feats),
 			"warnings":  js.ValueOf(warnings),
 			"limits": obj(map[string]any{
-				"maxStorageBufferBindingSize": float64(i.Limits.MaxStorageBufferBindingSize),
-				"maxBufferSize":               float64(i.Limits.MaxBufferSize),
+				"maxStorageBufferBindingSize":       float64(i.Limits.MaxStorageBufferBindingSize),
+				"maxBufferSize":                     float64(i.Limits.MaxBufferSize),
+				"maxComputeWorkgroupStorageSize":    float64(i.Limits.MaxComputeWorkgroupStorageSize),
+				"maxComputeInvocationsPerWorkgroup": float64(i.Limits.MaxComputeInvocationsPerWorkgroup),
 			}),
 		}), nil
 	})
 }
 
-func (a *api) jsLoadModel(this js.Value, args []js.Value) any {
-	return promise(func() (any, error) { return nil, codedf(CodeNotSupported, "harmony: model loading is not wired yet") })
+// modelSource turns the page's request into a loader source.
+func modelSource(req js.Value) (loader.Source, string, error) {
+	switch src := jsStr(req, "source"); src {
+	case "demo", "pack":
+		u := strings.TrimSpace(jsStr(req, "url"))
+		if u == "" {
+			return nil, "", codedf(CodeBadArgument, "harmony: give the pack's URL (its folder or manifest.json)")
+		}
+		u = strings.TrimSuffix(u, "manifest.json")
+		return loader.NewFetchSource(u), u, nil
+	case "hf":
+		u := strings.TrimSpace(jsStr(req, "url"))
+		base, err := hubURL(u)
+		if err != nil {
+			return nil, "", err
+		}
+		return loader.NewFetchSource(base), base, nil
+	case "folder":
+		files := req.Get("files")
+		if files.Type() != js.TypeObject || files.Length() == 0 {
+			return nil, "", codedf(CodeBadModel, "harmony: pick or drop a model folder first")
+		}
+		s, err := newFileSource(files)
+		return s, s.root, err
+	default:
+		return nil, "", codedf(CodeBadArgument, "harmony: unknown model source %q", src)
+	}
 }
 
-func (a *api) jsCheckPhoto(this js.Value, args []js.Value) any {
-	return promise(func() (any, error) { return nil, codedf(CodeNotSupported, "harmony: photo decoding is not wired yet") })
+// hubURL turns a Hugging Face repository id ("Salesforce/blipdiffusion") or
+// URL into the base URL files are resolved under (…/resolve/main/).
+func hubURL(s string) (string, error) {
+	if s == "" {
+		return "", codedf(CodeBadArgument, "harmony: give a repository id such as Salesforce/blipdiffusion")
+	}
+	if !strings.Contains(s, "://") {
+		parts := strings.Split(strings.Trim(s, "/"), "/")
+		if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+			return "", codedf(CodeBadArgument, "harmony: %q is not a repository id (owner/name)", s)
+		}
+		return "https://huggingface.co/" + parts[0] + "/" + parts[1] + "/resolve/main/", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", codedf(CodeBadArgument, "harmony: %q is not an http(s) URL", s)
+	}
+	if strings.HasSuffix(u.Host, "huggingface.co") && !strings.Contains(u.Path, "/resolve/") {
+		parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+		if len(parts) >= 2 {
+			rev := "main"
+			if len(parts) >= 4 && parts[2] == "tree" {
+				rev = parts[3]
+			}
+			return u.Scheme + "://" + u.Host + "/" + parts[0] + "/" + parts[1] + "/resolve/" + rev + "/", nil
+		}
+	}
+	if !strings.HasSuffix(s, "/") {
+		s += "/"
+	}
+	return s, nil
 }
 
-func (a *api) jsGenerate(this js.Value, args []js.Value) any {
-	return promise(func() (any, error) { return nil, codedf(CodeNotSupported, "harmony: generation is not wired yet") })
+func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
+	return promise(func() (any, error) {
+		if len(args) < 1 || args[0].Type() != js.TypeObject {
+			return nil, codedf(CodeBadArgument, "harmony: loadModel({source, url, files, precision}, onProgress)")
+		}
+		req := args[0]
+		var onProgress js.Value
+		if len(args) > 1 {
+			onProgress = args[1]
+		}
+		b, err := a.device()
+		if err != nil {
+			return nil, err
+		}
+		src, name, err := modelSource(req)
+		if err != nil {
+			return nil, err
+		}
+		p := loader.Precision(jsStr(req, "precision"))
+		if p == "" {
+			p = loader.PrecisionF16
+		}
+		if p != loader.PrecisionF16 && p != loader.PrecisionF32 {
+			return nil, codedf(CodeBadArgument, "harmony: precision %q is not f16 or f32", p)
+		}
+		ctx, done := a.begin()
+		defer done()
+		a.mu.Lock()
+		if a.model != nil {
+			a.model.Close()
+			a.model = nil
+		}
+		a.mu.Unlock()
+		opt := &loader.Options{Precision: p, Shapes: pipeline.ExpectedShapes}
+		if s := jsStr(req, "source"); s == "pack" || s == "hf" {
+			// Remote weights are kept (verified by SHA-256 on every use),
+			// so the next visit loads offline; the bundled demo and local
+			// folders are on hand already.
+			opt.Cache = loader.NewBrowserCache(cacheBucket)
+		}
+		var last time.Time
+		opt.Progress = func(ev loader.Progress) {
+			if onProgress.Type() != js.TypeFunction || (time.Since(last) < 100*time.Millisecond && ev.BytesDone < ev.BytesTotal) {
+				return
+			}
+			last = time.Now()
+			onProgress.Invoke(obj(map[string]any{
+				"done": float64(ev.BytesDone), "total": float64(ev.BytesTotal),
+				"fromCache": ev.FromCache, "file": ev.File,
+			}))
+		}
+		lm, err := loader.Load(ctx, src, b, opt)
+		if err != nil {
+			return nil, err
+		}
+		m, err := pipeline.Assemble(b, pipeline.ComponentsFromLoader(lm))
+		if err != nil {
+			lm.Free(b)
+			return nil, err
+		}
+		var bytes int64
+		for _, w := range lm.Weights {
+			for _, n := range w.Names() {
+				if t, err := w.Get(n); err == nil {
+					bytes += int64(t.Numel() * t.DType.Size())
+				}
+			}
+		}
+		a.mu.Lock()
+		a.model = m
+		a.mu.Unlock()
+		return obj(map[string]any{"name": name, "bytes": float64(bytes), "precision": string(p), "warnings": js.ValueOf([]any{})}), nil
+	})
 }
 
-func (a *api) jsClearCache(this js.Value, args []js.Value) any {
-	return promise(func() (any, error) { return 0, nil })
+func (a *api) jsCheckPhoto(_ js.Value, args []js.Value) any {
+	return promise(func() (any, error) {
+		if len(args) < 1 {
+			return nil, codedf(CodeBadArgument, "harmony: checkPhoto(bytes, name)")
+		}
+		data := bytesFromJS(args[0])
+		name := "photo"
+		if len(args) > 1 && args[1].Type() == js.TypeString {
+			name = args[1].String()
+		}
+		m, info, err := imageproc.Decode(name, data, imageproc.DecodeOptions{})
+		if err != nil {
+			return nil, coded(CodeBadPhoto, err)
+		}
+		return obj(map[string]any{"width": m.Width, "height": m.Height, "format": info.Format}), nil
+	})
+}
+
+// parseOptions reads generate's options object (the CLI's flags, camelCase).
+func parseOptions(o js.Value) (pipeline.Options, error) {
+	opts := pipeline.DefaultOptions()
+	opts.Compare = true
+	h := &opts.Harmony
+	bad := func(f, m string, a ...any) error {
+		return codedf(CodeBadArgument, "harmony: %s: %s", f, fmt.Sprintf(m, a...))
+	}
+	if o.Type() != js.TypeObject {
+		return opts, nil
+	}
+	opts.TargetClass = jsStr(o, "class")
+	opts.SourceClass = jsStr(o, "sourceClass")
+	opts.Prompt = jsStr(o, "prompt")
+	opts.Negative = jsStr(o, "negative")
+	opts.Steps = int(jsNum(o, "steps", float64(opts.Steps)))
+	opts.Guidance = jsNum(o, "guidance", opts.Guidance)
+	opts.Seed = uint64(jsNum(o, "seed", 0))
+	opts.Width = int(jsNum(o, "width", 0))
+	opts.Height = int(jsNum(o, "height", 0))
+	if s := jsStr(o, "scheduler"); s != "" {
+		opts.Scheduler = s
+	}
+	opts.PromptReps = int(jsNum(o, "promptReps", float64(opts.PromptReps)))
+	opts.PreviewEvery = int(jsNum(o, "previewEvery", 0))
+	opts.Compare = jsBool(o, "compare", true)
+	if m := jsStr(o, "method"); m != "" {
+		opts.Method = pipeline.Method(m)
+	}
+	onOff := func(k string, dst *bool) error {
+		switch v := jsStr(o, k); v {
+		case "":
+		case "on":
+			*dst = true
+		case "off":
+			*dst = false
+		default:
+			return bad(k, "want on or off, got %q", v)
+		}
+		return nil
+	}
+	for k, dst := range map[string]*bool{"ortho": &h.Ortho, "orthoExcludeClass": &h.ExcludeClass, "swap": &h.Swap} {
+		if err := onOff(k, dst); err != nil {
+			return opts, err
+		}
+	}
+	var err error
+	if v := jsStr(o, "orthoMode"); v != "" {
+		if h.OrthoMode, err = harmony.ParseMode(v); err != nil {
+			return opts, bad("ortho-mode", "%v", err)
+		}
+	}
+	switch v := jsStr(o, "swapMode"); v {
+	case "", "kv":
+		h.SwapMode = tensor.SwapKV
+	case "map":
+		h.SwapMode = tensor.SwapMap
+	default:
+		return opts, bad("swap-mode", "want kv or map, got %q", v)
+	}
+	if v := strings.TrimSpace(jsStr(o, "swapLayers")); v != "" {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				h.SwapLayers = append(h.SwapLayers, s)
+			}
+		}
+	}
+	if v := jsStr(o, "swapStart"); v != "" {
+		if h.SwapStart, err = harmony.ParseSwapStart(v); err != nil {
+			return opts, bad("swap-start", "%v", err)
+		}
+	}
+	if v := strings.TrimSpace(jsStr(o, "maskLevel")); v != "" {
+		var lv int
+		if _, err := fmt.Sscan(v, &lv); err != nil || lv < 0 {
+			return opts, bad("mask-level", "want a level ≥ 0, got %q", v)
+		}
+		h.MaskLevel = &lv
+	}
+	if v := jsStr(o, "maskTokens"); v != "" {
+		h.MaskTokens = pipeline.MaskTokens(v)
+	}
+	h.MaskThreshold = jsNum(o, "maskThreshold", h.MaskThreshold)
+	if v := jsStr(o, "visualPrompt"); v != "" {
+		h.VisualPrompt = v
+	}
+	return opts, nil
+}
+
+func pngJS(im *pipeline.Image) (js.Value, error) {
+	if im == nil {
+		return js.Null(), nil
+	}
+	b, err := im.PNG()
+	if err != nil {
+		return js.Null(), err
+	}
+	return bytesToJS(b), nil
+}
+
+func (a *api) jsGenerate(_ js.Value, args []js.Value) any {
+	return promise(func() (any, error) {
+		if len(args) < 3 {
+			return nil, codedf(CodeBadArgument, "harmony: generate(photoBytes, name, options, onProgress)")
+		}
+		a.mu.Lock()
+		m := a.model
+		a.mu.Unlock()
+		if m == nil {
+			return nil, codedf(CodeNoModel, "harmony: load a model first")
+		}
+		opts, err := parseOptions(args[2])
+		if err != nil {
+			return nil, err
+		}
+		opts.Image = bytesFromJS(args[0])
+		opts.ImageName = args[1].String()
+		if opts.Width == 0 {
+			opts.Width = m.UNetConfig.SampleSize * m.LatentFactor
+		}
+		if opts.Height == 0 {
+			opts.Height = opts.Width
+		}
+		var onProgress js.Value
+		if len(args) > 3 {
+			onProgress = args[3]
+		}
+		if onProgress.Type() == js.TypeFunction {
+			opts.Progress = func(p pipeline.Progress) {
+				ev := map[string]any{"phase": p.Stage, "step": p.Call, "total": p.Calls, "eta": p.ETA.Seconds(), "elapsed": p.Elapsed.Seconds()}
+				if p.Preview != nil {
+					if png, err := p.Preview.PNG(); err == nil {
+						ev["preview"] = bytesToJS(png)
+					}
+				}
+				onProgress.Invoke(obj(ev))
+			}
+		}
+		ctx, done := a.begin()
+		defer done()
+		res, err := pipeline.Generate(ctx, m, opts)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]any{}
+		for kind, im := range map[string]*pipeline.Image{"harmony": res.Main.Image, "mask": res.MaskHeat} {
+			if out[kind], err = pngJS(im); err != nil {
+				return nil, err
+			}
+		}
+		if opts.Method == pipeline.MethodBLIPDiffusion {
+			out["baseline"], out["harmony"] = out["harmony"], js.Null()
+		}
+		if res.Baseline != nil {
+			if out["baseline"], err = pngJS(res.Baseline.Image); err != nil {
+				return nil, err
+			}
+		}
+		if res.Visual != nil {
+			if out["visual"], err = pngJS(res.Visual.Image); err != nil {
+				return nil, err
+			}
+		}
+		warnings := make([]any, len(res.Warnings))
+		for i, w := range res.Warnings {
+			warnings[i] = w
+		}
+		out["warnings"] = js.ValueOf(warnings)
+		out["timings"] = obj(map[string]any{
+			"encode": res.Timings.Encode.Seconds(), "denoise": res.Timings.Denoise.Seconds(),
+			"decode": res.Timings.Decode.Seconds(), "total": res.Timings.Total.Seconds(),
+			"calls": res.Timings.Calls, "batch": res.Timings.Batch,
+		})
+		return obj(out), nil
+	})
+}
+
+func (a *api) jsClearCache(js.Value, []js.Value) any {
+	return promise(func() (any, error) {
+		ctx := context.Background()
+		caches := js.Global().Get("caches")
+		if !caches.Truthy() {
+			return 0, nil
+		}
+		used := func() float64 {
+			st := js.Global().Get("navigator").Get("storage")
+			if !st.Truthy() {
+				return 0
+			}
+			est, err := jsx.Await(ctx, st.Call("estimate"), 10*time.Second)
+			if err != nil || !est.Truthy() {
+				return 0
+			}
+			return est.Get("usage").Float()
+		}
+		before := used()
+		if _, err := jsx.Await(ctx, caches.Call("delete", cacheBucket), 30*time.Second); err != nil {
+			return nil, err
+		}
+		return max(before-used(), 0), nil
+	})
 }
 
 // classify maps engine errors to the page's stable codes.
@@ -115,9 +494,20 @@ func classify(err error) string {
 	if errors.As(err, &ce) {
 		return ce.code
 	}
-	var lost *gpu.DeviceLostError
-	var lim *gpu.LimitError
-	var miss *tensor.MissingError
+	var (
+		lost   *gpu.DeviceLostError
+		lim    *gpu.LimitError
+		miss   *tensor.MissingError
+		dec    *imageproc.DecodeError
+		quota  *loader.QuotaError
+		srcErr *loader.SourceError
+		fmtErr *loader.FormatError
+		tErr   *loader.TensorError
+		hErr   *loader.HashError
+		mErr   *pipeline.ModelError
+		aErr   *pipeline.ArgError
+		vErr   *gpu.ValidationError
+	)
 	switch {
 	case errors.Is(err, context.Canceled):
 		return CodeCancelled
@@ -127,8 +517,23 @@ func classify(err error) string {
 		return CodeDeviceLost
 	case errors.As(err, &lim):
 		return CodeLimits
-	case errors.As(err, &miss):
+	case errors.As(err, &quota):
+		return CodeQuota
+	case errors.As(err, &dec):
+		return CodeBadPhoto
+	case errors.As(err, &aErr):
+		return CodeBadArgument
+	case errors.As(err, &miss), errors.As(err, &fmtErr), errors.As(err, &tErr), errors.As(err, &hErr), errors.As(err, &mErr):
 		return CodeBadModel
+	case errors.As(err, &srcErr):
+		if errors.Is(err, fs.ErrNotExist) {
+			return CodeBadModel
+		}
+		return CodeNetwork
+	case errors.As(err, &vErr):
+		if strings.Contains(strings.ToLower(vErr.Message), "out of memory") {
+			return CodeOutOfMemory
+		}
 	}
 	return CodeInternal
 }

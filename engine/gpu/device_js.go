@@ -23,7 +23,6 @@ package gpu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"syscall/js"
@@ -31,6 +30,8 @@ import (
 	"unsafe"
 
 	"github.com/cogentcore/webgpu/wgpu"
+
+	"harmony/engine/jsx"
 )
 
 type platform struct {
@@ -62,55 +63,13 @@ func handle[T any](p *T) js.Value {
 
 // await blocks until promise settles, the timeout passes or ctx ends.
 func await(ctx context.Context, promise js.Value, timeout time.Duration) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
+	v, err := jsx.Await(ctx, promise, timeout)
+	if err == jsx.ErrTimeout {
+		err = ErrTimeout
 	}
-	ch := make(chan result, 1)
-	var onOK, onErr js.Func
-	onOK = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		v := js.Undefined()
-		if len(args) > 0 {
-			v = args[0]
-		}
-		ch <- result{v: v}
-		return nil
-	})
-	onErr = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		msg := "promise rejected"
-		if len(args) > 0 {
-			msg = jsErrorString(args[0])
-		}
-		ch <- result{err: errors.New(msg)}
-		return nil
-	})
-	promise.Call("then", onOK, onErr)
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case r := <-ch:
-		onOK.Release()
-		onErr.Release()
-		return r.v, r.err
-	case <-t.C:
-		return js.Undefined(), ErrTimeout
-	case <-ctx.Done():
-		return js.Undefined(), ctx.Err()
-	}
+	return v, err
 }
 
-func jsErrorString(v js.Value) string {
-	if v.Type() == js.TypeObject {
-		name, msg := v.Get("name"), v.Get("message")
-		if msg.Type() == js.TypeString {
-			if name.Type() == js.TypeString {
-				return name.String() + ": " + msg.String()
-			}
-			return msg.String()
-		}
-	}
-	return v.String()
-}
 
 // Open finds an adapter on navigator.gpu and opens a device on it.
 func Open(ctx context.Context, opt Options) (*Device, error) {

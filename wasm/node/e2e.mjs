@@ -77,6 +77,7 @@ try {
   await fill('#seed', args.seed ?? 42);
   await fill('#width', args.width ?? 48);
   await fill('#height', args.height ?? 32);
+  await page.click('#advanced summary'); // the knobs live in the advanced panel
   await fill('#preview-every', args['preview-every'] ?? 0);
   await page.setChecked('#harmony', (args.harmony ?? '1') === '1');
   await page.setChecked('#compare', (args.compare ?? '1') === '1');

@@ -1,0 +1,185 @@
+//go:build !js
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"harmony/engine/gpu/gputest"
+	"harmony/engine/kernels"
+	"harmony/engine/pipeline"
+	"harmony/loader"
+	"harmony/www"
+)
+
+// e2eNegative is the page's default negative prompt, set on both sides.
+const e2eNegative = "over-exposure, under-exposure, saturated, duplicate, out of frame, lowres, cropped, worst quality, low quality, jpeg artifacts, morbid, mutilated, out of frame, ugly, bad anatomy, bad proportions, deformed, blurry, duplicate"
+
+// requestLog records every request the page makes to its own server.
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []string
+	body [][]byte
+}
+
+func (l *requestLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		l.mu.Lock()
+		l.reqs = append(l.reqs, r.Method+" "+r.URL.String())
+		l.body = append(l.body, b)
+		l.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// TestPageEndToEnd drives the page in headless Chromium: demo model, the
+// demo photo, a fixed seed; every picture must equal the native engine's
+// for the same settings within ±2 levels on 99 % of values, no request may
+// leave the page's origin or carry the photo. The screenshot and pictures
+// are kept in testout/e2e for people to look at.
+func TestPageEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end browser test (minutes on a CPU adapter)")
+	}
+	require.NoError(t, os.MkdirAll("testout", 0o755))
+	chromium := "/usr/lib/chromium/chromium"
+	for _, need := range []string{chromium, "wasm/node/node_modules/playwright-core"} {
+		if _, err := os.Stat(need); err != nil {
+			if gputest.Required() {
+				t.Fatalf("end-to-end test needs %s (run .ci/setup)", need)
+			}
+			t.Skipf("end-to-end test needs %s (run .ci/setup)", need)
+		}
+	}
+	require.NoError(t, buildWasm("www", false))
+
+	log := &requestLog{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: log.wrap(newHandler("www"))}
+	go srv.Serve(ln)
+	defer srv.Close()
+	url := "http://" + ln.Addr().String() + "/"
+
+	const steps, seed, width, height = 4, 42, 48, 32
+	out, _ := filepath.Abs(filepath.Join("testout", "e2e"))
+	require.NoError(t, os.RemoveAll(out))
+	photo := filepath.Join("www", "demo", "subject.png")
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "wasm/node/e2e.mjs", "--url", url, "--photo", photo, "--out", out,
+		"--source", "demo", "--precision", "f16", "--class", "dog", "--prompt", "swimming underwater", "--negative", e2eNegative,
+		"--steps", strconv.Itoa(steps), "--seed", strconv.Itoa(seed), "--width", strconv.Itoa(width), "--height", strconv.Itoa(height),
+		"--harmony", "1", "--compare", "1", "--chromium", chromium)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	stdout, err := cmd.Output()
+	t.Logf("browser run (%v): %s", time.Since(start).Round(time.Second), strings.TrimSpace(string(stdout)))
+	var rep struct {
+		Requests []struct {
+			Method, URL string
+			BodyBytes   int
+		}
+		OffOrigin       []string
+		PhotoSent       bool
+		Error           any
+		GenerateSeconds float64
+		Adapter         string
+		ProgressText    string
+		Outputs         map[string]string
+	}
+	data, rerr := os.ReadFile(filepath.Join(out, "report.json"))
+	require.NoError(t, rerr, "the driver wrote no report")
+	require.NoError(t, json.Unmarshal(data, &rep))
+	require.NoError(t, err, "browser run failed: %v", rep.Error)
+	t.Logf("page: %s; %s; generation %.0f s; %d requests", rep.Adapter, rep.ProgressText, rep.GenerateSeconds, len(rep.Requests))
+	require.Empty(t, rep.OffOrigin, "requests left the page's origin")
+	require.False(t, rep.PhotoSent, "a request carried the photo")
+
+	// The server saw every same-origin request: none may carry the photo.
+	photoBytes, err := os.ReadFile(photo)
+	require.NoError(t, err)
+	probe := photoBytes[64:112]
+	log.mu.Lock()
+	for i, b := range log.body {
+		require.False(t, bytes.Contains(b, probe), "request %s carried the photo", log.reqs[i])
+		require.NotContains(t, log.reqs[i], "POST", "the page posted something: %s", log.reqs[i])
+	}
+	log.mu.Unlock()
+
+	// The same generation natively.
+	b := kernels.New(gputest.Default(t))
+	lm, err := loader.Load(ctx, loader.NewFSSource(www.DemoModel(), "demo"), b, &loader.Options{Precision: loader.PrecisionF16})
+	require.NoError(t, err)
+	m, err := pipeline.Assemble(b, pipeline.ComponentsFromLoader(lm))
+	require.NoError(t, err)
+	defer m.Close()
+	o := pipeline.DefaultOptions()
+	o.Image, o.ImageName = photoBytes, "subject.png"
+	o.TargetClass, o.Prompt, o.Negative = "dog", "swimming underwater", e2eNegative
+	o.Steps, o.Seed, o.Width, o.Height, o.Compare = steps, seed, width, height, true
+	res, err := pipeline.Generate(ctx, m, o)
+	require.NoError(t, err)
+	native := map[string]*pipeline.Image{"harmony": res.Main.Image, "baseline": res.Baseline.Image, "visual": res.Visual.Image, "mask": res.MaskHeat}
+	for kind, want := range native {
+		t.Run(kind, func(t *testing.T) {
+			file, ok := rep.Outputs[kind]
+			require.True(t, ok, "the page showed no %s picture", kind)
+			f, err := os.Open(file)
+			require.NoError(t, err)
+			defer f.Close()
+			img, err := png.Decode(f)
+			require.NoError(t, err)
+			compareImage(t, kind, img, want)
+			wp, err := want.PNG()
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(out, "native-"+kind+".png"), wp, 0o644))
+		})
+	}
+}
+
+// compareImage requires |page − native| ≤ 2 levels on at least 99 % of the
+// RGB values.
+func compareImage(t *testing.T, kind string, got image.Image, want *pipeline.Image) {
+	bnd := got.Bounds()
+	require.Equal(t, [2]int{want.W, want.H}, [2]int{bnd.Dx(), bnd.Dy()}, "%s size", kind)
+	over, maxd := 0, 0
+	for y := 0; y < want.H; y++ {
+		for x := 0; x < want.W; x++ {
+			r, g, bb, _ := got.At(bnd.Min.X+x, bnd.Min.Y+y).RGBA()
+			for c, v := range []uint32{r >> 8, g >> 8, bb >> 8} {
+				d := int(v) - int(want.Pix[3*(y*want.W+x)+c])
+				if d < 0 {
+					d = -d
+				}
+				maxd = max(maxd, d)
+				if d > 2 {
+					over++
+				}
+			}
+		}
+	}
+	n := 3 * want.W * want.H
+	t.Logf("%s: %d of %d values differ by more than 2 levels (max %d)", kind, over, n, maxd)
+	require.LessOrEqual(t, over, n/100, fmt.Sprintf("%s: page and native differ", kind))
+}
