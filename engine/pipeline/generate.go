@@ -177,10 +177,20 @@ func (r *run) generate(ctx context.Context) (*Result, error) {
 			}
 			visual = &process{name: "visual", cond: visCond, ids: visIDs}
 			procs = append(procs, visual)
+
 		}
 		if o.Compare {
 			base = &process{name: "baseline", cond: cond, ids: condIDs}
 			procs = append(procs, base)
+		}
+		if o.Harmony.MainFromVisual && visual != nil {
+			switch {
+			case main.cond != cond:
+				b.Free(main.cond)
+			case base == nil:
+				b.Free(cond)
+			}
+			main.cond, main.ids = b.Reshape(visual.cond, visual.cond.Shape...), visual.ids
 		}
 	}
 	defer func() {

@@ -43,6 +43,9 @@ type HarmonyOptions struct {
 	// InjectMasks, when set, replaces the masks computed at call i (tests:
 	// tell a threshold flip from a bug). ok=false keeps the computed ones.
 	InjectMasks func(call int) (main, vis harmony.Mask, ok bool)
+	// MainFromVisual conditions the main process on the visual-only
+	// embedding (the method page's identical-conditioning check; tests).
+	MainFromVisual bool
 }
 
 // DefaultHarmony returns the method page's defaults.
