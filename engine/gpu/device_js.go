@@ -70,7 +70,6 @@ func await(ctx context.Context, promise js.Value, timeout time.Duration) (js.Val
 	return v, err
 }
 
-
 // Open finds an adapter on navigator.gpu and opens a device on it.
 func Open(ctx context.Context, opt Options) (*Device, error) {
 	nav := js.Global().Get("navigator")
