@@ -183,3 +183,49 @@ func compareImage(t *testing.T, kind string, got image.Image, want *pipeline.Ima
 	t.Logf("%s: %d of %d values differ by more than 2 levels (max %d)", kind, over, n, maxd)
 	require.LessOrEqual(t, over, n/100, fmt.Sprintf("%s: page and native differ", kind))
 }
+
+// TestPageModelCache: a hosted pack is kept in the browser's Cache Storage
+// (verified by SHA-256 on every use): after a reload it loads from there,
+// and "Clear downloaded models" empties it.
+func TestPageModelCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	chromium := "/usr/lib/chromium/chromium"
+	for _, need := range []string{chromium, "wasm/node/node_modules/playwright-core"} {
+		if _, err := os.Stat(need); err != nil {
+			if gputest.Required() {
+				t.Fatalf("browser test needs %s (run .ci/setup)", need)
+			}
+			t.Skipf("browser test needs %s (run .ci/setup)", need)
+		}
+	}
+	require.NoError(t, buildWasm("www", false))
+	log := &requestLog{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: log.wrap(newHandler("www"))}
+	go srv.Serve(ln)
+	defer srv.Close()
+	out, _ := filepath.Abs(filepath.Join("testout", "e2e-cache"))
+	require.NoError(t, os.RemoveAll(out))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "wasm/node/e2e.mjs", "--mode", "cache", "--url", "http://"+ln.Addr().String()+"/", "--out", out, "--chromium", chromium)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.Output()
+	t.Logf("%s", strings.TrimSpace(string(stdout)))
+	require.NoError(t, err)
+	var rep struct {
+		Cache     map[string]string
+		OffOrigin []string
+	}
+	data, err := os.ReadFile(filepath.Join(out, "report.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &rep))
+	require.Empty(t, rep.OffOrigin)
+	require.NotContains(t, rep.Cache["first"], "from this browser's cache")
+	require.Contains(t, rep.Cache["second"], "read from this browser's cache")
+	require.Contains(t, rep.Cache["cleared"], "Cleared")
+	require.NotContains(t, rep.Cache["third"], "from this browser's cache")
+}

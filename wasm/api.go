@@ -240,7 +240,7 @@ func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 			last = time.Now()
 			onProgress.Invoke(obj(map[string]any{
 				"done": float64(ev.BytesDone), "total": float64(ev.BytesTotal),
-				"fromCache": ev.FromCache, "file": ev.File,
+				"fromCache": ev.FromCache, "cached": float64(ev.CacheBytes), "file": ev.File,
 			}))
 		}
 		lm, err := loader.Load(ctx, src, b, opt)
@@ -462,6 +462,8 @@ func (a *api) jsGenerate(_ js.Value, args []js.Value) any {
 	})
 }
 
+// jsClearCache deletes the weights kept in Cache Storage and returns how
+// many pieces (pack shards or file ranges) were dropped.
 func (a *api) jsClearCache(js.Value, []js.Value) any {
 	return promise(func() (any, error) {
 		ctx := context.Background()
@@ -469,22 +471,16 @@ func (a *api) jsClearCache(js.Value, []js.Value) any {
 		if !caches.Truthy() {
 			return 0, nil
 		}
-		used := func() float64 {
-			st := js.Global().Get("navigator").Get("storage")
-			if !st.Truthy() {
-				return 0
+		n := 0
+		if c, err := jsx.Await(ctx, caches.Call("open", cacheBucket), 30*time.Second); err == nil {
+			if keys, err := jsx.Await(ctx, c.Call("keys"), 30*time.Second); err == nil {
+				n = keys.Length()
 			}
-			est, err := jsx.Await(ctx, st.Call("estimate"), 10*time.Second)
-			if err != nil || !est.Truthy() {
-				return 0
-			}
-			return est.Get("usage").Float()
 		}
-		before := used()
 		if _, err := jsx.Await(ctx, caches.Call("delete", cacheBucket), 30*time.Second); err != nil {
 			return nil, err
 		}
-		return max(before-used(), 0), nil
+		return n, nil
 	})
 }
 

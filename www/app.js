@@ -118,14 +118,17 @@ async function loadModel() {
   $('model-status').textContent = 'Loading…';
   $('model-progress').value = 0;
   modelKey = null;
+  let cached = 0;
   const info = await engine.loadModel(req, (ev) => {
+    cached = ev.cached || 0;
     const frac = ev.total > 0 ? ev.done / ev.total : 0;
     $('model-progress').value = frac;
     $('model-status').textContent = `${mb(ev.done)} of ${mb(ev.total)}` + (ev.fromCache ? ' (from cache)' : '') + (ev.file ? ` — ${ev.file}` : '');
   });
   modelKey = key;
   $('model-progress').value = 1;
-  $('model-status').textContent = `Loaded ${info.name} (${mb(info.bytes)} of weights on the GPU, ${info.precision}).`;
+  const fromCache = cached > 0 ? `; ${mb(cached)} read from this browser's cache` : '';
+  $('model-status').textContent = `Loaded ${info.name} (${mb(info.bytes)} of weights on the GPU, ${info.precision}${fromCache}).`;
   showWarnings(info.warnings);
 }
 
@@ -290,7 +293,7 @@ async function start() {
   $('clear-cache').addEventListener('click', async () => {
     try {
       const n = await engine.clearCache();
-      $('model-status').textContent = `Cleared ${mb(n)} of downloaded model data.`;
+      $('model-status').textContent = `Cleared ${n} downloaded model piece${n === 1 ? '' : 's'} from this browser.`;
       modelKey = null;
     } catch (e) { showError(e); }
   });

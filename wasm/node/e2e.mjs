@@ -6,6 +6,8 @@
 //   node wasm/node/e2e.mjs --url http://127.0.0.1:PORT/ --photo in.png --out DIR \
 //     [--source demo] [--class dog] [--prompt "swimming underwater"] [--steps 8] \
 //     [--seed 42] [--width 48] [--height 32] [--guidance 7.5] [--harmony 1] [--timeout 1200]
+//   node wasm/node/e2e.mjs --mode cache --url … --out DIR   (hosted pack: load, reload from
+//     the browser cache, clear the cache, load again)
 //
 // Requests to any origin but the page's are aborted and listed in the
 // report; the report also says whether any request carried the photo.
@@ -19,13 +21,13 @@ const args = {};
 for (let i = 0; i < argv.length; i++) {
   if (argv[i].startsWith('--')) args[argv[i].slice(2)] = argv[i + 1] !== undefined && !argv[i + 1].startsWith('--') ? argv[++i] : '1';
 }
-for (const k of ['url', 'photo', 'out']) {
+for (const k of args.mode === 'cache' ? ['url', 'out'] : ['url', 'photo', 'out']) {
   if (!args[k]) { console.error(`e2e: --${k} is required`); process.exit(2); }
 }
 fs.mkdirSync(args.out, { recursive: true });
 const timeoutMs = 1000 * +(args.timeout || 1200);
 const origin = new URL(args.url).origin;
-const photo = fs.readFileSync(args.photo);
+const photo = args.photo ? fs.readFileSync(args.photo) : Buffer.from('no photo in this mode');
 // A run of photo bytes past the file header: present in a request only if
 // the photo (or a copy of its bytes) was sent.
 const probe = photo.subarray(Math.min(64, photo.length >> 2), Math.min(64, photo.length >> 2) + Math.min(48, photo.length >> 1));
@@ -63,9 +65,45 @@ try {
     }
     await route.continue();
   });
+  const ready = async () => {
+    await page.waitForFunction(() => !document.getElementById('adapter').textContent.startsWith('Starting'), null, { timeout: 120000 });
+  };
   await page.goto(args.url, { waitUntil: 'load' });
-  await page.waitForFunction(() => !document.getElementById('adapter').textContent.startsWith('Starting'), null, { timeout: 120000 });
+  await ready();
   report.adapter = await page.textContent('#adapter');
+  if (args.mode === 'cache') {
+    // A hosted pack (here the demo pack by URL) is kept in Cache Storage:
+    // the second load reads it from there; after "clear", from the network.
+    const loaded = async () => {
+      // Let any load in flight (the demo loads by itself) finish first.
+      await page.waitForFunction(() => document.getElementById('model-status').textContent !== 'Loading…', null, { timeout: 300000 });
+      await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
+      await page.click('#load-model');
+      await page.waitForFunction(() => {
+        const s = document.getElementById('model-status').textContent, e = document.getElementById('error');
+        return s.startsWith('Loaded') || !e.hidden;
+      }, null, { timeout: 300000 });
+      return page.textContent('#model-status');
+    };
+    const choose = async () => {
+      await page.selectOption('#model-source', 'pack');
+      await page.fill('#model-url', new URL('models/tiny/', args.url).href);
+      await page.selectOption('#precision', 'f16');
+    };
+    await choose();
+    report.cache = { first: await loaded() };
+    await page.reload({ waitUntil: 'load' });
+    await ready();
+    await choose();
+    report.cache.second = await loaded();
+    await page.click('#clear-cache');
+    await page.waitForFunction(() => document.getElementById('model-status').textContent.startsWith('Cleared'), null, { timeout: 60000 });
+    report.cache.cleared = await page.textContent('#model-status');
+    report.cache.third = await loaded();
+    report.error = await page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : { code: e.dataset.code, text: e.textContent }; });
+    if (report.error) code = 1;
+    throw 'done';
+  }
   await page.selectOption('#model-source', args.source || 'demo');
   if (args.precision) await page.selectOption('#precision', args.precision);
   const fill = async (id, v) => { if (v !== undefined) await page.fill(id, String(v)); };
@@ -111,8 +149,10 @@ try {
   await page.screenshot({ path: path.join(args.out, 'page.png'), fullPage: true });
   if (report.error) code = 1;
 } catch (e) {
-  report.error = report.error || { code: 'driver', text: String(e && e.stack || e) };
-  code = 1;
+  if (e !== 'done') {
+    report.error = report.error || { code: 'driver', text: String(e && e.stack || e) };
+    code = 1;
+  }
 } finally {
   report.totalSeconds = (Date.now() - t0) / 1000;
   fs.writeFileSync(path.join(args.out, 'report.json'), JSON.stringify(report, null, 2));
@@ -120,5 +160,5 @@ try {
   fs.rmSync(scratch, { recursive: true, force: true });
 }
 if (report.offOrigin.length || report.photoSent) code = 1;
-console.log(JSON.stringify({ error: report.error, offOrigin: report.offOrigin, photoSent: report.photoSent, generateSeconds: report.generateSeconds, outputs: Object.keys(report.outputs) }));
+console.log(JSON.stringify({ error: report.error, offOrigin: report.offOrigin, photoSent: report.photoSent, generateSeconds: report.generateSeconds, outputs: Object.keys(report.outputs), cache: report.cache }));
 process.exit(code);
