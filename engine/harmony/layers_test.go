@@ -1,18 +1,18 @@
 package harmony
 
 import (
-	"encoding/json"
 	"os"
 	"slices"
 	"testing"
 
+	"harmony/engine/models/unet"
 	"harmony/loader/golden"
 )
 
 func modules(sites []AttnSite) []string {
 	var out []string
 	for _, s := range sites {
-		out = append(out, s.Module())
+		out = append(out, Module(s))
 	}
 	return out
 }
@@ -25,21 +25,16 @@ func TestLayersTinyUNet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c struct {
-		BlockOut []int `json:"block_out_channels"`
-	}
-	if err := json.Unmarshal(cfg, &c); err != nil {
-		t.Fatal(err)
-	}
-	scale := 1 << (len(c.BlockOut) - 1) // the VAE/latent factor of §11.7
-	sites, err := SitesFromUNetConfig(cfg, sum.Args.Height/scale, sum.Args.Width/scale)
+	c, err := unet.ParseConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	scale := 1 << (c.Levels() - 1) // the VAE/latent factor of §11.7
+	sites := unet.SitesFor(c, sum.Args.Height/scale, sum.Args.Width/scale)
 	for _, run := range maskRuns {
 		info := sum.Runs[run]
 		for _, s := range sites {
-			if hw, ok := info.LayerHW[s.Module()]; !ok || hw != [2]int{s.H, s.W} {
+			if hw, ok := info.LayerHW[Module(s)]; !ok || hw != [2]int{s.H, s.W} {
 				t.Errorf("%s: %s at %d×%d, summary %v", run, s.Name, s.H, s.W, hw)
 			}
 		}
@@ -65,7 +60,7 @@ func TestLayersTinyUNet(t *testing.T) {
 			}
 		}
 		for _, s := range sets.Swap {
-			if s.Cross || s.Block != BlockUp {
+			if s.Cross || s.Block != "up" {
 				t.Errorf("swap layer %s is not an up-block self-attention", s.Name)
 			}
 		}
@@ -82,7 +77,11 @@ const sdUNet = `{
 }`
 
 func TestLayersSD(t *testing.T) {
-	sites, err := SitesFromUNetConfig([]byte(sdUNet), 64, 64)
+	c, err := unet.ParseConfig([]byte(sdUNet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := unet.SitesFor(c, 64, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +113,7 @@ func TestLayersSD(t *testing.T) {
 		t.Errorf("swap layer sizes %v", sizes)
 	}
 	for _, s := range sites {
-		if s.Block == BlockMid && (s.H != 8 || s.Level != 3) {
+		if s.Block == "mid" && (s.H != 8 || s.Level != 3) {
 			t.Errorf("mid block site %+v", s)
 		}
 	}
@@ -139,39 +138,3 @@ func TestLayersSD(t *testing.T) {
 	}
 }
 
-func TestSitesFromUNetConfigVariants(t *testing.T) {
-	cases := []struct {
-		name   string
-		json   string
-		sites  int
-		errors bool
-	}{
-		{"no-mid", `{"down_block_types":["CrossAttnDownBlock2D","DownBlock2D"],"up_block_types":["UpBlock2D","CrossAttnUpBlock2D"],"mid_block_type":null,"layers_per_block":1}`, 2 * (1 + 2), false},
-		{"lists", `{"down_block_types":["CrossAttnDownBlock2D","CrossAttnDownBlock2D"],"up_block_types":["CrossAttnUpBlock2D","CrossAttnUpBlock2D"],"layers_per_block":[1,2],"transformer_layers_per_block":[1,2]}`, 2 * (1 + 4 + 2 + 6 + 2), false},
-		{"only-cross", `{"down_block_types":["CrossAttnDownBlock2D"],"up_block_types":["CrossAttnUpBlock2D"],"only_cross_attention":true}`, 0, true},
-		{"simple", `{"down_block_types":["SimpleCrossAttnDownBlock2D"],"up_block_types":["UpBlock2D"]}`, 0, true},
-		{"mismatch", `{"down_block_types":["DownBlock2D"],"up_block_types":[]}`, 0, true},
-		{"bad-list", `{"down_block_types":["DownBlock2D","DownBlock2D"],"up_block_types":["UpBlock2D","UpBlock2D"],"layers_per_block":[1]}`, 0, true},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			s, err := SitesFromUNetConfig([]byte(c.json), 9, 13)
-			if (err != nil) != c.errors {
-				t.Fatalf("error %v", err)
-			}
-			if len(s) != c.sites {
-				t.Errorf("%d sites, want %d", len(s), c.sites)
-			}
-		})
-	}
-	// 9×13 latent: level 1 is 5×7 (⌈·/2⌉).
-	s, _ := SitesFromUNetConfig([]byte(cases[1].json), 9, 13)
-	if last := s[len(s)-1]; last.Level != 0 || last.H != 9 {
-		t.Errorf("last up site %+v", last)
-	}
-	for _, x := range s {
-		if x.Level == 1 && (x.H != 5 || x.W != 7) {
-			t.Errorf("level-1 site %+v", x)
-		}
-	}
-}

@@ -26,11 +26,7 @@ func harmonyOpts(t *testing.T, mode tensor.SwapMode) Options {
 func constMasks(m *Model, o Options, v uint8) func(int) (harmony.Mask, harmony.Mask, bool) {
 	// The mask grid of the tiny UNet at the golden size is the latent.
 	h, w := o.Height/m.LatentFactor, o.Width/m.LatentFactor
-	sites := []harmony.AttnSite{}
-	for _, s := range m.UNet.Sites(h, w) {
-		sites = append(sites, toSite(s))
-	}
-	sets, _ := harmony.SelectLayers(sites, harmony.LayerOptions{})
+	sets, _ := harmony.SelectLayers(m.UNet.Sites(h, w), harmony.LayerOptions{})
 	mk := func() harmony.Mask {
 		ms := harmony.Mask{H: sets.GridH, W: sets.GridW, V: make([]uint8, sets.GridH*sets.GridW)}
 		for i := range ms.V {

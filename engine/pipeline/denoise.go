@@ -170,24 +170,10 @@ type swapTensors struct {
 	key  *tensor.Tensor
 }
 
-func toSite(s unet.Site) harmony.AttnSite {
-	k := harmony.BlockDown
-	switch s.Block {
-	case "mid":
-		k = harmony.BlockMid
-	case "up":
-		k = harmony.BlockUp
-	}
-	return harmony.AttnSite{Name: s.Name, Block: k, BlockIndex: s.Index, Level: s.Level, Cross: s.Cross, H: s.H, W: s.W}
-}
 
 func (r *run) newController(procs []*process, batch int, cfg bool) (*controller, error) {
 	m, o := r.m, &r.o.Harmony
-	var sites []harmony.AttnSite
-	for _, s := range m.UNet.Sites(r.lh, r.lw) {
-		sites = append(sites, toSite(s))
-	}
-	sets, err := harmony.SelectLayers(sites, harmony.LayerOptions{MaskLevel: o.MaskLevel, SwapLayers: o.SwapLayers})
+	sets, err := harmony.SelectLayers(m.UNet.Sites(r.lh, r.lw), harmony.LayerOptions{MaskLevel: o.MaskLevel, SwapLayers: o.SwapLayers})
 	if err != nil {
 		return nil, err
 	}

@@ -418,6 +418,12 @@ func (u *UNet) checkInputs(sample *tensor.Tensor, ts []float32, ctx *tensor.Tens
 	return nil
 }
 
+// SitesFor lists the attention layers a config implies, without weights
+// (the module tree is built in recording mode).
+func SitesFor(cfg *Config, h, w int) []Site {
+	return build(NewParams(nil, nil), cfg).Sites(h, w)
+}
+
 // Sites lists every attention layer in call order for a latent of h×w.
 func (u *UNet) Sites(h, w int) []Site {
 	var out []Site
