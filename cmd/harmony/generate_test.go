@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"math"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"

@@ -137,4 +137,3 @@ func TestLayersSD(t *testing.T) {
 		}
 	}
 }
-

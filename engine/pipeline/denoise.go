@@ -170,7 +170,6 @@ type swapTensors struct {
 	key  *tensor.Tensor
 }
 
-
 func (r *run) newController(procs []*process, batch int, cfg bool) (*controller, error) {
 	m, o := r.m, &r.o.Harmony
 	sets, err := harmony.SelectLayers(m.UNet.Sites(r.lh, r.lw), harmony.LayerOptions{MaskLevel: o.MaskLevel, SwapLayers: o.SwapLayers})
