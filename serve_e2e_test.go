@@ -52,34 +52,44 @@ func (l *requestLog) wrap(h http.Handler) http.Handler {
 	})
 }
 
+// browserSetup checks the browser test's needs, builds the wasm engine and
+// serves www/ on a loopback port, logging every request. It returns the
+// page URL.
+func browserSetup(t *testing.T) (string, *requestLog) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test (minutes on a CPU adapter)")
+	}
+	require.NoError(t, os.MkdirAll("testout", 0o755))
+	for _, need := range []string{chromiumPath, "wasm/node/node_modules/playwright-core"} {
+		if _, err := os.Stat(need); err != nil {
+			if gputest.Required() {
+				t.Fatalf("browser test needs %s (run .ci/setup)", need)
+			}
+			t.Skipf("browser test needs %s (run .ci/setup)", need)
+		}
+	}
+	require.NoError(t, buildWasm("www", false))
+	log := &requestLog{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: log.wrap(newHandler("www"))}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String() + "/", log
+}
+
+// chromiumPath is Debian's Chromium binary (not the /usr/bin wrapper, which
+// adds extension flags).
+const chromiumPath = "/usr/lib/chromium/chromium"
+
 // TestPageEndToEnd drives the page in headless Chromium: demo model, the
 // demo photo, a fixed seed; every picture must equal the native engine's
 // for the same settings within ±2 levels on 99 % of values, no request may
 // leave the page's origin or carry the photo. The screenshot and pictures
 // are kept in testout/e2e for people to look at.
 func TestPageEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end browser test (minutes on a CPU adapter)")
-	}
-	require.NoError(t, os.MkdirAll("testout", 0o755))
-	chromium := "/usr/lib/chromium/chromium"
-	for _, need := range []string{chromium, "wasm/node/node_modules/playwright-core"} {
-		if _, err := os.Stat(need); err != nil {
-			if gputest.Required() {
-				t.Fatalf("end-to-end test needs %s (run .ci/setup)", need)
-			}
-			t.Skipf("end-to-end test needs %s (run .ci/setup)", need)
-		}
-	}
-	require.NoError(t, buildWasm("www", false))
-
-	log := &requestLog{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &http.Server{Handler: log.wrap(newHandler("www"))}
-	go srv.Serve(ln)
-	defer srv.Close()
-	url := "http://" + ln.Addr().String() + "/"
+	url, log := browserSetup(t)
 
 	const steps, seed, width, height = 4, 42, 48, 32
 	out, _ := filepath.Abs(filepath.Join("testout", "e2e"))
@@ -90,7 +100,7 @@ func TestPageEndToEnd(t *testing.T) {
 	cmd := exec.CommandContext(ctx, "node", "wasm/node/e2e.mjs", "--url", url, "--photo", photo, "--out", out,
 		"--source", "demo", "--precision", "f16", "--class", "dog", "--prompt", "swimming underwater", "--negative", e2eNegative,
 		"--steps", strconv.Itoa(steps), "--seed", strconv.Itoa(seed), "--width", strconv.Itoa(width), "--height", strconv.Itoa(height),
-		"--harmony", "1", "--compare", "1", "--chromium", chromium)
+		"--harmony", "1", "--compare", "1", "--chromium", chromiumPath)
 	cmd.Stderr = os.Stderr
 	start := time.Now()
 	stdout, err := cmd.Output()
@@ -188,30 +198,12 @@ func compareImage(t *testing.T, kind string, got image.Image, want *pipeline.Ima
 // (verified by SHA-256 on every use): after a reload it loads from there,
 // and "Clear downloaded models" empties it.
 func TestPageModelCache(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test")
-	}
-	chromium := "/usr/lib/chromium/chromium"
-	for _, need := range []string{chromium, "wasm/node/node_modules/playwright-core"} {
-		if _, err := os.Stat(need); err != nil {
-			if gputest.Required() {
-				t.Fatalf("browser test needs %s (run .ci/setup)", need)
-			}
-			t.Skipf("browser test needs %s (run .ci/setup)", need)
-		}
-	}
-	require.NoError(t, buildWasm("www", false))
-	log := &requestLog{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &http.Server{Handler: log.wrap(newHandler("www"))}
-	go srv.Serve(ln)
-	defer srv.Close()
+	url, _ := browserSetup(t)
 	out, _ := filepath.Abs(filepath.Join("testout", "e2e-cache"))
 	require.NoError(t, os.RemoveAll(out))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "wasm/node/e2e.mjs", "--mode", "cache", "--url", "http://"+ln.Addr().String()+"/", "--out", out, "--chromium", chromium)
+	cmd := exec.CommandContext(ctx, "node", "wasm/node/e2e.mjs", "--mode", "cache", "--url", url, "--out", out, "--chromium", chromiumPath)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.Output()
 	t.Logf("%s", strings.TrimSpace(string(stdout)))
