@@ -27,6 +27,7 @@ import (
 	"harmony/engine/kernels"
 	"harmony/engine/pipeline"
 	"harmony/loader"
+	"harmony/loader/golden"
 	"harmony/www"
 )
 
@@ -220,4 +221,34 @@ func TestPageModelCache(t *testing.T) {
 	require.Contains(t, rep.Cache["second"], "read from this browser's cache")
 	require.Contains(t, rep.Cache["cleared"], "Cleared")
 	require.NotContains(t, rep.Cache["third"], "from this browser's cache")
+}
+
+// TestPageLocalFolder: a diffusers folder picked with the folder input
+// loads in place (File.slice), with no request for its files.
+func TestPageLocalFolder(t *testing.T) {
+	url, log := browserSetup(t)
+	folder := golden.Path(t, "blipdiffusion-tiny")
+	out, _ := filepath.Abs(filepath.Join("testout", "e2e-folder"))
+	require.NoError(t, os.RemoveAll(out))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "wasm/node/e2e.mjs", "--mode", "folder", "--folder", folder, "--url", url, "--out", out, "--chromium", chromiumPath)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.Output()
+	t.Logf("%s", strings.TrimSpace(string(stdout)))
+	require.NoError(t, err)
+	var rep struct {
+		Folder    string
+		OffOrigin []string
+	}
+	data, err := os.ReadFile(filepath.Join(out, "report.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &rep))
+	require.Empty(t, rep.OffOrigin)
+	require.Contains(t, rep.Folder, "Loaded blipdiffusion-tiny")
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for _, r := range log.reqs {
+		require.NotContains(t, r, "safetensors", "the page fetched a file of the picked folder")
+	}
 }

@@ -8,6 +8,7 @@
 //     [--seed 42] [--width 48] [--height 32] [--guidance 7.5] [--harmony 1] [--timeout 1200]
 //   node wasm/node/e2e.mjs --mode cache --url … --out DIR   (hosted pack: load, reload from
 //     the browser cache, clear the cache, load again)
+//   node wasm/node/e2e.mjs --mode folder --folder DIR --url … --out DIR   (a picked local folder)
 //
 // Requests to any origin but the page's are aborted and listed in the
 // report; the report also says whether any request carried the photo.
@@ -21,7 +22,7 @@ const args = {};
 for (let i = 0; i < argv.length; i++) {
   if (argv[i].startsWith('--')) args[argv[i].slice(2)] = argv[i + 1] !== undefined && !argv[i + 1].startsWith('--') ? argv[++i] : '1';
 }
-for (const k of args.mode === 'cache' ? ['url', 'out'] : ['url', 'photo', 'out']) {
+for (const k of args.mode ? ['url', 'out'] : ['url', 'photo', 'out']) {
   if (!args[k]) { console.error(`e2e: --${k} is required`); process.exit(2); }
 }
 fs.mkdirSync(args.out, { recursive: true });
@@ -71,6 +72,24 @@ try {
   await page.goto(args.url, { waitUntil: 'load' });
   await ready();
   report.adapter = await page.textContent('#adapter');
+  if (args.mode === 'folder') {
+    // A local diffusers folder, picked with the folder input: read in
+    // place through File.slice, never uploaded.
+    await page.waitForFunction(() => document.getElementById('model-status').textContent !== 'Loading…', null, { timeout: 300000 });
+    await page.selectOption('#model-source', 'folder');
+    await page.selectOption('#precision', 'f32');
+    await page.setInputFiles('#model-folder', args.folder);
+    await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
+    await page.click('#load-model');
+    await page.waitForFunction(() => {
+      const s = document.getElementById('model-status').textContent, e = document.getElementById('error');
+      return s.startsWith('Loaded') || !e.hidden;
+    }, null, { timeout: 300000 });
+    report.folder = await page.textContent('#model-status');
+    report.error = await page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : { code: e.dataset.code, text: e.textContent }; });
+    if (report.error) code = 1;
+    throw 'done';
+  }
   if (args.mode === 'cache') {
     // A hosted pack (here the demo pack by URL) is kept in Cache Storage:
     // the second load reads it from there; after "clear", from the network.
@@ -160,5 +179,5 @@ try {
   fs.rmSync(scratch, { recursive: true, force: true });
 }
 if (report.offOrigin.length || report.photoSent) code = 1;
-console.log(JSON.stringify({ error: report.error, offOrigin: report.offOrigin, photoSent: report.photoSent, generateSeconds: report.generateSeconds, outputs: Object.keys(report.outputs), cache: report.cache }));
+console.log(JSON.stringify({ error: report.error, offOrigin: report.offOrigin, photoSent: report.photoSent, generateSeconds: report.generateSeconds, outputs: Object.keys(report.outputs), cache: report.cache, folder: report.folder }));
 process.exit(code);
