@@ -8,19 +8,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"harmony/engine/cpu"
+	"harmony/engine/models/modeltest"
 	"harmony/engine/tensor"
 	"harmony/loader"
 	"harmony/loader/golden"
+
+	"github.com/stretchr/testify/require"
 )
 
 func tinyConfig(t *testing.T) Config {
@@ -137,15 +138,15 @@ func TestGolden(t *testing.T) {
 		t.Run(pc.name, func(t *testing.T) {
 			path := golden.Path(t, "blipdiffusion-tiny", "qformer", pc.file)
 			cpuOut := map[string][]float32{} // the CPU reference's outputs on these weights
-			forEachBackend(t, func(t *testing.T, b tensor.Backend, bc backendCase) {
+			modeltest.ForEach(t, func(t *testing.T, b tensor.Backend, bc modeltest.Backend) {
 				w, err := loader.ReadSafetensorsWeights(b, "qformer", path, pc.p)
-				must(t, b, err)
+				require.NoError(t, err)
 				defer w.Free(b)
 				m, err := Load(w, cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
-				sameRel := bc.sameWeightsRel(b)
+				sameRel := bc.SameWeightsRel(b)
 				for _, ec := range encodeCases {
 					t.Run(ec.name, func(t *testing.T) {
 						pv, ps := nhwc(t, gd, ec.pixels)
@@ -155,7 +156,7 @@ func TestGolden(t *testing.T) {
 						start := time.Now()
 						out, err := m.Forward(b, pixels, intRows(t, ga, ec.ids), intRows(t, ga, ec.mask), &tr)
 						defer tr.Free(b)
-						must(t, b, err)
+						require.NoError(t, err)
 						defer b.Free(out)
 						elapsed := time.Since(start)
 						for _, what := range ec.checks {
@@ -166,7 +167,7 @@ func TestGolden(t *testing.T) {
 								t.Fatalf("%s: shape %v, golden %v", name, got.Shape, shape)
 							}
 							v, err := b.Read(context.Background(), got)
-							must(t, b, err)
+							require.NoError(t, err)
 							golden.Close(t, name, v, want, pc.goldenRel, 1e-6)
 							if sameRel == 0 {
 								cpuOut[name] = v
@@ -312,60 +313,15 @@ func TestTensorsMatchCheckpoint(t *testing.T) {
 				file[n] = ti.Shape
 			}
 		}
-		compareTensorLists(t, Tensors(tinyConfig(t)), file)
+		modeltest.CompareTensorLists(t, Tensors(tinyConfig(t)), file)
 	})
 	t.Run("released", func(t *testing.T) {
 		cfg, err := ParseConfig([]byte(releasedConfig))
 		if err != nil {
 			t.Fatal(err)
 		}
-		compareTensorLists(t, Tensors(cfg), specTensors(t, "qformer"))
+		modeltest.CompareTensorLists(t, Tensors(cfg), modeltest.SpecTensors(t, "qformer"))
 	})
-}
-
-// specTensors reads one component's float tensors from the spec's
-// blipdiffusion_tensors.tsv (shared/docs beside shared/golden).
-func specTensors(t *testing.T, component string) map[string][]int {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(golden.Dir(t), "..", "docs", "blipdiffusion_tensors.tsv"))
-	if err != nil {
-		t.Skip(err)
-	}
-	out := map[string][]int{}
-	for _, line := range strings.Split(string(data), "\n")[1:] {
-		f := strings.Split(line, "\t")
-		if len(f) < 4 || f[0] != component || strings.HasPrefix(f[3], "i64") {
-			continue
-		}
-		var shape []int
-		for _, s := range strings.Split(strings.Trim(f[2], "[]"), ",") {
-			var n int
-			if _, err := fmt.Sscan(strings.TrimSpace(s), &n); err != nil {
-				t.Fatalf("tsv shape %q: %v", f[2], err)
-			}
-			shape = append(shape, n)
-		}
-		out[f[1]] = shape
-	}
-	return out
-}
-
-func compareTensorLists(t *testing.T, got, want map[string][]int) {
-	t.Helper()
-	for n, s := range want {
-		g, ok := got[n]
-		if !ok {
-			t.Errorf("model does not read %s %v", n, s)
-		} else if !slices.Equal(g, s) {
-			t.Errorf("%s: model expects %v, checkpoint has %v", n, g, s)
-		}
-	}
-	for n, s := range got {
-		if _, ok := want[n]; !ok {
-			t.Errorf("model reads %s %v, checkpoint lacks it", n, s)
-		}
-	}
-	t.Logf("%d tensors", len(got))
 }
 
 func TestLoadMissing(t *testing.T) {
@@ -428,8 +384,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	if err := json.Unmarshal(rc.QFormer.QFormer, &q); err != nil {
 		t.Fatal(err)
 	}
-	vact, _ := parseAct(v.HiddenAct)
-	qact, _ := parseAct(q.HiddenAct)
+	vact, _ := tensor.ParseAct(v.HiddenAct)
+	qact, _ := tensor.ParseAct(q.HiddenAct)
 	want := Config{
 		NumQueryTokens: rc.QFormer.NumQueryTokens,
 		Vision: VisionConfig{Hidden: v.Hidden, Intermediate: v.Intermediate, Layers: v.Layers, Heads: v.Heads,
@@ -459,7 +415,7 @@ func TestParseConfig(t *testing.T) {
 				c.QFormer.CrossAttentionFrequency == 1 && c.QFormer.EncoderHidden == 1024 && c.QFormer.VocabSize == 30523
 		}},
 		{"position type", `{"qformer_config": {"position_embedding_type": "relative_key"}}`, "position_embedding_type", nil},
-		{"act", `{"vision_config": {"hidden_act": "relu"}}`, "unsupported hidden_act", nil},
+		{"act", `{"vision_config": {"hidden_act": "relu"}}`, "hidden_act: unsupported activation", nil},
 		{"heads", `{"qformer_config": {"num_attention_heads": 5}}`, "does not split into 5 heads", nil},
 		{"patch", `{"vision_config": {"patch_size": 15}}`, "not a multiple of patch_size", nil},
 		{"encoder width", `{"vision_config": {"hidden_size": 1024}}`, "differs from qformer encoder_hidden_size", nil},

@@ -122,13 +122,13 @@ func ParseConfig(data []byte) (Config, error) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return Config{}, fmt.Errorf("blip2: config: %v", err)
 	}
-	vact, err := parseAct(f.Vision.HiddenAct)
+	vact, err := tensor.ParseAct(f.Vision.HiddenAct)
 	if err != nil {
-		return Config{}, err
+		return Config{}, fmt.Errorf("blip2: config: vision_config.hidden_act: %v", err)
 	}
-	qact, err := parseAct(f.QFormer.HiddenAct)
+	qact, err := tensor.ParseAct(f.QFormer.HiddenAct)
 	if err != nil {
-		return Config{}, err
+		return Config{}, fmt.Errorf("blip2: config: qformer_config.hidden_act: %v", err)
 	}
 	if f.QFormer.PositionEmbeddingType != "absolute" {
 		return Config{}, fmt.Errorf("blip2: config: position_embedding_type %q is not supported (only \"absolute\")", f.QFormer.PositionEmbeddingType)
@@ -192,15 +192,3 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// parseAct maps a transformers hidden_act name to the op set's activation.
-func parseAct(name string) (tensor.Act, error) {
-	switch name {
-	case "quick_gelu":
-		return tensor.ActQuickGELU, nil
-	case "gelu": // transformers' "gelu" is the exact erf form
-		return tensor.ActGELU, nil
-	case "silu", "swish":
-		return tensor.ActSiLU, nil
-	}
-	return tensor.ActNone, fmt.Errorf("blip2: config: unsupported hidden_act %q", name)
-}

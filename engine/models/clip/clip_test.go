@@ -6,18 +6,19 @@ package clip
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"harmony/engine/cpu"
+	"harmony/engine/models/modeltest"
 	"harmony/engine/tensor"
 	"harmony/loader"
 	"harmony/loader/golden"
+
+	"github.com/stretchr/testify/require"
 )
 
 func tinyConfig(t *testing.T) Config {
@@ -90,15 +91,15 @@ func TestGolden(t *testing.T) {
 		t.Run(pc.name, func(t *testing.T) {
 			path := golden.Path(t, "blipdiffusion-tiny", "text_encoder", pc.file)
 			cpuOut := map[string][]float32{} // the CPU reference's outputs on these weights
-			forEachBackend(t, func(t *testing.T, b tensor.Backend, bc backendCase) {
+			modeltest.ForEach(t, func(t *testing.T, b tensor.Backend, bc modeltest.Backend) {
 				w, err := loader.ReadSafetensorsWeights(b, "text_encoder", path, pc.p)
-				must(t, b, err)
+				require.NoError(t, err)
 				defer w.Free(b)
 				m, err := Load(w, cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
-				sameRel := bc.sameWeightsRel(b)
+				sameRel := bc.SameWeightsRel(b)
 				for _, ec := range encodeCases {
 					t.Run(ec.name, func(t *testing.T) {
 						ids := idRows(t, files[ec.idsFile], ec.ids)
@@ -112,7 +113,7 @@ func TestGolden(t *testing.T) {
 						start := time.Now()
 						out, err := m.Forward(b, ids, ctxT, ec.pos, &tr)
 						defer tr.Free(b)
-						must(t, b, err)
+						require.NoError(t, err)
 						defer b.Free(out)
 						check := func(name string, got *tensor.Tensor) {
 							t.Helper()
@@ -124,7 +125,7 @@ func TestGolden(t *testing.T) {
 								t.Fatalf("%s: shape %v, golden %v", name, got.Shape, shape)
 							}
 							v, err := b.Read(context.Background(), got)
-							must(t, b, err)
+							require.NoError(t, err)
 							golden.Close(t, name, v, want, pc.goldenRel, 1e-6)
 							if sameRel == 0 {
 								cpuOut[name] = v
@@ -254,7 +255,7 @@ func TestTensorsMatchCheckpoint(t *testing.T) {
 				file[n] = ti.Shape
 			}
 		}
-		compareTensorLists(t, Tensors(tinyConfig(t)), file)
+		modeltest.CompareTensorLists(t, Tensors(tinyConfig(t)), file)
 	})
 	t.Run("released", func(t *testing.T) {
 		cfg, err := ParseConfig([]byte(`{"architectures": ["ContextCLIPTextModel"], "hidden_act": "quick_gelu",
@@ -263,53 +264,8 @@ func TestTensorsMatchCheckpoint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		compareTensorLists(t, Tensors(cfg), specTensors(t, "text_encoder"))
+		modeltest.CompareTensorLists(t, Tensors(cfg), modeltest.SpecTensors(t, "text_encoder"))
 	})
-}
-
-// specTensors reads one component's float tensors from the spec's
-// blipdiffusion_tensors.tsv (shared/docs beside shared/golden).
-func specTensors(t *testing.T, component string) map[string][]int {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(golden.Dir(t), "..", "docs", "blipdiffusion_tensors.tsv"))
-	if err != nil {
-		t.Skip(err)
-	}
-	out := map[string][]int{}
-	for _, line := range strings.Split(string(data), "\n")[1:] {
-		f := strings.Split(line, "\t")
-		if len(f) < 4 || f[0] != component || strings.HasPrefix(f[3], "i64") {
-			continue
-		}
-		var shape []int
-		for _, s := range strings.Split(strings.Trim(f[2], "[]"), ",") {
-			var n int
-			if _, err := fmt.Sscan(strings.TrimSpace(s), &n); err != nil {
-				t.Fatalf("tsv shape %q: %v", f[2], err)
-			}
-			shape = append(shape, n)
-		}
-		out[f[1]] = shape
-	}
-	return out
-}
-
-func compareTensorLists(t *testing.T, got, want map[string][]int) {
-	t.Helper()
-	for n, s := range want {
-		g, ok := got[n]
-		if !ok {
-			t.Errorf("model does not read %s %v", n, s)
-		} else if !slices.Equal(g, s) {
-			t.Errorf("%s: model expects %v, checkpoint has %v", n, g, s)
-		}
-	}
-	for n, s := range got {
-		if _, ok := want[n]; !ok {
-			t.Errorf("model reads %s %v, checkpoint lacks it", n, s)
-		}
-	}
-	t.Logf("%d tensors", len(got))
 }
 
 func TestLoadMissing(t *testing.T) {
@@ -356,7 +312,7 @@ func TestParseConfig(t *testing.T) {
 			Config{VocabSize: 49408, Hidden: 32, Intermediate: 128, Layers: 2, Heads: 4,
 				MaxPositions: 77, Act: tensor.ActGELU, LayerNormEps: 1e-6}, ""},
 		{"heads", `{"hidden_size": 30, "num_attention_heads": 4}`, Config{}, "does not split"},
-		{"act", `{"hidden_act": "relu"}`, Config{}, "unsupported hidden_act"},
+		{"act", `{"hidden_act": "relu"}`, Config{}, "hidden_act: unsupported activation"},
 		{"zero", `{"num_hidden_layers": 0}`, Config{}, "num_hidden_layers 0"},
 		{"syntax", `{`, Config{}, "clip: config"},
 	} {

@@ -51,9 +51,9 @@ func ParseConfig(data []byte) (Config, error) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return Config{}, fmt.Errorf("clip: config: %v", err)
 	}
-	act, err := ParseAct(f.HiddenAct)
+	act, err := tensor.ParseAct(f.HiddenAct)
 	if err != nil {
-		return Config{}, err
+		return Config{}, fmt.Errorf("clip: config: hidden_act: %v", err)
 	}
 	c := Config{
 		VocabSize: f.VocabSize, Hidden: f.Hidden, Intermediate: f.Intermediate,
@@ -86,15 +86,3 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// ParseAct maps a transformers hidden_act name to the op set's activation.
-func ParseAct(name string) (tensor.Act, error) {
-	switch name {
-	case "quick_gelu":
-		return tensor.ActQuickGELU, nil
-	case "gelu": // transformers' "gelu" is the exact erf form
-		return tensor.ActGELU, nil
-	case "silu", "swish":
-		return tensor.ActSiLU, nil
-	}
-	return tensor.ActNone, fmt.Errorf("clip: config: unsupported hidden_act %q", name)
-}

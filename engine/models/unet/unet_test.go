@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"maps"
 	"os"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"harmony/engine/cpu"
+	"harmony/engine/models/modeltest"
 	"harmony/engine/tensor"
 	"harmony/loader"
 	"harmony/loader/golden"
@@ -66,67 +66,17 @@ func withKeys(t *testing.T, base, edits string) []byte {
 	return out
 }
 
-// readTSV returns the name → shape rows of one component of
-// blipdiffusion_tensors.tsv (float tensors only).
-func readTSV(t *testing.T, component string) map[string][]int {
-	t.Helper()
-	path := golden.Path(t, "..", "docs", "blipdiffusion_tensors.tsv")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]int{}
-	for _, line := range strings.Split(string(data), "\n")[1:] {
-		f := strings.Split(line, "\t")
-		if len(f) != 4 || f[0] != component || f[3] != "f32" {
-			continue
-		}
-		var shape []int
-		for _, d := range strings.Split(strings.Trim(f[2], "[]"), ",") {
-			var v int
-			if _, err := fmt.Sscan(strings.TrimSpace(d), &v); err != nil {
-				t.Fatalf("%s: bad shape %q", f[1], f[2])
-			}
-			shape = append(shape, v)
-		}
-		out[f[1]] = shape
-	}
-	return out
-}
-
-// compareTensorLists reports every difference between two name → shape maps.
-func compareTensorLists(t *testing.T, got, want map[string][]int) {
-	t.Helper()
-	for name, ws := range want {
-		gs, ok := got[name]
-		switch {
-		case !ok:
-			t.Errorf("missing %s %v", name, ws)
-		case !slices.Equal(gs, ws):
-			t.Errorf("%s: shape %v, want %v", name, gs, ws)
-		}
-	}
-	for name, gs := range got {
-		if _, ok := want[name]; !ok {
-			t.Errorf("extra %s %v", name, gs)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("%d tensors, want %d", len(got), len(want))
-	}
-}
-
 func TestTensorsSD15(t *testing.T) {
 	cfg, err := ParseConfig([]byte(sd15Config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := readTSV(t, "unet")
+	want := modeltest.SpecTensors(t, "unet")
 	if len(want) != 686 {
 		t.Fatalf("tsv lists %d unet tensors, the spec says 686", len(want))
 	}
 	got := Tensors(cfg)
-	compareTensorLists(t, got, want)
+	modeltest.CompareTensorLists(t, got, want)
 	var params int
 	for _, s := range got {
 		params += tensor.Numel(s)
@@ -264,9 +214,7 @@ func (r *recorder) Probs(s Site, p *tensor.Tensor) {
 }
 
 func TestGoldenUNet(t *testing.T) {
-	for _, bc := range backends {
-		t.Run(bc.name, func(t *testing.T) { testGoldenUNet(t, bc.open(t)) })
-	}
+	modeltest.ForEach(t, func(t *testing.T, b tensor.Backend, _ modeltest.Backend) { testGoldenUNet(t, b) })
 }
 
 func testGoldenUNet(t *testing.T, b tensor.Backend) {
@@ -294,7 +242,6 @@ func testGoldenUNet(t *testing.T, b tensor.Backend) {
 	start := time.Now()
 	out := u.Forward(b, sample, ts, ctx, rec)
 	got, err := b.Read(context.Background(), out)
-	skipUnimplemented(t, b)
 	if err != nil {
 		t.Fatal(err)
 	}

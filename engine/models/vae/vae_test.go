@@ -3,7 +3,6 @@ package vae
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"harmony/engine/cpu"
+	"harmony/engine/models/modeltest"
 	"harmony/engine/tensor"
 	"harmony/loader"
 	"harmony/loader/golden"
@@ -33,39 +33,12 @@ const sdVAEConfig = `{
   "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"]
 }`
 
-// readTSV returns the name → shape rows of one component of
-// blipdiffusion_tensors.tsv (float tensors only).
-func readTSV(t *testing.T, component string) map[string][]int {
-	t.Helper()
-	data, err := os.ReadFile(golden.Path(t, "..", "docs", "blipdiffusion_tensors.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]int{}
-	for _, line := range strings.Split(string(data), "\n")[1:] {
-		f := strings.Split(line, "\t")
-		if len(f) != 4 || f[0] != component || f[3] != "f32" {
-			continue
-		}
-		var shape []int
-		for _, d := range strings.Split(strings.Trim(f[2], "[]"), ",") {
-			var v int
-			if _, err := fmt.Sscan(strings.TrimSpace(d), &v); err != nil {
-				t.Fatalf("%s: bad shape %q", f[1], f[2])
-			}
-			shape = append(shape, v)
-		}
-		out[f[1]] = shape
-	}
-	return out
-}
-
 func TestTensorsSD(t *testing.T) {
 	cfg, err := ParseConfig([]byte(sdVAEConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := readTSV(t, "vae")
+	want := modeltest.SpecTensors(t, "vae")
 	if len(want) != 248 {
 		t.Fatalf("tsv lists %d vae tensors, the spec says 248", len(want))
 	}
@@ -167,9 +140,7 @@ func upload(t *testing.T, b tensor.Backend, g *golden.File, name string) *tensor
 }
 
 func TestGoldenVAE(t *testing.T) {
-	for _, bc := range backends {
-		t.Run(bc.name, func(t *testing.T) { testGoldenVAE(t, bc.open(t)) })
-	}
+	modeltest.ForEach(t, func(t *testing.T, b tensor.Backend, _ modeltest.Backend) { testGoldenVAE(t, b) })
 }
 
 func testGoldenVAE(t *testing.T, b tensor.Backend) {
@@ -189,7 +160,6 @@ func testGoldenVAE(t *testing.T, b tensor.Backend) {
 	start := time.Now()
 	out := d.DecodeZ(b, z)
 	got, err := b.Read(context.Background(), out)
-	skipUnimplemented(t, b)
 	if err != nil {
 		t.Fatal(err)
 	}

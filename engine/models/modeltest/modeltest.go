@@ -1,0 +1,103 @@
+// Package modeltest is the model packages' shared test support: the
+// backends every model test body runs on (the CPU reference, and the GPU
+// backend natively and in the wasm build under Node + Dawn), and the
+// released checkpoint's tensor table (shared/docs/blipdiffusion_tensors.tsv).
+// Only tests import it.
+package modeltest
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"harmony/engine/cpu"
+	"harmony/engine/gpu/gputest"
+	"harmony/engine/kernels"
+	"harmony/engine/tensor"
+	"harmony/loader/golden"
+)
+
+// Backend opens one backend for a subtest.
+type Backend struct {
+	Name string
+	Open func(t *testing.T) tensor.Backend
+	// SameWeightsRel bounds max|Δ|/max|ref| against the CPU reference fed
+	// the same F16 weights (0: the backend is the reference).
+	SameWeightsRel func(b tensor.Backend) float64
+}
+
+// Backends are the CPU reference and the GPU backend on the shared test
+// device (which skips without an adapter, or fails when
+// HARMONY_REQUIRE_GPU=1).
+func Backends() []Backend {
+	return []Backend{
+		{Name: "cpu", Open: func(*testing.T) tensor.Backend { return cpu.New() }, SameWeightsRel: func(tensor.Backend) float64 { return 0 }},
+		{Name: "webgpu", Open: func(t *testing.T) tensor.Backend { return kernels.New(gputest.Default(t)) },
+			SameWeightsRel: func(b tensor.Backend) float64 {
+				if b.(*kernels.Backend).F16Arith {
+					return 2e-3 // products rounded to f16
+				}
+				return 1e-5
+			}},
+	}
+}
+
+// ForEach runs body once per backend as a subtest.
+func ForEach(t *testing.T, body func(t *testing.T, b tensor.Backend, bc Backend)) {
+	for _, bc := range Backends() {
+		t.Run(bc.Name, func(t *testing.T) { body(t, bc.Open(t), bc) })
+	}
+}
+
+// SpecTensors returns the name → shape rows of one component's float
+// tensors in the released checkpoint's table (beside the goldens in
+// shared/docs).
+func SpecTensors(t *testing.T, component string) map[string][]int {
+	t.Helper()
+	data, err := os.ReadFile(golden.Path(t, "..", "docs", "blipdiffusion_tensors.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]int{}
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Split(line, "\t")
+		if len(f) != 4 || f[0] != component || f[3] != "f32" {
+			continue
+		}
+		var shape []int
+		for _, d := range strings.Split(strings.Trim(f[2], "[]"), ",") {
+			var v int
+			if _, err := fmt.Sscan(strings.TrimSpace(d), &v); err != nil {
+				t.Fatalf("%s: bad shape %q", f[1], f[2])
+			}
+			shape = append(shape, v)
+		}
+		out[f[1]] = shape
+	}
+	return out
+}
+
+// CompareTensorLists reports every difference between the tensors a model
+// reads (got) and a checkpoint's (want).
+func CompareTensorLists(t *testing.T, got, want map[string][]int) {
+	t.Helper()
+	for name, ws := range want {
+		gs, ok := got[name]
+		switch {
+		case !ok:
+			t.Errorf("model does not read %s %v", name, ws)
+		case !slices.Equal(gs, ws):
+			t.Errorf("%s: model expects %v, checkpoint has %v", name, gs, ws)
+		}
+	}
+	for name, gs := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("model reads %s %v, checkpoint lacks it", name, gs)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d tensors, checkpoint has %d", len(got), len(want))
+	}
+}
