@@ -154,10 +154,10 @@ func (b *Backend) GroupNorm(x, gamma, beta *tensor.Tensor, groups int, eps float
 		return out
 	}
 	pl := planGroupNorm(s, c, groups)
-	lim := b.bindLimit()
-	fits := byteSize(tensor.F32, x.Numel()) <= lim
+	fits := b.bindBytes(x) <= b.bindLimit() && b.bindBytes(out) <= b.bindLimit()
 	win := s // positions per window
 	if !fits {
+		lim := b.windowLimit()
 		maxPos := int(lim / uint64(4*c))
 		if maxPos == 0 {
 			b.SetErr(&gpu.LimitError{What: fmt.Sprintf("group_norm %v: one position", x), Need: uint64(4 * c), Have: lim})
