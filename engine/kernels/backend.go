@@ -277,9 +277,14 @@ func (b *Backend) bindBytes(t *tensor.Tensor) uint64 {
 }
 
 // windowLimit is the most bytes of tensor data a window of a split op may
-// hold: the binding limit less the slack of an unaligned window start.
+// hold: the binding limit less the slack of an unaligned window start (0
+// when that leaves nothing, which the split ops refuse).
 func (b *Backend) windowLimit() uint64 {
-	return b.bindLimit() - uint64(b.dev.Limits().MinStorageBufferOffsetAlignment)
+	lim, align := b.bindLimit(), uint64(b.dev.Limits().MinStorageBufferOffsetAlignment)
+	if lim <= align {
+		return 0
+	}
+	return lim - align
 }
 
 // optArg binds t, or when t is nil a dummy one-word buffer (a kernel that

@@ -180,7 +180,7 @@ func TestGroupNormBindingSplits(t *testing.T) {
 		{normCase{shape: []int{1, 40, 40, 12}, groups: 3, eps: 1e-6, lo: 1000, hi: 1001}, 32256, 7},
 		{normCase{shape: []int{2, 9, 7, 32}, groups: 4, eps: 1e-5, lo: -3, hi: 1, xOff: 5, paramOff: 3}, 2048, 17},
 		{normCase{shape: []int{1, 64, 64, 8}, groups: 2, eps: 1e-6, lo: -1, hi: 3}, 33024, 9}, // two chunks per window
-		{normCase{shape: []int{3, 8, 8, 16}, groups: 4, eps: 1e-5, lo: -1, hi: 1}, 4096, 7}, // one batch entry per window
+		{normCase{shape: []int{3, 8, 8, 16}, groups: 4, eps: 1e-5, lo: -1, hi: 1}, 4096, 7},   // one batch entry per window
 	} {
 		testBindLimit = 0
 		x, g, b := tc.c.inputs(p)
