@@ -260,7 +260,9 @@ func Run(ctx context.Context, dev *gpu.Device, opt Options) (*Report, error) {
 				r.Notes = append(r.Notes, "the stages ran with the adapter's limits, not the WebGPU default limits")
 			}
 		}
-		dev.Trim() // idle buffers of one part are not the next part's
+		if err := dev.Trim(); err != nil { // idle buffers of one part are not the next part's
+			return r, err
+		}
 	}
 	r.Seconds = time.Since(start).Seconds()
 	r.LoadAvg[1] = loadAvg()

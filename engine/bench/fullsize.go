@@ -169,10 +169,13 @@ func mb(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/1e6) }
 
 // begin starts a stage's measurements: the pool is emptied (so a stage
 // does not inherit the last one's idle buffers), peaks reset.
-func (r *stageRun) begin() {
-	r.dev.Trim()
+func (r *stageRun) begin() error {
+	if err := r.dev.Trim(); err != nil {
+		return err
+	}
 	r.dev.ResetPeaks()
 	r.mem.reset()
+	return nil
 }
 
 // end fills in the GPU and host peaks.
@@ -269,7 +272,9 @@ func (r *stageRun) stage(res *StageResult, comp string, call func(b tensor.Backe
 	if res.Activations, res.Largest, res.GFLOP, err = dry(comp, r.meta.Configs[comp], call); err != nil {
 		return nil, fmt.Errorf("dry run: %w", err)
 	}
-	r.begin()
+	if err := r.begin(); err != nil {
+		return nil, err
+	}
 	w, secs, err := r.load(comp)
 	if err != nil {
 		return nil, err
@@ -501,7 +506,9 @@ func (r *stageRun) unetCall(batch int) (StageResult, error) {
 	if res.Activations, res.Largest, res.GFLOP, err = dry("unet", r.meta.Configs["unet"], call); err != nil {
 		return res, fmt.Errorf("dry run: %w", err)
 	}
-	r.begin()
+	if err := r.begin(); err != nil {
+		return res, err
+	}
 	if r.unetW == nil {
 		w, secs, err := r.load("unet")
 		if err != nil {
