@@ -52,6 +52,7 @@ type Device struct {
 
 	staging    *wgpu.Buffer // map-read buffer reused by Read
 	stagingCap uint64
+	unsynced   uint64 // bytes written since Write last waited for the queue
 
 	stats Stats
 }
@@ -365,8 +366,27 @@ func (d *Device) Write(b *Buffer, offset uint64, data []byte) error {
 		return d.wrapErr("write to "+strconv.Quote(b.label), err)
 	}
 	d.stats.BytesWritten += uint64(len(data))
+	// The driver stages each write in host memory until the submit that
+	// carries it has run, and a model load submits nothing else: unbounded,
+	// the staging held a copy of every weight until the first dispatch (a
+	// 1 GB component took 2.1 GB of host memory on lavapipe, where device
+	// memory is host memory too). So every writeWindow bytes, submit and
+	// wait.
+	d.unsynced += uint64(len(data))
+	if d.unsynced >= writeWindow {
+		d.unsynced = 0
+		d.queue.Submit()
+		d.stats.Submits++
+		if err := d.plat.wait(context.Background(), d); err != nil {
+			return d.wrapErr("write to "+strconv.Quote(b.label), err)
+		}
+	}
 	return nil
 }
+
+// writeWindow is how many bytes Write uploads between waits for the queue:
+// two shards' worth, so that loading keeps streaming.
+const writeWindow = 64 << 20
 
 // Read copies size bytes at offset out of b. It submits all recorded work
 // and waits for it: this is the one read-back/sync point.

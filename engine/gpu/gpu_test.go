@@ -242,3 +242,18 @@ func TestPoolEviction(t *testing.T) {
 	d.Release(f)
 	require.Equal(t, st.Allocated, d.Stats().Allocated)
 }
+
+// TestWriteWindow: long runs of uploads (a model load) submit and wait
+// every writeWindow bytes, so the driver's staging copies do not pile up.
+func TestWriteWindow(t *testing.T) {
+	d := gputest.Default(t)
+	b, err := d.NewBuffer("w", 8<<20)
+	require.NoError(t, err)
+	defer d.Release(b)
+	data := make([]byte, 8<<20)
+	s0 := d.Stats()
+	for range 24 { // 192 MiB
+		require.NoError(t, d.Write(b, 0, data))
+	}
+	require.GreaterOrEqual(t, d.Stats().Submits-s0.Submits, int64(2), "no submits while uploading 192 MiB")
+}
