@@ -102,6 +102,15 @@ type stageRun struct {
 
 // RunStages runs the chosen stages on dev and returns their measurements.
 func RunStages(ctx context.Context, dev *gpu.Device, opt StageOptions) ([]StageResult, error) {
+	want := opt.Stages
+	if want == nil {
+		want = StageNames
+	}
+	for _, s := range want {
+		if !slices.Contains(StageNames, s) {
+			return nil, fmt.Errorf("bench: no stage %q (have %v)", s, StageNames)
+		}
+	}
 	r := &stageRun{ctx: ctx, dev: dev, b: kernels.New(dev), src: opt.Source, log: opt.Log, latent: opt.Latent}
 	if r.log == nil {
 		r.log = func(string, ...any) {}
@@ -124,10 +133,6 @@ func RunStages(ctx context.Context, dev *gpu.Device, opt StageOptions) ([]StageR
 			r.unetW.Free(r.b)
 		}
 	}()
-	want := opt.Stages
-	if want == nil {
-		want = StageNames
-	}
 	var out []StageResult
 	for _, name := range StageNames {
 		if !slices.Contains(want, name) {
@@ -156,11 +161,6 @@ func RunStages(ctx context.Context, dev *gpu.Device, opt StageOptions) ([]StageR
 		r.log("%s: %.1f s (load %.1f s), %.0f GFLOP, peak GPU %s (target %s), Go heap %s, RSS %s",
 			name, res.Seconds, res.LoadSeconds, res.GFLOP, mb(int64(res.PeakAllocated)), mb(res.Target), mb(int64(res.Host.GoHeap)), mb(int64(res.Host.RSS)))
 		out = append(out, res)
-	}
-	for _, s := range want {
-		if !slices.Contains(StageNames, s) {
-			return out, fmt.Errorf("bench: no stage %q (have %v)", s, StageNames)
-		}
 	}
 	return out, nil
 }
