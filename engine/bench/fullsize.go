@@ -75,7 +75,8 @@ type StageResult struct {
 	Target      int64 `json:"target_bytes"`
 	// PeakAllocated is the high-water mark of GPU buffer bytes (weights,
 	// activations and the pool's idle buffers); PeakInUse of bytes handed
-	// out; LargestBinding the largest storage binding of any dispatch.
+	// out; LargestBinding the largest storage binding of any dispatch so
+	// far (a running maximum over the stages run before, too).
 	PeakAllocated  uint64 `json:"peak_gpu_allocated_bytes"`
 	PeakInUse      uint64 `json:"peak_gpu_in_use_bytes"`
 	LargestBinding uint64 `json:"largest_binding_bytes"`
