@@ -5,7 +5,9 @@
 //   GN_STATS  one workgroup per (batch entry, block of groups, chunk of
 //             positions) reads the chunk's rows of the block's channels
 //             (contiguous, so reads coalesce) and leaves one Welford partial
-//             (count, mean, M2) per group and chunk;
+//             (count, mean, M2) per group and chunk; a tensor larger than a
+//             storage binding is read in windows of whole chunks, one
+//             dispatch each, into the same partials;
 //   GN_MERGE  one workgroup per (batch entry, group) merges the chunks'
 //             partials with Chan's formula and writes the statistics;
 //   GN_APPLY  elementwise (x − mean)·rstd·γ + β, then SiLU when SILU.
@@ -74,10 +76,14 @@ struct Params {
   total: u32,    // workgroups: B·blocks·chunks
   x_off: u32,    // elements: x within its binding
   part_off: u32, // vec4s: the partials within their binding
+  part_stride: u32, // partials per (batch entry, group): the chunks of the whole tensor
+  chunk0: u32,   // index of this dispatch's first chunk among them (windows of a big tensor)
+  _pad0: u32,
+  _pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> part: array<vec4<f32>>; // [B, G, chunks] (n, mean, M2, K)
+@group(0) @binding(1) var<storage, read_write> part: array<vec4<f32>>; // [B, G, part_stride] (n, mean, M2, K)
 @group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
@@ -136,7 +142,7 @@ fn gn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
   if (row == 0u && lane == 0u && j < ng) {
     let r = sh_load(lid);
-    part[p.part_off + (b * p.groups + g0 + j) * p.chunks + chunk] = vec4<f32>(r.n, r.m, r.q, k);
+    part[p.part_off + (b * p.groups + g0 + j) * p.part_stride + p.chunk0 + chunk] = vec4<f32>(r.n, r.m, r.q, k);
   }
 }
 #endif
@@ -166,9 +172,15 @@ fn gn_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
   var st = Stat(0.0, 0.0, 0.0);
   let base = p.part_off + bg * p.chunks;
+  // Partials computed in different windows of a tensor larger than a
+  // binding carry different shifts K (each window's first row): re-express
+  // each mean against the first partial's K0. K − K0 is exact whenever the
+  // two are within a factor of two (Sterbenz), which covers the far-mean
+  // case the shift exists for; within one window K = K0 and nothing changes.
+  let k0 = part[base].w;
   for (var j = lid; j < p.chunks; j += 256u) {
     let v = part[base + j];
-    st = stat_merge(st, Stat(v.x, v.y, v.z));
+    st = stat_merge(st, Stat(v.x, v.y + (v.w - k0), v.z));
   }
   sh_store(lid, st);
   workgroupBarrier();

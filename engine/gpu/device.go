@@ -47,11 +47,12 @@ type Device struct {
 	uniforms  []byte   // params of this batch, one aligned slot per dispatch
 	uniBuf    *wgpu.Buffer
 	uniCap    uint64
-	released  []*Buffer // released while the batch was open; pooled after submit
+	released  []*Buffer // unpooled buffers released while the batch was open; destroyed after submit
 	bindCache map[bindKey]*wgpu.BindGroup
 
 	staging    *wgpu.Buffer // map-read buffer reused by Read
 	stagingCap uint64
+	unsynced   uint64 // bytes written since Write last waited for the queue
 
 	stats Stats
 }
@@ -81,13 +82,14 @@ const maxBatch = 512
 
 // Buffer is a labelled GPU storage buffer.
 type Buffer struct {
-	id     uint64
-	label  string
-	size   uint64 // usable bytes (what the caller asked for, rounded to 4)
-	cap    uint64 // bytes of the underlying buffer
-	buf    *wgpu.Buffer
-	pooled bool
-	live   bool
+	id       uint64
+	label    string
+	size     uint64 // usable bytes (what the caller asked for, rounded to 4)
+	cap      uint64 // bytes of the underlying buffer
+	buf      *wgpu.Buffer
+	pooled   bool
+	live     bool
+	released uint64 // pool order of its last release
 }
 
 // Size is the usable size in bytes.
@@ -183,6 +185,9 @@ func (d *Device) NewBuffer(label string, size uint64) (*Buffer, error) {
 		d.addInUse(b.cap)
 		return b, nil
 	}
+	if err := d.evictLocked(c); err != nil {
+		return nil, err
+	}
 	b, err := d.create(label, size, c, true)
 	if err != nil {
 		return nil, err
@@ -232,11 +237,17 @@ func (d *Device) create(label string, size, capacity uint64, pooled bool) (*Buff
 func (d *Device) addInUse(n uint64) {
 	d.stats.InUse += n
 	d.stats.PeakInUse = max(d.stats.PeakInUse, d.stats.InUse)
+	d.pool.high = max(d.pool.high, d.stats.InUse)
 }
 
-// Release gives a buffer back. It is reused or destroyed only after the
-// work recorded so far has been submitted, so pending dispatches that read
-// it stay valid.
+// Release gives a buffer back. A pooled buffer is reusable at once, even
+// while a batch is open: the dispatches of a pass run in recording order
+// with the barriers WebGPU inserts between them, so a later dispatch that
+// writes the buffer cannot overtake an earlier one that reads it, and Write
+// submits the recorded work before uploading. (Holding released buffers
+// back until the submit made a 512×512 VAE decode, one batch, allocate
+// five times what it had in use.) A buffer to destroy waits for the
+// submit, so that pending dispatches that read it stay valid.
 func (d *Device) Release(b *Buffer) {
 	if b == nil {
 		return
@@ -248,11 +259,38 @@ func (d *Device) Release(b *Buffer) {
 	}
 	b.live = false
 	d.stats.InUse -= b.cap
+	if b.pooled && !d.closed {
+		d.pool.put(b)
+		return
+	}
 	if d.enc != nil {
 		d.released = append(d.released, b)
 		return
 	}
-	d.recycle(b)
+	d.destroy(b)
+}
+
+// evictLocked makes room before a buffer of n bytes is created: while
+// the allocation would pass the in-use high-water mark (since the pool was
+// last emptied), it destroys the least recently released idle buffers. So
+// idle memory of other sizes turns into the new buffer instead of adding
+// to it, and the pool never lifts Allocated above the in-use peak
+// (Stats.PeakAllocated ≤ the larger of PeakInUse and what was allocated at
+// the last ResetPeaks), while repeated calls of one model, whose buffers
+// fit under their own peak, keep hitting the pool. Recorded dispatches may
+// use idle buffers, so they are submitted before any is destroyed.
+func (d *Device) evictLocked(n uint64) error {
+	limit := max(d.pool.high, d.stats.InUse+n)
+	if d.pool.idle == 0 || d.stats.Allocated+n <= limit {
+		return nil
+	}
+	if err := d.flushLocked(); err != nil {
+		return err
+	}
+	for d.pool.idle > 0 && d.stats.Allocated+n > limit {
+		d.destroy(d.pool.oldest())
+	}
+	return nil
 }
 
 func (d *Device) recycle(b *Buffer) {
@@ -277,16 +315,26 @@ func (d *Device) destroy(b *Buffer) {
 	d.stats.Allocated -= b.cap
 }
 
-// Trim destroys every pooled buffer that is not in use.
-func (d *Device) Trim() {
+// Trim destroys every pooled buffer that is not in use. Recorded
+// dispatches may still use pooled buffers, so it submits them first (and
+// returns that submit's error, trimming nothing).
+func (d *Device) Trim() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.usable(); err != nil {
+		return err
+	}
+	if err := d.flushLocked(); err != nil {
+		return err
+	}
 	for c, list := range d.pool.free {
 		for _, b := range list {
 			d.destroy(b)
 		}
 		delete(d.pool.free, c)
 	}
+	d.pool.idle, d.pool.high = 0, d.stats.InUse
+	return nil
 }
 
 // Write uploads data into b at a byte offset. Work recorded earlier is
@@ -318,8 +366,27 @@ func (d *Device) Write(b *Buffer, offset uint64, data []byte) error {
 		return d.wrapErr("write to "+strconv.Quote(b.label), err)
 	}
 	d.stats.BytesWritten += uint64(len(data))
+	// The driver stages each write in host memory until the submit that
+	// carries it has run, and a model load submits nothing else: unbounded,
+	// the staging held a copy of every weight until the first dispatch (a
+	// 1 GB component took 2.1 GB of host memory on lavapipe, where device
+	// memory is host memory too). So every writeWindow bytes, submit and
+	// wait.
+	d.unsynced += uint64(len(data))
+	if d.unsynced >= writeWindow {
+		d.unsynced = 0
+		d.queue.Submit()
+		d.stats.Submits++
+		if err := d.plat.wait(context.Background(), d); err != nil {
+			return d.wrapErr("write to "+strconv.Quote(b.label), err)
+		}
+	}
 	return nil
 }
+
+// writeWindow is how many bytes Write uploads between waits for the queue:
+// two shards' worth, so that loading keeps streaming.
+const writeWindow = 64 << 20
 
 // Read copies size bytes at offset out of b. It submits all recorded work
 // and waits for it: this is the one read-back/sync point.
@@ -752,6 +819,7 @@ func (d *Device) Close() {
 		}
 		delete(d.pool.free, c)
 	}
+	d.pool.idle = 0
 	d.plat.close(d)
 }
 
@@ -771,9 +839,12 @@ func bucket(n uint64) uint64 {
 	return m << shift
 }
 
-// pool holds released buffers by capacity.
+// pool holds released buffers by capacity, each list in release order.
 type pool struct {
 	free map[uint64][]*Buffer
+	idle uint64 // bytes in the lists
+	high uint64 // the most bytes in use since the pool was last emptied (Trim)
+	seq  uint64 // release counter
 }
 
 func (p *pool) take(c uint64) *Buffer {
@@ -783,7 +854,28 @@ func (p *pool) take(c uint64) *Buffer {
 	}
 	b := l[len(l)-1]
 	p.free[c] = l[:len(l)-1]
+	p.idle -= b.cap
 	return b
 }
 
-func (p *pool) put(b *Buffer) { p.free[b.cap] = append(p.free[b.cap], b) }
+func (p *pool) put(b *Buffer) {
+	p.seq++
+	b.released = p.seq
+	p.free[b.cap] = append(p.free[b.cap], b)
+	p.idle += b.cap
+}
+
+// oldest removes and returns the least recently released buffer (the pool
+// must not be empty): the first of some list.
+func (p *pool) oldest() *Buffer {
+	var bc uint64
+	var best *Buffer
+	for c, l := range p.free {
+		if len(l) > 0 && (best == nil || l[0].released < best.released) {
+			bc, best = c, l[0]
+		}
+	}
+	p.free[bc] = p.free[bc][1:]
+	p.idle -= best.cap
+	return best
+}

@@ -267,6 +267,26 @@ func (b *Backend) arg(t *tensor.Tensor) Arg {
 	}
 }
 
+// bindBytes is the size of the binding arg makes for t outside Guard mode:
+// from the aligned offset at or before t to its end.
+func (b *Backend) bindBytes(t *tensor.Tensor) uint64 {
+	es := uint64(t.DType.Size())
+	start := uint64(t.Offset) * es
+	align := uint64(b.dev.Limits().MinStorageBufferOffsetAlignment)
+	return (start+uint64(t.Numel())*es+3)&^3 - start/align*align
+}
+
+// windowLimit is the most bytes of tensor data a window of a split op may
+// hold: the binding limit less the slack of an unaligned window start (0
+// when that leaves nothing, which the split ops refuse).
+func (b *Backend) windowLimit() uint64 {
+	lim, align := b.bindLimit(), uint64(b.dev.Limits().MinStorageBufferOffsetAlignment)
+	if lim <= align {
+		return 0
+	}
+	return lim - align
+}
+
 // optArg binds t, or when t is nil a dummy one-word buffer (a kernel that
 // declares an optional input still needs something bound there; its Params
 // say whether to read it).
@@ -299,6 +319,13 @@ func (b *Backend) run(k gpu.Kernel, workgroups int, params any, args ...Arg) {
 	for i, a := range args {
 		if a.Bind.Buf == nil {
 			b.SetErr(fmt.Errorf("kernels: %s argument %d has no storage", k, i))
+			return
+		}
+		// A stand-in binding limit (tests) is enforced as the device
+		// enforces its own, so that a split that binds too much fails.
+		// Guard mode binds whole buffers on purpose and is exempt.
+		if size := a.Bind.Size; testBindLimit > 0 && !b.Guard && size > testBindLimit {
+			b.SetErr(&gpu.LimitError{What: fmt.Sprintf("%s binding %d (%q) size (stand-in limit)", k, i, a.Bind.Buf.Label()), Need: size, Have: testBindLimit})
 			return
 		}
 		binds[i] = a.Bind

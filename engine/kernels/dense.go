@@ -115,11 +115,12 @@ func (b *Backend) linear(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue, m, 
 		b.SetErr(&gpu.LimitError{What: fmt.Sprintf("linear weight %v binding", w), Need: byteSize(w.DType, w.Numel()), Have: lim})
 		return
 	}
-	rows := int(min(lim/uint64(4*k), lim/uint64(4*n)))
-	if rows >= m {
+	if b.bindBytes(x) <= lim && b.bindBytes(out) <= lim && (ep.Residual == nil || b.bindBytes(ep.Residual) <= lim) {
 		b.linearChunk(out, x, w, bias, ep, m, k, n)
 		return
 	}
+	win := b.windowLimit()
+	rows := int(min(win/uint64(4*k), win/uint64(4*n)))
 	if rows == 0 {
 		b.SetErr(&gpu.LimitError{What: fmt.Sprintf("linear %v: one row", x), Need: uint64(4 * max(k, n)), Have: lim})
 		return
@@ -218,21 +219,22 @@ func (b *Backend) Conv2D(x, w, bias *tensor.Tensor, o tensor.ConvOpts) *tensor.T
 		b.SetErr(&gpu.LimitError{What: fmt.Sprintf("conv2d weight %v binding", w), Need: byteSize(w.DType, w.Numel()), Have: lim})
 		return out
 	}
-	if byteSize(tensor.F32, x.Numel()) <= lim && byteSize(tensor.F32, out.Numel()) <= lim {
+	if b.bindBytes(x) <= lim && b.bindBytes(out) <= lim && (o.Residual == nil || b.bindBytes(o.Residual) <= lim) {
 		b.conv(out, x, w, bias, o, g, convBand{batch: -1, rows: g.OutH, yHi: g.H})
 		return out
 	}
 	// Bands: per batch entry, as many output rows as keep both the output
-	// rows and the input rows they read within a binding.
+	// rows and the input rows they read within a binding — in every band:
+	// the first reads fewer input rows than the others (the top padding).
+	win := b.windowLimit()
 	rows := g.OutH
 	for ; rows > 0; rows-- {
-		bd := bandOf(g, 0, rows)
-		if byteSize(tensor.F32, rows*g.OutW*g.O) <= lim && byteSize(tensor.F32, (bd.yHi-bd.yLo)*g.W*g.C) <= lim {
+		if byteSize(tensor.F32, rows*g.OutW*g.O) <= win && byteSize(tensor.F32, bandInputRows(g, rows)*g.W*g.C) <= win {
 			break
 		}
 	}
 	if rows == 0 {
-		b.SetErr(&gpu.LimitError{What: fmt.Sprintf("conv2d %v: one output row", x), Need: byteSize(tensor.F32, g.OutW*g.O), Have: lim})
+		b.SetErr(&gpu.LimitError{What: fmt.Sprintf("conv2d %v: one output row", x), Need: byteSize(tensor.F32, g.OutW*g.O), Have: win})
 		return out
 	}
 	for bi := 0; bi < g.B; bi++ {
@@ -252,6 +254,17 @@ type convBand struct {
 	batch     int
 	oy0, rows int
 	yLo, yHi  int
+}
+
+// bandInputRows is the most stored input rows any band of rows output rows
+// reads.
+func bandInputRows(g tensor.ConvGeom, rows int) int {
+	most := 0
+	for oy := 0; oy < g.OutH; oy += rows {
+		bd := bandOf(g, oy, min(rows, g.OutH-oy))
+		most = max(most, bd.yHi-bd.yLo)
+	}
+	return most
 }
 
 // bandOf is the band of output rows [oy0, oy0+rows) with the input rows they read.

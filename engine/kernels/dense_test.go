@@ -237,10 +237,19 @@ func TestDenseBindingSplits(t *testing.T) {
 		{name: "f16 no padding bands", b: 1, h: 30, w: 10, c: 5, o: 6, k: 3, stride: 1, wdt: tensor.F16, wOff: 1, xOff: 1},
 		{name: "1x1 row chunks", b: 2, h: 13, w: 11, c: 8, o: 8, k: 1, stride: 1, bias: true, res: true},
 	}
-	// Unguarded too: then every dispatch binds just its window.
+	// Unguarded too: then every dispatch binds just its window, and the
+	// stand-in limit is enforced like the device's. With many input
+	// channels and few outputs the input rows decide the band height, and
+	// an inner band reads more of them than the first (the 512×512 VAE
+	// decode's 256-channel convolutions).
 	unguarded := convs[0]
 	unguarded.name += ", unguarded"
-	for _, tc := range append(convs, unguarded) {
+	convs = append(convs, unguarded,
+		convCase{name: "3x3 input-bound bands, unguarded", b: 1, h: 20, w: 9, c: 16, o: 2, k: 3, stride: 1, pad: 1, bias: true},
+		convCase{name: "upsample input-bound bands, unguarded", b: 2, h: 9, w: 9, c: 16, o: 3, k: 3, stride: 1, pad: 1, upsample: true, bias: true},
+		convCase{name: "3x3 s2 input-bound bands, unguarded", b: 1, h: 23, w: 9, c: 16, o: 2, k: 3, stride: 2, pad: 1, bias: true, res: true},
+	)
+	for _, tc := range convs {
 		t.Run(tc.name, func(t *testing.T) {
 			p.t = t
 			p.g.Guard = !strings.HasSuffix(tc.name, "unguarded")

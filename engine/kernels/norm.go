@@ -39,6 +39,9 @@ type gnStatsParams struct {
 	Total   uint32 // workgroups
 	XOff    uint32 // elements: x within its binding
 	PartOff uint32 // vec4s: partials within their binding
+	Stride  uint32 // partials per (batch entry, group): the whole tensor's chunks
+	Chunk0  uint32 // first chunk of this dispatch among them (windows)
+	_       [2]uint32
 }
 
 // gnMergeParams is GN_MERGE's Params.
@@ -132,7 +135,11 @@ func (b *Backend) scratch(name string, n int) *tensor.Tensor {
 //
 //	y = (x − mean_bg)/√(var_bg + eps)·gamma[c] + beta[c], then SiLU if silu,
 //
-// over batch entry b and group g (S positions × C/G channels).
+// over batch entry b and group g (S positions × C/G channels). A tensor
+// larger than a storage binding may be (the 512×512 VAE decode has a
+// 256 MiB [1, 512, 512, 256] map; the default limit is 128 MiB) is read
+// and written in windows of positions, each a whole number of GN_STATS
+// chunks, with one statistics and one apply dispatch per window.
 func (b *Backend) GroupNorm(x, gamma, beta *tensor.Tensor, groups int, eps float32, silu bool) *tensor.Tensor {
 	const op = "group_norm"
 	nb, s, c, err := tensor.NormDims(op, x, gamma, beta, groups)
@@ -147,25 +154,64 @@ func (b *Backend) GroupNorm(x, gamma, beta *tensor.Tensor, groups int, eps float
 		return out
 	}
 	pl := planGroupNorm(s, c, groups)
+	fits := b.bindBytes(x) <= b.bindLimit() && b.bindBytes(out) <= b.bindLimit()
+	win := s // positions per window
+	if !fits {
+		lim := b.windowLimit()
+		maxPos := int(lim / uint64(4*c))
+		if maxPos == 0 {
+			b.SetErr(&gpu.LimitError{What: fmt.Sprintf("group_norm %v: one position", x), Need: uint64(4 * c), Have: lim})
+			return out
+		}
+		if maxPos < pl.chunk { // only with stand-in limits in tests
+			pl.chunk = maxPos
+			pl.chunks = ceilDiv(s, pl.chunk)
+		}
+		win = min(maxPos/pl.chunk*pl.chunk, s)
+	}
 	part := b.scratch(op+".partials", nb*groups*pl.chunks*4)
 	stats := b.scratch(op+".stats", nb*groups*4)
 	defer b.Free(part, stats)
 	if b.Err() != nil {
 		return out
 	}
-	xa, pa, sa, oa := b.arg(x), b.arg(part), b.arg(stats), b.arg(out)
+	pa, sa := b.arg(part), b.arg(stats)
 	if pa.Off%4 != 0 || sa.Off%4 != 0 {
 		b.SetErr(fmt.Errorf("kernels: group_norm: scratch not vector aligned (%d, %d)", pa.Off, sa.Off))
 		return out
 	}
-	total := nb * pl.blocks * pl.chunks
-	b.run(kGNStats, total, gnStatsParams{
-		S: uint32(s), C: uint32(c), CG: uint32(c / groups), Groups: uint32(groups),
-		GB: uint32(pl.gb), Blocks: uint32(pl.blocks), Chunk: uint32(pl.chunk), Chunks: uint32(pl.chunks),
-		NC: uint32(pl.nc), Rows: uint32(pl.rows), RowsP2: uint32(nextPow2(pl.rows)),
-		W: uint32(pl.w), WP2: uint32(nextPow2(pl.w)), Total: uint32(total),
-		XOff: xa.Off, PartOff: pa.Off / 4,
-	}, xa, pa)
+	// windows yields (batch entries, first entry, first position,
+	// positions) of each dispatch: the whole tensor at once when it fits.
+	windows := func(f func(n, b0, s0, sw int)) {
+		if fits {
+			f(nb, 0, 0, s)
+			return
+		}
+		for bi := range nb {
+			for s0 := 0; s0 < s; s0 += win {
+				f(1, bi, s0, min(win, s-s0))
+			}
+		}
+	}
+	view := func(t *tensor.Tensor, n, b0, s0, sw int) *tensor.Tensor {
+		if n == nb && sw == s {
+			return t
+		}
+		return b.View(t, (b0*s+s0)*c, n, sw, c)
+	}
+	windows(func(n, b0, s0, sw int) {
+		xa := b.arg(view(x, n, b0, s0, sw))
+		cw := ceilDiv(sw, pl.chunk)
+		total := n * pl.blocks * cw
+		b.run(kGNStats, total, gnStatsParams{
+			S: uint32(sw), C: uint32(c), CG: uint32(c / groups), Groups: uint32(groups),
+			GB: uint32(pl.gb), Blocks: uint32(pl.blocks), Chunk: uint32(pl.chunk), Chunks: uint32(cw),
+			NC: uint32(pl.nc), Rows: uint32(pl.rows), RowsP2: uint32(nextPow2(pl.rows)),
+			W: uint32(pl.w), WP2: uint32(nextPow2(pl.w)), Total: uint32(total),
+			XOff: xa.Off, PartOff: pa.Off/4 + uint32(b0*groups*pl.chunks),
+			Stride: uint32(pl.chunks), Chunk0: uint32(s0 / pl.chunk),
+		}, xa, pa)
+	})
 	b.run(kGNMerge, nb*groups, gnMergeParams{
 		BG: uint32(nb * groups), Chunks: uint32(pl.chunks), PartOff: pa.Off / 4, StatsOff: sa.Off / 4, Eps: eps,
 	}, pa, sa)
@@ -174,10 +220,14 @@ func (b *Backend) GroupNorm(x, gamma, beta *tensor.Tensor, groups int, eps float
 		k = kGNApplySiLU
 	}
 	ga, ba := b.arg(gamma), b.arg(beta)
-	b.run(k, ceilDiv(x.Numel(), 1024), gnApplyParams{
-		N: uint32(x.Numel()), C: uint32(c), S: uint32(s), CG: uint32(c / groups), Groups: uint32(groups),
-		XOff: xa.Off, GOff: ga.Off, BOff: ba.Off, StatsOff: sa.Off / 4, OutOff: oa.Off,
-	}, xa, ga, ba, sa, oa)
+	windows(func(n, b0, s0, sw int) {
+		xa, oa := b.arg(view(x, n, b0, s0, sw)), b.arg(view(out, n, b0, s0, sw))
+		ne := n * sw * c
+		b.run(k, ceilDiv(ne, 1024), gnApplyParams{
+			N: uint32(ne), C: uint32(c), S: uint32(sw), CG: uint32(c / groups), Groups: uint32(groups),
+			XOff: xa.Off, GOff: ga.Off, BOff: ba.Off, StatsOff: sa.Off/4 + uint32(b0*groups), OutOff: oa.Off,
+		}, xa, ga, ba, sa, oa)
+	})
 	return out
 }
 

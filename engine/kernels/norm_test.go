@@ -4,6 +4,7 @@ package kernels
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"harmony/engine/gpu"
@@ -159,4 +160,77 @@ func TestNormErrors(t *testing.T) {
 			t.Errorf("%s: err = %v, want a tensor.ShapeError", name, err)
 		}
 	}
+}
+
+// TestGroupNormBindingSplits: a GroupNorm input larger than a storage
+// binding may be (the 512×512 VAE decode's [1, 512, 512, 256] map is twice
+// the default 128 MiB) is normalized in windows of positions. Stand-in
+// limits make small tensors split, down to windows shorter than one
+// statistics chunk; the far-mean case proves the merge re-bases the
+// windows' shifts.
+func TestGroupNormBindingSplits(t *testing.T) {
+	p := newParity(t)
+	defer func(l uint64) { testBindLimit = l }(testBindLimit)
+	for _, tc := range []struct {
+		c       normCase
+		limit   uint64
+		minDisp int64 // at least this many dispatches
+	}{
+		{normCase{shape: []int{2, 13, 11, 64}, groups: 8, eps: 1e-5, lo: -2, hi: 2}, 16384, 9},
+		{normCase{shape: []int{1, 40, 40, 12}, groups: 3, eps: 1e-6, lo: 1000, hi: 1001}, 32256, 7},
+		{normCase{shape: []int{2, 9, 7, 32}, groups: 4, eps: 1e-5, lo: -3, hi: 1, xOff: 5, paramOff: 3}, 2048, 17},
+		{normCase{shape: []int{1, 64, 64, 8}, groups: 2, eps: 1e-6, lo: -1, hi: 3}, 33024, 9}, // two chunks per window
+		{normCase{shape: []int{3, 8, 8, 16}, groups: 4, eps: 1e-5, lo: -1, hi: 1}, 4096, 7},   // one batch entry per window
+	} {
+		testBindLimit = 0
+		x, g, b := tc.c.inputs(p)
+		for _, guard := range []bool{true, false} {
+			name := fmt.Sprintf("group_norm %v limit %d guard=%v", tc.c, tc.limit, guard)
+			testBindLimit = tc.limit
+			p.gpu.Guard = guard
+			d0 := p.gpu.Device().Stats().Dispatches
+			got := p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, tc.c.groups, tc.c.eps, true)
+			n := p.gpu.Device().Stats().Dispatches - d0
+			testBindLimit = 0
+			p.gpu.Guard = true
+			want := p.ref.GroupNorm(x.ref, g.ref, b.ref, tc.c.groups, tc.c.eps, true)
+			if n < tc.minDisp {
+				t.Errorf("%s: %d dispatches, want ≥ %d: the split did not happen", name, n, tc.minDisp)
+			}
+			if guard {
+				p.check(name, want, got, tolRel, tolAbs)
+			} else {
+				e, tol := maxDiff(p.read(p.ref, want), p.read(p.gpu, got), tolRel, tolAbs)
+				t.Logf("%-40s max|err| %.3g (tolerance %.3g)", name, e, tol)
+				if !(e <= tol) {
+					t.Errorf("%s: max|gpu − cpu| = %.3g > %.3g", name, e, tol)
+				}
+			}
+			p.ref.Free(want)
+			p.gpu.Free(got)
+		}
+		p.free(x, g, b)
+	}
+	// A position wider than the binding is refused, not computed wrong.
+	testBindLimit = 32
+	x, g, b := p.rand(0, 1, 1, 4, 16), p.rand(0, 1, 16), p.rand(0, 1, 16)
+	p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, 4, 1e-5, false)
+	var le *gpu.LimitError
+	if err := p.gpu.Err(); !errors.As(err, &le) {
+		t.Fatalf("oversized position: error %v, want a *gpu.LimitError", err)
+	}
+}
+
+// maxDiff is max|got − want| and the tolerance rel·max|want| + abs.
+func maxDiff(want, got []float32, rel, abs float64) (e, tol float64) {
+	var maxRef float64
+	for i := range want {
+		maxRef = max(maxRef, math.Abs(float64(want[i])))
+		d := math.Abs(float64(got[i]) - float64(want[i]))
+		if math.IsNaN(d) {
+			d = math.Inf(1)
+		}
+		e = max(e, d)
+	}
+	return e, rel*maxRef + abs
 }

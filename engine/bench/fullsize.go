@@ -1,0 +1,555 @@
+// fullsize.go runs the pipeline's model stages one at a time at the size
+// of the checkpoint it is given (the synthetic full-size pack: issue 6
+// part 2) and measures each: wall time, GPU memory (gpu.Device.Stats peaks,
+// pool included) against what the weights and the activations need (the
+// activation need from the same call on the dry-run backend), and host
+// memory. Each stage loads only its component (loader.Options.Components),
+// so the GPU never holds more than one component's weights, and frees it
+// after.
+//
+// Stages, with the inputs the pipeline gives them:
+//
+//	qformer  the subject photo at 224×224 and "dog" → subject embeddings [1, 16, 768]
+//	text     the amplified prompt with those embeddings, and the empty
+//	         negative prompt → [2, 77, 768]
+//	unet-b2  one classifier-free-guidance call: batch 2, latents [2, 64, 64, 4]
+//	unet-b4  the Harmony call: batch 4 (main and visual-only processes,
+//	         unconds first) with attention-probability read-back at the
+//	         cross-attentions and the self-attention swap in the up blocks
+//	vae      decoding [1, 64, 64, 4] latents to a 512×512 image
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"harmony/engine/gpu"
+	"harmony/engine/imageproc"
+	"harmony/engine/kernels"
+	"harmony/engine/models/blip2"
+	"harmony/engine/models/clip"
+	"harmony/engine/models/unet"
+	"harmony/engine/models/unet/dryrun"
+	"harmony/engine/models/vae"
+	"harmony/engine/pipeline"
+	"harmony/engine/rng"
+	"harmony/engine/tensor"
+	"harmony/engine/tokenizer"
+	"harmony/loader"
+)
+
+// StageNames are the stages in the order they run.
+var StageNames = []string{"qformer", "text", "unet-b2", "unet-b4", "vae"}
+
+// StageOptions configure RunStages.
+type StageOptions struct {
+	Source loader.Source // a BLIP-Diffusion model (the synthetic pack)
+	Stages []string      // which of StageNames to run (nil: all)
+	Latent int           // latent height and width (0: the UNet's sample_size, 64 at full size)
+	Photo  []byte        // subject photo
+	// Log, when set, is told what is happening (the stages take minutes on
+	// a CPU adapter).
+	Log func(format string, a ...any)
+}
+
+// StageResult is one stage's measurements. Memory figures are bytes.
+type StageResult struct {
+	Stage       string  `json:"stage"`
+	What        string  `json:"what"`
+	Seconds     float64 `json:"seconds"`      // the call(s): upload of inputs to read-back of the output
+	LoadSeconds float64 `json:"load_seconds"` // loading the component's weights (0 when already loaded)
+	GFLOP       float64 `json:"gflop"`        // Linear, Conv2D and attention multiply-adds × 2 (dry run)
+	Output      []int   `json:"output_shape"`
+	OutputRMS   float64 `json:"output_rms"` // a finite, O(1) output shows the random weights keep activations sane
+
+	// Weights is the component's weights as loaded (f16 matrices, f32
+	// vectors); Activations the dry run's peak of live activations for the
+	// same call (inputs and output included; kernel scratch not counted);
+	// Target = 1.15·Weights + Activations.
+	Weights     int64 `json:"weights_bytes"`
+	Activations int64 `json:"activations_bytes"`
+	Largest     int64 `json:"largest_activation_bytes"`
+	Target      int64 `json:"target_bytes"`
+	// PeakAllocated is the high-water mark of GPU buffer bytes (weights,
+	// activations and the pool's idle buffers); PeakInUse of bytes handed
+	// out; LargestBinding the largest storage binding of any dispatch so
+	// far (a running maximum over the stages run before, too).
+	PeakAllocated  uint64 `json:"peak_gpu_allocated_bytes"`
+	PeakInUse      uint64 `json:"peak_gpu_in_use_bytes"`
+	LargestBinding uint64 `json:"largest_binding_bytes"`
+
+	Host HostPeaks `json:"host"` // over load and call(s)
+}
+
+// stageRun is the state the stages hand on.
+type stageRun struct {
+	ctx    context.Context
+	dev    *gpu.Device
+	b      *kernels.Backend
+	src    loader.Source
+	meta   *loader.Model // configs and tokenizer files
+	mem    *memSampler
+	log    func(format string, a ...any)
+	latent int
+
+	subject []float32 // [1, Q, D] from the Q-Former
+	text    []float32 // [2, 77, D]: uncond, cond
+	unetW   *tensor.Weights
+	unetCfg *unet.Config
+}
+
+// RunStages runs the chosen stages on dev and returns their measurements.
+func RunStages(ctx context.Context, dev *gpu.Device, opt StageOptions) ([]StageResult, error) {
+	want := opt.Stages
+	if want == nil {
+		want = StageNames
+	}
+	for _, s := range want {
+		if !slices.Contains(StageNames, s) {
+			return nil, fmt.Errorf("bench: no stage %q (have %v)", s, StageNames)
+		}
+	}
+	r := &stageRun{ctx: ctx, dev: dev, b: kernels.New(dev), src: opt.Source, log: opt.Log, latent: opt.Latent}
+	if r.log == nil {
+		r.log = func(string, ...any) {}
+	}
+	var err error
+	// Configs and tokenizer files only.
+	if r.meta, err = loader.Load(ctx, r.src, r.b, &loader.Options{Components: []string{}}); err != nil {
+		return nil, err
+	}
+	if r.unetCfg, err = unet.ParseConfig(r.meta.Configs["unet"]); err != nil {
+		return nil, err
+	}
+	if r.latent == 0 {
+		r.latent = r.unetCfg.SampleSize
+	}
+	r.mem = startSampler()
+	defer r.mem.close()
+	defer func() {
+		if r.unetW != nil {
+			r.unetW.Free(r.b)
+		}
+	}()
+	var out []StageResult
+	for _, name := range StageNames {
+		if !slices.Contains(want, name) {
+			continue
+		}
+		var res StageResult
+		switch name {
+		case "qformer":
+			res, err = r.qformer(opt.Photo)
+		case "text":
+			res, err = r.textEncoder()
+		case "unet-b2":
+			res, err = r.unetCall(2)
+		case "unet-b4":
+			res, err = r.unetCall(4)
+		case "vae":
+			if r.unetW != nil { // the UNet is done: make room
+				r.unetW.Free(r.b)
+				r.unetW = nil
+			}
+			res, err = r.vaeDecode()
+		}
+		if err != nil {
+			return out, fmt.Errorf("bench: stage %s: %w", name, err)
+		}
+		r.log("%s: %.1f s (load %.1f s), %.0f GFLOP, peak GPU %s (target %s), Go heap %s, RSS %s",
+			name, res.Seconds, res.LoadSeconds, res.GFLOP, mb(int64(res.PeakAllocated)), mb(res.Target), mb(int64(res.Host.GoHeap)), mb(int64(res.Host.RSS)))
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/1e6) }
+
+// begin starts a stage's measurements: the pool is emptied (so a stage
+// does not inherit the last one's idle buffers), peaks reset.
+func (r *stageRun) begin() error {
+	if err := r.dev.Trim(); err != nil {
+		return err
+	}
+	r.dev.ResetPeaks()
+	r.mem.reset()
+	return nil
+}
+
+// end fills in the GPU and host peaks.
+func (r *stageRun) end(res *StageResult) {
+	st := r.dev.Stats()
+	res.PeakAllocated, res.PeakInUse, res.LargestBinding = st.PeakAllocated, st.PeakInUse, st.LargestBinding
+	res.Host = r.mem.peaks()
+	res.Target = int64(1.15*float64(res.Weights)) + res.Activations
+}
+
+// load loads one component's weights.
+func (r *stageRun) load(comp string) (*tensor.Weights, float64, error) {
+	r.log("%s: loading", comp)
+	t0 := time.Now()
+	lm, err := loader.Load(r.ctx, r.src, r.b, &loader.Options{Components: []string{comp}, Shapes: pipeline.ExpectedShapes})
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := r.b.Sync(r.ctx); err != nil {
+		lm.Free(r.b)
+		return nil, 0, err
+	}
+	return lm.Weights[comp], time.Since(t0).Seconds(), nil
+}
+
+// weightBytes is the weights' size on the device.
+func weightBytes(w *tensor.Weights) int64 {
+	var n int64
+	for _, name := range w.Names() {
+		if t, err := w.Get(name); err == nil {
+			n += int64(t.Numel() * t.DType.Size())
+		}
+	}
+	return n
+}
+
+// dryWeights makes a component's weights on the dry-run backend with the
+// storage types of a PrecisionF16 load.
+func dryWeights(b *dryrun.Backend, comp string, shapes map[string][]int) *tensor.Weights {
+	w := tensor.NewWeights(comp)
+	for name, s := range shapes {
+		w.Put(name, b.NewWeight(name, loader.StorageType(loader.PrecisionF16, name, s), s...))
+	}
+	return w
+}
+
+// dry runs call on the dry-run backend with the component's shapes:
+// activation peak (above the weights), largest tensor, FLOPs.
+func dry(comp string, config []byte, call func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error)) (peak, largest int64, gflop float64, err error) {
+	shapes, err := pipeline.ExpectedShapes(comp, config)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	b := dryrun.New()
+	out, err := call(b, dryWeights(b, comp, shapes))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	b.Free(out)
+	if err := b.Err(); err != nil {
+		return 0, 0, 0, err
+	}
+	return b.Peak, b.Largest, float64(b.Flops) / 1e9, nil
+}
+
+// timed runs call on the GPU and reads its output back.
+func (r *stageRun) timed(res *StageResult, w *tensor.Weights, call func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error)) ([]float32, error) {
+	t0 := time.Now()
+	out, err := call(r.b, w)
+	if err != nil {
+		return nil, err
+	}
+	defer r.b.Free(out)
+	v, err := r.b.Read(r.ctx, out)
+	if err != nil {
+		return nil, err
+	}
+	res.Seconds = time.Since(t0).Seconds()
+	res.Output = slices.Clone(out.Shape)
+	var sq float64
+	for _, x := range v {
+		sq += float64(x) * float64(x)
+	}
+	res.OutputRMS = math.Sqrt(sq / float64(max(len(v), 1)))
+	if math.IsNaN(res.OutputRMS) || math.IsInf(res.OutputRMS, 0) {
+		return v, fmt.Errorf("output %v is not finite", out.Shape)
+	}
+	return v, nil
+}
+
+// stage runs one component's call: dry run, load, GPU run, free.
+func (r *stageRun) stage(res *StageResult, comp string, call func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error)) ([]float32, error) {
+	var err error
+	if res.Activations, res.Largest, res.GFLOP, err = dry(comp, r.meta.Configs[comp], call); err != nil {
+		return nil, fmt.Errorf("dry run: %w", err)
+	}
+	if err := r.begin(); err != nil {
+		return nil, err
+	}
+	w, secs, err := r.load(comp)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Free(r.b)
+	res.LoadSeconds, res.Weights = secs, weightBytes(w)
+	r.log("%s: running %s", comp, res.What)
+	v, err := r.timed(res, w, call)
+	if err != nil {
+		return nil, err
+	}
+	r.end(res)
+	return v, nil
+}
+
+// qformer: photo → subject embeddings.
+func (r *stageRun) qformer(photo []byte) (StageResult, error) {
+	res := StageResult{Stage: "qformer"}
+	cfg, err := blip2.ParseConfig(r.meta.Configs["qformer"])
+	if err != nil {
+		return res, err
+	}
+	icfg := imageproc.DefaultConfig()
+	if d := r.meta.Configs["image_processor"]; d != nil {
+		if icfg, err = imageproc.ParseConfig(d); err != nil {
+			return res, err
+		}
+	}
+	img, _, err := imageproc.Load("photo", photo, icfg, imageproc.DecodeOptions{})
+	if err != nil {
+		return res, err
+	}
+	bert, err := tokenizer.DefaultBERT()
+	if vocab := r.meta.BertVocab(); vocab != nil {
+		bert, err = tokenizer.NewBERT(vocab)
+	}
+	if err != nil {
+		return res, err
+	}
+	ids, mask := bert.EncodeBatch([]string{"dog"}).Row(0)
+	res.What = fmt.Sprintf("vision encoder (%d layers) + Q-Former (%d layers) on a %d×%d photo", cfg.Vision.Layers, cfg.QFormer.Layers, img.Width, img.Height)
+	call := func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error) {
+		m, err := blip2.Load(w, cfg)
+		if err != nil {
+			return nil, err
+		}
+		px := b.FromF32("pixel_values", img.Pixels, img.Shape()...)
+		defer b.Free(px)
+		return m.Encode(b, px, [][]int32{ids}, [][]int32{mask})
+	}
+	r.subject, err = r.stage(&res, "qformer", call)
+	return res, err
+}
+
+// textEncoder: the conditional prompt with the subject embeddings and the
+// negative prompt.
+func (r *stageRun) textEncoder() (StageResult, error) {
+	res := StageResult{Stage: "text"}
+	cfg, err := clip.ParseConfig(r.meta.Configs["text_encoder"])
+	if err != nil {
+		return res, err
+	}
+	qcfg, err := blip2.ParseConfig(r.meta.Configs["qformer"])
+	if err != nil {
+		return res, err
+	}
+	c := pipeline.ComponentsFromLoader(r.meta)
+	tok, err := tokenizer.NewCLIP(c.Tokenizer)
+	if err != nil {
+		return res, err
+	}
+	nq := qcfg.NumQueryTokens
+	if r.subject == nil { // the Q-Former stage did not run
+		r.subject = rng.Normal(1, nq*cfg.Hidden)
+	}
+	cond, err := tok.EncodePrompt("swimming underwater", "dog", 1, 20, cfg.MaxPositions-nq)
+	if err != nil {
+		return res, err
+	}
+	neg, err := tok.EncodeNegative("")
+	if err != nil {
+		return res, err
+	}
+	res.What = fmt.Sprintf("CLIP text encoder (%d layers): prompt with %d subject embeddings, and the negative prompt", cfg.Layers, nq)
+	call := func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error) {
+		m, err := clip.Load(w, cfg)
+		if err != nil {
+			return nil, err
+		}
+		ctx := b.FromF32("subject", r.subject, 1, nq, cfg.Hidden)
+		defer b.Free(ctx)
+		u, err := m.Encode(b, [][]int32{neg.IDs}, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer b.Free(u)
+		cnd, err := m.Encode(b, [][]int32{cond.IDs}, ctx, []int{2})
+		if err != nil {
+			return nil, err
+		}
+		defer b.Free(cnd)
+		return b.Concat(0, u, cnd), nil
+	}
+	r.text, err = r.stage(&res, "text_encoder", call)
+	return res, err
+}
+
+// harmonyHook does at full size what the Harmony controller does in one
+// swapped call (engine/pipeline/denoise.go): subject-column probabilities
+// from every cross-attention outside the mid block, read back after the
+// call, and the K/V swap from the visual-only process into the main one at
+// every up-block self-attention, with a disc-shaped subject mask.
+type harmonyHook struct {
+	b      tensor.Backend
+	cols   [2]int
+	batch  int
+	masks  map[[2]int]*tensor.Swap
+	probs  []*tensor.Tensor
+	owned  []*tensor.Tensor
+	probed int
+}
+
+func (h *harmonyHook) Attention(s unet.Site) ([2]int, *tensor.Swap) {
+	switch {
+	case s.Cross && s.Block != "mid":
+		return h.cols, nil
+	case !s.Cross && s.Block == "up":
+		if sw := h.masks[[2]int{s.H, s.W}]; sw != nil {
+			return [2]int{}, sw
+		}
+		n := s.H * s.W
+		row := make([]float32, h.batch*n)
+		key := make([]float32, h.batch*n)
+		for y := range s.H {
+			for x := range s.W {
+				dy, dx := float64(y)+0.5-float64(s.H)/2, float64(x)+0.5-float64(s.W)/2
+				if dy*dy+dx*dx <= float64(s.H*s.W)/8 {
+					for e := 0; e < h.batch; e += 2 {
+						row[e*n+y*s.W+x] = 1     // main entries 0, 2 take …
+						key[(e+1)*n+y*s.W+x] = 1 // … from visual entries 1, 3
+					}
+				}
+			}
+		}
+		rt := h.b.FromF32("swap.rows", row, h.batch, n)
+		kt := h.b.FromF32("swap.keys", key, h.batch, n)
+		h.owned = append(h.owned, rt, kt)
+		partner := make([]int, h.batch)
+		for e := range partner {
+			partner[e] = -1
+			if e%2 == 0 {
+				partner[e] = e + 1
+			}
+		}
+		sw := &tensor.Swap{Mode: tensor.SwapKV, Partner: partner, RowMask: rt, KeyMask: kt}
+		h.masks[[2]int{s.H, s.W}] = sw
+		return [2]int{}, sw
+	}
+	return [2]int{}, nil
+}
+
+func (h *harmonyHook) Probs(s unet.Site, p *tensor.Tensor) {
+	h.probs = append(h.probs, p)
+	h.probed++
+}
+
+// readBack reads the probabilities like the controller does after a call.
+func (h *harmonyHook) readBack(ctx context.Context) error {
+	for _, p := range h.probs {
+		if _, err := h.b.Read(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *harmonyHook) free() {
+	h.b.Free(h.probs...)
+	h.b.Free(h.owned...)
+	h.probs, h.owned = nil, nil
+}
+
+// unetCall runs one UNet call of the given batch (2: guidance; 4: Harmony).
+func (r *stageRun) unetCall(batch int) (StageResult, error) {
+	res := StageResult{Stage: fmt.Sprintf("unet-b%d", batch)}
+	cfg := r.unetCfg
+	lat, d := r.latent, cfg.CrossDim[0]
+	if r.text == nil { // the text stage did not run
+		r.text = rng.Normal(2, 2*77*d)
+	}
+	per := len(r.text) / 2
+	var ctxv []float32
+	switch batch {
+	case 2: // [uncond, cond]
+		ctxv = r.text
+	case 4: // [uncond, uncond, cond main, cond visual]
+		ctxv = slices.Concat(r.text[:per], r.text[:per], r.text[per:], r.text[per:])
+	}
+	seq := per / d
+	sample := rng.Normal(3, batch*lat*lat*cfg.InChannels)
+	var hook *harmonyHook
+	res.What = fmt.Sprintf("UNet, batch %d, %d×%d latents", batch, lat, lat)
+	if batch == 4 {
+		res.What += " (Harmony: probability read-back, K/V swap)"
+	}
+	call := func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error) {
+		u, err := unet.Load(b, cfg, w)
+		if err != nil {
+			return nil, err
+		}
+		x := b.FromF32("sample", sample, batch, lat, lat, cfg.InChannels)
+		c := b.FromF32("context", ctxv, batch, seq, d)
+		defer b.Free(x, c)
+		var hk unet.Hook
+		if batch == 4 {
+			hook = &harmonyHook{b: b, cols: [2]int{2, 18}, batch: batch, masks: map[[2]int]*tensor.Swap{}}
+			hk = hook
+			defer hook.free()
+		}
+		out := u.Forward(b, x, []float32{981}, c, hk)
+		if hook != nil {
+			if err := hook.readBack(r.ctx); err != nil {
+				return out, err
+			}
+		}
+		return out, b.Err()
+	}
+	var err error
+	if res.Activations, res.Largest, res.GFLOP, err = dry("unet", r.meta.Configs["unet"], call); err != nil {
+		return res, fmt.Errorf("dry run: %w", err)
+	}
+	if err := r.begin(); err != nil {
+		return res, err
+	}
+	if r.unetW == nil {
+		w, secs, err := r.load("unet")
+		if err != nil {
+			return res, err
+		}
+		r.unetW, res.LoadSeconds = w, secs
+	}
+	res.Weights = weightBytes(r.unetW)
+	r.log("unet: running %s", res.What)
+	if _, err := r.timed(&res, r.unetW, call); err != nil {
+		return res, err
+	}
+	r.end(&res)
+	if batch == 4 && hook.probed != 15 && cfg.Levels() == 4 {
+		return res, fmt.Errorf("%d probability maps, SD has 15 cross-attentions outside the mid block", hook.probed)
+	}
+	return res, nil
+}
+
+// vaeDecode decodes one latent to an image.
+func (r *stageRun) vaeDecode() (StageResult, error) {
+	res := StageResult{Stage: "vae"}
+	cfg, err := vae.ParseConfig(r.meta.Configs["vae"])
+	if err != nil {
+		return res, err
+	}
+	lat := r.latent
+	z := rng.Normal(4, lat*lat*cfg.LatentChannels)
+	f := 1 << (len(cfg.BlockOut) - 1)
+	res.What = fmt.Sprintf("VAE decoder, %d×%d latents to a %d×%d image", lat, lat, lat*f, lat*f)
+	call := func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error) {
+		d, err := vae.Load(b, cfg, w)
+		if err != nil {
+			return nil, err
+		}
+		x := b.FromF32("latents", z, 1, lat, lat, cfg.LatentChannels)
+		defer b.Free(x)
+		out := d.Decode(b, x)
+		return out, b.Err()
+	}
+	_, err = r.stage(&res, "vae", call)
+	return res, err
+}

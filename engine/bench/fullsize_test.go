@@ -1,0 +1,62 @@
+package bench
+
+import (
+	"context"
+	"runtime"
+	"slices"
+	"testing"
+
+	"harmony/engine/gpu"
+	"harmony/engine/gpu/gputest"
+	"harmony/loader"
+	"harmony/www"
+)
+
+// TestRunStagesTiny runs every full-size stage on the tiny demo model in
+// the default-limits mode: the code of the full-size run, at test size.
+func TestRunStagesTiny(t *testing.T) {
+	skipInBrowser(t)
+	dev := gputest.Open(t, gpu.Options{DefaultLimits: true})
+	res, err := RunStages(context.Background(), dev, StageOptions{
+		Source: loader.NewFSSource(www.DemoModel(), "demo"),
+		Latent: 8,
+		Photo:  www.DemoPhoto(),
+		Log:    t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]int{
+		"qformer": {1, 16, 32}, "text": {2, 77, 32},
+		"unet-b2": {2, 8, 8, 4}, "unet-b4": {4, 8, 8, 4}, "vae": {1, 16, 16, 3},
+	}
+	if len(res) != len(want) {
+		t.Fatalf("%d stages ran, want %d", len(res), len(want))
+	}
+	for _, r := range res {
+		if !slices.Equal(r.Output, want[r.Stage]) {
+			t.Errorf("%s: output %v, want %v", r.Stage, r.Output, want[r.Stage])
+		}
+		if r.Weights <= 0 || r.Activations <= 0 || r.GFLOP <= 0 || r.PeakAllocated < uint64(r.Weights) || r.PeakInUse > r.PeakAllocated {
+			t.Errorf("%s: implausible figures %+v", r.Stage, r)
+		}
+		if r.OutputRMS <= 0 || r.OutputRMS > 100 {
+			t.Errorf("%s: output RMS %g", r.Stage, r.OutputRMS)
+		}
+		if r.Host.GoHeap == 0 || r.Host.GoSys < r.Host.GoHeap {
+			t.Errorf("%s: host figures %+v", r.Stage, r.Host)
+		}
+	}
+	if _, err := RunStages(context.Background(), dev, StageOptions{Source: loader.NewFSSource(www.DemoModel(), "demo"), Stages: []string{"unet-b3"}}); err == nil {
+		t.Error("an unknown stage was accepted")
+	}
+}
+
+// skipInBrowser skips the GPU tests of this desktop tool in the wasm build:
+// under Node + Dawn on SwiftShader they take minutes, and the kernels they
+// run have their own wasm parity tests (engine/kernels, engine/models).
+func skipInBrowser(t *testing.T) {
+	if runtime.GOOS == "js" {
+		t.Skip("desktop benchmark machinery; the kernels are covered by their own wasm tests")
+	}
+}
