@@ -51,10 +51,10 @@ struct Params {
   x_off: u32,   // element offset of x in its binding
   w_off: u32,   // element offset of w, in w's elements
   b_off: u32,   // element offset of bias
-  cb_off: u32,  // element offset of chanbias [B, O]
+  cb_off: u32,  // element offset of chanbias [B, cb_stride], first column read
   r_off: u32,   // element offset of res
   o_off: u32,   // element offset of out
-  _pad0: u32,
+  cb_stride: u32, // elements between chanbias rows (O, or wider: one Linear for all resnets)
 }
 
 #if VEC
@@ -237,7 +237,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let n = n0 + 4u * jq;
       var v = acc[0][jq] + bv[jq];
 #if CHANBIAS
-      let cb = p.cb_off + (m / hw) * p.N;
+      let cb = p.cb_off + (m / hw) * p.cb_stride;
       let last = p.N - 1u;
       v += vec4<f32>(chanbias[cb + min(n, last)], chanbias[cb + min(n + 1u, last)],
                      chanbias[cb + min(n + 2u, last)], chanbias[cb + min(n + 3u, last)]);

@@ -53,6 +53,7 @@ type UNet struct {
 	FFChunkElems int
 
 	weights     *tensor.Weights
+	fused       []*tensor.Tensor // weights joined at load (Params.fuse)
 	timeProjDim int
 	linear1     linear // time_embedding.linear_1
 	linear2     linear // time_embedding.linear_2
@@ -64,6 +65,9 @@ type UNet struct {
 	convOut     conv
 	contextDims []int // cross_attention_dim of every attention that reads the context
 	nUpsamplers int
+	// Every resnet's time_emb_proj joined at load: one [ΣCout, D] Linear
+	// per call instead of one per resnet (nil when not joined).
+	tembW, tembB *tensor.Tensor
 }
 
 type downBlock struct {
@@ -101,12 +105,15 @@ func Load(b tensor.Backend, cfg *Config, w *tensor.Weights) (*UNet, error) {
 	p := NewParams(b, w)
 	u := build(p, cfg)
 	if err := p.Err(); err != nil {
+		b.Free(p.Fused()...)
 		return nil, err // names the component already
 	}
 	if err := b.Err(); err != nil {
+		b.Free(p.Fused()...)
 		return nil, fmt.Errorf("unet: %w", err)
 	}
 	u.weights = w
+	u.fused = p.Fused()
 	return u, nil
 }
 
@@ -116,6 +123,8 @@ func (u *UNet) Free(b tensor.Backend) {
 		u.weights.Free(b)
 		u.weights = nil
 	}
+	b.Free(u.fused...)
+	u.fused = nil
 }
 
 // build constructs the module tree, reading (or only naming) its weights.
@@ -125,8 +134,11 @@ func build(p *Params, c *Config) *UNet {
 	u.convIn = loadConv(p, "conv_in", c.BlockOut[0], c.InChannels, c.ConvInKernel)
 	u.linear1 = loadLinear(p, "time_embedding.linear_1", c.TimeEmbedDim, u.timeProjDim, true)
 	u.linear2 = loadLinear(p, "time_embedding.linear_2", c.TimeEmbedDim, c.TimeEmbedDim, true)
+	var resnets []*Resnet
 	resnet := func(pp *Params, in, out int, scale float32) *Resnet {
-		return LoadResnet(pp, ResnetSpec{In: in, Out: out, TembDim: c.TimeEmbedDim, Groups: c.NormGroups, Eps: c.NormEps, OutScale: scale})
+		r := LoadResnet(pp, ResnetSpec{In: in, Out: out, TembDim: c.TimeEmbedDim, Groups: c.NormGroups, Eps: c.NormEps, OutScale: scale})
+		resnets = append(resnets, r)
+		return r
 	}
 	transformer := func(pp *Params, name string, ch, heads, layers, crossDim int, onlyCross bool, site Site) *transformer2D {
 		u.contextDims = append(u.contextDims, crossDim)
@@ -216,7 +228,34 @@ func build(p *Params, c *Config) *UNet {
 
 	u.normOut = loadNorm(p, "conv_norm_out", c.BlockOut[0])
 	u.convOut = loadConv(p, "conv_out", c.OutChannels, c.BlockOut[0], c.ConvOutKernel)
+	u.joinTimeProjections(p, resnets)
 	return u
+}
+
+// joinTimeProjections joins every resnet's time_emb_proj (weights and
+// biases) so that Forward projects the time embedding for all of them with
+// one Linear; each resnet reads its columns (tensor.ConvOpts.ChanBiasCol).
+func (u *UNet) joinTimeProjections(p *Params, rs []*Resnet) {
+	var wn, bn []string
+	var ws, bs []*tensor.Tensor
+	for _, r := range rs {
+		if r.temb == nil {
+			return
+		}
+		wn, bn = append(wn, r.tembName+".weight"), append(bn, r.tembName+".bias")
+		ws, bs = append(ws, r.temb.w), append(bs, r.temb.b)
+	}
+	w := p.fuse(wn, ws)
+	bias := p.fuse(bn, bs)
+	col := 0
+	for i, r := range rs {
+		r.temb.w, r.temb.b = ws[i], bs[i]
+		r.tembCol = col
+		col += r.out
+	}
+	if w != nil && bias != nil {
+		u.tembW, u.tembB = w, bias
+	}
 }
 
 // fwd carries one Forward call's options down the module tree.
@@ -276,17 +315,29 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 	if c.TimestepPostAct {
 		post = tensor.ActSiLU
 	}
-	emb := u.linear2.apply(b, e1, tensor.Epilogue{Act: post})
-	b.Free(e1)
-	tr("time_embedding", emb)
-	if c.TimeEmbedAct {
-		a := b.Activate(emb, tensor.ActSiLU)
+	var temb *tensor.Tensor
+	if post == tensor.ActNone && !c.TimeEmbedAct && f.trace == nil {
+		// Nothing reads emb but through SiLU: fold it into linear_2.
+		temb = u.linear2.apply(b, e1, tensor.Epilogue{Act: tensor.ActSiLU})
+		b.Free(e1)
+	} else {
+		emb := u.linear2.apply(b, e1, tensor.Epilogue{Act: post})
+		b.Free(e1)
+		tr("time_embedding", emb)
+		if c.TimeEmbedAct {
+			a := b.Activate(emb, tensor.ActSiLU)
+			b.Free(emb)
+			emb = a
+		}
+		temb = b.Activate(emb, tensor.ActSiLU)
 		b.Free(emb)
-		emb = a
 	}
-	temb := b.Activate(emb, tensor.ActSiLU)
-	b.Free(emb)
 	defer b.Free(temb)
+	var tall *tensor.Tensor // every resnet's projection of temb
+	if u.tembW != nil {
+		tall = b.Linear(temb, u.tembW, u.tembB, tensor.Epilogue{})
+		defer b.Free(tall)
+	}
 
 	// 2. conv_in; the skip stack starts with its output.
 	x := sample
@@ -306,7 +357,7 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 	for i, d := range u.down {
 		ch := c.BlockOut[i]
 		for j, r := range d.resnets {
-			rn := r.Forward(b, hs, temb)
+			rn := r.forward(b, hs, temb, tall)
 			tr(d.name+".resnets."+itoa(j), rn)
 			if t := d.attns[j]; t != nil {
 				a := t.forward(b, rn, context, f, nb, lh, lw, ch)
@@ -328,11 +379,11 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 	// 4. Mid block (its input stays on the skip stack).
 	if m := u.mid; m != nil {
 		ch := c.BlockOut[len(c.BlockOut)-1]
-		cur := m.resnets[0].Forward(b, hs, temb)
+		cur := m.resnets[0].forward(b, hs, temb, tall)
 		for k, t := range m.attns {
 			a := t.forward(b, cur, context, f, nb, lh, lw, ch)
 			b.Free(cur)
-			cur = m.resnets[k+1].Forward(b, a, temb)
+			cur = m.resnets[k+1].forward(b, a, temb, tall)
 			b.Free(a)
 		}
 		hs = cur
@@ -351,7 +402,7 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 				b.Free(hs)
 			}
 			b.Free(skip)
-			rn := r.Forward(b, cat, temb)
+			rn := r.forward(b, cat, temb, tall)
 			b.Free(cat)
 			tr(ub.name+".resnets."+itoa(k), rn)
 			if t := ub.attns[k]; t != nil {
