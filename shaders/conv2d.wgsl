@@ -10,9 +10,11 @@
 // reads the input through a nearest 2× upsampling (in(y, x) = x[y/2, x/2]).
 //
 // GEMM view: rows = output pixels, columns = output channels, inner =
-// (ky, kx, c). Tiling as matmul.wgsl (registers only, no barriers): a
-// workgroup of WGM×WGN threads covers (WGM·TM) pixels × (WGN·TN) channels and
-// each thread keeps TM×TN accumulators. The inner dimension is walked as
+// (ky, kx, c). Tiling as matmul.wgsl (registers only, no barriers, the block
+// written straight-line with #for: no arrays, which SwiftShader kept in
+// memory — the looped version ran at ~0.05 GFLOP/s there): a workgroup of
+// WGM×WGN threads covers (WGM·TM) pixels × (WGN·TN) channels and each
+// thread keeps TM×TN accumulators. The inner dimension is walked as
 // channel chunks of CC (outermost), kernel taps (ky, kx), channels: per tap a
 // thread works out its TM input pixels once (and whether they fall in the
 // padding), then takes the chunk's channels four at a time: one contiguous
@@ -121,6 +123,38 @@ fn ldw(e: u32, kk: u32) -> vec4<f32> {
   return vec4<f32>(w1(e), w1(e + kk), w1(e + 2u * kk), w1(e + 3u * kk));
 }
 
+// Adds the channel bias, activates and writes four outputs of pixel m from
+// channel n on.
+fn store4(m: u32, n: u32, hw: u32, acc: vec4<f32>) {
+  var v = acc;
+#if CHANBIAS
+  let cb = p.cb_off + (m / hw) * p.cb_stride;
+  let last = p.N - 1u;
+  v += vec4<f32>(chanbias[cb + min(n, last)], chanbias[cb + min(n + 1u, last)],
+                 chanbias[cb + min(n + 2u, last)], chanbias[cb + min(n + 3u, last)]);
+#endif
+  v = act4(v);
+#if VOUT
+  // N % 4 == 0: the quad is inside the row or past it as a whole.
+  if (n < p.N) {
+#if RES
+    v += res[(p.r_off + m * p.N + n) / 4u];
+#endif
+    out[(p.o_off + m * p.N + n) / 4u] = v;
+  }
+#else
+  for (var c = 0u; c < 4u; c++) {
+    if (n + c < p.N) {
+      var o = v[c];
+#if RES
+      o += res[p.r_off + m * p.N + n + c];
+#endif
+      out[p.o_off + m * p.N + n + c] = o;
+    }
+  }
+#endif
+}
+
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -133,28 +167,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let hw = p.out_h * p.out_w;
   let kk = p.kh * p.kw;
 
-  // Per output pixel: start of its batch entry's image and its top-left
-  // input coordinate. Pixels past M repeat pixel M−1 (results dropped).
-  var rb: array<u32, ${TM}>;
-  var ry: array<i32, ${TM}>;
-  var rx: array<i32, ${TM}>;
-  for (var i = 0u; i < TM; i++) {
-    let r = min(m0 + i, p.M - 1u);
-    let bi = r / hw;
-    let oy = (r % hw) / p.out_w + p.oy0;
-    let ox = r % p.out_w;
-    rb[i] = bi * p.H * p.W;
-    ry[i] = i32(oy * p.stride) - i32(p.pad);
-    rx[i] = i32(ox * p.stride) - i32(p.pad);
-  }
-  var wb: array<u32, ${TN}>;
-  for (var j = 0u; j < TN; j++) {
-    wb[j] = p.w_off + min(n0 + j, p.N - 1u) * p.C * kk;
-  }
+  // Per output pixel I: start of its batch entry's image (rb) and its
+  // top-left input coordinate (ry, rx). Pixels past M repeat pixel M−1
+  // (results dropped).
+#for I in 0..${TM}
+  let r${I} = min(m0 + ${I}u, p.M - 1u);
+  let rb${I} = (r${I} / hw) * p.H * p.W;
+  let ry${I} = i32(((r${I} % hw) / p.out_w + p.oy0) * p.stride) - i32(p.pad);
+  let rx${I} = i32((r${I} % p.out_w) * p.stride) - i32(p.pad);
+#endfor
+  // Column 4·Q + C of the block: output channel n0+4Q+C, weights from wb<Q>_<C>.
+#for Q in 0..${TN4}
+#for C in 0..4
+  let wb${Q}_${C} = p.w_off + min(n0 + ${Q*4}u + ${C}u, p.N - 1u) * p.C * kk;
+#endfor
+#endfor
   let c4 = p.C / 4u;
 
-  // acc[i][jq]: pixel m0+i, output channels n0+4·jq … n0+4·jq+3.
-  var acc: array<array<vec4<f32>, ${TN4}>, ${TM}>;
+  // acc<I>_<Q>: pixel m0+I, output channels n0+4Q … n0+4Q+3.
+#for I in 0..${TM}
+#for Q in 0..${TN4}
+  var acc${I}_${Q} = vec4<f32>(0.0);
+#endfor
+#endfor
   // Channels in chunks of CC, taps inside: the weights a chunk needs
   // (TN × CC × KH·KW, contiguous per output channel) stay in cache across
   // the taps; with the taps outermost every tap would stream all of w.
@@ -163,108 +198,84 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let q1 = min(cb + CC, 4u * c4) / 4u;
   for (var ky = 0u; ky < p.kh; ky++) {
     for (var kx = 0u; kx < p.kw; kx++) {
-      var xb: array<u32, ${TM}>;
-      var ok: array<bool, ${TM}>;
-      for (var i = 0u; i < TM; i++) {
-        let iy = ry[i] + i32(ky);
-        let ix = rx[i] + i32(kx);
-        ok[i] = iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w);
-        var sy = max(iy, 0);
-        var sx = max(ix, 0);
+      // Each pixel's input at this tap: xb (in load units) and whether it
+      // lies inside the image. Rows are counted from the first one bound;
+      // taps in the padding read a clamped, in-bounds pixel that select()
+      // discards.
+#for I in 0..${TM}
+      let iy${I} = ry${I} + i32(ky);
+      let ix${I} = rx${I} + i32(kx);
+      let ok${I} = iy${I} >= 0 && iy${I} < i32(p.in_h) && ix${I} >= 0 && ix${I} < i32(p.in_w);
 #if UPSAMPLE
-        sy = sy / 2;
-        sx = sx / 2;
-#endif
-        // Rows are counted from the first one bound; taps in the padding
-        // read a clamped, in-bounds pixel that select() discards.
-        let ly = u32(clamp(sy - i32(p.y_lo), 0, i32(p.H) - 1));
-        let lx = u32(min(sx, i32(p.W) - 1));
-        let e = p.x_off + (rb[i] + ly * p.W + lx) * p.C;
-#if VEC
-        xb[i] = e / 4u;
+      let sy${I} = max(iy${I}, 0) / 2;
+      let sx${I} = max(ix${I}, 0) / 2;
 #else
-        xb[i] = e;
+      let sy${I} = max(iy${I}, 0);
+      let sx${I} = max(ix${I}, 0);
 #endif
-      }
+      let e${I} = p.x_off + (rb${I} + u32(clamp(sy${I} - i32(p.y_lo), 0, i32(p.H) - 1)) * p.W + u32(min(sx${I}, i32(p.W) - 1))) * p.C;
+#if VEC
+      let xb${I} = e${I} / 4u;
+#else
+      let xb${I} = e${I};
+#endif
+#endfor
       let tap = ky * p.kw + kx;
       for (var q = q0; q < q1; q++) {
-        var a: array<vec4<f32>, ${TM}>;
-        var b: array<vec4<f32>, ${TN}>;
-        for (var i = 0u; i < TM; i++) {
-          a[i] = select(vec4<f32>(0.0), ldx(xb[i], q), ok[i]);
-        }
-        for (var j = 0u; j < TN; j++) {
-          b[j] = ldw(wb[j] + 4u * q * kk + tap, kk);
-        }
-        for (var i = 0u; i < TM; i++) {
-          for (var jq = 0u; jq < ${TN4}u; jq++) {
-            acc[i][jq] += vec4<f32>(dot(a[i], b[4u * jq]), dot(a[i], b[4u * jq + 1u]),
-                                    dot(a[i], b[4u * jq + 2u]), dot(a[i], b[4u * jq + 3u]));
-          }
-        }
+#for I in 0..${TM}
+        let a${I} = select(vec4<f32>(0.0), ldx(xb${I}, q), ok${I});
+#endfor
+#for Q in 0..${TN4}
+#for C in 0..4
+        let b${Q}_${C} = ldw(wb${Q}_${C} + 4u * q * kk + tap, kk);
+#endfor
+#endfor
+#for I in 0..${TM}
+#for Q in 0..${TN4}
+        acc${I}_${Q} += vec4<f32>(dot(a${I}, b${Q}_0), dot(a${I}, b${Q}_1), dot(a${I}, b${Q}_2), dot(a${I}, b${Q}_3));
+#endfor
+#endfor
       }
 #if !VEC
       for (var c = max(cb, 4u * c4); c < min(cb + CC, p.C); c++) {
-        for (var i = 0u; i < TM; i++) {
-          let a = select(0.0, x[xb[i] + c], ok[i]);
-          for (var jq = 0u; jq < ${TN4}u; jq++) {
-            let e = c * kk + tap;
-            let j = 4u * jq;
-            acc[i][jq] += a * vec4<f32>(w1(wb[j] + e), w1(wb[j + 1u] + e), w1(wb[j + 2u] + e), w1(wb[j + 3u] + e));
-          }
-        }
+        let e = c * kk + tap;
+#for I in 0..${TM}
+        let a${I} = select(0.0, x[xb${I} + c], ok${I});
+#endfor
+#for Q in 0..${TN4}
+        let b${Q} = vec4<f32>(w1(wb${Q}_0 + e), w1(wb${Q}_1 + e), w1(wb${Q}_2 + e), w1(wb${Q}_3 + e));
+#endfor
+#for I in 0..${TM}
+#for Q in 0..${TN4}
+        acc${I}_${Q} += a${I} * b${Q};
+#endfor
+#endfor
       }
 #endif
     }
   }
   }
 
-  // Epilogue, four channels at a time, row i always in acc[0] (see
+  // Epilogue, four channels at a time, row i always in acc0_* (see
   // matmul.wgsl).
-  var bv: array<vec4<f32>, ${TN4}>;
+#for Q in 0..${TN4}
 #if BIAS
-  for (var jq = 0u; jq < ${TN4}u; jq++) {
-    let n = n0 + 4u * jq;
-    let last = p.N - 1u;
-    bv[jq] = vec4<f32>(bias[p.b_off + min(n, last)], bias[p.b_off + min(n + 1u, last)],
-                       bias[p.b_off + min(n + 2u, last)], bias[p.b_off + min(n + 3u, last)]);
-  }
+  let bv${Q} = vec4<f32>(bias[p.b_off + min(n0 + ${Q*4}u, p.N - 1u)], bias[p.b_off + min(n0 + ${Q*4}u + 1u, p.N - 1u)],
+                         bias[p.b_off + min(n0 + ${Q*4}u + 2u, p.N - 1u)], bias[p.b_off + min(n0 + ${Q*4}u + 3u, p.N - 1u)]);
+#else
+  let bv${Q} = vec4<f32>(0.0);
 #endif
+#endfor
   let rows = select(0u, min(TM, p.M - m0), m0 < p.M);
   for (var i = 0u; i < rows; i++) {
     let m = m0 + i;
-    for (var jq = 0u; jq < ${TN4}u; jq++) {
-      let n = n0 + 4u * jq;
-      var v = acc[0][jq] + bv[jq];
-#if CHANBIAS
-      let cb = p.cb_off + (m / hw) * p.cb_stride;
-      let last = p.N - 1u;
-      v += vec4<f32>(chanbias[cb + min(n, last)], chanbias[cb + min(n + 1u, last)],
-                     chanbias[cb + min(n + 2u, last)], chanbias[cb + min(n + 3u, last)]);
-#endif
-      v = act4(v);
-#if VOUT
-      // N % 4 == 0: the quad is inside the row or past it as a whole.
-      if (n < p.N) {
-#if RES
-        v += res[(p.r_off + m * p.N + n) / 4u];
-#endif
-        out[(p.o_off + m * p.N + n) / 4u] = v;
-      }
-#else
-      for (var c = 0u; c < 4u; c++) {
-        if (n + c < p.N) {
-          var o = v[c];
-#if RES
-          o += res[p.r_off + m * p.N + n + c];
-#endif
-          out[p.o_off + m * p.N + n + c] = o;
-        }
-      }
-#endif
-    }
-    for (var r = 0u; r + 1u < TM; r++) {
-      acc[r] = acc[r + 1u];
-    }
+#for Q in 0..${TN4}
+    store4(m, n0 + ${Q*4}u, hw, acc0_${Q} + bv${Q});
+#endfor
+#for I in 1..${TM}
+#for Q in 0..${TN4}
+    acc${I-1}_${Q} = acc${I}_${Q};
+#endfor
+#endfor
   }
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/rand"
 	"testing"
+	"time"
 
 	"github.com/x448/float16"
 
@@ -124,6 +125,99 @@ func BenchmarkAttention(b *testing.B) {
 				out, _ := g.Attention(q, k, v, o)
 				return []*tensor.Tensor{out}
 			})
+		})
+	}
+}
+
+// linVariant is one numbered Linear kernel variant: a file, whether f16
+// weights may take W8, and the register tiling of the path it exercises.
+type linVariant struct {
+	name   string
+	shader string
+	w8     bool
+	tile   gemmTile
+}
+
+// linearVariants are the kernels BenchmarkLinearVariants races (llm.c
+// style: v1 is the first kernel, the reference; the engine's choice is
+// marked). Best of b.N interleaved rounds, GFLOP per CPU-second, LP_NUM_THREADS
+// unset (2 threads), 4096×320 · 320×1280 on lavapipe, loaded machine (±20 %):
+//
+//	                                        f32         f16
+//	v1  matmul_v1 loops 8×8 (vec2 f16)      7.4         7.3
+//	v2  straight-line 8×8 (vec2 f16)        7.6         7.2
+//	v3  straight-line 8×8, W8               –          10.1
+//	v4  straight-line 8×16, W8 (engine)     8.9         12.2
+//	v5  straight-line 16×8, W8              9.0         11.6
+//	v6  straight-line 16×16, W8             9.6         12.5
+//
+// 16×16 is marginally faster but compiles in seconds (LLVM on a 256-register
+// block) and tiles 128×128, which wastes work on the narrow UNet layers; 8×16
+// is what the engine runs. See matmul.wgsl for why loads set the pace.
+var linearVariants = []linVariant{
+	{"v1", "matmul_v1.wgsl", false, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}},
+	{"v2", "matmul.wgsl", false, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}},
+	{"v3", "matmul.wgsl", true, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}},
+	{"v4", "matmul.wgsl", true, gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}},
+	{"v5", "matmul.wgsl", true, gemmTile{TM: 16, TN: 8, WGM: 8, WGN: 8}},
+	{"v6", "matmul.wgsl", true, gemmTile{TM: 16, TN: 16, WGM: 8, WGN: 8}},
+}
+
+// BenchmarkLinearVariants races linearVariants at the full-size UNet's
+// widest Linear shape, interleaved round by round so that the load of a
+// shared machine hits them alike; each reports its best round.
+//
+//	go test ./engine/kernels/ -run '^$' -bench LinearVariants -benchtime 3x
+func BenchmarkLinearVariants(b *testing.B) {
+	for _, dt := range []tensor.DType{tensor.F32, tensor.F16} {
+		b.Run("4096x320x1280/"+dt.String(), func(b *testing.B) {
+			defer func(v struct {
+				Shader string
+				W8     bool
+			}, d, w gemmTile) {
+				matmulVariant, denseTile, w8Tile = v, d, w
+			}(matmulVariant, denseTile, w8Tile)
+			g := benchBackend(b)
+			rng := rand.New(rand.NewSource(1))
+			const m, k, n = 4096, 320, 1280
+			x := benchRand(g, rng, "x", tensor.F32, m, k)
+			w := benchRand(g, rng, "w", dt, n, k)
+			bias := benchRand(g, rng, "b", tensor.F32, n)
+			defer g.Free(x, w, bias)
+			ctx := context.Background()
+			set := func(v linVariant) {
+				matmulVariant.Shader, matmulVariant.W8 = v.shader, v.w8
+				denseTile, w8Tile = v.tile, v.tile
+			}
+			run := func() (wall, cpu float64) {
+				c0, t0 := cpuTime(), time.Now()
+				g.Free(g.Linear(x, w, bias, tensor.Epilogue{}))
+				if err := g.Sync(ctx); err != nil {
+					b.Fatal(err)
+				}
+				return time.Since(t0).Seconds(), (cpuTime() - c0).Seconds()
+			}
+			for _, v := range linearVariants {
+				set(v)
+				run() // compile outside the timing
+			}
+			bestWall := make([]float64, len(linearVariants))
+			bestCPU := make([]float64, len(linearVariants))
+			b.ResetTimer()
+			for range b.N {
+				for i, v := range linearVariants {
+					set(v)
+					wall, cpu := run()
+					bestWall[i] = max(bestWall[i], 2*m*n*k/wall/1e9)
+					if cpu > 0 {
+						bestCPU[i] = max(bestCPU[i], 2*m*n*k/cpu/1e9)
+					}
+				}
+			}
+			for i, v := range linearVariants {
+				b.ReportMetric(bestCPU[i], v.name+"-GFLOP/cpu-s")
+				b.ReportMetric(bestWall[i], v.name+"-GFLOP/s")
+			}
 		})
 	}
 }
