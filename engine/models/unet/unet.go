@@ -229,7 +229,69 @@ func build(p *Params, c *Config) *UNet {
 	u.normOut = loadNorm(p, "conv_norm_out", c.BlockOut[0])
 	u.convOut = loadConv(p, "conv_out", c.OutChannels, c.BlockOut[0], c.ConvOutKernel)
 	u.joinTimeProjections(p, resnets)
+	u.joinContextProjections(p)
 	return u
+}
+
+// joinContextProjections joins the k and v weights of every attention that
+// reads the context, per (inner width, context width, dtype), so that a call
+// projects the context once per group instead of once per layer.
+func (u *UNet) joinContextProjections(p *Params) {
+	type key struct {
+		inner, kvDim int
+		dt           tensor.DType
+	}
+	groups := map[key][]*attention{}
+	var order []key
+	visit := func(ts []*transformer2D) {
+		for _, t := range ts {
+			if t == nil {
+				continue
+			}
+			for _, bb := range t.blocks {
+				as := []*attention{&bb.attn2}
+				if bb.onlyCross {
+					as = append(as, &bb.attn1)
+				}
+				for _, a := range as {
+					if a.k.w == nil || a.v.w == nil {
+						return // recording, or missing (reported by Params)
+					}
+					k := key{a.inner, a.k.w.Shape[1], a.k.w.DType}
+					if groups[k] == nil {
+						order = append(order, k)
+					}
+					groups[k] = append(groups[k], a)
+				}
+			}
+		}
+	}
+	for _, d := range u.down {
+		visit(d.attns)
+	}
+	if u.mid != nil {
+		visit(u.mid.attns)
+	}
+	for _, ub := range u.up {
+		visit(ub.attns)
+	}
+	for _, k := range order {
+		as := groups[k]
+		var names []string
+		var ws []*tensor.Tensor
+		for _, a := range as {
+			names = append(names, a.prefix+"to_k.weight", a.prefix+"to_v.weight")
+			ws = append(ws, a.k.w, a.v.w)
+		}
+		var g *contextKV
+		if w := p.fuse(names, ws); w != nil {
+			g = &contextKV{w: w, inner: k.inner}
+		}
+		for i, a := range as {
+			a.k.w, a.v.w = ws[2*i], ws[2*i+1]
+			a.ctx, a.slot = g, i
+		}
+	}
 }
 
 // joinTimeProjections joins every resnet's time_emb_proj (weights and
@@ -260,9 +322,35 @@ func (u *UNet) joinTimeProjections(p *Params, rs []*Resnet) {
 
 // fwd carries one Forward call's options down the module tree.
 type fwd struct {
-	hook  Hook
-	trace Trace
-	chunk int // feed-forward chunk bound, elements
+	hook    Hook
+	trace   Trace
+	chunk   int            // feed-forward chunk bound, elements
+	context *tensor.Tensor // the call's context (cross-attention keys and values)
+	// The joint projections of the context made so far (contextKV); freed
+	// when the call ends.
+	ctxProj map[*contextKV]*tensor.Tensor
+}
+
+// contextProjection is the context projected by every layer of g: one
+// split-output Linear, made the first time a layer of g asks.
+func (f *fwd) contextProjection(b tensor.Backend, g *contextKV) *tensor.Tensor {
+	if t := f.ctxProj[g]; t != nil {
+		return t
+	}
+	t := b.Linear(f.context, g.w, nil, tensor.Epilogue{Split: g.inner})
+	if f.ctxProj == nil {
+		f.ctxProj = map[*contextKV]*tensor.Tensor{}
+	}
+	f.ctxProj[g] = t
+	return t
+}
+
+// free releases the call's context projections.
+func (f *fwd) free(b tensor.Backend) {
+	for _, t := range f.ctxProj {
+		b.Free(t)
+	}
+	f.ctxProj = nil
 }
 
 // levelSize is the side after l stride-2, pad-1, 3×3 convolutions.
@@ -288,10 +376,11 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 		return b.New("unet.failed", tensor.F32, shape...)
 	}
 	nb, h, w := sample.Shape[0], sample.Shape[1], sample.Shape[2]
-	f := &fwd{hook: hook, trace: u.Trace, chunk: u.FFChunkElems}
+	f := &fwd{hook: hook, trace: u.Trace, chunk: u.FFChunkElems, context: context}
 	if f.chunk <= 0 {
 		f.chunk = ffChunkElems
 	}
+	defer f.free(b)
 	tr := func(name string, t *tensor.Tensor) {
 		if f.trace != nil {
 			f.trace(name, t)
