@@ -37,8 +37,8 @@ func TestConcatSliceParity(t *testing.T) {
 	}{
 		{-1, [][]int{{2, 3, 4, 5}, {2, 3, 4, 2}, {2, 3, 4, 1}}},
 		{-1, [][]int{{2, 3, 4, 5}, {2, 3, 4, 3}}}, // skip connections: channels, one dispatch
-		{0, [][]int{{1, 3, 5}, {2, 3, 5}}},                      // batch (classifier-free guidance)
-		{1, [][]int{{2, 77, 8}, {2, 16, 8}}},                    // tokens
+		{0, [][]int{{1, 3, 5}, {2, 3, 5}}},        // batch (classifier-free guidance)
+		{1, [][]int{{2, 77, 8}, {2, 16, 8}}},      // tokens
 		{2, [][]int{{3, 2, 1}, {3, 2, 7}, {3, 2, 1}, {3, 2, 3}}},
 		{0, [][]int{{1031}}},
 	} {
