@@ -64,6 +64,15 @@ struct Params {
 #else
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 #endif
+#if TAPS
+// TAPS: a quad of input channels holds 4·KK contiguous weights, read as KK
+// vec4 (f32) or KK vec2<u32> (f16).
+#if F16
+@group(0) @binding(1) var<storage, read> w: array<vec2<u32>>;
+#else
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+#endif
+#else
 #if F16
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 #endif
@@ -73,6 +82,7 @@ struct Params {
 #if !F16
 #if !F16N
 @group(0) @binding(1) var<storage, read> w: array<f32>;
+#endif
 #endif
 #endif
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
@@ -104,6 +114,17 @@ fn ldx(base: u32, q: u32) -> vec4<f32> {
 }
 #endif
 
+#if TAPS
+// Load i of the weights (four consecutive elements).
+fn ldwv(i: u32) -> vec4<f32> {
+#if F16
+  let h = w[i];
+  return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
+#else
+  return w[i];
+#endif
+}
+#else
 fn w1(e: u32) -> f32 {
 #if F16
   return unpack2x16float(w[e >> 1u])[e & 1u];
@@ -122,6 +143,7 @@ fn w1(e: u32) -> f32 {
 fn ldw(e: u32, kk: u32) -> vec4<f32> {
   return vec4<f32>(w1(e), w1(e + kk), w1(e + 2u * kk), w1(e + 3u * kk));
 }
+#endif
 
 // Adds the channel bias, activates and writes four outputs of pixel m from
 // channel n on.
@@ -176,18 +198,73 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let ry${I} = i32(((r${I} % hw) / p.out_w + p.oy0) * p.stride) - i32(p.pad);
   let rx${I} = i32((r${I} % p.out_w) * p.stride) - i32(p.pad);
 #endfor
-  // Column 4·Q + C of the block: output channel n0+4Q+C, weights from wb<Q>_<C>.
-#for Q in 0..${TN4}
-#for C in 0..4
-  let wb${Q}_${C} = p.w_off + min(n0 + ${Q*4}u + ${C}u, p.N - 1u) * p.C * kk;
-#endfor
-#endfor
   let c4 = p.C / 4u;
-
   // acc<I>_<Q>: pixel m0+I, output channels n0+4Q … n0+4Q+3.
 #for I in 0..${TM}
 #for Q in 0..${TN4}
   var acc${I}_${Q} = vec4<f32>(0.0);
+#endfor
+#endfor
+
+#if TAPS
+  // KK = KH·KW taps known at compile time (3×3: 9). Reading w in the order
+  // it is stored: for a quad of input channels, the 4·KK weights of an
+  // output channel are contiguous ([O, C, KH, KW]), KK wide loads instead of
+  // 4·KK scalar ones; tap T of channel c sits at element c·KK + T of them.
+  // Every pixel's input at every tap (load index, inside the image) is
+  // worked out once, outside the channel loop.
+#for Q in 0..${TN4}
+#for C in 0..4
+  let wt${Q}_${C} = (p.w_off + min(n0 + ${Q*4}u + ${C}u, p.N - 1u) * p.C * ${KK}u) / 4u;
+#endfor
+#endfor
+#for I in 0..${TM}
+#for T in 0..${KK}
+  let iy${I}_${T} = ry${I} + ${T/KW};
+  let ix${I}_${T} = rx${I} + ${T%KW};
+  let ok${I}_${T} = iy${I}_${T} >= 0 && iy${I}_${T} < i32(p.in_h) && ix${I}_${T} >= 0 && ix${I}_${T} < i32(p.in_w);
+#if UPSAMPLE
+  let sy${I}_${T} = max(iy${I}_${T}, 0) / 2;
+  let sx${I}_${T} = max(ix${I}_${T}, 0) / 2;
+#else
+  let sy${I}_${T} = max(iy${I}_${T}, 0);
+  let sx${I}_${T} = max(ix${I}_${T}, 0);
+#endif
+  let xt${I}_${T} = (p.x_off + (rb${I} + u32(clamp(sy${I}_${T} - i32(p.y_lo), 0, i32(p.H) - 1)) * p.W + u32(min(sx${I}_${T}, i32(p.W) - 1))) * p.C) / 4u;
+#endfor
+#endfor
+  for (var q = 0u; q < c4; q++) {
+#for Q in 0..${TN4}
+#for C in 0..4
+#for K in 0..${KK}
+    let v${Q}_${C}_${K} = ldwv(wt${Q}_${C} + q * ${KK}u + ${K}u);
+#endfor
+#endfor
+#endfor
+#for T in 0..${KK}
+    {
+#for I in 0..${TM}
+      let a${I} = select(vec4<f32>(0.0), x[xt${I}_${T} + q], ok${I}_${T});
+#endfor
+#for Q in 0..${TN4}
+#for C in 0..4
+      let b${Q}_${C} = vec4<f32>(v${Q}_${C}_${T/4}[${T%4}], v${Q}_${C}_${(T+KK)/4}[${(T+KK)%4}],
+                                 v${Q}_${C}_${(T+2*KK)/4}[${(T+2*KK)%4}], v${Q}_${C}_${(T+3*KK)/4}[${(T+3*KK)%4}]);
+#endfor
+#endfor
+#for I in 0..${TM}
+#for Q in 0..${TN4}
+      acc${I}_${Q} += vec4<f32>(dot(a${I}, b${Q}_0), dot(a${I}, b${Q}_1), dot(a${I}, b${Q}_2), dot(a${I}, b${Q}_3));
+#endfor
+#endfor
+    }
+#endfor
+  }
+#else
+  // Column 4·Q + C of the block: output channel n0+4Q+C, weights from wb<Q>_<C>.
+#for Q in 0..${TN4}
+#for C in 0..4
+  let wb${Q}_${C} = p.w_off + min(n0 + ${Q*4}u + ${C}u, p.N - 1u) * p.C * kk;
 #endfor
 #endfor
   // Channels in chunks of CC, taps inside: the weights a chunk needs
@@ -255,6 +332,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
   }
+#endif
 
   // Epilogue, four channels at a time, row i always in acc0_* (see
   // matmul.wgsl).

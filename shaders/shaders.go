@@ -11,8 +11,8 @@
 //	#for I in A..B            repeats the lines up to the matching #endfor for
 //	#endfor                   I = A … B−1 (integers, or ${NAME}s of them),
 //	                          with ${I} replaced in each copy; nests
-//	${NAME+c} ${NAME-c} ${NAME*c}  integer arithmetic on a loop variable or
-//	                          define and an integer constant
+//	${(T+9)/4} ${I*4+C}       an integer expression over loop variables,
+//	                          numeric defines and integers (+ - * / %, parentheses)
 //
 // #for writes straight-line code (unrolled register blocks): the shader
 // compilers of CPU adapters keep an array in registers only when every index
@@ -154,22 +154,11 @@ func (e *expander) subst(line string, ln int, vars [][2]string) (string, error) 
 		line = strings.ReplaceAll(line, "${"+k+"}", v)
 	}
 	if strings.Contains(line, "${") {
-		line = arithRE.ReplaceAllStringFunc(line, func(m string) string {
-			sub := arithRE.FindStringSubmatch(m)
-			a, ok := e.intValue(sub[1], vars)
-			c, _ := strconv.Atoi(sub[3])
-			if !ok {
-				return m
+		line = exprRE.ReplaceAllStringFunc(line, func(m string) string {
+			if v, ok := e.eval(m[2:len(m)-1], vars); ok {
+				return strconv.Itoa(v)
 			}
-			switch sub[2] {
-			case "+":
-				a += c
-			case "-":
-				a -= c
-			default:
-				a *= c
-			}
-			return strconv.Itoa(a)
+			return m
 		})
 	}
 	if strings.Contains(line, "${") {
@@ -178,8 +167,76 @@ func (e *expander) subst(line string, ln int, vars [][2]string) (string, error) 
 	return line, nil
 }
 
-// arithRE matches ${NAME+c}, ${NAME-c} and ${NAME*c} (c an integer).
-var arithRE = regexp.MustCompile(`\$\{(\w+)([-+*])(\d+)\}`)
+// exprRE matches a ${…} holding an integer expression: names (loop
+// variables, defines), integers, + - * / % and parentheses.
+var exprRE = regexp.MustCompile(`\$\{[\w+\-*/%() ]+\}`)
+
+// eval computes an integer expression with the usual precedence (/ and %
+// truncate); ok is false on anything else.
+func (e *expander) eval(src string, vars [][2]string) (v int, ok bool) {
+	toks := regexp.MustCompile(`\w+|[-+*/%()]`).FindAllString(src, -1)
+	pos := 0
+	var expr, term, factor func() (int, bool)
+	factor = func() (int, bool) {
+		if pos >= len(toks) {
+			return 0, false
+		}
+		t := toks[pos]
+		pos++
+		switch {
+		case t == "(":
+			v, ok := expr()
+			if !ok || pos >= len(toks) || toks[pos] != ")" {
+				return 0, false
+			}
+			pos++
+			return v, true
+		case t == "-":
+			v, ok := factor()
+			return -v, ok
+		}
+		if n, err := strconv.Atoi(t); err == nil {
+			return n, true
+		}
+		return e.intValue(t, vars)
+	}
+	term = func() (int, bool) {
+		v, ok := factor()
+		for ok && pos < len(toks) && strings.Contains("*/%", toks[pos]) {
+			op := toks[pos]
+			pos++
+			var w int
+			if w, ok = factor(); !ok || (op != "*" && w == 0) {
+				return 0, false
+			}
+			switch op {
+			case "*":
+				v *= w
+			case "/":
+				v /= w
+			default:
+				v %= w
+			}
+		}
+		return v, ok
+	}
+	expr = func() (int, bool) {
+		v, ok := term()
+		for ok && pos < len(toks) && (toks[pos] == "+" || toks[pos] == "-") {
+			op := toks[pos]
+			pos++
+			var w int
+			if w, ok = term(); op == "+" {
+				v += w
+			} else {
+				v -= w
+			}
+		}
+		return v, ok
+	}
+	v, ok = expr()
+	return v, ok && pos == len(toks)
+}
 
 // intValue is the integer value of a loop variable or define.
 func (e *expander) intValue(name string, vars [][2]string) (int, bool) {

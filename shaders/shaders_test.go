@@ -18,6 +18,8 @@ func TestPreprocess(t *testing.T) {
 		{name: "for with if", src: "#for I in 0..2\n#if X\ny${I}\n#else\nn${I}\n#endif\n#endfor", defs: "X=0", want: "n0\nn1\n"},
 		{name: "dead for", src: "#if X\n#for I in 0..${UNDEFINED}\nz\n#endfor\n#endif\nk", want: "k\n"},
 		{name: "arith", src: "#for I in 1..3\na${I-1} = b${I*4} + ${N+2}\n#endfor", defs: "N=5", want: "a0 = b4 + 7\na1 = b8 + 7\n"},
+		{name: "expr", src: "#for T in 0..3\nv${(T+KK)/4}[${(T+KK)%4}] ${T*4+1} ${-T+2}\n#endfor", defs: "KK=9", want: "v2[1] 1 2\nv2[2] 5 1\nv2[3] 9 0\n"},
+		{name: "bad expr", src: "${1/0}", err: "undefined substitution"},
 		{name: "empty for", src: "#for I in 0..0\nz\n#endfor", want: ""},
 		{name: "unclosed for", src: "#for I in 0..2\nz", err: "without #endfor"},
 		{name: "stray endfor", src: "#endfor", err: "without #for"},

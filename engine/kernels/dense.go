@@ -33,19 +33,20 @@ func (g gemmTile) defines() []string {
 	}
 }
 
-// denseTile is the tiling of Conv2D and of Linear with f32 weights: 64
-// threads (a multiple of every SIMD width in use, well under the
-// 256-invocation default limit) holding 8×8 accumulators each, a 64×64 output
-// tile. Loads dominate on lavapipe; with the block written out straight-line
-// (matmul.wgsl) bigger blocks keep winning up to the register file, but the
-// shader compile time grows with the block (BenchmarkLinearTiles has the
-// figures). w8Tile serves f16 weights read eight at a time (W8), gegluTile
-// the GEGLU form, which holds value and gate accumulators. Variables for the
-// benchmarks.
+// denseTile is the tiling of Conv2D's general form: 64 threads (a multiple
+// of every SIMD width in use, well under the 256-invocation default limit)
+// holding 8×8 accumulators each, a 64×64 output tile. Loads dominate on
+// lavapipe; with the block written out straight-line (matmul.wgsl) bigger
+// blocks keep winning up to about 16×16, but the shader compile time grows
+// with the block (BenchmarkLinearVariants has the figures). linearTile
+// serves Linear (f32 weights, or f16 ones read four at a time), w8Tile f16
+// weights read eight at a time (W8), gegluTile the GEGLU form, which holds
+// value and gate accumulators. Variables for the benchmarks.
 var (
-	denseTile = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
-	w8Tile    = gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}
-	gegluTile = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
+	denseTile  = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
+	linearTile = gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}
+	w8Tile     = gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}
+	gegluTile  = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
 )
 
 // matmulVariant selects the Linear kernel: the file, and whether f16
@@ -55,6 +56,34 @@ var matmulVariant = struct {
 	Shader string
 	W8     bool
 }{"matmul.wgsl", true}
+
+// convTapsTile is the tiling of Conv2D's TAPS form (3×3 kernels reading the
+// weights of a channel quad in storage order). 16×16 blocks run ~20 %
+// faster but take LLVM ~11 s to compile per pipeline variant on lavapipe
+// (8×8: ~2 s), and every UNet convolution flavour is one; see
+// BenchmarkConvVariants.
+var convTapsTile = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
+
+// convTaps enables the TAPS form (a variable for BenchmarkConvVariants).
+var convTaps = true
+
+// fit narrows a tile's thread grid to the problem: while the workgroup's
+// columns (rows) cover twice the n output columns (m rows) or more, it
+// drops half its thread columns (rows), so that small layers (the tiny
+// UNet's 32 channels, a time embedding's 2 rows) do not compute mostly
+// padding. The workgroup shrinks rather than growing along the other side:
+// small grids need every workgroup they have (moving the threads over cut
+// the tiny UNet's convolutions from 12 workgroups to 3 and slowed them on
+// SwiftShader).
+func (g gemmTile) fit(m, n int) gemmTile {
+	for g.WGN > 1 && g.cols() >= 2*n {
+		g.WGN /= 2
+	}
+	for g.WGM > 1 && g.rows() >= 2*m {
+		g.WGM /= 2
+	}
+	return g
+}
 
 // epilogueDefines are the defines of the fused epilogue shared by the dense
 // kernels.
@@ -173,7 +202,7 @@ func (b *Backend) linearChunk(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue
 	ba, ra := b.optArg(bias), b.optArg(ep.Residual)
 	vec := k%4 == 0 && xa.Off%4 == 0 && wa.Off%4 == 0
 	w8 := matmulVariant.W8 && vec && b.wtype(w) == "f16" && k%8 == 0 && wa.Off%8 == 0
-	g := denseTile
+	g := linearTile
 	switch {
 	case ep.GEGLU:
 		g = gegluTile
@@ -184,6 +213,7 @@ func (b *Backend) linearChunk(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue
 	if ep.GEGLU {
 		on = n / 2
 	}
+	g = g.fit(m, on)
 	defs := append(g.defines(), b.weightDefines(w)...)
 	defs = append(defs, epilogueDefines(ep.Act, bias != nil, ep.Residual != nil)...)
 	if vec {
@@ -344,7 +374,15 @@ func (b *Backend) conv(out, x, w, bias *tensor.Tensor, o tensor.ConvOpts, g tens
 		// The whole [B, stride] table is bound; start at the column.
 		cba.Off += uint32(g.CBCol)
 	}
+	vec := g.C%4 == 0 && xa.Off%4 == 0
+	wt := b.wtype(w)
+	taps := convTaps && vec && g.KH*g.KW == 9 && wt != "f16n" && wa.Off%4 == 0
 	t := denseTile
+	if taps {
+		t = convTapsTile
+	}
+	m := nb * bd.rows * g.OutW
+	t = t.fit(m, g.O)
 	defs := append(t.defines(), b.weightDefines(w)...)
 	defs = append(defs, epilogueDefines(o.Act, bias != nil, res != nil)...)
 	if cb != nil {
@@ -353,13 +391,15 @@ func (b *Backend) conv(out, x, w, bias *tensor.Tensor, o tensor.ConvOpts, g tens
 	if g.Upsample {
 		defs = append(defs, "UPSAMPLE", "1")
 	}
-	if g.C%4 == 0 && xa.Off%4 == 0 {
+	if vec {
 		defs = append(defs, "VEC", "1")
+	}
+	if taps {
+		defs = append(defs, "TAPS", "1", "KK", strconv.Itoa(g.KH*g.KW), "KW", strconv.Itoa(g.KW))
 	}
 	if g.O%4 == 0 && oa.Off%4 == 0 && (res == nil || ra.Off%4 == 0) {
 		defs = append(defs, "VOUT", "1")
 	}
-	m := nb * bd.rows * g.OutW
 	tn := ceilDiv(g.O, t.cols())
 	tiles := ceilDiv(m, t.rows()) * tn
 	if uint64(m)*uint64(g.O) >= 1<<32 || uint64(x.Numel()) >= 1<<32 {
