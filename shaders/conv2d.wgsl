@@ -10,22 +10,35 @@
 // reads the input through a nearest 2× upsampling (in(y, x) = x[y/2, x/2]).
 //
 // GEMM view: rows = output pixels, columns = output channels, inner =
-// (ky, kx, c). Tiling as matmul.wgsl (registers only, no barriers, the block
-// written straight-line with #for: no arrays, which SwiftShader kept in
-// memory — the looped version ran at ~0.05 GFLOP/s there): a workgroup of
-// WGM×WGN threads covers (WGM·TM) pixels × (WGN·TN) channels and each
-// thread keeps TM×TN accumulators. The inner dimension is walked as
-// channel chunks of CC (outermost), kernel taps (ky, kx), channels: per tap a
+// (ky, kx, c). Tiling as matmul.wgsl (registers only, no barriers): a
+// workgroup of WGM×WGN threads covers (WGM·TM) pixels × (WGN·TN) channels and
+// each thread keeps TM×TN accumulators. Two forms:
+//
+// TAPS (KH·KW = KK known at compile time, C % 4 == 0, w's offset a multiple
+// of 4; the UNet's and VAE's 3×3 convolutions): the inner dimension is
+// walked a channel quad at a time, all KK taps inside, written straight-line
+// with #for. A quad's 4·KK weights of one output channel are contiguous in
+// [O, C, KH, KW], so they arrive as KK vec4 (or vec2<u32> of halves) loads
+// instead of 4·KK scalar ones; every pixel's input address per tap is worked
+// out once. On lavapipe 1.2–1.5× the general form (BenchmarkConvVariants);
+// on SwiftShader, which keeps looped-over arrays in memory, ~9× (the tiny
+// UNet's convolutions).
+//
+// General (any kernel, odd channel counts, odd weight offsets): channel
+// chunks of CC (outermost), kernel taps (ky, kx), channels: per tap a
 // thread works out its TM input pixels once (and whether they fall in the
 // padding), then takes the chunk's channels four at a time: one contiguous
 // vec4 of NHWC input per pixel, four weights (stride KH·KW apart) per output
 // channel. Chunking keeps a chunk's weights in cache across the taps (3×3,
-// 320→320 channels on lavapipe: 3.2 → 4.8 GFLOP per CPU-second).
+// 320→320 channels on lavapipe: 3.2 → 4.8 GFLOP per CPU-second). Loops over
+// register arrays that Mesa's NIR unrolls; written straight-line this form
+// took SwiftShader tens of seconds per pipeline to compile.
 //
 // Defines: TM, TN, TN4 = TN/4, WGM, WGN, WG (tiling); VOUT (res and out as
-// vec4: O % 4 == 0 and their offsets multiples of 4); VEC (C % 4 == 0 and x's offset a
-// multiple of 4: input read as vec4); F16 / F16N (weight storage, as in
-// matmul.wgsl); BIAS, CHANBIAS, RES, ACT_* (epilogue); UPSAMPLE.
+// vec4: O % 4 == 0 and their offsets multiples of 4); VEC (C % 4 == 0 and x's
+// offset a multiple of 4: input read as vec4); F16 / F16N (weight storage, as
+// in matmul.wgsl); BIAS, CHANBIAS, RES, ACT_* (epilogue); UPSAMPLE; TAPS with
+// KK (taps) and KW (kernel width).
 #if F16N
 enable f16;
 #endif
@@ -177,6 +190,7 @@ fn store4(m: u32, n: u32, hw: u32, acc: vec4<f32>) {
 #endif
 }
 
+#if TAPS
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -206,7 +220,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #endfor
 #endfor
 
-#if TAPS
   // KK = KH·KW taps known at compile time (3×3: 9). Reading w in the order
   // it is stored: for a quad of input channels, the 4·KK weights of an
   // output channel are contiguous ([O, C, KH, KW]), KK wide loads instead of
@@ -260,79 +273,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
 #endfor
   }
-#else
-  // Column 4·Q + C of the block: output channel n0+4Q+C, weights from wb<Q>_<C>.
-#for Q in 0..${TN4}
-#for C in 0..4
-  let wb${Q}_${C} = p.w_off + min(n0 + ${Q*4}u + ${C}u, p.N - 1u) * p.C * kk;
-#endfor
-#endfor
-  // Channels in chunks of CC, taps inside: the weights a chunk needs
-  // (TN × CC × KH·KW, contiguous per output channel) stay in cache across
-  // the taps; with the taps outermost every tap would stream all of w.
-  for (var cb = 0u; cb < p.C; cb += CC) {
-  let q0 = cb / 4u;
-  let q1 = min(cb + CC, 4u * c4) / 4u;
-  for (var ky = 0u; ky < p.kh; ky++) {
-    for (var kx = 0u; kx < p.kw; kx++) {
-      // Each pixel's input at this tap: xb (in load units) and whether it
-      // lies inside the image. Rows are counted from the first one bound;
-      // taps in the padding read a clamped, in-bounds pixel that select()
-      // discards.
-#for I in 0..${TM}
-      let iy${I} = ry${I} + i32(ky);
-      let ix${I} = rx${I} + i32(kx);
-      let ok${I} = iy${I} >= 0 && iy${I} < i32(p.in_h) && ix${I} >= 0 && ix${I} < i32(p.in_w);
-#if UPSAMPLE
-      let sy${I} = max(iy${I}, 0) / 2;
-      let sx${I} = max(ix${I}, 0) / 2;
-#else
-      let sy${I} = max(iy${I}, 0);
-      let sx${I} = max(ix${I}, 0);
-#endif
-      let e${I} = p.x_off + (rb${I} + u32(clamp(sy${I} - i32(p.y_lo), 0, i32(p.H) - 1)) * p.W + u32(min(sx${I}, i32(p.W) - 1))) * p.C;
-#if VEC
-      let xb${I} = e${I} / 4u;
-#else
-      let xb${I} = e${I};
-#endif
-#endfor
-      let tap = ky * p.kw + kx;
-      for (var q = q0; q < q1; q++) {
-#for I in 0..${TM}
-        let a${I} = select(vec4<f32>(0.0), ldx(xb${I}, q), ok${I});
-#endfor
-#for Q in 0..${TN4}
-#for C in 0..4
-        let b${Q}_${C} = ldw(wb${Q}_${C} + 4u * q * kk + tap, kk);
-#endfor
-#endfor
-#for I in 0..${TM}
-#for Q in 0..${TN4}
-        acc${I}_${Q} += vec4<f32>(dot(a${I}, b${Q}_0), dot(a${I}, b${Q}_1), dot(a${I}, b${Q}_2), dot(a${I}, b${Q}_3));
-#endfor
-#endfor
-      }
-#if !VEC
-      for (var c = max(cb, 4u * c4); c < min(cb + CC, p.C); c++) {
-        let e = c * kk + tap;
-#for I in 0..${TM}
-        let a${I} = select(0.0, x[xb${I} + c], ok${I});
-#endfor
-#for Q in 0..${TN4}
-        let b${Q} = vec4<f32>(w1(wb${Q}_0 + e), w1(wb${Q}_1 + e), w1(wb${Q}_2 + e), w1(wb${Q}_3 + e));
-#endfor
-#for I in 0..${TM}
-#for Q in 0..${TN4}
-        acc${I}_${Q} += a${I} * b${Q};
-#endfor
-#endfor
-      }
-#endif
-    }
-  }
-  }
-#endif
 
   // Epilogue, four channels at a time, row i always in acc0_* (see
   // matmul.wgsl).
@@ -357,3 +297,128 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #endfor
   }
 }
+#else
+// The general form (any kernel size, channel counts not in quads): loops
+// over register arrays, which Mesa's NIR unrolls; written straight-line it
+// took SwiftShader tens of seconds per pipeline to compile.
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let t = wg_linear(wid, nwg);
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid / WGN) * TM;
+  let n0 = (t % p.tiles_n) * (WGN * TN) + (lid % WGN) * TN;
+  let hw = p.out_h * p.out_w;
+  let kk = p.kh * p.kw;
+
+  // Per output pixel: start of its batch entry's image and its top-left
+  // input coordinate. Pixels past M repeat pixel M−1 (results dropped).
+  var rb: array<u32, ${TM}>;
+  var ry: array<i32, ${TM}>;
+  var rx: array<i32, ${TM}>;
+  for (var i = 0u; i < TM; i++) {
+    let r = min(m0 + i, p.M - 1u);
+    let bi = r / hw;
+    let oy = (r % hw) / p.out_w + p.oy0;
+    let ox = r % p.out_w;
+    rb[i] = bi * p.H * p.W;
+    ry[i] = i32(oy * p.stride) - i32(p.pad);
+    rx[i] = i32(ox * p.stride) - i32(p.pad);
+  }
+  var wb: array<u32, ${TN}>;
+  for (var j = 0u; j < TN; j++) {
+    wb[j] = p.w_off + min(n0 + j, p.N - 1u) * p.C * kk;
+  }
+  let c4 = p.C / 4u;
+
+  // acc[i][jq]: pixel m0+i, output channels n0+4·jq … n0+4·jq+3.
+  var acc: array<array<vec4<f32>, ${TN4}>, ${TM}>;
+  // Channels in chunks of CC, taps inside: the weights a chunk needs
+  // (TN × CC × KH·KW, contiguous per output channel) stay in cache across
+  // the taps; with the taps outermost every tap would stream all of w.
+  for (var cb = 0u; cb < p.C; cb += CC) {
+  let q0 = cb / 4u;
+  let q1 = min(cb + CC, 4u * c4) / 4u;
+  for (var ky = 0u; ky < p.kh; ky++) {
+    for (var kx = 0u; kx < p.kw; kx++) {
+      var xb: array<u32, ${TM}>;
+      var ok: array<bool, ${TM}>;
+      for (var i = 0u; i < TM; i++) {
+        let iy = ry[i] + i32(ky);
+        let ix = rx[i] + i32(kx);
+        ok[i] = iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w);
+        var sy = max(iy, 0);
+        var sx = max(ix, 0);
+#if UPSAMPLE
+        sy = sy / 2;
+        sx = sx / 2;
+#endif
+        // Rows are counted from the first one bound; taps in the padding
+        // read a clamped, in-bounds pixel that select() discards.
+        let ly = u32(clamp(sy - i32(p.y_lo), 0, i32(p.H) - 1));
+        let lx = u32(min(sx, i32(p.W) - 1));
+        let e = p.x_off + (rb[i] + ly * p.W + lx) * p.C;
+#if VEC
+        xb[i] = e / 4u;
+#else
+        xb[i] = e;
+#endif
+      }
+      let tap = ky * p.kw + kx;
+      for (var q = q0; q < q1; q++) {
+        var a: array<vec4<f32>, ${TM}>;
+        var b: array<vec4<f32>, ${TN}>;
+        for (var i = 0u; i < TM; i++) {
+          a[i] = select(vec4<f32>(0.0), ldx(xb[i], q), ok[i]);
+        }
+        for (var j = 0u; j < TN; j++) {
+          b[j] = ldw(wb[j] + 4u * q * kk + tap, kk);
+        }
+        for (var i = 0u; i < TM; i++) {
+          for (var jq = 0u; jq < ${TN4}u; jq++) {
+            acc[i][jq] += vec4<f32>(dot(a[i], b[4u * jq]), dot(a[i], b[4u * jq + 1u]),
+                                    dot(a[i], b[4u * jq + 2u]), dot(a[i], b[4u * jq + 3u]));
+          }
+        }
+      }
+#if !VEC
+      for (var c = max(cb, 4u * c4); c < min(cb + CC, p.C); c++) {
+        for (var i = 0u; i < TM; i++) {
+          let a = select(0.0, x[xb[i] + c], ok[i]);
+          for (var jq = 0u; jq < ${TN4}u; jq++) {
+            let e = c * kk + tap;
+            let j = 4u * jq;
+            acc[i][jq] += a * vec4<f32>(w1(wb[j] + e), w1(wb[j + 1u] + e), w1(wb[j + 2u] + e), w1(wb[j + 3u] + e));
+          }
+        }
+      }
+#endif
+    }
+  }
+  }
+
+  // Epilogue, four channels at a time, row i always in acc[0] (see
+  // matmul.wgsl).
+  var bv: array<vec4<f32>, ${TN4}>;
+#if BIAS
+  for (var jq = 0u; jq < ${TN4}u; jq++) {
+    let n = n0 + 4u * jq;
+    let last = p.N - 1u;
+    bv[jq] = vec4<f32>(bias[p.b_off + min(n, last)], bias[p.b_off + min(n + 1u, last)],
+                       bias[p.b_off + min(n + 2u, last)], bias[p.b_off + min(n + 3u, last)]);
+  }
+#endif
+  let rows = select(0u, min(TM, p.M - m0), m0 < p.M);
+  for (var i = 0u; i < rows; i++) {
+    let m = m0 + i;
+    for (var jq = 0u; jq < ${TN4}u; jq++) {
+      store4(m, n0 + 4u * jq, hw, acc[0][jq] + bv[jq]);
+    }
+    for (var r = 0u; r + 1u < TM; r++) {
+      acc[r] = acc[r + 1u];
+    }
+  }
+}
+#endif
