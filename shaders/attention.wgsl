@@ -21,11 +21,12 @@
 // accumulators are rescaled by exp(m_old − m_new) once per block. Every key
 // and value quad loaded feeds all four rows; no workgroup memory, no barriers
 // (see matmul.wgsl for why). The four rows travel as the components of a
-// vec4 or the columns of a mat4x4; the loops over keys of a block and over
-// value quads index arrays of exactly their trip count, which Mesa's NIR
-// unrolls whatever their size (up to 32 iterations), so every index into the
-// registers is constant (a dynamically indexed array would leave them). The
-// final per-row loop is bounded at run time and rotates the state instead.
+// vec4 or the columns of a mat4x4; the keys of a block and the value quads
+// are written out with #for (named registers, no arrays). Mesa's NIR
+// unrolled the earlier loops over arrays anyway (same speed on lavapipe, the
+// cold compile ~20 % shorter), but SwiftShader kept those arrays in memory:
+// straight-line it runs 1.4–2.5× faster there. The final per-row loop is
+// bounded at run time and rotates the state instead.
 // Rows whose keys come from two entries (a swap)
 // run two key passes, each masking the rows it does not serve; a thread skips
 // a pass none of its rows need. With STATS the final (m, l) of every row go
@@ -169,11 +170,13 @@ fn ldv(row: u32, c4: u32) -> vec4<f32> {
 // the output per row), so every per-row quantity has a constant index and
 // stays in registers whatever the compiler unrolls.
 
-// Running softmax state: per row max m and sum l; acc[c4][r] is quad c4 of
+// Running softmax state: per row max m and sum l; acc<C4>[r] is quad C4 of
 // row r's unnormalized output.
 var<private> m: vec4<f32>;
 var<private> l: vec4<f32>;
-var<private> acc: array<mat4x4<f32>, ${DVC4}>;
+#for C4 in 0..${DVC4}
+var<private> acc${C4}: mat4x4<f32>;
+#endfor
 // First element of each row's query (of the entry that supplies it).
 var<private> qrow: vec4<u32>;
 
@@ -195,72 +198,68 @@ fn key_pass(h: u32, i0: u32, serve: vec4<bool>, kb: u32, vb: u32, km: i32, col0:
   let kend = p.nk;
 #endif
   for (var j0 = 0u; j0 < kend; j0 += ${KB}u) {
-    var krow: array<u32, ${KB}>;
-    var s: array<vec4<f32>, ${KB}>;
-    for (var jj = 0u; jj < ${KB}u; jj++) {
-      krow[jj] = p.k_off + (kb * p.nk + min(j0 + jj, p.nk - 1u)) * dq + h * p.dk;
-      s[jj] = vec4<f32>(0.0);
-    }
+    // Scores s<J> of key j0+J for the four rows.
+#for J in 0..${KB}
+    let krow${J} = p.k_off + (kb * p.nk + min(j0 + ${J}u, p.nk - 1u)) * dq + h * p.dk;
+    var s${J} = vec4<f32>(0.0);
+#endfor
     for (var d4 = 0u; d4 < nd4; d4++) {
       let q4 = ldq4(d4);
-      for (var jj = 0u; jj < ${KB}u; jj++) {
-        s[jj] += ldk(krow[jj], d4, p.dk) * q4;
-      }
+#for J in 0..${KB}
+      s${J} += ldk(krow${J}, d4, p.dk) * q4;
+#endfor
     }
     // Scale, key bias and masks; the block's max per row.
-    var bm: vec4<f32>;
-    bm = vec4<f32>(NEG);
-    for (var jj = 0u; jj < ${KB}u; jj++) {
-      let j = min(j0 + jj, p.nk - 1u);
+    var bm = vec4<f32>(NEG);
+#for J in 0..${KB}
+    {
+      let j = min(j0 + ${J}u, p.nk - 1u);
 #if KEYBIAS
       let bias = keybias[p.kb_off + kb * p.nk + j];
 #else
       let bias = 0.0;
 #endif
-      var key_ok = j0 + jj < p.nk;
+      var key_ok = j0 + ${J}u < p.nk;
       if (km >= 0) {
         key_ok = key_ok && keymask[p.km_off + u32(km) * p.nk + j] != 0.0;
       }
       var live = serve & vec4<bool>(key_ok);
 #if CAUSAL
-      live = live & (vec4<u32>(j0 + jj) <= rows);
+      live = live & (vec4<u32>(j0 + ${J}u) <= rows);
 #endif
-      let sv = select(vec4<f32>(NEG), s[jj] * p.scale + bias, live);
-      s[jj] = sv;
-      bm = max(bm, sv);
+      s${J} = select(vec4<f32>(NEG), s${J} * p.scale + bias, live);
+      bm = max(bm, s${J});
     }
+#endfor
     let mn = max(m, bm);
     let corr = exp(m - mn);
-    var pv: array<vec4<f32>, ${KB}>;
-    var sum: vec4<f32>;
-    sum = vec4<f32>(0.0);
-    for (var jj = 0u; jj < ${KB}u; jj++) {
-      let e = select(vec4<f32>(0.0), exp(s[jj] - mn), s[jj] != vec4<f32>(NEG));
-      pv[jj] = e;
-      sum += e;
-    }
+    var sum = vec4<f32>(0.0);
+#for J in 0..${KB}
+    let e${J} = select(vec4<f32>(0.0), exp(s${J} - mn), s${J} != vec4<f32>(NEG));
+    sum += e${J};
+    let vrow${J} = p.v_off + (vb * p.nk + min(j0 + ${J}u, p.nk - 1u)) * dvw + h * p.dv + col0;
+#endfor
     m = mn;
     l = l * corr + sum;
-    var vrow: array<u32, ${KB}>;
-    for (var jj = 0u; jj < ${KB}u; jj++) {
-      vrow[jj] = p.v_off + (vb * p.nk + min(j0 + jj, p.nk - 1u)) * dvw + h * p.dv + col0;
-    }
-    for (var c4 = 0u; c4 < ${DVC4}u; c4++) {
-      var a = acc[c4];
+#for C4 in 0..${DVC4}
+    {
+      var a = acc${C4};
       a[0] *= corr.x;
       a[1] *= corr.y;
       a[2] *= corr.z;
       a[3] *= corr.w;
-      for (var jj = 0u; jj < ${KB}u; jj++) {
-        let vv = ldv(vrow[jj], c4);
-        let e = pv[jj];
-        a[0] += e.x * vv;
-        a[1] += e.y * vv;
-        a[2] += e.z * vv;
-        a[3] += e.w * vv;
+#for J in 0..${KB}
+      {
+        let vv = ldv(vrow${J}, ${C4}u);
+        a[0] += e${J}.x * vv;
+        a[1] += e${J}.y * vv;
+        a[2] += e${J}.z * vv;
+        a[3] += e${J}.w * vv;
       }
-      acc[c4] = a;
+#endfor
+      acc${C4} = a;
     }
+#endfor
   }
 }
 
@@ -321,21 +320,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var r = 0u; r < nrows; r++) {
     let i = i0 + r;
     let base = p.o_off + (b * p.nq + i) * dvw + h * p.dv + col0;
-    for (var c4 = 0u; c4 < ${DVC4}u; c4++) {
-      let o = acc[c4][0] * inv.x;
+#for C4 in 0..${DVC4}
+    {
+      let o = acc${C4}[0] * inv.x;
 #if VOUT
-      if (col0 + 4u * c4 < p.dv && 4u * c4 < ${DVC}u) {
-        out[(base + 4u * c4) / 4u] = o;
+      if (col0 + ${C4*4}u < p.dv) {
+        out[(base + ${C4*4}u) / 4u] = o;
       }
 #else
       for (var c = 0u; c < 4u; c++) {
-        if (col0 + 4u * c4 + c < p.dv && 4u * c4 + c < ${DVC}u) {
-          out[base + 4u * c4 + c] = o[c];
+        if (col0 + ${C4*4}u + c < p.dv) {
+          out[base + ${C4*4}u + c] = o[c];
         }
       }
 #endif
-      acc[c4] = mat4x4<f32>(acc[c4][1], acc[c4][2], acc[c4][3], acc[c4][0]);
+      acc${C4} = mat4x4<f32>(acc${C4}[1], acc${C4}[2], acc${C4}[3], acc${C4}[0]);
     }
+#endfor
 #if STATS
     if (vc == 0u) {
       let si = p.s_off + ((b * p.H + h) * p.nq + i) * 2u;

@@ -12,18 +12,33 @@
 // GEMM view: rows = output pixels, columns = output channels, inner =
 // (ky, kx, c). Tiling as matmul.wgsl (registers only, no barriers): a
 // workgroup of WGM×WGN threads covers (WGM·TM) pixels × (WGN·TN) channels and
-// each thread keeps TM×TN accumulators. The inner dimension is walked as
-// channel chunks of CC (outermost), kernel taps (ky, kx), channels: per tap a
+// each thread keeps TM×TN accumulators. Two forms:
+//
+// TAPS (KH·KW = KK known at compile time, C % 4 == 0, w's offset a multiple
+// of 4; the UNet's and VAE's 3×3 convolutions): the inner dimension is
+// walked a channel quad at a time, all KK taps inside, written straight-line
+// with #for. A quad's 4·KK weights of one output channel are contiguous in
+// [O, C, KH, KW], so they arrive as KK vec4 (or vec2<u32> of halves) loads
+// instead of 4·KK scalar ones; every pixel's input address per tap is worked
+// out once. On lavapipe 1.2–1.5× the general form (BenchmarkConvVariants);
+// on SwiftShader, which keeps looped-over arrays in memory, ~9× (the tiny
+// UNet's convolutions).
+//
+// General (any kernel, odd channel counts, odd weight offsets): channel
+// chunks of CC (outermost), kernel taps (ky, kx), channels: per tap a
 // thread works out its TM input pixels once (and whether they fall in the
 // padding), then takes the chunk's channels four at a time: one contiguous
 // vec4 of NHWC input per pixel, four weights (stride KH·KW apart) per output
 // channel. Chunking keeps a chunk's weights in cache across the taps (3×3,
-// 320→320 channels on lavapipe: 3.2 → 4.8 GFLOP per CPU-second).
+// 320→320 channels on lavapipe: 3.2 → 4.8 GFLOP per CPU-second). Loops over
+// register arrays that Mesa's NIR unrolls; written straight-line this form
+// took SwiftShader tens of seconds per pipeline to compile.
 //
 // Defines: TM, TN, TN4 = TN/4, WGM, WGN, WG (tiling); VOUT (res and out as
-// vec4: O % 4 == 0 and their offsets multiples of 4); VEC (C % 4 == 0 and x's offset a
-// multiple of 4: input read as vec4); F16 / F16N (weight storage, as in
-// matmul.wgsl); BIAS, CHANBIAS, RES, ACT_* (epilogue); UPSAMPLE.
+// vec4: O % 4 == 0 and their offsets multiples of 4); VEC (C % 4 == 0 and x's
+// offset a multiple of 4: input read as vec4); F16 / F16N (weight storage, as
+// in matmul.wgsl); BIAS, CHANBIAS, RES, ACT_* (epilogue); UPSAMPLE; TAPS with
+// KK (taps) and KW (kernel width).
 #if F16N
 enable f16;
 #endif
@@ -51,10 +66,10 @@ struct Params {
   x_off: u32,   // element offset of x in its binding
   w_off: u32,   // element offset of w, in w's elements
   b_off: u32,   // element offset of bias
-  cb_off: u32,  // element offset of chanbias [B, O]
+  cb_off: u32,  // element offset of chanbias [B, cb_stride], first column read
   r_off: u32,   // element offset of res
   o_off: u32,   // element offset of out
-  _pad0: u32,
+  cb_stride: u32, // elements between chanbias rows (O, or wider: one Linear for all resnets)
 }
 
 #if VEC
@@ -62,6 +77,15 @@ struct Params {
 #else
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 #endif
+#if TAPS
+// TAPS: a quad of input channels holds 4·KK contiguous weights, read as KK
+// vec4 (f32) or KK vec2<u32> (f16).
+#if F16
+@group(0) @binding(1) var<storage, read> w: array<vec2<u32>>;
+#else
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+#endif
+#else
 #if F16
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 #endif
@@ -71,6 +95,7 @@ struct Params {
 #if !F16
 #if !F16N
 @group(0) @binding(1) var<storage, read> w: array<f32>;
+#endif
 #endif
 #endif
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
@@ -102,6 +127,17 @@ fn ldx(base: u32, q: u32) -> vec4<f32> {
 }
 #endif
 
+#if TAPS
+// Load i of the weights (four consecutive elements).
+fn ldwv(i: u32) -> vec4<f32> {
+#if F16
+  let h = w[i];
+  return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
+#else
+  return w[i];
+#endif
+}
+#else
 fn w1(e: u32) -> f32 {
 #if F16
   return unpack2x16float(w[e >> 1u])[e & 1u];
@@ -120,7 +156,151 @@ fn w1(e: u32) -> f32 {
 fn ldw(e: u32, kk: u32) -> vec4<f32> {
   return vec4<f32>(w1(e), w1(e + kk), w1(e + 2u * kk), w1(e + 3u * kk));
 }
+#endif
 
+// Adds the channel bias, activates and writes four outputs of pixel m from
+// channel n on.
+fn store4(m: u32, n: u32, hw: u32, acc: vec4<f32>) {
+  var v = acc;
+#if CHANBIAS
+  let cb = p.cb_off + (m / hw) * p.cb_stride;
+  let last = p.N - 1u;
+  v += vec4<f32>(chanbias[cb + min(n, last)], chanbias[cb + min(n + 1u, last)],
+                 chanbias[cb + min(n + 2u, last)], chanbias[cb + min(n + 3u, last)]);
+#endif
+  v = act4(v);
+#if VOUT
+  // N % 4 == 0: the quad is inside the row or past it as a whole.
+  if (n < p.N) {
+#if RES
+    v += res[(p.r_off + m * p.N + n) / 4u];
+#endif
+    out[(p.o_off + m * p.N + n) / 4u] = v;
+  }
+#else
+  for (var c = 0u; c < 4u; c++) {
+    if (n + c < p.N) {
+      var o = v[c];
+#if RES
+      o += res[p.r_off + m * p.N + n + c];
+#endif
+      out[p.o_off + m * p.N + n + c] = o;
+    }
+  }
+#endif
+}
+
+#if TAPS
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let t = wg_linear(wid, nwg);
+  if (t >= p.tiles) {
+    return;
+  }
+  let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid / WGN) * TM;
+  let n0 = (t % p.tiles_n) * (WGN * TN) + (lid % WGN) * TN;
+  let hw = p.out_h * p.out_w;
+  let kk = p.kh * p.kw;
+
+  // Per output pixel I: start of its batch entry's image (rb) and its
+  // top-left input coordinate (ry, rx). Pixels past M repeat pixel M−1
+  // (results dropped).
+#for I in 0..${TM}
+  let r${I} = min(m0 + ${I}u, p.M - 1u);
+  let rb${I} = (r${I} / hw) * p.H * p.W;
+  let ry${I} = i32(((r${I} % hw) / p.out_w + p.oy0) * p.stride) - i32(p.pad);
+  let rx${I} = i32((r${I} % p.out_w) * p.stride) - i32(p.pad);
+#endfor
+  let c4 = p.C / 4u;
+  // acc<I>_<Q>: pixel m0+I, output channels n0+4Q … n0+4Q+3.
+#for I in 0..${TM}
+#for Q in 0..${TN4}
+  var acc${I}_${Q} = vec4<f32>(0.0);
+#endfor
+#endfor
+
+  // KK = KH·KW taps known at compile time (3×3: 9). Reading w in the order
+  // it is stored: for a quad of input channels, the 4·KK weights of an
+  // output channel are contiguous ([O, C, KH, KW]), KK wide loads instead of
+  // 4·KK scalar ones; tap T of channel c sits at element c·KK + T of them.
+  // Every pixel's input at every tap (load index, inside the image) is
+  // worked out once, outside the channel loop.
+#for Q in 0..${TN4}
+#for C in 0..4
+  let wt${Q}_${C} = (p.w_off + min(n0 + ${Q*4}u + ${C}u, p.N - 1u) * p.C * ${KK}u) / 4u;
+#endfor
+#endfor
+#for I in 0..${TM}
+#for T in 0..${KK}
+  let iy${I}_${T} = ry${I} + ${T/KW};
+  let ix${I}_${T} = rx${I} + ${T%KW};
+  let ok${I}_${T} = iy${I}_${T} >= 0 && iy${I}_${T} < i32(p.in_h) && ix${I}_${T} >= 0 && ix${I}_${T} < i32(p.in_w);
+#if UPSAMPLE
+  let sy${I}_${T} = max(iy${I}_${T}, 0) / 2;
+  let sx${I}_${T} = max(ix${I}_${T}, 0) / 2;
+#else
+  let sy${I}_${T} = max(iy${I}_${T}, 0);
+  let sx${I}_${T} = max(ix${I}_${T}, 0);
+#endif
+  let xt${I}_${T} = (p.x_off + (rb${I} + u32(clamp(sy${I}_${T} - i32(p.y_lo), 0, i32(p.H) - 1)) * p.W + u32(min(sx${I}_${T}, i32(p.W) - 1))) * p.C) / 4u;
+#endfor
+#endfor
+  for (var q = 0u; q < c4; q++) {
+#for Q in 0..${TN4}
+#for C in 0..4
+#for K in 0..${KK}
+    let v${Q}_${C}_${K} = ldwv(wt${Q}_${C} + q * ${KK}u + ${K}u);
+#endfor
+#endfor
+#endfor
+#for T in 0..${KK}
+    {
+#for I in 0..${TM}
+      let a${I} = select(vec4<f32>(0.0), x[xt${I}_${T} + q], ok${I}_${T});
+#endfor
+#for Q in 0..${TN4}
+#for C in 0..4
+      let b${Q}_${C} = vec4<f32>(v${Q}_${C}_${T/4}[${T%4}], v${Q}_${C}_${(T+KK)/4}[${(T+KK)%4}],
+                                 v${Q}_${C}_${(T+2*KK)/4}[${(T+2*KK)%4}], v${Q}_${C}_${(T+3*KK)/4}[${(T+3*KK)%4}]);
+#endfor
+#endfor
+#for I in 0..${TM}
+#for Q in 0..${TN4}
+      acc${I}_${Q} += vec4<f32>(dot(a${I}, b${Q}_0), dot(a${I}, b${Q}_1), dot(a${I}, b${Q}_2), dot(a${I}, b${Q}_3));
+#endfor
+#endfor
+    }
+#endfor
+  }
+
+  // Epilogue, four channels at a time, row i always in acc0_* (see
+  // matmul.wgsl).
+#for Q in 0..${TN4}
+#if BIAS
+  let bv${Q} = vec4<f32>(bias[p.b_off + min(n0 + ${Q*4}u, p.N - 1u)], bias[p.b_off + min(n0 + ${Q*4}u + 1u, p.N - 1u)],
+                         bias[p.b_off + min(n0 + ${Q*4}u + 2u, p.N - 1u)], bias[p.b_off + min(n0 + ${Q*4}u + 3u, p.N - 1u)]);
+#else
+  let bv${Q} = vec4<f32>(0.0);
+#endif
+#endfor
+  let rows = select(0u, min(TM, p.M - m0), m0 < p.M);
+  for (var i = 0u; i < rows; i++) {
+    let m = m0 + i;
+#for Q in 0..${TN4}
+    store4(m, n0 + ${Q*4}u, hw, acc0_${Q} + bv${Q});
+#endfor
+#for I in 1..${TM}
+#for Q in 0..${TN4}
+    acc${I-1}_${Q} = acc${I}_${Q};
+#endfor
+#endfor
+  }
+}
+#else
+// The general form (any kernel size, channel counts not in quads): loops
+// over register arrays, which Mesa's NIR unrolls; written straight-line it
+// took SwiftShader tens of seconds per pipeline to compile.
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -234,37 +414,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var i = 0u; i < rows; i++) {
     let m = m0 + i;
     for (var jq = 0u; jq < ${TN4}u; jq++) {
-      let n = n0 + 4u * jq;
-      var v = acc[0][jq] + bv[jq];
-#if CHANBIAS
-      let cb = p.cb_off + (m / hw) * p.N;
-      let last = p.N - 1u;
-      v += vec4<f32>(chanbias[cb + min(n, last)], chanbias[cb + min(n + 1u, last)],
-                     chanbias[cb + min(n + 2u, last)], chanbias[cb + min(n + 3u, last)]);
-#endif
-      v = act4(v);
-#if VOUT
-      // N % 4 == 0: the quad is inside the row or past it as a whole.
-      if (n < p.N) {
-#if RES
-        v += res[(p.r_off + m * p.N + n) / 4u];
-#endif
-        out[(p.o_off + m * p.N + n) / 4u] = v;
-      }
-#else
-      for (var c = 0u; c < 4u; c++) {
-        if (n + c < p.N) {
-          var o = v[c];
-#if RES
-          o += res[p.r_off + m * p.N + n + c];
-#endif
-          out[p.o_off + m * p.N + n + c] = o;
-        }
-      }
-#endif
+      store4(m, n0 + 4u * jq, hw, acc[0][jq] + bv[jq]);
     }
     for (var r = 0u; r + 1u < TM; r++) {
       acc[r] = acc[r + 1u];
     }
   }
 }
+#endif

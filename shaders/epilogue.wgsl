@@ -20,6 +20,11 @@ fn sigmoid4(x: vec4<f32>) -> vec4<f32> {
   return select(e * s, s, x >= vec4<f32>(0.0));
 }
 
+// Exact GELU 0.5·x·(1 + erf(x/√2)) of four values (GEGLU's gate).
+fn gelu4(v: vec4<f32>) -> vec4<f32> {
+  return 0.5 * v * (1.0 + erf4(v * 0.70710678118654752));
+}
+
 // The activation of four outputs. Vector-wide on purpose: the epilogue of a
 // register-blocked kernel must stay small enough for the shader compiler to
 // unroll, or the accumulators leave the registers.
@@ -28,7 +33,7 @@ fn act4(v: vec4<f32>) -> vec4<f32> {
   return v * sigmoid4(v);
 #endif
 #if ACT_GELU
-  return 0.5 * v * (1.0 + erf4(v * 0.70710678118654752));
+  return gelu4(v);
 #endif
 #if ACT_QGELU
   return v * sigmoid4(1.702 * v);

@@ -73,8 +73,10 @@ struct Params {
   _pad1: u32,
 }
 
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+// Words, not floats: a copy moves bits (f16 weight pairs included) without
+// any chance of a NaN being quietened on the way.
+@group(0) @binding(0) var<storage, read> src: array<u32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
@@ -89,6 +91,46 @@ fn copy_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let r = i / p.n;
     let j = i - r * p.n;
     dst[p.dst_off + r * p.dst_stride + j] = src[p.src_off + r * p.src_stride + j];
+  }
+}
+#endif
+
+#if CONCAT2
+struct Params {
+  n1: u32,      // words per row from a
+  n2: u32,      // words per row from b
+  total: u32,   // output words: rows·(n1 + n2)
+  a_off: u32,   // words: a within its binding
+  b_off: u32,   // words: b within its binding
+  dst_off: u32, // words: the output within its binding
+  _pad0: u32,
+  _pad1: u32,
+}
+
+// Two parts side by side in one dispatch (the UNet's skip concatenations:
+// one fewer dispatch per up-block resnet than a copy per part).
+@group(0) @binding(0) var<storage, read> a: array<u32>;
+@group(0) @binding(1) var<storage, read> b: array<u32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+@compute @workgroup_size(256)
+fn concat2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+  let base = wg_linear(wid, nwg) * 1024u + lid;
+  let row = p.n1 + p.n2;
+  for (var k = 0u; k < 4u; k++) {
+    let i = base + k * 256u;
+    if (i >= p.total) {
+      return;
+    }
+    let r = i / row;
+    let j = i - r * row;
+    if (j < p.n1) {
+      dst[p.dst_off + i] = a[p.a_off + r * p.n1 + j];
+    } else {
+      dst[p.dst_off + i] = b[p.b_off + r * p.n2 + (j - p.n1)];
+    }
   }
 }
 #endif

@@ -5,36 +5,49 @@
 //
 // x [M, K] f32, w [N, K] f32 or f16 (PyTorch's [out, in]), bias [N],
 // res and out [M, N]. Each tensor starts at an element offset inside its
-// binding (views); the offsets travel in Params.
+// binding (views); the offsets travel in Params. Two output forms:
+//   SPLIT  out is [N/split, M, split]: column n of row m goes to slab
+//          n / split (one fused q/k/v projection yields three contiguous
+//          tensors)
+//   GEGLU  w is [2N, K], value rows then gate rows; out[m, n] =
+//          (value + bias[n])·GELU(gate + bias[N + n]) (diffusers' GEGLU
+//          feed-forward, no [M, 2N] intermediate)
 //
 // Design, for CPU-emulated adapters first (lavapipe, SwiftShader): there a
 // storage-buffer load is emulated lane by lane (Mesa 22's llvmpipe loops over
-// the SIMD lanes with a bounds check each: ~100 cycles for an 8-lane vec4),
-// a barrier is a coroutine switch, and registers are cheap. So no workgroup
-// memory and no barriers: a workgroup of WGM×WGN threads covers a
-// (WGM·TM)×(WGN·TN) output tile, each thread keeps a TM×TN block of f32
-// accumulators in registers and walks K four elements at a time: TM+TN vec4
-// loads feed TM·TN four-element dot products. The loops over register arrays
-// run exactly as many times as the arrays are long, which Mesa's NIR always
-// unrolls (up to 32), so the arrays stay in registers; the epilogue's row
-// loop is bounded at run time and always reads row 0 while the rows shift
-// down. On real GPUs this is a plain register-blocked GEMM whose operands
-// come from cache.
+// the 8 SIMD lanes with an exec-mask test and a bounds check per component:
+// ~50 instructions per lane for a vec4, against one vector instruction per
+// 8-lane FMA), a barrier is a coroutine switch, and registers are cheap. So
+// no workgroup memory and no barriers: a workgroup of WGM×WGN threads covers
+// a (WGM·TM)×(WGN·TN) output tile, each thread keeps a TM×TN block of f32
+// accumulators and walks K a quad (or, F16 with W8, an octet) at a time:
+// TM + TN loads feed TM·TN four- (eight-) element dot products. The block is
+// written out straight-line with #for (named registers, no arrays): Mesa's
+// loop unroller gives up on big bodies, and an array it does not unroll
+// leaves the registers for scratch memory. W8 reads f16 weights as
+// vec4<u32>, eight halves per load: the most values one emulated load
+// brings. The epilogue's row loop is bounded at run time and always writes
+// row 0 while the rows shift down (unrolled, the activation copied TM times
+// outgrew what the compiler keeps in registers). On real GPUs this is a
+// plain register-blocked GEMM whose operands come from cache.
 //
 // Defines (compile-time facts; shapes are in Params):
-//   TM, TN, WGM, WGN  register block per thread and thread grid (WGM·WGN threads)
+//   TM, TN, WGM, WGN  register block per thread and thread grid (WGM·WGN
+//                     threads); TN4 = TN/4 (TN a multiple of 4)
 //   VEC               1: x and w rows are read as vec4 (K % 4 == 0 and both
 //                     element offsets multiples of 4); else scalars plus a
 //                     K % 4 tail
+//   W8                with F16 and VEC: w read as vec4<u32> (K % 8 == 0, w's
+//                     offset a multiple of 8), x as pairs of vec4
 //   F16               w holds binary16 pairs in u32 words, widened with
 //                     unpack2x16float (any element offset, odd ones included)
 //   F16N              w is array<f16> (needs shader-f16; values are widened to
 //                     f32 on load: the accumulation stays f32)
 //   BIAS, RES         read bias / res
 //   ACT_*             activation (epilogue.wgsl)
-//   VOUT              res and out are read / written as vec4 (N % 4 == 0 and
-//                     their offsets multiples of 4)
-//   TN4               TN / 4 (TN is a multiple of 4)
+//   VOUT              res and out are read / written as vec4 (N % 4 == 0, and
+//                     split % 4 == 0 with SPLIT, offsets multiples of 4)
+//   SPLIT, GEGLU      output forms (above)
 #if F16N
 enable f16;
 #endif
@@ -43,7 +56,7 @@ enable f16;
 
 struct Params {
   M: u32,       // rows of x and out
-  N: u32,       // output features (rows of w)
+  N: u32,       // output features (rows of w; with GEGLU half of them)
   K: u32,       // input features
   tiles_n: u32, // workgroup tiles along N: ⌈N / (WGN·TN)⌉
   tiles: u32,   // tiles in all; workgroups past it (grid folding) exit
@@ -52,14 +65,18 @@ struct Params {
   b_off: u32,   // element offset of bias
   r_off: u32,   // element offset of res
   o_off: u32,   // element offset of out
+  split: u32,   // SPLIT: output columns per slab
   _pad0: u32,
-  _pad1: u32,
 }
 
 #if VEC
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 #if F16
+#if W8
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
+#else
 @group(0) @binding(1) var<storage, read> w: array<vec2<u32>>;
+#endif
 #endif
 #if F16N
 @group(0) @binding(1) var<storage, read> w: array<vec4<f16>>;
@@ -98,7 +115,8 @@ const TN = ${TN}u;
 const WGN = ${WGN}u;
 
 #if VEC
-// Row bases are vec4 indices; q counts groups of four along K.
+// Row bases are in load units (vec4; vec4<u32> octets of w with W8); q
+// counts quads along K.
 fn ldx(base: u32, q: u32) -> vec4<f32> {
   return x[base + q];
 }
@@ -141,6 +159,39 @@ fn ldw(base: u32, q: u32) -> vec4<f32> {
 }
 #endif
 
+// Element index of out[m, n] (and of res with the plain layout).
+fn out_index(m: u32, n: u32) -> u32 {
+#if SPLIT
+  return p.o_off + (n / p.split) * (p.M * p.split) + m * p.split + n % p.split;
+#else
+  return p.o_off + m * p.N + n;
+#endif
+}
+
+// Writes four outputs of row m from column n on.
+fn store4(m: u32, n: u32, v: vec4<f32>) {
+#if VOUT
+  // N % 4 == 0: the quad is inside the row or past it as a whole.
+  if (n < p.N) {
+#if RES
+    out[out_index(m, n) / 4u] = v + res[(p.r_off + m * p.N + n) / 4u];
+#else
+    out[out_index(m, n) / 4u] = v;
+#endif
+  }
+#else
+  for (var c = 0u; c < 4u; c++) {
+    if (n + c < p.N) {
+      var o = v[c];
+#if RES
+      o += res[p.r_off + m * p.N + n + c];
+#endif
+      out[out_index(m, n + c)] = o;
+    }
+  }
+#endif
+}
+
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -151,100 +202,158 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid / WGN) * TM;
   let n0 = (t % p.tiles_n) * (WGN * TN) + (lid % WGN) * TN;
 
-  // Rows past M / N read row M−1 / N−1 (in bounds, results dropped), so the
-  // inner loop has no branches.
+  // Row strides and offsets in load units. Rows past M / N read row M−1 /
+  // N−1 (in bounds, results dropped), so the inner loop has no branches.
 #if VEC
-  let k4 = p.K / 4u;
   let xs = p.K / 4u;
   let xo = p.x_off / 4u;
-  let wo = p.w_off / 4u;
+#if W8
+  let ws = p.K / 8u;
+  let wo = p.w_off / 8u;
 #else
-  let k4 = p.K / 4u;
+  let ws = p.K / 4u;
+  let wo = p.w_off / 4u;
+#endif
+#else
   let xs = p.K;
   let xo = p.x_off;
+  let ws = p.K;
   let wo = p.w_off;
 #endif
-  var xb: array<u32, ${TM}>;
-  var wb: array<u32, ${TN}>;
-  for (var i = 0u; i < TM; i++) {
-    xb[i] = xo + min(m0 + i, p.M - 1u) * xs;
-  }
-  for (var j = 0u; j < TN; j++) {
-    wb[j] = wo + min(n0 + j, p.N - 1u) * xs;
-  }
+#for I in 0..${TM}
+  let xb${I} = xo + min(m0 + ${I}u, p.M - 1u) * xs;
+#endfor
+  // Column 4·Q + C of the block is w's row wb<Q>_<C> (gate row gb<Q>_<C>).
+#for Q in 0..${TN4}
+#for C in 0..4
+  let wb${Q}_${C} = wo + min(n0 + ${Q*4}u + ${C}u, p.N - 1u) * ws;
+#if GEGLU
+  let gb${Q}_${C} = wb${Q}_${C} + p.N * ws;
+#endif
+#endfor
+#endfor
 
-  // acc[i][jq]: row m0+i, columns n0+4·jq … n0+4·jq+3.
-  var acc: array<array<vec4<f32>, ${TN4}>, ${TM}>;
-  for (var q = 0u; q < k4; q++) {
-    var a: array<vec4<f32>, ${TM}>;
-    var b: array<vec4<f32>, ${TN}>;
-    for (var i = 0u; i < TM; i++) {
-      a[i] = ldx(xb[i], q);
-    }
-    for (var j = 0u; j < TN; j++) {
-      b[j] = ldw(wb[j], q);
-    }
-    for (var i = 0u; i < TM; i++) {
-      for (var jq = 0u; jq < ${TN4}u; jq++) {
-        acc[i][jq] += vec4<f32>(dot(a[i], b[4u * jq]), dot(a[i], b[4u * jq + 1u]),
-                                dot(a[i], b[4u * jq + 2u]), dot(a[i], b[4u * jq + 3u]));
-      }
-    }
+  // acc<I>_<Q>: row m0+I, columns n0+4Q … n0+4Q+3 (gac: the gate's).
+#for I in 0..${TM}
+#for Q in 0..${TN4}
+  var acc${I}_${Q} = vec4<f32>(0.0);
+#if GEGLU
+  var gac${I}_${Q} = vec4<f32>(0.0);
+#endif
+#endfor
+#endfor
+
+#if W8
+  for (var o = 0u; o < p.K / 8u; o++) {
+#for I in 0..${TM}
+    let al${I} = x[xb${I} + 2u * o];
+    let ah${I} = x[xb${I} + 2u * o + 1u];
+#endfor
+#for Q in 0..${TN4}
+#for C in 0..4
+    let u${Q}_${C} = w[wb${Q}_${C} + o];
+    let bl${Q}_${C} = vec4<f32>(unpack2x16float(u${Q}_${C}.x), unpack2x16float(u${Q}_${C}.y));
+    let bh${Q}_${C} = vec4<f32>(unpack2x16float(u${Q}_${C}.z), unpack2x16float(u${Q}_${C}.w));
+#if GEGLU
+    let v${Q}_${C} = w[gb${Q}_${C} + o];
+    let gl${Q}_${C} = vec4<f32>(unpack2x16float(v${Q}_${C}.x), unpack2x16float(v${Q}_${C}.y));
+    let gh${Q}_${C} = vec4<f32>(unpack2x16float(v${Q}_${C}.z), unpack2x16float(v${Q}_${C}.w));
+#endif
+#endfor
+#endfor
+#for I in 0..${TM}
+#for Q in 0..${TN4}
+    acc${I}_${Q} += vec4<f32>(dot(al${I}, bl${Q}_0) + dot(ah${I}, bh${Q}_0), dot(al${I}, bl${Q}_1) + dot(ah${I}, bh${Q}_1),
+                              dot(al${I}, bl${Q}_2) + dot(ah${I}, bh${Q}_2), dot(al${I}, bl${Q}_3) + dot(ah${I}, bh${Q}_3));
+#if GEGLU
+    gac${I}_${Q} += vec4<f32>(dot(al${I}, gl${Q}_0) + dot(ah${I}, gh${Q}_0), dot(al${I}, gl${Q}_1) + dot(ah${I}, gh${Q}_1),
+                              dot(al${I}, gl${Q}_2) + dot(ah${I}, gh${Q}_2), dot(al${I}, gl${Q}_3) + dot(ah${I}, gh${Q}_3));
+#endif
+#endfor
+#endfor
   }
+#else
+  for (var q = 0u; q < p.K / 4u; q++) {
+#for I in 0..${TM}
+    let a${I} = ldx(xb${I}, q);
+#endfor
+#for Q in 0..${TN4}
+#for C in 0..4
+    let b${Q}_${C} = ldw(wb${Q}_${C}, q);
+#if GEGLU
+    let g${Q}_${C} = ldw(gb${Q}_${C}, q);
+#endif
+#endfor
+#endfor
+#for I in 0..${TM}
+#for Q in 0..${TN4}
+    acc${I}_${Q} += vec4<f32>(dot(a${I}, b${Q}_0), dot(a${I}, b${Q}_1), dot(a${I}, b${Q}_2), dot(a${I}, b${Q}_3));
+#if GEGLU
+    gac${I}_${Q} += vec4<f32>(dot(a${I}, g${Q}_0), dot(a${I}, g${Q}_1), dot(a${I}, g${Q}_2), dot(a${I}, g${Q}_3));
+#endif
+#endfor
+#endfor
+  }
+#endif
 #if !VEC
-  for (var k = 4u * k4; k < p.K; k++) {
-    for (var i = 0u; i < TM; i++) {
-      let a = x[xb[i] + k];
-      for (var jq = 0u; jq < ${TN4}u; jq++) {
-        let j = 4u * jq;
-        acc[i][jq] += a * vec4<f32>(w1(wb[j] + k), w1(wb[j + 1u] + k), w1(wb[j + 2u] + k), w1(wb[j + 3u] + k));
-      }
-    }
+  // The K % 4 tail, one element at a time.
+  for (var k = 4u * (p.K / 4u); k < p.K; k++) {
+#for I in 0..${TM}
+    let a${I} = x[xb${I} + k];
+#endfor
+#for Q in 0..${TN4}
+    let b${Q} = vec4<f32>(w1(wb${Q}_0 + k), w1(wb${Q}_1 + k), w1(wb${Q}_2 + k), w1(wb${Q}_3 + k));
+#if GEGLU
+    let g${Q} = vec4<f32>(w1(gb${Q}_0 + k), w1(gb${Q}_1 + k), w1(gb${Q}_2 + k), w1(gb${Q}_3 + k));
+#endif
+#endfor
+#for I in 0..${TM}
+#for Q in 0..${TN4}
+    acc${I}_${Q} += a${I} * b${Q};
+#if GEGLU
+    gac${I}_${Q} += a${I} * g${Q};
+#endif
+#endfor
+#endfor
   }
 #endif
 
   // Epilogue, four columns at a time (see act4 for why).
-  var bv: array<vec4<f32>, ${TN4}>;
+#for Q in 0..${TN4}
 #if BIAS
-  for (var jq = 0u; jq < ${TN4}u; jq++) {
-    let n = n0 + 4u * jq;
-    let last = p.N - 1u;
-    bv[jq] = vec4<f32>(bias[p.b_off + min(n, last)], bias[p.b_off + min(n + 1u, last)],
-                       bias[p.b_off + min(n + 2u, last)], bias[p.b_off + min(n + 3u, last)]);
-  }
+  let bv${Q} = vec4<f32>(bias[p.b_off + min(n0 + ${Q*4}u, p.N - 1u)], bias[p.b_off + min(n0 + ${Q*4}u + 1u, p.N - 1u)],
+                         bias[p.b_off + min(n0 + ${Q*4}u + 2u, p.N - 1u)], bias[p.b_off + min(n0 + ${Q*4}u + 3u, p.N - 1u)]);
+#if GEGLU
+  let bg${Q} = vec4<f32>(bias[p.b_off + p.N + min(n0 + ${Q*4}u, p.N - 1u)], bias[p.b_off + p.N + min(n0 + ${Q*4}u + 1u, p.N - 1u)],
+                         bias[p.b_off + p.N + min(n0 + ${Q*4}u + 2u, p.N - 1u)], bias[p.b_off + p.N + min(n0 + ${Q*4}u + 3u, p.N - 1u)]);
 #endif
-  // Row i is always acc[0]: the rows shift down after each one, so the loop
-  // over rows (bounded at run time: never unrolled) keeps constant indices
-  // into acc. Unrolled, the activation copied TM times outgrew what the
-  // compiler keeps in registers (GELU halved the throughput on lavapipe).
+#else
+  let bv${Q} = vec4<f32>(0.0);
+#if GEGLU
+  let bg${Q} = vec4<f32>(0.0);
+#endif
+#endif
+#endfor
+  // Row i is always acc0_*: the rows shift down after each one, so the loop
+  // over rows (bounded at run time: never unrolled) writes from constant
+  // registers.
   let rows = select(0u, min(TM, p.M - m0), m0 < p.M);
   for (var i = 0u; i < rows; i++) {
     let m = m0 + i;
-    for (var jq = 0u; jq < ${TN4}u; jq++) {
-      let n = n0 + 4u * jq;
-      var v = act4(acc[0][jq] + bv[jq]);
-#if VOUT
-      // N % 4 == 0: the quad is inside the row or past it as a whole.
-      if (n < p.N) {
-#if RES
-        v += res[(p.r_off + m * p.N + n) / 4u];
-#endif
-        out[(p.o_off + m * p.N + n) / 4u] = v;
-      }
+#for Q in 0..${TN4}
+#if GEGLU
+    store4(m, n0 + ${Q*4}u, (acc0_${Q} + bv${Q}) * gelu4(gac0_${Q} + bg${Q}));
 #else
-      for (var c = 0u; c < 4u; c++) {
-        if (n + c < p.N) {
-          var o = v[c];
-#if RES
-          o += res[p.r_off + m * p.N + n + c];
+    store4(m, n0 + ${Q*4}u, act4(acc0_${Q} + bv${Q}));
 #endif
-          out[p.o_off + m * p.N + n + c] = o;
-        }
-      }
+#endfor
+#for I in 1..${TM}
+#for Q in 0..${TN4}
+    acc${I-1}_${Q} = acc${I}_${Q};
+#if GEGLU
+    gac${I-1}_${Q} = gac${I}_${Q};
 #endif
-    }
-    for (var r = 0u; r + 1u < TM; r++) {
-      acc[r] = acc[r + 1u];
-    }
+#endfor
+#endfor
   }
 }

@@ -11,8 +11,13 @@
 //   GN_MERGE  one workgroup per (batch entry, group) merges the chunks'
 //             partials with Chan's formula and writes the statistics;
 //   GN_APPLY  elementwise (x − mean)·rstd·γ + β, then SiLU when SILU.
+// Groups of up to a few hundred thousand elements (the whole SD UNet at
+// 512²) take one kernel instead, GN_FUSED: one workgroup per (batch entry,
+// group) sums, sums the squared deviations and applies, reading the group
+// three times; on CPU-emulated adapters a dispatch costs more than the reads.
 // LayerNorm (LN) is one kernel: a row per 2^k threads, a two-pass mean and
-// variance with tree sums in workgroup memory.
+// variance with tree sums in workgroup memory; or (LN_ROW) a row per thread
+// with no workgroup memory and no barrier, for CPU adapters and narrow rows.
 //
 // Both work on x − K, K being the group's (row's) first element: when the
 // mean dwarfs the spread (x in [1000, 1001)), the f32 mean itself is off by
@@ -239,6 +244,225 @@ fn gn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     y = act_silu(y);
 #endif
     out[p.out_off + i] = y;
+  }
+}
+#endif
+
+#if GN_FUSED
+struct Params {
+  s: u32,       // positions per batch entry (H·W)
+  c: u32,       // channels
+  cg: u32,      // channels per group
+  groups: u32,  // groups G
+  bg: u32,      // workgroups with work: B·G
+  nc: u32,      // thread columns: min(cg, GNF_WG), or cg/4 quads with VEC
+  rows: u32,    // thread rows: ⌊GNF_WG/nc⌋
+  x_off: u32,   // elements: x within its binding (a multiple of 4 with VEC)
+  g_off: u32,   // elements: gamma within its binding
+  b_off: u32,   // elements: beta within its binding
+  out_off: u32, // elements: out within its binding (a multiple of 4 with VEC)
+  eps: f32,     // added to the variance
+}
+
+// VEC (cg % 4 == 0, aligned offsets): a thread column reads a quad of
+// channels.
+#if VEC
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+#else
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+#endif
+@group(0) @binding(1) var<storage, read> gamma: array<f32>;
+@group(0) @binding(2) var<storage, read> beta: array<f32>;
+#if VEC
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+#else
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+#endif
+@group(0) @binding(4) var<uniform> p: Params;
+
+#if VEC
+alias V = vec4<f32>;
+const W = 4u;
+fn hsum(v: V) -> f32 {
+  return v.x + v.y + v.z + v.w;
+}
+#else
+alias V = f32;
+const W = 1u;
+fn hsum(v: V) -> f32 {
+  return v;
+}
+#endif
+
+// Partial sums of the workgroup's threads, four to a vec4.
+var<workgroup> part: array<vec4<f32>, ${GNF_WG4}>;
+
+// Sums v over the workgroup. One barrier to publish the partials, every
+// thread adds them all up (GNF_WG/4 vector reads, broadcast on a GPU), and
+// one barrier before part is written again: on lavapipe a barrier costs
+// far more than the reads, so no tree.
+fn wg_sum(lid: u32, v: f32) -> f32 {
+  part[lid / 4u][lid % 4u] = v;
+  workgroupBarrier();
+  var t = vec4<f32>(0.0);
+  for (var i = 0u; i < ${GNF_WG4}u; i++) {
+    t += part[i];
+  }
+  workgroupBarrier();
+  return t.x + t.y + t.z + t.w;
+}
+
+@compute @workgroup_size(${GNF_WG})
+fn gn_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let t = wg_linear(wid, nwg);
+  // Surplus workgroups of a folded grid exit as a whole: no barrier is
+  // skipped by part of a workgroup.
+  if (t >= p.bg) {
+    return;
+  }
+  let b = t / p.groups;
+  let g = t % p.groups;
+  let col = lid % p.nc;
+  let row = lid / p.nc;
+  let live = row < p.rows;
+  let ncg = p.cg / W;            // units of a group's row
+  let cs = p.c / W;              // units between positions
+  let base = (p.x_off + (b * p.s * p.c + g * p.cg)) / W;
+  // Shift by the group's first element (see the top of the file).
+#if VEC
+  let k = x[base].x;
+#else
+  let k = x[base];
+#endif
+  var s = V(0.0);
+  if (live) {
+    for (var pos = row; pos < p.s; pos += p.rows) {
+      for (var ch = col; ch < ncg; ch += p.nc) {
+        s += x[base + pos * cs + ch] - k;
+      }
+    }
+  }
+  let n = f32(p.s * p.cg);
+  let mean = wg_sum(lid, hsum(s)) / n; // of x − k
+  var q = V(0.0);
+  if (live) {
+    for (var pos = row; pos < p.s; pos += p.rows) {
+      for (var ch = col; ch < ncg; ch += p.nc) {
+        let d = (x[base + pos * cs + ch] - k) - mean;
+        q += d * d;
+      }
+    }
+  }
+  // The reference's biased variance.
+  let rstd = inverseSqrt(wg_sum(lid, hsum(q)) / n + p.eps);
+  if (!live) {
+    return;
+  }
+  let obase = (p.out_off + (b * p.s * p.c + g * p.cg)) / W;
+  for (var ch = col; ch < ncg; ch += p.nc) {
+    let c0 = g * p.cg + ch * W;
+#if VEC
+    let ga = vec4<f32>(gamma[p.g_off + c0], gamma[p.g_off + c0 + 1u], gamma[p.g_off + c0 + 2u], gamma[p.g_off + c0 + 3u]) * rstd;
+    let be = vec4<f32>(beta[p.b_off + c0], beta[p.b_off + c0 + 1u], beta[p.b_off + c0 + 2u], beta[p.b_off + c0 + 3u]);
+#else
+    let ga = gamma[p.g_off + c0] * rstd;
+    let be = beta[p.b_off + c0];
+#endif
+    for (var pos = row; pos < p.s; pos += p.rows) {
+      var y = ((x[base + pos * cs + ch] - k) - mean) * ga + be;
+#if SILU
+#if VEC
+      y = vec4<f32>(act_silu(y.x), act_silu(y.y), act_silu(y.z), act_silu(y.w));
+#else
+      y = act_silu(y);
+#endif
+#endif
+      out[obase + pos * cs + ch] = y;
+    }
+  }
+}
+#endif
+
+#if LN_ROW
+struct Params {
+  rows: u32,    // rows (product of all dims but the last)
+  c: u32,       // row width
+  tpr: u32,     // unused (LN's layout)
+  x_off: u32,   // elements: x within its binding (a multiple of 4 with VEC)
+  g_off: u32,   // elements: gamma within its binding
+  b_off: u32,   // elements: beta within its binding
+  out_off: u32, // elements: out within its binding (a multiple of 4 with VEC)
+  eps: f32,     // added to the variance
+}
+
+// VEC: c % 4 == 0 and x, out aligned: quads along the row.
+#if VEC
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> gamma: array<f32>;
+@group(0) @binding(2) var<storage, read> beta: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+alias V = vec4<f32>;
+const W = 4u;
+fn hsum(v: V) -> f32 {
+  return v.x + v.y + v.z + v.w;
+}
+fn ldg(j: u32) -> V {
+  let i = p.g_off + 4u * j;
+  return vec4<f32>(gamma[i], gamma[i + 1u], gamma[i + 2u], gamma[i + 3u]);
+}
+fn ldb(j: u32) -> V {
+  let i = p.b_off + 4u * j;
+  return vec4<f32>(beta[i], beta[i + 1u], beta[i + 2u], beta[i + 3u]);
+}
+#else
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> gamma: array<f32>;
+@group(0) @binding(2) var<storage, read> beta: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+alias V = f32;
+const W = 1u;
+fn hsum(v: V) -> f32 {
+  return v;
+}
+fn ldg(j: u32) -> V {
+  return gamma[p.g_off + j];
+}
+fn ldb(j: u32) -> V {
+  return beta[p.b_off + j];
+}
+#endif
+@group(0) @binding(4) var<uniform> p: Params;
+
+@compute @workgroup_size(64)
+fn ln_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+  let row = wg_linear(wid, nwg) * 64u + lid;
+  if (row >= p.rows) {
+    return;
+  }
+  let n = p.c / W;
+  let xb = (p.x_off + row * p.c) / W;
+#if VEC
+  let k = x[xb].x;
+#else
+  let k = x[xb];
+#endif
+  // Four running sums with VEC: a shorter chain of rounding errors.
+  var s = V(0.0);
+  for (var j = 0u; j < n; j++) {
+    s += x[xb + j] - k;
+  }
+  let mean = hsum(s) / f32(p.c); // of x − k
+  var q = V(0.0);
+  for (var j = 0u; j < n; j++) {
+    let d = (x[xb + j] - k) - mean;
+    q += d * d;
+  }
+  let rstd = inverseSqrt(hsum(q) / f32(p.c) + p.eps);
+  let ob = (p.out_off + row * p.c) / W;
+  for (var j = 0u; j < n; j++) {
+    out[ob + j] = ((x[xb + j] - k) - mean) * rstd * ldg(j) + ldb(j);
   }
 }
 #endif

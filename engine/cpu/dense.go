@@ -9,12 +9,16 @@ import (
 // Linear implements tensor.Backend:
 //
 //	out[m, n] = Act(Σ_k x[m, k]·w[n, k] + b[n]) + residual[m, n]
+//
+// stored at out[n/Split, m, n%Split] with ep.Split, and with ep.GEGLU
+//
+//	out[m, j] = (acc[m, j] + b[j])·GELU(acc[m, F+j] + b[F+j]) + residual[m, j]
 func (b *Backend) Linear(x, w, bias *tensor.Tensor, ep tensor.Epilogue) *tensor.Tensor {
 	m, k, n, err := tensor.LinearDims(x, w, bias, ep)
 	if b.failed(err) {
 		return b.placeholder([]int{1})
 	}
-	out, o := b.out("linear", tensor.LinearShape(x, n)...)
+	out, o := b.out("linear", tensor.LinearOutShape(x, n, ep)...)
 	xv, wv := F32(x), F32(w)
 	var bv, rv []float32
 	if bias != nil {
@@ -23,23 +27,39 @@ func (b *Backend) Linear(x, w, bias *tensor.Tensor, ep tensor.Epilogue) *tensor.
 	if ep.Residual != nil {
 		rv = F32(ep.Residual)
 	}
+	dot := func(xr []float32, j int) float64 {
+		wr := wv[j*k : (j+1)*k]
+		var s float64
+		for t, xx := range xr {
+			s += float64(xx) * float64(wr[t])
+		}
+		if bv != nil {
+			s += float64(bv[j])
+		}
+		return s
+	}
+	outN := n
+	if ep.GEGLU {
+		outN = n / 2
+	}
 	parallel(m, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xr := xv[i*k : (i+1)*k]
-			for j := 0; j < n; j++ {
-				wr := wv[j*k : (j+1)*k]
+			for j := 0; j < outN; j++ {
 				var s float64
-				for t, xx := range xr {
-					s += float64(xx) * float64(wr[t])
+				if ep.GEGLU {
+					s = dot(xr, j) * act(tensor.ActGELU, dot(xr, outN+j))
+				} else {
+					s = act(ep.Act, dot(xr, j))
 				}
-				if bv != nil {
-					s += float64(bv[j])
-				}
-				s = act(ep.Act, s)
 				if rv != nil {
-					s += float64(rv[i*n+j])
+					s += float64(rv[i*outN+j])
 				}
-				o[i*n+j] = float32(s)
+				idx := i*outN + j
+				if ep.Split > 0 {
+					idx = (j/ep.Split)*m*ep.Split + i*ep.Split + j%ep.Split
+				}
+				o[idx] = float32(s)
 			}
 		}
 	})
@@ -104,7 +124,7 @@ func (b *Backend) Conv2D(x, w, bias *tensor.Tensor, opt tensor.ConvOpts) *tensor
 					s += float64(bv[oc])
 				}
 				if cb != nil {
-					s += float64(cb[bi*g.O+oc])
+					s += float64(cb[bi*g.CBStride+g.CBCol+oc])
 				}
 				s = act(opt.Act, s)
 				if rv != nil {

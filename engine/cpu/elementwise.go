@@ -127,6 +127,17 @@ func (b *Backend) Concat(axis int, parts ...*tensor.Tensor) *tensor.Tensor {
 	if b.failed(err) {
 		return b.placeholder([]int{1})
 	}
+	if parts[0].DType == tensor.F16 {
+		out := b.New("concat", tensor.F16, shape...)
+		o := out.Data.(*store).f16
+		pos := 0
+		for _, p := range parts {
+			n := p.Numel()
+			copy(o[pos:pos+n], p.Data.(*store).f16[p.Offset:p.Offset+n])
+			pos += n
+		}
+		return out
+	}
 	out, o := b.out("concat", shape...)
 	if axis < 0 {
 		axis += len(shape)

@@ -33,13 +33,57 @@ func (g gemmTile) defines() []string {
 	}
 }
 
-// denseTile is the tiling of Linear and Conv2D: 64 threads (a multiple of
-// every SIMD width in use, well under the 256-invocation default limit)
+// denseTile is the tiling of Conv2D's general form: 64 threads (a multiple
+// of every SIMD width in use, well under the 256-invocation default limit)
 // holding 8×8 accumulators each, a 64×64 output tile. Loads dominate on
-// lavapipe, so bigger blocks should win, but past 8×8 LLVM no longer keeps
-// the accumulators in registers: 4×4 ≈ 3.5, 8×8 ≈ 7.6, 16×8 ≈ 3.2, 8×16 ≈ 3.5
-// GFLOP per CPU-second (BenchmarkLinearTiles). A variable for that benchmark.
-var denseTile = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
+// lavapipe; with the block written out straight-line (matmul.wgsl) bigger
+// blocks keep winning up to about 16×16, but the shader compile time grows
+// with the block (BenchmarkLinearVariants has the figures). linearTile
+// serves Linear (f32 weights, or f16 ones read four at a time), w8Tile f16
+// weights read eight at a time (W8), gegluTile the GEGLU form, which holds
+// value and gate accumulators. Variables for the benchmarks.
+var (
+	denseTile  = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
+	linearTile = gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}
+	w8Tile     = gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}
+	gegluTile  = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
+)
+
+// matmulVariant selects the Linear kernel: the file, and whether f16
+// weights may take W8. BenchmarkLinearVariants times the alternatives
+// (matmul_v1.wgsl is the first kernel, kept as the reference).
+var matmulVariant = struct {
+	Shader string
+	W8     bool
+}{"matmul.wgsl", true}
+
+// convTapsTile is the tiling of Conv2D's TAPS form (3×3 kernels reading the
+// weights of a channel quad in storage order). 16×16 blocks run ~20 %
+// faster but take LLVM ~11 s to compile per pipeline variant on lavapipe
+// (8×8: ~2 s), and every UNet convolution flavour is one; see
+// BenchmarkConvVariants.
+var convTapsTile = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
+
+// convTaps enables the TAPS form (a variable for BenchmarkConvVariants).
+var convTaps = true
+
+// fit narrows a tile's thread grid to the problem: while the workgroup's
+// columns (rows) cover twice the n output columns (m rows) or more, it
+// drops half its thread columns (rows), so that small layers (the tiny
+// UNet's 32 channels, a time embedding's 2 rows) do not compute mostly
+// padding. The workgroup shrinks rather than growing along the other side:
+// small grids need every workgroup they have (moving the threads over cut
+// the tiny UNet's convolutions from 12 workgroups to 3 and slowed them on
+// SwiftShader).
+func (g gemmTile) fit(m, n int) gemmTile {
+	for g.WGN > 1 && g.cols() >= 2*n {
+		g.WGN /= 2
+	}
+	for g.WGM > 1 && g.rows() >= 2*m {
+		g.WGM /= 2
+	}
+	return g
+}
 
 // epilogueDefines are the defines of the fused epilogue shared by the dense
 // kernels.
@@ -84,20 +128,22 @@ type linearParams struct {
 	BOff    uint32 // element offset of bias
 	ROff    uint32 // element offset of the residual
 	OOff    uint32 // element offset of out
-	_       [2]uint32
+	Split   uint32 // output columns per slab (Epilogue.Split)
+	_       uint32
 }
 
 // Linear implements tensor.Backend (the reference is cpu.Backend.Linear):
 //
 //	for m, n: out[m, n] = Act(Σ_k x[m, k]·w[n, k] + b[n]) + residual[m, n]
 //
-// with f32 accumulation; w is f32 or f16.
+// with f32 accumulation; w is f32 or f16. Epilogue.Split and .GEGLU are the
+// kernel's SPLIT and GEGLU output forms.
 func (b *Backend) Linear(x, w, bias *tensor.Tensor, ep tensor.Epilogue) *tensor.Tensor {
 	m, k, n, err := tensor.LinearDims(x, w, bias, ep)
 	if b.failed(err) {
 		return b.placeholder([]int{1})
 	}
-	out := b.out("linear", tensor.LinearShape(x, n)...)
+	out := b.out("linear", tensor.LinearOutShape(x, n, ep)...)
 	b.linear(out, x, w, bias, ep, m, k, n)
 	return out
 }
@@ -119,6 +165,22 @@ func (b *Backend) linear(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue, m, 
 		b.linearChunk(out, x, w, bias, ep, m, k, n)
 		return
 	}
+	if sp := ep.Split; sp > 0 {
+		// A row chunk of a split output spans every slab: one plain
+		// Linear per slab instead, each chunked as it needs.
+		for j := 0; j < n/sp; j++ {
+			var bj *tensor.Tensor
+			if bias != nil {
+				bj = b.View(bias, j*sp, sp)
+			}
+			b.linear(b.View(out, j*m*sp, m, sp), x, b.View(w, j*sp*k, sp, k), bj, tensor.Epilogue{Act: ep.Act}, m, k, sp)
+		}
+		return
+	}
+	on := n
+	if ep.GEGLU {
+		on = n / 2
+	}
 	win := b.windowLimit()
 	rows := int(min(win/uint64(4*k), win/uint64(4*n)))
 	if rows == 0 {
@@ -129,34 +191,56 @@ func (b *Backend) linear(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue, m, 
 		r := min(rows, m-r0)
 		cep := ep
 		if ep.Residual != nil {
-			cep.Residual = b.View(ep.Residual, r0*n, r, n)
+			cep.Residual = b.View(ep.Residual, r0*on, r, on)
 		}
-		b.linearChunk(b.View(out, r0*n, r, n), b.View(x, r0*k, r, k), w, bias, cep, r, k, n)
+		b.linearChunk(b.View(out, r0*on, r, on), b.View(x, r0*k, r, k), w, bias, cep, r, k, n)
 	}
 }
 
-// linearChunk records one matmul.wgsl dispatch.
+// linearChunk records one matmul.wgsl dispatch (n is w's rows).
 func (b *Backend) linearChunk(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue, m, k, n int) {
 	xa, wa, oa := b.arg(x), b.arg(w), b.arg(out)
 	ba, ra := b.optArg(bias), b.optArg(ep.Residual)
-	g := denseTile
 	vec := k%4 == 0 && xa.Off%4 == 0 && wa.Off%4 == 0
+	w8 := matmulVariant.W8 && vec && b.wtype(w) == "f16" && k%8 == 0 && wa.Off%8 == 0
+	g := linearTile
+	switch {
+	case ep.GEGLU:
+		g = gegluTile
+	case w8:
+		g = w8Tile
+	}
+	on := n // output columns
+	if ep.GEGLU {
+		on = n / 2
+	}
+	g = g.fit(m, on)
 	defs := append(g.defines(), b.weightDefines(w)...)
 	defs = append(defs, epilogueDefines(ep.Act, bias != nil, ep.Residual != nil)...)
 	if vec {
 		defs = append(defs, "VEC", "1")
 	}
-	if n%4 == 0 && oa.Off%4 == 0 && (ep.Residual == nil || ra.Off%4 == 0) {
+	if w8 {
+		defs = append(defs, "W8", "1")
+	}
+	if ep.Split > 0 {
+		defs = append(defs, "SPLIT", "1")
+	}
+	if ep.GEGLU {
+		defs = append(defs, "GEGLU", "1")
+	}
+	if on%4 == 0 && oa.Off%4 == 0 && (ep.Residual == nil || ra.Off%4 == 0) && ep.Split%4 == 0 {
 		defs = append(defs, "VOUT", "1")
 	}
-	tn := ceilDiv(n, g.cols())
+	tn := ceilDiv(on, g.cols())
 	tiles := ceilDiv(m, g.rows()) * tn
 	p := linearParams{
-		M: uint32(m), N: uint32(n), K: uint32(k),
+		M: uint32(m), N: uint32(on), K: uint32(k),
 		TilesN: uint32(tn), Tiles: uint32(tiles),
 		XOff: xa.Off, WOff: wa.Off, BOff: ba.Off, ROff: ra.Off, OOff: oa.Off,
+		Split: uint32(ep.Split),
 	}
-	kern := gpu.Kernel{Shader: "matmul.wgsl", Entry: "main", Defines: shaders.Defines(defs...)}
+	kern := gpu.Kernel{Shader: matmulVariant.Shader, Entry: "main", Defines: shaders.Defines(defs...)}
 	b.run(kern, tiles, p, xa, wa, ba, ra, oa)
 }
 
@@ -184,7 +268,7 @@ type convParams struct {
 	CBOff  uint32 // element offset of the channel bias [B, O]
 	ROff   uint32 // element offset of the residual
 	OOff   uint32 // element offset of out
-	_      [1]uint32
+	CBStr  uint32 // elements between channel-bias rows
 }
 
 // Conv2D implements tensor.Backend (the reference is cpu.Backend.Conv2D). For
@@ -294,12 +378,24 @@ func (b *Backend) conv(out, x, w, bias *tensor.Tensor, o tensor.ConvOpts, g tens
 			res = b.View(res, (bd.batch*g.OutH+bd.oy0)*hw, 1, bd.rows, g.OutW, g.O)
 		}
 		if cb != nil {
-			cb = b.View(cb, bd.batch*g.O, 1, g.O)
+			cb = b.View(cb, bd.batch*g.CBStride+g.CBCol, 1, g.O)
 		}
 	}
 	xa, wa, oa := b.arg(x), b.arg(w), b.arg(out)
 	ba, cba, ra := b.optArg(bias), b.optArg(cb), b.optArg(res)
+	if cb != nil && bd.batch < 0 {
+		// The whole [B, stride] table is bound; start at the column.
+		cba.Off += uint32(g.CBCol)
+	}
+	vec := g.C%4 == 0 && xa.Off%4 == 0
+	wt := b.wtype(w)
+	taps := convTaps && vec && g.KH*g.KW == 9 && wt != "f16n" && wa.Off%4 == 0
 	t := denseTile
+	if taps {
+		t = convTapsTile
+	}
+	m := nb * bd.rows * g.OutW
+	t = t.fit(m, g.O)
 	defs := append(t.defines(), b.weightDefines(w)...)
 	defs = append(defs, epilogueDefines(o.Act, bias != nil, res != nil)...)
 	if cb != nil {
@@ -308,13 +404,15 @@ func (b *Backend) conv(out, x, w, bias *tensor.Tensor, o tensor.ConvOpts, g tens
 	if g.Upsample {
 		defs = append(defs, "UPSAMPLE", "1")
 	}
-	if g.C%4 == 0 && xa.Off%4 == 0 {
+	if vec {
 		defs = append(defs, "VEC", "1")
+	}
+	if taps {
+		defs = append(defs, "TAPS", "1", "KK", strconv.Itoa(g.KH*g.KW), "KW", strconv.Itoa(g.KW))
 	}
 	if g.O%4 == 0 && oa.Off%4 == 0 && (res == nil || ra.Off%4 == 0) {
 		defs = append(defs, "VOUT", "1")
 	}
-	m := nb * bd.rows * g.OutW
 	tn := ceilDiv(g.O, t.cols())
 	tiles := ceilDiv(m, t.rows()) * tn
 	if uint64(m)*uint64(g.O) >= 1<<32 || uint64(x.Numel()) >= 1<<32 {
@@ -328,6 +426,7 @@ func (b *Backend) conv(out, x, w, bias *tensor.Tensor, o tensor.ConvOpts, g tens
 		OutH: uint32(bd.rows), OutW: uint32(g.OutW), OY0: uint32(bd.oy0), YLo: uint32(bd.yLo),
 		KH: uint32(g.KH), KW: uint32(g.KW), Stride: uint32(g.Stride), Pad: uint32(g.Pad),
 		XOff: xa.Off, WOff: wa.Off, BOff: ba.Off, CBOff: cba.Off, ROff: ra.Off, OOff: oa.Off,
+		CBStr: uint32(g.CBStride),
 	}
 	kern := gpu.Kernel{Shader: "conv2d.wgsl", Entry: "main", Defines: shaders.Defines(defs...)}
 	b.run(kern, tiles, p, xa, wa, ba, cba, ra, oa)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/rand"
 	"testing"
+	"time"
 
 	"github.com/x448/float16"
 
@@ -128,32 +129,173 @@ func BenchmarkAttention(b *testing.B) {
 	}
 }
 
-// BenchmarkLinearTiles times the register-block variants of matmul.wgsl
-// (llm.c style: every variant is the same kernel under other defines and is
-// covered by the parity tests when made the default). On lavapipe 8×8
-// blocks won: 4×4 ≈ 3.3–4.4, 8×8 ≈ 7.5, 16×8 ≈ 3.4, 8×16 ≈ 3.7, 16×16 ≈ 4.0,
-// 4×16 ≈ 6.5 GFLOP per CPU-second (x 512×320, w 1280×320, LP_NUM_THREADS=1).
-// Past 8×8 the accumulators no longer fit what LLVM keeps in registers.
-func BenchmarkLinearTiles(b *testing.B) {
-	defer func(t gemmTile) { denseTile = t }(denseTile)
-	for _, t := range []gemmTile{
-		{TM: 4, TN: 4, WGM: 8, WGN: 8},
-		{TM: 8, TN: 8, WGM: 8, WGN: 8},
-		{TM: 16, TN: 8, WGM: 8, WGN: 8},
-		{TM: 8, TN: 16, WGM: 8, WGN: 8},
-	} {
-		b.Run(fmt.Sprintf("%dx%d", t.TM, t.TN), func(b *testing.B) {
-			denseTile = t
+// linVariant is one numbered Linear kernel variant: a file, whether f16
+// weights may take W8, and the register tiling of the path it exercises.
+type linVariant struct {
+	name   string
+	shader string
+	w8     bool
+	tile   gemmTile
+}
+
+// linearVariants are the kernels BenchmarkLinearVariants races (llm.c
+// style: v1 is the first kernel, the reference; the engine's choice is
+// marked). Best of b.N interleaved rounds, GFLOP per CPU-second, LP_NUM_THREADS
+// unset (2 threads), 4096×320 · 320×1280 on lavapipe, machine loaded by
+// other jobs (±20 %). W8 only concerns f16 weights (f32 rows of v3 repeat v2):
+//
+//	                                        f32    f16
+//	v1  matmul_v1 loops 8×8 (vec2 f16)      7.5    8.2
+//	v2  straight-line 8×8 (vec2 f16)        7.5    7.7
+//	v3  straight-line 8×8, W8               7.8    8.3
+//	v4  straight-line 8×16, W8 (engine)     9.5   12.3
+//	v5  straight-line 16×8, W8              9.2    8.9
+//	v6  straight-line 16×16, W8            11.8   10.2
+//
+// The engine runs 8×16 for both weight types: 16×16 is faster in f32 only,
+// tiles 128×128 (work wasted on narrow layers) and compiles longer. See
+// matmul.wgsl for why loads set the pace.
+var linearVariants = []linVariant{
+	{"v1", "matmul_v1.wgsl", false, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}},
+	{"v2", "matmul.wgsl", false, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}},
+	{"v3", "matmul.wgsl", true, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}},
+	{"v4", "matmul.wgsl", true, gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}},
+	{"v5", "matmul.wgsl", true, gemmTile{TM: 16, TN: 8, WGM: 8, WGN: 8}},
+	{"v6", "matmul.wgsl", true, gemmTile{TM: 16, TN: 16, WGM: 8, WGN: 8}},
+}
+
+// BenchmarkLinearVariants races linearVariants at the full-size UNet's
+// widest Linear shape, interleaved round by round so that the load of a
+// shared machine hits them alike; each reports its best round.
+//
+//	go test ./engine/kernels/ -run '^$' -bench LinearVariants -benchtime 3x
+func BenchmarkLinearVariants(b *testing.B) {
+	for _, dt := range []tensor.DType{tensor.F32, tensor.F16} {
+		b.Run("4096x320x1280/"+dt.String(), func(b *testing.B) {
+			defer func(v struct {
+				Shader string
+				W8     bool
+			}, d, w gemmTile) {
+				matmulVariant, linearTile, w8Tile = v, d, w
+			}(matmulVariant, linearTile, w8Tile)
 			g := benchBackend(b)
 			rng := rand.New(rand.NewSource(1))
-			const m, k, n = 512, 320, 1280
+			const m, k, n = 4096, 320, 1280
 			x := benchRand(g, rng, "x", tensor.F32, m, k)
-			w := benchRand(g, rng, "w", tensor.F32, n, k)
+			w := benchRand(g, rng, "w", dt, n, k)
 			bias := benchRand(g, rng, "b", tensor.F32, n)
 			defer g.Free(x, w, bias)
-			benchOp(b, g, 2*m*n*k, func() []*tensor.Tensor {
-				return []*tensor.Tensor{g.Linear(x, w, bias, tensor.Epilogue{Act: tensor.ActGELU})}
-			})
+			ctx := context.Background()
+			set := func(v linVariant) {
+				matmulVariant.Shader, matmulVariant.W8 = v.shader, v.w8
+				linearTile, w8Tile = v.tile, v.tile
+			}
+			run := func() (wall, cpu float64) {
+				c0, t0 := cpuTime(), time.Now()
+				g.Free(g.Linear(x, w, bias, tensor.Epilogue{}))
+				if err := g.Sync(ctx); err != nil {
+					b.Fatal(err)
+				}
+				return time.Since(t0).Seconds(), (cpuTime() - c0).Seconds()
+			}
+			for _, v := range linearVariants {
+				set(v)
+				t0 := time.Now()
+				run() // compile outside the timing
+				b.Logf("%s: first call (compile) %v", v.name, time.Since(t0))
+			}
+			bestWall := make([]float64, len(linearVariants))
+			bestCPU := make([]float64, len(linearVariants))
+			b.ResetTimer()
+			for range b.N {
+				for i, v := range linearVariants {
+					set(v)
+					wall, cpu := run()
+					bestWall[i] = max(bestWall[i], 2*m*n*k/wall/1e9)
+					if cpu > 0 {
+						bestCPU[i] = max(bestCPU[i], 2*m*n*k/cpu/1e9)
+					}
+				}
+			}
+			for i, v := range linearVariants {
+				b.ReportMetric(bestCPU[i], v.name+"-GFLOP/cpu-s")
+				b.ReportMetric(bestWall[i], v.name+"-GFLOP/s")
+			}
+		})
+	}
+}
+
+// convVariants are the Conv2D forms BenchmarkConvVariants races: v1 the
+// general kernel (weights read a scalar at a time, KH·KW apart; the first
+// kernel's algorithm), v2–v5 the TAPS form at several blocks. Best of b.N
+// interleaved rounds, GFLOP per CPU-second, 3×3 over 64×64×320 → 320 on
+// lavapipe, loaded machine (±20 %); cold compile of one pipeline:
+//
+//	                         f32    f16    compile
+//	v1  general 8×8          4.8    5.0    ~1 s
+//	v2  TAPS 8×8 (engine)    6.0    7.2    ~2 s
+//	v3  TAPS 8×16            5.6    6.9    ~4.5 s
+//	v4  TAPS 16×8            6.7    7.3    ~6 s
+//	v5  TAPS 16×16           7.4    8.6    ~11 s
+var convVariants = []struct {
+	name string
+	taps bool
+	tile gemmTile
+}{
+	{"v1", false, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}},
+	{"v2", true, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}},
+	{"v3", true, gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}},
+	{"v4", true, gemmTile{TM: 16, TN: 8, WGM: 8, WGN: 8}},
+	{"v5", true, gemmTile{TM: 16, TN: 16, WGM: 8, WGN: 8}},
+}
+
+// BenchmarkConvVariants races convVariants like BenchmarkLinearVariants.
+//
+//	go test ./engine/kernels/ -run '^$' -bench ConvVariants -benchtime 3x
+func BenchmarkConvVariants(b *testing.B) {
+	for _, dt := range []tensor.DType{tensor.F32, tensor.F16} {
+		b.Run("64x64x320/"+dt.String(), func(b *testing.B) {
+			defer func(t bool, d, c gemmTile) { convTaps, denseTile, convTapsTile = t, d, c }(convTaps, denseTile, convTapsTile)
+			g := benchBackend(b)
+			rng := rand.New(rand.NewSource(1))
+			const h, w, c, o = 64, 64, 320, 320
+			x := benchRand(g, rng, "x", tensor.F32, 1, h, w, c)
+			wt := benchRand(g, rng, "w", dt, o, c, 3, 3)
+			bias := benchRand(g, rng, "b", tensor.F32, o)
+			defer g.Free(x, wt, bias)
+			ctx := context.Background()
+			const flops = 2 * h * w * o * c * 9
+			run := func() (wall, cpu float64) {
+				c0, t0 := cpuTime(), time.Now()
+				g.Free(g.Conv2D(x, wt, bias, tensor.ConvOpts{Stride: 1, Pad: 1}))
+				if err := g.Sync(ctx); err != nil {
+					b.Fatal(err)
+				}
+				return time.Since(t0).Seconds(), (cpuTime() - c0).Seconds()
+			}
+			for _, v := range convVariants {
+				convTaps, denseTile, convTapsTile = v.taps, v.tile, v.tile
+				t0 := time.Now()
+				run()
+				b.Logf("%s: first call (compile) %v", v.name, time.Since(t0))
+			}
+			bestWall := make([]float64, len(convVariants))
+			bestCPU := make([]float64, len(convVariants))
+			b.ResetTimer()
+			for range b.N {
+				for i, v := range convVariants {
+					convTaps, denseTile, convTapsTile = v.taps, v.tile, v.tile
+					wall, cpu := run()
+					bestWall[i] = max(bestWall[i], flops/wall/1e9)
+					if cpu > 0 {
+						bestCPU[i] = max(bestCPU[i], flops/cpu/1e9)
+					}
+				}
+			}
+			for i, v := range convVariants {
+				b.ReportMetric(bestCPU[i], v.name+"-GFLOP/cpu-s")
+				b.ReportMetric(bestWall[i], v.name+"-GFLOP/s")
+			}
 		})
 	}
 }

@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,6 +28,8 @@ type linearCase struct {
 	xOff, wOff int // element offsets of the x and w views
 	bias, res  bool
 	act        tensor.Act
+	split      int  // Epilogue.Split
+	geglu      bool // Epilogue.GEGLU (n is the weight's rows, 2F)
 }
 
 var linearCases = []linearCase{
@@ -41,6 +44,14 @@ var linearCases = []linearCase{
 	{name: "f16 odd offset", lead: []int{21}, k: 36, n: 17, wdt: tensor.F16, wOff: 7, bias: true, act: tensor.ActSiLU},
 	{name: "f16 K tail, odd offset", lead: []int{9}, k: 30, n: 40, wdt: tensor.F16, wOff: 1, xOff: 2, res: true},
 	{name: "f16 even offset vec", lead: []int{65}, k: 48, n: 65, wdt: tensor.F16, wOff: 4, xOff: 8, act: tensor.ActQuickGELU},
+	{name: "f16 octets, wide block", lead: []int{150}, k: 96, n: 200, wdt: tensor.F16, wOff: 8, bias: true, res: true},
+	{name: "split qkv", lead: []int{2, 19}, k: 32, n: 96, split: 32},
+	{name: "split f16 bias act", lead: []int{23}, k: 40, n: 60, wdt: tensor.F16, split: 20, bias: true, act: tensor.ActSiLU},
+	{name: "split odd", lead: []int{7}, k: 13, n: 15, split: 5, xOff: 1},
+	{name: "geglu", lead: []int{2, 33}, k: 32, n: 128, geglu: true, bias: true},
+	{name: "geglu f16 octets residual", lead: []int{70}, k: 64, n: 80, wdt: tensor.F16, geglu: true, bias: true, res: true},
+	{name: "geglu odd", lead: []int{9}, k: 21, n: 26, geglu: true, bias: true, wOff: 3},
+	{name: "geglu f16 odd", lead: []int{5}, k: 12, n: 14, wdt: tensor.F16, geglu: true, wOff: 1},
 }
 
 func runLinear(t *testing.T, p *oracle, tc linearCase) float64 {
@@ -52,15 +63,19 @@ func runLinear(t *testing.T, p *oracle, tc linearCase) float64 {
 		b := p.rand("b", 1, 0.5, tc.n)
 		bias = &b
 	}
+	on := tc.n
+	if tc.geglu {
+		on /= 2
+	}
 	if tc.res {
-		r := p.rand("r", 2, 1, m, tc.n)
+		r := p.rand("r", 2, 1, m, on)
 		res = &r
 	}
 	bg, bc := bias.sides()
 	rg, rc := res.sides()
-	got := p.g.Linear(x.g, w.g, bg, tensor.Epilogue{Act: tc.act, Residual: rg})
-	want := p.c.Linear(x.c, w.c, bc, tensor.Epilogue{Act: tc.act, Residual: rc})
-	if len(got.Shape) != len(want.Shape) {
+	got := p.g.Linear(x.g, w.g, bg, tensor.Epilogue{Act: tc.act, Residual: rg, Split: tc.split, GEGLU: tc.geglu})
+	want := p.c.Linear(x.c, w.c, bc, tensor.Epilogue{Act: tc.act, Residual: rc, Split: tc.split, GEGLU: tc.geglu})
+	if !slices.Equal(got.Shape, want.Shape) {
 		t.Fatalf("shape %v, want %v", got.Shape, want.Shape)
 	}
 	return p.check(got, want, denseRel, denseAbs)
@@ -99,6 +114,8 @@ type convCase struct {
 	res         bool
 	upsample    bool
 	act         tensor.Act
+	cbWide      int // > 0: the channel bias is [b, cbWide], read from column cbCol
+	cbCol       int
 }
 
 var convCases = []convCase{
@@ -116,6 +133,7 @@ var convCases = []convCase{
 	{name: "f16 upsample", b: 1, h: 3, w: 4, c: 8, o: 8, k: 3, stride: 1, pad: 1, wdt: tensor.F16, wOff: 1, upsample: true, bias: true},
 	{name: "f16 1x1 odd offset", b: 1, h: 3, w: 5, c: 10, o: 7, k: 1, stride: 1, wdt: tensor.F16, wOff: 5, bias: true},
 	{name: "no padding 3x3", b: 1, h: 6, w: 9, c: 4, o: 66, k: 3, stride: 1, bias: true},
+	{name: "wide chanbias column", b: 2, h: 5, w: 4, c: 8, o: 12, k: 3, stride: 1, pad: 1, bias: true, chanBias: true, cbWide: 40, cbCol: 17, res: true},
 }
 
 func runConv(t *testing.T, p *oracle, tc convCase) float64 {
@@ -127,7 +145,7 @@ func runConv(t *testing.T, p *oracle, tc convCase) float64 {
 		bias = &b
 	}
 	if tc.chanBias {
-		c := p.rand("cb", 3, 0.5, tc.b, tc.o)
+		c := p.rand("cb", 3, 0.5, tc.b, max(tc.o, tc.cbWide))
 		cb = &c
 	}
 	g, err := tensor.ConvDims(x.c, w.c, nil, tensor.ConvOpts{Stride: tc.stride, Pad: tc.pad, Upsample: tc.upsample})
@@ -141,8 +159,8 @@ func runConv(t *testing.T, p *oracle, tc convCase) float64 {
 	bg, bc := bias.sides()
 	cbg, cbc := cb.sides()
 	rg, rc := res.sides()
-	og := tensor.ConvOpts{Stride: tc.stride, Pad: tc.pad, Upsample: tc.upsample, ChanBias: cbg, Epilogue: tensor.Epilogue{Act: tc.act, Residual: rg}}
-	oc := tensor.ConvOpts{Stride: tc.stride, Pad: tc.pad, Upsample: tc.upsample, ChanBias: cbc, Epilogue: tensor.Epilogue{Act: tc.act, Residual: rc}}
+	og := tensor.ConvOpts{Stride: tc.stride, Pad: tc.pad, Upsample: tc.upsample, ChanBias: cbg, ChanBiasCol: tc.cbCol, Epilogue: tensor.Epilogue{Act: tc.act, Residual: rg}}
+	oc := tensor.ConvOpts{Stride: tc.stride, Pad: tc.pad, Upsample: tc.upsample, ChanBias: cbc, ChanBiasCol: tc.cbCol, Epilogue: tensor.Epilogue{Act: tc.act, Residual: rc}}
 	got := p.g.Conv2D(x.g, w.g, bg, og)
 	want := p.c.Conv2D(x.c, w.c, bc, oc)
 	return p.check(got, want, denseRel, denseAbs)
@@ -234,6 +252,7 @@ func TestDenseBindingSplits(t *testing.T) {
 		{name: "3x3 bands res chanbias", b: 2, h: 13, w: 11, c: 4, o: 8, k: 3, stride: 1, pad: 1, bias: true, chanBias: true, res: true, act: tensor.ActSiLU},
 		{name: "3x3 s2 bands", b: 1, h: 31, w: 9, c: 4, o: 8, k: 3, stride: 2, pad: 1, bias: true},
 		{name: "upsample bands", b: 2, h: 7, w: 6, c: 4, o: 8, k: 3, stride: 1, pad: 1, upsample: true, bias: true, chanBias: true},
+		{name: "wide chanbias bands", b: 2, h: 13, w: 11, c: 4, o: 8, k: 3, stride: 1, pad: 1, chanBias: true, cbWide: 21, cbCol: 5},
 		{name: "f16 no padding bands", b: 1, h: 30, w: 10, c: 5, o: 6, k: 3, stride: 1, wdt: tensor.F16, wOff: 1, xOff: 1},
 		{name: "1x1 row chunks", b: 2, h: 13, w: 11, c: 8, o: 8, k: 1, stride: 1, bias: true, res: true},
 	}
@@ -267,6 +286,8 @@ func TestDenseBindingSplits(t *testing.T) {
 	for _, tc := range []linearCase{
 		{name: "linear row chunks", lead: []int{37}, k: 16, n: 12, bias: true, res: true, act: tensor.ActGELU},
 		{name: "linear row chunks odd offsets f16", lead: []int{3, 9}, k: 10, n: 6, wdt: tensor.F16, xOff: 3, wOff: 1, bias: true},
+		{name: "linear split row chunks", lead: []int{37}, k: 16, n: 12, split: 4, bias: true, act: tensor.ActSiLU},
+		{name: "linear geglu row chunks", lead: []int{37}, k: 16, n: 12, geglu: true, bias: true, res: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p.t = t

@@ -5,8 +5,11 @@
 package kernels
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/x448/float16"
 
 	"harmony/engine/gpu"
 	"harmony/engine/tensor"
@@ -53,7 +56,18 @@ type convertParams struct {
 	_      uint32
 }
 
+// concat2Params is CONCAT2's Params.
+type concat2Params struct {
+	N1, N2 uint32 // elements per row from each part
+	Total  uint32 // output elements
+	AOff   uint32 // elements: the parts and the output within their bindings
+	BOff   uint32
+	DstOff uint32
+	_      [2]uint32
+}
+
 var (
+	kConcat2  = gpu.Kernel{Shader: "layout.wgsl", Entry: "concat2", Defines: shaders.Defines("CONCAT2", "1")}
 	kCopy     = gpu.Kernel{Shader: "layout.wgsl", Entry: "copy_rows", Defines: shaders.Defines("COPY", "1")}
 	kUpsample = gpu.Kernel{Shader: "layout.wgsl", Entry: "upsample2x", Defines: shaders.Defines("UPSAMPLE", "1")}
 )
@@ -112,23 +126,74 @@ func (b *Backend) Upsample2x(x *tensor.Tensor) *tensor.Tensor {
 	return out
 }
 
-// Concat implements tensor.Backend; reference cpu.Backend.Concat. One row
-// copy per part into its columns of the output (each part is its own
-// binding, so any number of parts fits the binding limit).
+// Concat implements tensor.Backend; reference cpu.Backend.Concat. Two parts
+// (the UNet's skips) take one CONCAT2 dispatch; more take one row copy per
+// part into its columns of the output (each part is its own binding, so any
+// number of parts fits the binding limit).
 func (b *Backend) Concat(axis int, parts ...*tensor.Tensor) *tensor.Tensor {
 	shape, outer, inner, err := tensor.ConcatDims(axis, parts)
 	if b.failed(err) {
 		return b.placeholder([]int{1})
+	}
+	if parts[0].DType == tensor.F16 {
+		return b.concatF16(shape, parts)
 	}
 	if axis < 0 {
 		axis += len(shape)
 	}
 	out := b.out("concat", shape...)
 	row := shape[axis] * inner
+	if len(parts) == 2 && row > 0 {
+		n1 := parts[0].Shape[axis] * inner
+		pa, qa, oa := b.arg(parts[0]), b.arg(parts[1]), b.arg(out)
+		b.run(kConcat2, ceilDiv(outer*row, ewPerGroup), concat2Params{
+			N1: uint32(n1), N2: uint32(row - n1), Total: uint32(outer * row),
+			AOff: pa.Off, BOff: qa.Off, DstOff: oa.Off,
+		}, pa, qa, oa)
+		return out
+	}
 	pos := 0
 	for _, p := range parts {
 		n := p.Shape[axis] * inner
 		b.copyRows(p, out, outer, n, 0, n, pos, row)
+		pos += n
+	}
+	return out
+}
+
+// concatF16 joins f16 weights end to end (axis 0) into an exactly sized
+// buffer: one word copy per part, or, where a part or its place starts or
+// ends inside a word, through the host (never the case for whole weights).
+func (b *Backend) concatF16(shape []int, parts []*tensor.Tensor) *tensor.Tensor {
+	out := b.alloc("concat", tensor.F16, shape, true)
+	oa := b.arg(out)
+	aligned := oa.Off%2 == 0
+	for _, p := range parts {
+		aligned = aligned && p.Numel()%2 == 0 && b.arg(p).Off%2 == 0
+	}
+	if !aligned {
+		raw := make([]byte, 0, 2*out.Numel())
+		for _, p := range parts {
+			v, err := b.Read(context.Background(), p)
+			if err != nil {
+				return out
+			}
+			for _, f := range v {
+				raw = binary.LittleEndian.AppendUint16(raw, float16.Fromfloat32(f).Bits())
+			}
+		}
+		b.Upload(out, 0, raw)
+		return out
+	}
+	pos := 0 // words
+	for _, p := range parts {
+		pa, n := b.arg(p), p.Numel()/2
+		if n > 0 {
+			b.run(kCopy, ceilDiv(n, ewPerGroup), copyParams{
+				N: uint32(n), Total: uint32(n), SrcOff: pa.Off / 2, SrcStride: uint32(n),
+				DstOff: oa.Off/2 + uint32(pos), DstStride: uint32(n),
+			}, pa, oa)
+		}
 		pos += n
 	}
 	return out

@@ -35,9 +35,10 @@ func TestConcatSliceParity(t *testing.T) {
 		axis  int
 		parts [][]int
 	}{
-		{-1, [][]int{{2, 3, 4, 5}, {2, 3, 4, 2}, {2, 3, 4, 1}}}, // skip connections: channels
-		{0, [][]int{{1, 3, 5}, {2, 3, 5}}},                      // batch (classifier-free guidance)
-		{1, [][]int{{2, 77, 8}, {2, 16, 8}}},                    // tokens
+		{-1, [][]int{{2, 3, 4, 5}, {2, 3, 4, 2}, {2, 3, 4, 1}}},
+		{-1, [][]int{{2, 3, 4, 5}, {2, 3, 4, 3}}}, // skip connections: channels, one dispatch
+		{0, [][]int{{1, 3, 5}, {2, 3, 5}}},        // batch (classifier-free guidance)
+		{1, [][]int{{2, 77, 8}, {2, 16, 8}}},      // tokens
 		{2, [][]int{{3, 2, 1}, {3, 2, 7}, {3, 2, 1}, {3, 2, 3}}},
 		{0, [][]int{{1031}}},
 	} {
@@ -189,5 +190,36 @@ func TestLayoutErrors(t *testing.T) {
 		if err := b.Err(); !errors.As(err, &se) {
 			t.Errorf("%s: err = %v, want a tensor.ShapeError", name, err)
 		}
+	}
+}
+
+// TestConcatF16Weights joins f16 weights end to end (weights fused at load):
+// word copies when every part is whole words, the host path otherwise; the
+// result must be bit-exact.
+func TestConcatF16Weights(t *testing.T) {
+	p := newOracle(t, false)
+	for _, c := range []struct {
+		name string
+		offs []int
+		rows []int
+		k    int
+	}{
+		{"whole words", []int{0, 0, 0}, []int{4, 4, 4}, 6},
+		{"odd offsets", []int{1, 0, 3}, []int{3, 2, 5}, 6},
+		{"odd sizes", []int{0, 0}, []int{3, 1}, 5},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p.t = t
+			var gs, cs []*tensor.Tensor
+			for i, r := range c.rows {
+				w := p.randF16("w", c.offs[i], 1, r, c.k)
+				gs, cs = append(gs, w.g), append(cs, w.c)
+			}
+			got, want := p.g.Concat(0, gs...), p.c.Concat(0, cs...)
+			if got.DType != tensor.F16 || want.DType != tensor.F16 {
+				t.Fatalf("dtypes %v, %v; want f16", got.DType, want.DType)
+			}
+			p.check(got, want, 0, 0)
+		})
 	}
 }

@@ -7,6 +7,7 @@ package kernels
 
 import (
 	"fmt"
+	"strconv"
 
 	"harmony/engine/gpu"
 	"harmony/engine/tensor"
@@ -14,11 +15,13 @@ import (
 )
 
 var (
-	kGNStats     = gpu.Kernel{Shader: "norm.wgsl", Entry: "gn_stats", Defines: shaders.Defines("GN_STATS", "1")}
-	kGNMerge     = gpu.Kernel{Shader: "norm.wgsl", Entry: "gn_merge", Defines: shaders.Defines("GN_MERGE", "1")}
-	kGNApply     = gpu.Kernel{Shader: "norm.wgsl", Entry: "gn_apply", Defines: shaders.Defines("GN_APPLY", "1")}
-	kGNApplySiLU = gpu.Kernel{Shader: "norm.wgsl", Entry: "gn_apply", Defines: shaders.Defines("GN_APPLY", "1", "SILU", "1")}
-	kLayerNorm   = gpu.Kernel{Shader: "norm.wgsl", Entry: "ln_main", Defines: shaders.Defines("LN", "1")}
+	kGNStats         = gpu.Kernel{Shader: "norm.wgsl", Entry: "gn_stats", Defines: shaders.Defines("GN_STATS", "1")}
+	kGNMerge         = gpu.Kernel{Shader: "norm.wgsl", Entry: "gn_merge", Defines: shaders.Defines("GN_MERGE", "1")}
+	kGNApply         = gpu.Kernel{Shader: "norm.wgsl", Entry: "gn_apply", Defines: shaders.Defines("GN_APPLY", "1")}
+	kGNApplySiLU     = gpu.Kernel{Shader: "norm.wgsl", Entry: "gn_apply", Defines: shaders.Defines("GN_APPLY", "1", "SILU", "1")}
+	kLayerNorm       = gpu.Kernel{Shader: "norm.wgsl", Entry: "ln_main", Defines: shaders.Defines("LN", "1")}
+	kLayerNormRow    = gpu.Kernel{Shader: "norm.wgsl", Entry: "ln_row", Defines: shaders.Defines("LN_ROW", "1")}
+	kLayerNormRowVec = gpu.Kernel{Shader: "norm.wgsl", Entry: "ln_row", Defines: shaders.Defines("LN_ROW", "1", "VEC", "1")}
 )
 
 // gnStatsParams is GN_STATS's Params.
@@ -67,6 +70,65 @@ type gnApplyParams struct {
 	StatsOff uint32 // vec4s: statistics within their binding
 	OutOff   uint32 // elements: out within its binding
 	_        [2]uint32
+}
+
+// gnFusedParams is GN_FUSED's Params.
+type gnFusedParams struct {
+	S, C, CG, Groups uint32
+	BG               uint32 // workgroups with work: B·G
+	NC, Rows         uint32 // thread columns and rows
+	XOff, GOff, BOff uint32 // element offsets of x, gamma and beta
+	OutOff           uint32 // element offset of out
+	Eps              float32
+}
+
+// gnFusedWG is GN_FUSED's workgroup size: few threads, because each barrier
+// on lavapipe switches every 8-lane slice of the workgroup.
+const gnFusedWG = 64
+
+// gnFusedMax bounds the elements of one group (S·C/G) that GN_FUSED handles:
+// one workgroup reads them three times, which is cheap next to two more
+// dispatches on CPU adapters and on small maps, but leaves a big GPU
+// under-occupied when groups are large (the VAE at 512²: 32 workgroups of a
+// million elements). CPU adapters take up to gnFusedMaxCPU. Variables so
+// that tests can force either path.
+var (
+	gnFusedMax    = 1 << 17
+	gnFusedMaxCPU = 1 << 21
+)
+
+// groupNormFused records GN_FUSED: one dispatch, one workgroup per (batch
+// entry, group).
+func (b *Backend) groupNormFused(x, gamma, beta, out *tensor.Tensor, nb, s, c, groups int, eps float32, silu bool) {
+	cg := c / groups
+	xa, ga, ba, oa := b.arg(x), b.arg(gamma), b.arg(beta), b.arg(out)
+	vec := cg%4 == 0 && xa.Off%4 == 0 && oa.Off%4 == 0
+	units := cg
+	if vec {
+		units = cg / 4
+	}
+	nc := min(units, gnFusedWG)
+	defs := []string{"GN_FUSED", "1", "GNF_WG", strconv.Itoa(gnFusedWG), "GNF_WG4", strconv.Itoa(gnFusedWG / 4)}
+	if vec {
+		defs = append(defs, "VEC", "1")
+	}
+	if silu {
+		defs = append(defs, "SILU", "1")
+	}
+	k := gpu.Kernel{Shader: "norm.wgsl", Entry: "gn_fused", Defines: shaders.Defines(defs...)}
+	b.run(k, nb*groups, gnFusedParams{
+		S: uint32(s), C: uint32(c), CG: uint32(cg), Groups: uint32(groups), BG: uint32(nb * groups),
+		NC: uint32(nc), Rows: uint32(gnFusedWG / nc),
+		XOff: xa.Off, GOff: ga.Off, BOff: ba.Off, OutOff: oa.Off, Eps: eps,
+	}, xa, ga, ba, oa)
+}
+
+// useGNFused reports whether a group of n elements goes to GN_FUSED.
+func (b *Backend) useGNFused(n int) bool {
+	if b.dev.Info().Fallback {
+		return n <= gnFusedMaxCPU
+	}
+	return n <= gnFusedMax
 }
 
 // lnParams is LN's Params.
@@ -153,8 +215,12 @@ func (b *Backend) GroupNorm(x, gamma, beta *tensor.Tensor, groups int, eps float
 	if x.Numel() == 0 {
 		return out
 	}
-	pl := planGroupNorm(s, c, groups)
 	fits := b.bindBytes(x) <= b.bindLimit() && b.bindBytes(out) <= b.bindLimit()
+	if fits && b.useGNFused(s*(c/groups)) {
+		b.groupNormFused(x, gamma, beta, out, nb, s, c, groups, eps, silu)
+		return out
+	}
+	pl := planGroupNorm(s, c, groups)
 	win := s // positions per window
 	if !fits {
 		lim := b.windowLimit()
@@ -239,6 +305,16 @@ func lnThreadsPerRow(c int) int {
 	return min(max(nextPow2(ceilDiv(c, 32)), 16), 256)
 }
 
+// lnRowMax is the widest row LN_ROW (a row per thread, no barriers) takes on
+// a GPU; CPU adapters, where barriers are dear and threads few, take every
+// row width there. A variable so that tests can force either path.
+var lnRowMax = 128
+
+// useLNRow reports whether rows of width c go to LN_ROW.
+func (b *Backend) useLNRow(c int) bool {
+	return c <= lnRowMax || (b.dev.Info().Fallback && lnRowMax >= 0)
+}
+
 // LayerNorm implements tensor.Backend; reference cpu.Backend.LayerNorm: per
 // row of the last dimension, y = (x − mean)/√(var + eps)·gamma + beta.
 func (b *Backend) LayerNorm(x, gamma, beta *tensor.Tensor, eps float32) *tensor.Tensor {
@@ -252,8 +328,19 @@ func (b *Backend) LayerNorm(x, gamma, beta *tensor.Tensor, eps float32) *tensor.
 	if rows == 0 || c == 0 {
 		return out
 	}
-	tpr := lnThreadsPerRow(c)
 	xa, ga, ba, oa := b.arg(x), b.arg(gamma), b.arg(beta), b.arg(out)
+	if b.useLNRow(c) {
+		k := kLayerNormRow
+		if c%4 == 0 && xa.Off%4 == 0 && oa.Off%4 == 0 {
+			k = kLayerNormRowVec
+		}
+		b.run(k, ceilDiv(rows, 64), lnParams{
+			Rows: uint32(rows), C: uint32(c),
+			XOff: xa.Off, GOff: ga.Off, BOff: ba.Off, OutOff: oa.Off, Eps: eps,
+		}, xa, ga, ba, oa)
+		return out
+	}
+	tpr := lnThreadsPerRow(c)
 	b.run(kLayerNorm, ceilDiv(rows, 256/tpr), lnParams{
 		Rows: uint32(rows), C: uint32(c), TPR: uint32(tpr),
 		XOff: xa.Off, GOff: ga.Off, BOff: ba.Off, OutOff: oa.Off, Eps: eps,

@@ -55,16 +55,44 @@ var groupNormCases = []normCase{
 	{shape: []int{1, 512, 512, 4}, groups: 1, eps: 1e-6, lo: 3, hi: 5}, // a million elements in one group
 }
 
-func TestGroupNormParity(t *testing.T) {
-	p := newParity(t)
-	for _, c := range groupNormCases {
-		x, g, b := c.inputs(p)
-		for _, silu := range []bool{false, true} {
-			name := fmt.Sprintf("group_norm %v silu=%v", c, silu)
-			p.check(name, p.ref.GroupNorm(x.ref, g.ref, b.ref, c.groups, c.eps, silu),
-				p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, c.groups, c.eps, silu), tolRel, tolAbs)
+// normPaths runs f with the norms forced onto their multi-kernel or tree
+// paths (GroupNorm's three kernels, LayerNorm's threads per row) and onto
+// the single-pass ones (GN_FUSED, LN_ROW) in turn.
+func normPaths(t *testing.T, f func(t *testing.T)) {
+	defer func(a, b, c int) { gnFusedMax, gnFusedMaxCPU, lnRowMax = a, b, c }(gnFusedMax, gnFusedMaxCPU, lnRowMax)
+	for _, fused := range []bool{false, true} {
+		gnFusedMax, gnFusedMaxCPU, lnRowMax = -1, -1, -1
+		if fused {
+			gnFusedMax, gnFusedMaxCPU, lnRowMax = 1<<30, 1<<30, 1<<30
 		}
-		p.free(x, g, b)
+		t.Run(fmt.Sprintf("fused=%v", fused), f)
+	}
+}
+
+func TestGroupNormParity(t *testing.T) {
+	normPaths(t, func(t *testing.T) {
+		p := newParity(t)
+		for _, c := range groupNormCases {
+			x, g, b := c.inputs(p)
+			for _, silu := range []bool{false, true} {
+				name := fmt.Sprintf("group_norm %v silu=%v", c, silu)
+				p.check(name, p.ref.GroupNorm(x.ref, g.ref, b.ref, c.groups, c.eps, silu),
+					p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, c.groups, c.eps, silu), tolRel, tolAbs)
+			}
+			p.free(x, g, b)
+		}
+	})
+}
+
+// TestGroupNormDispatches: a group within gnFusedMax is one dispatch.
+func TestGroupNormDispatches(t *testing.T) {
+	p := newParity(t)
+	x, g, b := normCase{shape: []int{2, 8, 8, 64}, groups: 8, lo: -1, hi: 1}.inputs(p)
+	defer p.free(x, g, b)
+	d0 := p.gpu.Device().Stats().Dispatches
+	p.gpu.Free(p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, 8, 1e-5, true))
+	if n := p.gpu.Device().Stats().Dispatches - d0; n != 1 {
+		t.Errorf("group norm of 2×8×8×64: %d dispatches, want 1", n)
 	}
 }
 
@@ -74,13 +102,15 @@ func TestGroupNormParity(t *testing.T) {
 // norms shift by the group's (row's) first element, which keeps y to the
 // usual tolerance.
 func TestGroupNormFarMean(t *testing.T) {
-	p := newParity(t)
-	c := normCase{shape: []int{2, 32, 32, 64}, groups: 8, eps: 1e-6, lo: 1000, hi: 1001}
-	x, g, b := c.inputs(p)
-	p.check("group_norm far mean "+c.String(), p.ref.GroupNorm(x.ref, g.ref, b.ref, c.groups, c.eps, false),
-		p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, c.groups, c.eps, false), tolRel, tolAbs)
-	p.check("layer_norm far mean", p.ref.LayerNorm(x.ref, g.ref, b.ref, c.eps),
-		p.gpu.LayerNorm(x.gpu, g.gpu, b.gpu, c.eps), tolRel, tolAbs)
+	normPaths(t, func(t *testing.T) {
+		p := newParity(t)
+		c := normCase{shape: []int{2, 32, 32, 64}, groups: 8, eps: 1e-6, lo: 1000, hi: 1001}
+		x, g, b := c.inputs(p)
+		p.check("group_norm far mean "+c.String(), p.ref.GroupNorm(x.ref, g.ref, b.ref, c.groups, c.eps, false),
+			p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, c.groups, c.eps, false), tolRel, tolAbs)
+		p.check("layer_norm far mean", p.ref.LayerNorm(x.ref, g.ref, b.ref, c.eps),
+			p.gpu.LayerNorm(x.gpu, g.gpu, b.gpu, c.eps), tolRel, tolAbs)
+	})
 }
 
 // TestGroupNormPlan checks the work split on the shapes that matter: SD's
@@ -118,13 +148,15 @@ var layerNormCases = []normCase{
 }
 
 func TestLayerNormParity(t *testing.T) {
-	p := newParity(t)
-	for _, c := range layerNormCases {
-		x, g, b := c.inputs(p)
-		p.check("layer_norm "+c.String(), p.ref.LayerNorm(x.ref, g.ref, b.ref, c.eps),
-			p.gpu.LayerNorm(x.gpu, g.gpu, b.gpu, c.eps), tolRel, tolAbs)
-		p.free(x, g, b)
-	}
+	normPaths(t, func(t *testing.T) {
+		p := newParity(t)
+		for _, c := range layerNormCases {
+			x, g, b := c.inputs(p)
+			p.check("layer_norm "+c.String(), p.ref.LayerNorm(x.ref, g.ref, b.ref, c.eps),
+				p.gpu.LayerNorm(x.gpu, g.gpu, b.gpu, c.eps), tolRel, tolAbs)
+			p.free(x, g, b)
+		}
+	})
 }
 
 // TestNormDefaultLimits runs a few cases on a device with the WebGPU

@@ -55,8 +55,19 @@ func LinearDims(x, w, b *Tensor, ep Epilogue) (m, k, n int, err error) {
 	if b != nil && (len(b.Shape) != 1 || b.Shape[0] != n) {
 		return 0, 0, 0, serr(op, "bias %v must be [%d]", b, n)
 	}
-	if r := ep.Residual; r != nil && r.Numel() != m*n {
-		return 0, 0, 0, serr(op, "residual %v must have %d×%d elements", r, m, n)
+	outN := n
+	switch {
+	case ep.Split < 0 || (ep.Split > 0 && n%ep.Split != 0):
+		return 0, 0, 0, serr(op, "split %d does not divide %d outputs", ep.Split, n)
+	case ep.Split > 0 && (ep.Residual != nil || ep.GEGLU):
+		return 0, 0, 0, serr(op, "split takes no residual and no GEGLU")
+	case ep.GEGLU && (n%2 != 0 || ep.Act != ActNone):
+		return 0, 0, 0, serr(op, "GEGLU needs an even number of outputs (%d) and no activation", n)
+	case ep.GEGLU:
+		outN = n / 2
+	}
+	if r := ep.Residual; r != nil && r.Numel() != m*outN {
+		return 0, 0, 0, serr(op, "residual %v must have %d×%d elements", r, m, outN)
 	}
 	return m, k, n, nil
 }
@@ -68,6 +79,19 @@ func LinearShape(x *Tensor, n int) []int {
 	return s
 }
 
+// LinearOutShape is the shape of Linear's result for n weight rows under
+// ep: LinearShape, with ep.Split's slabs in front or GEGLU's halved width.
+func LinearOutShape(x *Tensor, n int, ep Epilogue) []int {
+	switch {
+	case ep.Split > 0:
+		s := LinearShape(x, ep.Split)
+		return append([]int{n / ep.Split}, s...)
+	case ep.GEGLU:
+		return LinearShape(x, n/2)
+	}
+	return LinearShape(x, n)
+}
+
 // ConvGeom is the geometry of a Conv2D call.
 type ConvGeom struct {
 	B, H, W, C     int // input (H, W before any upsampling)
@@ -77,6 +101,8 @@ type ConvGeom struct {
 	OutH, OutW     int
 	Upsample       bool
 	HasBias, HasCB bool
+	CBStride       int // elements between batch rows of the channel bias
+	CBCol          int // first channel-bias column read
 }
 
 // ConvDims checks Conv2D's arguments.
@@ -115,11 +141,21 @@ func ConvDims(x, w, b *Tensor, o ConvOpts) (g ConvGeom, err error) {
 		}
 		g.HasBias = true
 	}
+	if o.Split != 0 || o.GEGLU {
+		return g, serr(op, "split and GEGLU are Linear epilogues")
+	}
 	if cb := o.ChanBias; cb != nil {
-		if cb.Numel() != g.B*g.O {
-			return g, serr(op, "channel bias %v must be [%d, %d]", cb, g.B, g.O)
+		g.CBStride, g.CBCol = g.O, o.ChanBiasCol
+		switch {
+		case o.ChanBiasCol == 0 && cb.Numel() == g.B*g.O:
+		case o.ChanBiasCol >= 0 && len(cb.Shape) == 2 && cb.Shape[0] == g.B && cb.Shape[1] >= o.ChanBiasCol+g.O:
+			g.CBStride = cb.Shape[1]
+		default:
+			return g, serr(op, "channel bias %v must be [%d, %d] (or [%d, ≥ %d] read from column %d)", cb, g.B, g.O, g.B, o.ChanBiasCol+g.O, o.ChanBiasCol)
 		}
 		g.HasCB = true
+	} else if o.ChanBiasCol != 0 {
+		return g, serr(op, "channel bias column %d without a channel bias", o.ChanBiasCol)
 	}
 	if r := o.Residual; r != nil && r.Numel() != g.B*g.OutH*g.OutW*g.O {
 		return g, serr(op, "residual %v must be [%d, %d, %d, %d]", r, g.B, g.OutH, g.OutW, g.O)
@@ -248,7 +284,8 @@ func BroadcastStrides(op string, a, b *Tensor) ([]int, error) {
 }
 
 // ConcatDims checks Concat's arguments: outer (product of dims before axis),
-// per-part axis sizes times inner, inner (product after axis).
+// per-part axis sizes times inner, inner (product after axis). Parts are f32,
+// or all f16 joined along axis 0 (the result is then f16).
 func ConcatDims(axis int, parts []*Tensor) (shape []int, outer, inner int, err error) {
 	const op = "concat"
 	if len(parts) == 0 {
@@ -257,12 +294,20 @@ func ConcatDims(axis int, parts []*Tensor) (shape []int, outer, inner int, err e
 	if err = nilArg(op, parts...); err != nil {
 		return
 	}
-	if err = needF32(op, parts...); err != nil {
-		return
-	}
 	r := len(parts[0].Shape)
 	if axis < 0 {
 		axis += r
+	}
+	// F16 parts (weights fused at load) join along axis 0 only: the result
+	// is their bytes end to end.
+	if parts[0].DType == F16 && axis == 0 {
+		for _, p := range parts {
+			if p.DType != F16 {
+				return nil, 0, 0, serr(op, "%v mixes with f16 parts", p)
+			}
+		}
+	} else if err = needF32(op, parts...); err != nil {
+		return
 	}
 	if axis < 0 || axis >= r {
 		return nil, 0, 0, serr(op, "axis %d out of range for %v", axis, parts[0])

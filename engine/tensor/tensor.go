@@ -105,6 +105,16 @@ func (a Act) String() string {
 type Epilogue struct {
 	Act      Act     // activation after the bias
 	Residual *Tensor // same shape as the output, added last; nil for none
+
+	// Split > 0 (Linear only, no Residual) lays the [rows, N] result out as
+	// [N/Split, rows…, Split]: columns [j·Split, (j+1)·Split) form slab j.
+	// One projection with concatenated weights then yields each part as a
+	// contiguous View (fused q/k/v).
+	Split int
+	// GEGLU (Linear only, Act none): w is [2F, K], the value rows then the
+	// gate rows; the result is value·GELU(gate) [..., F] with the bias of
+	// each half added first (diffusers' GEGLU, no [rows, 2F] intermediate).
+	GEGLU bool
 }
 
 // ConvOpts configures Conv2D.
@@ -117,6 +127,10 @@ type ConvOpts struct {
 	// ChanBias [B, Cout] is added per batch and channel before the
 	// epilogue: a ResnetBlock's projected time embedding.
 	ChanBias *Tensor
+	// ChanBiasCol > 0, or a ChanBias wider than Cout, reads the channel bias
+	// from columns [ChanBiasCol, ChanBiasCol+Cout) of a [B, W] ChanBias: the
+	// projections of every ResnetBlock computed by one Linear.
+	ChanBiasCol int
 	Epilogue
 }
 
@@ -214,7 +228,8 @@ type Backend interface {
 	Scale(x *Tensor, s, c float32) *Tensor
 	// Upsample2x: nearest-neighbour 2× of x [B, H, W, C].
 	Upsample2x(x *Tensor) *Tensor
-	// Concat joins tensors along axis; other dims must match.
+	// Concat joins tensors along axis; other dims must match. F16 parts
+	// (weights) join along axis 0 only, into an F16 result.
 	Concat(axis int, parts ...*Tensor) *Tensor
 	// Slice copies [start, end) of axis.
 	Slice(x *Tensor, axis, start, end int) *Tensor

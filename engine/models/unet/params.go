@@ -23,6 +23,7 @@ type Params struct {
 type paramState struct {
 	shapes map[string][]int // every name asked for → its stored shape
 	errs   []error          // missing or misshapen tensors, in order
+	fused  []*tensor.Tensor // weights joined at load (see fuse), owned by the model
 }
 
 // NewParams reads from w on backend b; with w nil it only records shapes
@@ -71,6 +72,44 @@ func (p *Params) Matrix(name string, stored ...int) *tensor.Tensor {
 	}
 	return p.b.Reshape(t, stored[0], tensor.Numel(stored[1:]))
 }
+
+// fuse joins loaded weights along their first dimension (same dtype, same
+// trailing dims), so that one GEMM computes what several did: q, k and v
+// projections read by a split-output Linear, every resnet's time-embedding
+// projection at once. The names (relative to p) then resolve to views of the
+// joined tensor, which replace the parts in ts, and the originals are freed;
+// Fused lists the joined tensor for the model to free. Returns nil (nothing
+// joined, ts untouched) when only recording or when a part is missing.
+func (p *Params) fuse(names []string, ts []*tensor.Tensor) *tensor.Tensor {
+	if p.w == nil || len(ts) == 0 {
+		return nil
+	}
+	for _, t := range ts {
+		if t == nil || t.DType != ts[0].DType {
+			return nil
+		}
+	}
+	f := p.b.Concat(0, ts...)
+	if p.b.Err() != nil {
+		return nil
+	}
+	p.st.fused = append(p.st.fused, f)
+	off := 0
+	for i, t := range ts {
+		// A view's base belongs to its own name: leave that entry alone.
+		if !t.View {
+			v := p.b.View(f, off, t.Shape...)
+			p.w.Put(p.prefix+names[i], v)
+			p.b.Free(t)
+			ts[i] = v
+		}
+		off += t.Numel()
+	}
+	return f
+}
+
+// Fused is every tensor fuse made so far.
+func (p *Params) Fused() []*tensor.Tensor { return p.st.fused }
 
 // Shapes is every name asked for so far, with its stored shape.
 func (p *Params) Shapes() map[string][]int { return p.st.shapes }

@@ -16,6 +16,9 @@ type Resnet struct {
 	norm1, norm2 norm
 	conv1, conv2 conv
 	temb         *linear // time_emb_proj; nil without a time embedding (VAE)
+	tembName     string  // full state-dict name of time_emb_proj
+	tembCol      int     // first column of this block's projection in the UNet's joint one
+	out          int     // output channels
 	shortcut     *linear // 1×1 conv_shortcut as a Linear over channels; nil when Cin = Cout
 	groups       int     // GroupNorm groups
 	eps          float32 // GroupNorm eps
@@ -41,10 +44,12 @@ func LoadResnet(p *Params, s ResnetSpec) *Resnet {
 		groups:   s.Groups,
 		eps:      s.Eps,
 		outScale: s.OutScale,
+		out:      s.Out,
 	}
 	if s.TembDim > 0 {
 		l := loadLinear(p, "time_emb_proj", s.Out, s.TembDim, true)
 		r.temb = &l
+		r.tembName = p.prefix + "time_emb_proj"
 	}
 	if s.In != s.Out {
 		l := load1x1(p, "conv_shortcut", s.Out, s.In)
@@ -56,12 +61,24 @@ func LoadResnet(p *Params, s ResnetSpec) *Resnet {
 // Forward runs the block on x [B, H, W, Cin]; tembAct is SiLU(emb) [B, D]
 // (nil without a time embedding). x is not freed.
 func (r *Resnet) Forward(b tensor.Backend, x, tembAct *tensor.Tensor) *tensor.Tensor {
+	return r.forward(b, x, tembAct, nil)
+}
+
+// forward is Forward; with tembAll (the UNet's joint projection of tembAct
+// for every block, [B, ΣCout]) conv1 reads this block's columns of it
+// instead of projecting tembAct itself.
+func (r *Resnet) forward(b tensor.Backend, x, tembAct, tembAll *tensor.Tensor) *tensor.Tensor {
 	h := b.GroupNorm(x, r.norm1.g, r.norm1.b, r.groups, r.eps, true)
 	var cb *tensor.Tensor
-	if r.temb != nil && tembAct != nil {
+	o := tensor.ConvOpts{}
+	switch {
+	case r.temb != nil && tembAll != nil:
+		o.ChanBias, o.ChanBiasCol = tembAll, r.tembCol
+	case r.temb != nil && tembAct != nil:
 		cb = r.temb.apply(b, tembAct, tensor.Epilogue{})
+		o.ChanBias = cb
 	}
-	h1 := r.conv1.apply(b, h, tensor.ConvOpts{ChanBias: cb})
+	h1 := r.conv1.apply(b, h, o)
 	b.Free(h, cb)
 	h = b.GroupNorm(h1, r.norm2.g, r.norm2.b, r.groups, r.eps, true)
 	b.Free(h1)

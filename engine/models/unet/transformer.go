@@ -27,18 +27,61 @@ const ffChunkElems = 1 << 24
 // attention is a diffusers Attention (heads × head dim = inner width).
 type attention struct {
 	q, k, v, out linear
-	heads        int
-	scale        float32 // head_dim^−½
-	site         Site    // H and W are filled per call
+	// Weights joined at load: qkv [3·inner, C] for self-attention; keys
+	// and values from the context are projected for every such layer of
+	// the UNet at once (ctx, slot: see contextKV). nil when the parts could
+	// not be joined (then q, k, v run one by one).
+	qkv    *tensor.Tensor
+	ctx    *contextKV
+	slot   int    // this layer's k, v are slabs 2·slot, 2·slot+1 of ctx's projection
+	prefix string // state-dict prefix ("…attn2.")
+	inner  int
+	heads  int
+	scale  float32 // head_dim^−½
+	site   Site    // H and W are filled per call
+}
+
+// contextKV joins the k and v weights of every attention layer that reads
+// the context with the same widths: the context is the same for all of them
+// within a call, so one split-output Linear projects it for every layer
+// ([2·layers, B, Nk, inner]), the first time one of them needs it.
+type contextKV struct {
+	w     *tensor.Tensor // [2·layers·inner, Ckv]: k then v of each layer
+	inner int
+}
+
+// slab is view i of a split-output tensor [parts, …].
+func slab(b tensor.Backend, t *tensor.Tensor, i int) *tensor.Tensor {
+	s := t.Shape[1:]
+	return b.View(t, i*tensor.Numel(s), s...)
+}
+
+// project computes q from x and k, v from kv, with one split-output Linear
+// over joined weights where it can: [3, B, N, inner] whose slabs are q, k
+// and v, or the call's joint context projection. free releases what it
+// returns.
+func (a *attention) project(b tensor.Backend, x, kv *tensor.Tensor, f *fwd) (q, k, v *tensor.Tensor, free func()) {
+	switch {
+	case a.qkv != nil && kv == x:
+		t := b.Linear(x, a.qkv, nil, tensor.Epilogue{Split: a.inner})
+		return slab(b, t, 0), slab(b, t, 1), slab(b, t, 2), func() { b.Free(t) }
+	case a.ctx != nil && f != nil && kv == f.context:
+		t := f.contextProjection(b, a.ctx)
+		q = a.q.apply(b, x, tensor.Epilogue{})
+		return q, slab(b, t, 2*a.slot), slab(b, t, 2*a.slot+1), func() { b.Free(q) }
+	}
+	q = a.q.apply(b, x, tensor.Epilogue{})
+	k = a.k.apply(b, kv, tensor.Epilogue{})
+	v = a.v.apply(b, kv, tensor.Epilogue{})
+	return q, k, v, func() { b.Free(q, k, v) }
 }
 
 // forward runs the layer on x [B, N, C] with keys and values from kv
 // ([B, Nk, Ckv]: x itself, or the context). residual (or nil) is added to
 // the output projection's result.
-func (a *attention) forward(b tensor.Backend, x, kv, residual *tensor.Tensor, hook Hook, tr Trace, h, w int) *tensor.Tensor {
-	q := a.q.apply(b, x, tensor.Epilogue{})
-	k := a.k.apply(b, kv, tensor.Epilogue{})
-	v := a.v.apply(b, kv, tensor.Epilogue{})
+func (a *attention) forward(b tensor.Backend, x, kv, residual *tensor.Tensor, f *fwd, h, w int) *tensor.Tensor {
+	hook, tr := f.hook, f.trace
+	q, k, v, freeQKV := a.project(b, x, kv, f)
 	opts := tensor.AttnOpts{Heads: a.heads, Scale: a.scale}
 	site := a.site
 	site.H, site.W = h, w
@@ -46,7 +89,7 @@ func (a *attention) forward(b tensor.Backend, x, kv, residual *tensor.Tensor, ho
 		opts.ProbCols, opts.Swap = hook.Attention(site)
 	}
 	o, probs := b.Attention(q, k, v, opts)
-	b.Free(q, k, v)
+	freeQKV()
 	if probs != nil {
 		if hook != nil {
 			hook.Probs(site, probs)
@@ -77,6 +120,8 @@ type feedForward struct {
 }
 
 // forward runs the feed-forward on x [B, N, C] and adds residual (or nil).
+// The projection's GEGLU is fused into its epilogue (no [rows, 2F] tensor);
+// rows are still chunked as they were for it.
 func (f *feedForward) forward(b tensor.Backend, x, residual *tensor.Tensor, tr Trace, chunkElems int) *tensor.Tensor {
 	if tr != nil && residual != nil {
 		y := f.forward(b, x, nil, nil, chunkElems)
@@ -107,9 +152,7 @@ func (f *feedForward) forward(b tensor.Backend, x, residual *tensor.Tensor, tr T
 }
 
 func (f *feedForward) rows(b tensor.Backend, x, residual *tensor.Tensor) *tensor.Tensor {
-	p := f.proj.apply(b, x, tensor.Epilogue{})
-	g := b.GEGLU(p)
-	b.Free(p)
+	g := f.proj.apply(b, x, tensor.Epilogue{GEGLU: true})
 	out := f.out.apply(b, g, tensor.Epilogue{Residual: residual})
 	b.Free(g)
 	return out
@@ -133,11 +176,11 @@ func loadBasicBlock(p *Params, name string, dim, heads, headDim, crossDim int, o
 	}
 	bb := &basicBlock{name: name, onlyCross: onlyCross}
 	bb.norm1 = loadNorm(p, "norm1", dim)
-	bb.attn1 = loadAttention(p.Sub("attn1"), dim, kv1, inner, heads, scale)
+	bb.attn1 = loadAttention(p.Sub("attn1"), dim, kv1, inner, heads, scale, !onlyCross)
 	bb.attn1.site = site
 	bb.attn1.site.Name, bb.attn1.site.Cross = name+".attn1", onlyCross
 	bb.norm2 = loadNorm(p, "norm2", dim)
-	bb.attn2 = loadAttention(p.Sub("attn2"), dim, crossDim, inner, heads, scale)
+	bb.attn2 = loadAttention(p.Sub("attn2"), dim, crossDim, inner, heads, scale, false)
 	bb.attn2.site = site
 	bb.attn2.site.Name, bb.attn2.site.Cross = name+".attn2", true
 	bb.norm3 = loadNorm(p, "norm3", dim)
@@ -152,16 +195,26 @@ func loadBasicBlock(p *Params, name string, dim, heads, headDim, crossDim int, o
 }
 
 // loadAttention reads to_q/to_k/to_v (no bias: SD's attention_bias false)
-// and to_out.0 (with bias).
-func loadAttention(p *Params, dim, kvDim, inner, heads int, scale float32) attention {
-	return attention{
-		q:     loadLinear(p, "to_q", inner, dim, false),
-		k:     loadLinear(p, "to_k", inner, kvDim, false),
-		v:     loadLinear(p, "to_v", inner, kvDim, false),
-		out:   loadLinear(p, "to_out.0", dim, inner, true),
-		heads: heads,
-		scale: scale,
+// and to_out.0 (with bias), and joins q, k, v of a self-attention for one
+// projection GEMM (layers reading the context are joined UNet-wide, see
+// joinContextProjections).
+func loadAttention(p *Params, dim, kvDim, inner, heads int, scale float32, self bool) attention {
+	a := attention{
+		q:      loadLinear(p, "to_q", inner, dim, false),
+		k:      loadLinear(p, "to_k", inner, kvDim, false),
+		v:      loadLinear(p, "to_v", inner, kvDim, false),
+		out:    loadLinear(p, "to_out.0", dim, inner, true),
+		prefix: p.prefix,
+		inner:  inner,
+		heads:  heads,
+		scale:  scale,
 	}
+	if self {
+		ws := []*tensor.Tensor{a.q.w, a.k.w, a.v.w}
+		a.qkv = p.fuse([]string{"to_q.weight", "to_k.weight", "to_v.weight"}, ws)
+		a.q.w, a.k.w, a.v.w = ws[0], ws[1], ws[2]
+	}
+	return a
 }
 
 // forward maps x [B, N, C] (not freed) to a new [B, N, C].
@@ -171,10 +224,10 @@ func (bb *basicBlock) forward(b tensor.Backend, x, ctx *tensor.Tensor, f *fwd, h
 	if bb.onlyCross {
 		kv = ctx
 	}
-	x1 := bb.attn1.forward(b, n, kv, x, f.hook, f.trace, h, w)
+	x1 := bb.attn1.forward(b, n, kv, x, f, h, w)
 	b.Free(n)
 	n = b.LayerNorm(x1, bb.norm2.g, bb.norm2.b, blockLNEps)
-	x2 := bb.attn2.forward(b, n, ctx, x1, f.hook, f.trace, h, w)
+	x2 := bb.attn2.forward(b, n, ctx, x1, f, h, w)
 	b.Free(n, x1)
 	n = b.LayerNorm(x2, bb.norm3.g, bb.norm3.b, blockLNEps)
 	x3 := bb.ff.forward(b, n, x2, f.trace, f.chunk)

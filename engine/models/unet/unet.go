@@ -53,6 +53,7 @@ type UNet struct {
 	FFChunkElems int
 
 	weights     *tensor.Weights
+	fused       []*tensor.Tensor // weights joined at load (Params.fuse)
 	timeProjDim int
 	linear1     linear // time_embedding.linear_1
 	linear2     linear // time_embedding.linear_2
@@ -64,6 +65,9 @@ type UNet struct {
 	convOut     conv
 	contextDims []int // cross_attention_dim of every attention that reads the context
 	nUpsamplers int
+	// Every resnet's time_emb_proj joined at load: one [ΣCout, D] Linear
+	// per call instead of one per resnet (nil when not joined).
+	tembW, tembB *tensor.Tensor
 }
 
 type downBlock struct {
@@ -101,12 +105,15 @@ func Load(b tensor.Backend, cfg *Config, w *tensor.Weights) (*UNet, error) {
 	p := NewParams(b, w)
 	u := build(p, cfg)
 	if err := p.Err(); err != nil {
+		b.Free(p.Fused()...)
 		return nil, err // names the component already
 	}
 	if err := b.Err(); err != nil {
+		b.Free(p.Fused()...)
 		return nil, fmt.Errorf("unet: %w", err)
 	}
 	u.weights = w
+	u.fused = p.Fused()
 	return u, nil
 }
 
@@ -116,6 +123,8 @@ func (u *UNet) Free(b tensor.Backend) {
 		u.weights.Free(b)
 		u.weights = nil
 	}
+	b.Free(u.fused...)
+	u.fused = nil
 }
 
 // build constructs the module tree, reading (or only naming) its weights.
@@ -125,8 +134,11 @@ func build(p *Params, c *Config) *UNet {
 	u.convIn = loadConv(p, "conv_in", c.BlockOut[0], c.InChannels, c.ConvInKernel)
 	u.linear1 = loadLinear(p, "time_embedding.linear_1", c.TimeEmbedDim, u.timeProjDim, true)
 	u.linear2 = loadLinear(p, "time_embedding.linear_2", c.TimeEmbedDim, c.TimeEmbedDim, true)
+	var resnets []*Resnet
 	resnet := func(pp *Params, in, out int, scale float32) *Resnet {
-		return LoadResnet(pp, ResnetSpec{In: in, Out: out, TembDim: c.TimeEmbedDim, Groups: c.NormGroups, Eps: c.NormEps, OutScale: scale})
+		r := LoadResnet(pp, ResnetSpec{In: in, Out: out, TembDim: c.TimeEmbedDim, Groups: c.NormGroups, Eps: c.NormEps, OutScale: scale})
+		resnets = append(resnets, r)
+		return r
 	}
 	transformer := func(pp *Params, name string, ch, heads, layers, crossDim int, onlyCross bool, site Site) *transformer2D {
 		u.contextDims = append(u.contextDims, crossDim)
@@ -216,14 +228,129 @@ func build(p *Params, c *Config) *UNet {
 
 	u.normOut = loadNorm(p, "conv_norm_out", c.BlockOut[0])
 	u.convOut = loadConv(p, "conv_out", c.OutChannels, c.BlockOut[0], c.ConvOutKernel)
+	u.joinTimeProjections(p, resnets)
+	u.joinContextProjections(p)
 	return u
+}
+
+// joinContextProjections joins the k and v weights of every attention that
+// reads the context, per (inner width, context width, dtype), so that a call
+// projects the context once per group instead of once per layer.
+func (u *UNet) joinContextProjections(p *Params) {
+	type key struct {
+		inner, kvDim int
+		dt           tensor.DType
+	}
+	groups := map[key][]*attention{}
+	var order []key
+	visit := func(ts []*transformer2D) {
+		for _, t := range ts {
+			if t == nil {
+				continue
+			}
+			for _, bb := range t.blocks {
+				as := []*attention{&bb.attn2}
+				if bb.onlyCross {
+					as = append(as, &bb.attn1)
+				}
+				for _, a := range as {
+					if a.k.w == nil || a.v.w == nil {
+						return // recording, or missing (reported by Params)
+					}
+					k := key{a.inner, a.k.w.Shape[1], a.k.w.DType}
+					if groups[k] == nil {
+						order = append(order, k)
+					}
+					groups[k] = append(groups[k], a)
+				}
+			}
+		}
+	}
+	for _, d := range u.down {
+		visit(d.attns)
+	}
+	if u.mid != nil {
+		visit(u.mid.attns)
+	}
+	for _, ub := range u.up {
+		visit(ub.attns)
+	}
+	for _, k := range order {
+		as := groups[k]
+		var names []string
+		var ws []*tensor.Tensor
+		for _, a := range as {
+			names = append(names, a.prefix+"to_k.weight", a.prefix+"to_v.weight")
+			ws = append(ws, a.k.w, a.v.w)
+		}
+		var g *contextKV
+		if w := p.fuse(names, ws); w != nil {
+			g = &contextKV{w: w, inner: k.inner}
+		}
+		for i, a := range as {
+			a.k.w, a.v.w = ws[2*i], ws[2*i+1]
+			a.ctx, a.slot = g, i
+		}
+	}
+}
+
+// joinTimeProjections joins every resnet's time_emb_proj (weights and
+// biases) so that Forward projects the time embedding for all of them with
+// one Linear; each resnet reads its columns (tensor.ConvOpts.ChanBiasCol).
+func (u *UNet) joinTimeProjections(p *Params, rs []*Resnet) {
+	var wn, bn []string
+	var ws, bs []*tensor.Tensor
+	for _, r := range rs {
+		if r.temb == nil {
+			return
+		}
+		wn, bn = append(wn, r.tembName+".weight"), append(bn, r.tembName+".bias")
+		ws, bs = append(ws, r.temb.w), append(bs, r.temb.b)
+	}
+	w := p.fuse(wn, ws)
+	bias := p.fuse(bn, bs)
+	col := 0
+	for i, r := range rs {
+		r.temb.w, r.temb.b = ws[i], bs[i]
+		r.tembCol = col
+		col += r.out
+	}
+	if w != nil && bias != nil {
+		u.tembW, u.tembB = w, bias
+	}
 }
 
 // fwd carries one Forward call's options down the module tree.
 type fwd struct {
-	hook  Hook
-	trace Trace
-	chunk int // feed-forward chunk bound, elements
+	hook    Hook
+	trace   Trace
+	chunk   int            // feed-forward chunk bound, elements
+	context *tensor.Tensor // the call's context (cross-attention keys and values)
+	// The joint projections of the context made so far (contextKV); freed
+	// when the call ends.
+	ctxProj map[*contextKV]*tensor.Tensor
+}
+
+// contextProjection is the context projected by every layer of g: one
+// split-output Linear, made the first time a layer of g asks.
+func (f *fwd) contextProjection(b tensor.Backend, g *contextKV) *tensor.Tensor {
+	if t := f.ctxProj[g]; t != nil {
+		return t
+	}
+	t := b.Linear(f.context, g.w, nil, tensor.Epilogue{Split: g.inner})
+	if f.ctxProj == nil {
+		f.ctxProj = map[*contextKV]*tensor.Tensor{}
+	}
+	f.ctxProj[g] = t
+	return t
+}
+
+// free releases the call's context projections.
+func (f *fwd) free(b tensor.Backend) {
+	for _, t := range f.ctxProj {
+		b.Free(t)
+	}
+	f.ctxProj = nil
 }
 
 // levelSize is the side after l stride-2, pad-1, 3×3 convolutions.
@@ -249,10 +376,11 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 		return b.New("unet.failed", tensor.F32, shape...)
 	}
 	nb, h, w := sample.Shape[0], sample.Shape[1], sample.Shape[2]
-	f := &fwd{hook: hook, trace: u.Trace, chunk: u.FFChunkElems}
+	f := &fwd{hook: hook, trace: u.Trace, chunk: u.FFChunkElems, context: context}
 	if f.chunk <= 0 {
 		f.chunk = ffChunkElems
 	}
+	defer f.free(b)
 	tr := func(name string, t *tensor.Tensor) {
 		if f.trace != nil {
 			f.trace(name, t)
@@ -276,17 +404,29 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 	if c.TimestepPostAct {
 		post = tensor.ActSiLU
 	}
-	emb := u.linear2.apply(b, e1, tensor.Epilogue{Act: post})
-	b.Free(e1)
-	tr("time_embedding", emb)
-	if c.TimeEmbedAct {
-		a := b.Activate(emb, tensor.ActSiLU)
+	var temb *tensor.Tensor
+	if post == tensor.ActNone && !c.TimeEmbedAct && f.trace == nil {
+		// Nothing reads emb but through SiLU: fold it into linear_2.
+		temb = u.linear2.apply(b, e1, tensor.Epilogue{Act: tensor.ActSiLU})
+		b.Free(e1)
+	} else {
+		emb := u.linear2.apply(b, e1, tensor.Epilogue{Act: post})
+		b.Free(e1)
+		tr("time_embedding", emb)
+		if c.TimeEmbedAct {
+			a := b.Activate(emb, tensor.ActSiLU)
+			b.Free(emb)
+			emb = a
+		}
+		temb = b.Activate(emb, tensor.ActSiLU)
 		b.Free(emb)
-		emb = a
 	}
-	temb := b.Activate(emb, tensor.ActSiLU)
-	b.Free(emb)
 	defer b.Free(temb)
+	var tall *tensor.Tensor // every resnet's projection of temb
+	if u.tembW != nil {
+		tall = b.Linear(temb, u.tembW, u.tembB, tensor.Epilogue{})
+		defer b.Free(tall)
+	}
 
 	// 2. conv_in; the skip stack starts with its output.
 	x := sample
@@ -306,7 +446,7 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 	for i, d := range u.down {
 		ch := c.BlockOut[i]
 		for j, r := range d.resnets {
-			rn := r.Forward(b, hs, temb)
+			rn := r.forward(b, hs, temb, tall)
 			tr(d.name+".resnets."+itoa(j), rn)
 			if t := d.attns[j]; t != nil {
 				a := t.forward(b, rn, context, f, nb, lh, lw, ch)
@@ -328,11 +468,11 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 	// 4. Mid block (its input stays on the skip stack).
 	if m := u.mid; m != nil {
 		ch := c.BlockOut[len(c.BlockOut)-1]
-		cur := m.resnets[0].Forward(b, hs, temb)
+		cur := m.resnets[0].forward(b, hs, temb, tall)
 		for k, t := range m.attns {
 			a := t.forward(b, cur, context, f, nb, lh, lw, ch)
 			b.Free(cur)
-			cur = m.resnets[k+1].Forward(b, a, temb)
+			cur = m.resnets[k+1].forward(b, a, temb, tall)
 			b.Free(a)
 		}
 		hs = cur
@@ -351,7 +491,7 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 				b.Free(hs)
 			}
 			b.Free(skip)
-			rn := r.Forward(b, cat, temb)
+			rn := r.forward(b, cat, temb, tall)
 			b.Free(cat)
 			tr(ub.name+".resnets."+itoa(k), rn)
 			if t := ub.attns[k]; t != nil {

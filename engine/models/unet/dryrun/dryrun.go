@@ -190,7 +190,7 @@ func (b *Backend) Linear(x, w, bias *tensor.Tensor, ep tensor.Epilogue) *tensor.
 	m, k, n, err := tensor.LinearDims(x, w, bias, ep)
 	var shape []int
 	if err == nil {
-		shape = tensor.LinearShape(x, n)
+		shape = tensor.LinearOutShape(x, n, ep)
 		b.addFlops(2 * int64(m) * int64(k) * int64(n))
 	}
 	return b.out("linear", err, []*tensor.Tensor{x, w, bias, ep.Residual}, shape...)
@@ -288,6 +288,20 @@ func (b *Backend) Upsample2x(x *tensor.Tensor) *tensor.Tensor {
 // Concat implements tensor.Backend.
 func (b *Backend) Concat(axis int, parts ...*tensor.Tensor) *tensor.Tensor {
 	shape, _, _, err := tensor.ConcatDims(axis, parts)
+	// Weights joined at load (fused projections) stay weights.
+	weights := err == nil
+	for _, p := range parts {
+		if s, ok := p.Data.(*store); !ok || !s.weight {
+			weights = false
+		}
+	}
+	if weights {
+		b.use("concat", parts...)
+		b.mu.Lock()
+		b.Ops++
+		b.mu.Unlock()
+		return b.NewWeight("concat", parts[0].DType, shape...)
+	}
 	return b.out("concat", err, parts, shape...)
 }
 
