@@ -1,0 +1,168 @@
+//go:build js
+
+// bench.go adds harmony.benchUNet to the JS API: one UNet call timed under
+// the onnxruntime peer harness's rule (engine/bench/peer.go), for the
+// side-by-side benchmark page (www/bench.html) and its Node driver
+// (wasm/node/bench.mjs):
+//
+//	benchUNet({model, golden, warmup, runs, hook}) → {json, output}
+//
+// model is the URL of a diffusers folder (only unet/ is loaded, in f32),
+// golden the URL of the harness's golden_io.safetensors; hook(phase, i), if
+// given, is awaited outside the timed window ("start", "before", "after",
+// "end"; the driver records foreign CPU load there). json is the result
+// record (engine/bench.PeerResult plus load figures), output the last
+// call's out_sample (Float32Array, NCHW). The benchmark opens a device of
+// its own, so it does not depend on init or a loaded model.
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"math"
+	"sync"
+	"syscall/js"
+	"time"
+
+	"harmony/engine/bench"
+	"harmony/engine/gpu"
+	"harmony/engine/kernels"
+	"harmony/loader"
+)
+
+func init() { extensions["benchUNet"] = jsBenchUNet }
+
+var benchDev struct {
+	sync.Mutex
+	dev *gpu.Device
+}
+
+func jsBenchUNet(_ js.Value, args []js.Value) any {
+	return promise(func() (any, error) {
+		if len(args) < 1 || args[0].Type() != js.TypeObject {
+			return nil, codedf(CodeBadArgument, "harmony: benchUNet takes {model, golden, warmup, runs, hook}")
+		}
+		o := args[0]
+		model, goldenURL := jsStr(o, "model"), jsStr(o, "golden")
+		if model == "" || goldenURL == "" {
+			return nil, codedf(CodeBadArgument, "harmony: benchUNet needs model and golden URLs")
+		}
+		rule := bench.Rule{Warmup: int(jsNum(o, "warmup", 2)), Runs: int(jsNum(o, "runs", 7))}
+		hookFn := o.Get("hook")
+		ctx := context.Background()
+
+		benchDev.Lock()
+		defer benchDev.Unlock()
+		if benchDev.dev == nil {
+			dev, err := gpu.Open(ctx, gpu.Options{Label: "harmony-bench"})
+			if err != nil {
+				return nil, err
+			}
+			benchDev.dev = dev
+		}
+		dev := benchDev.dev
+		be := kernels.New(dev)
+
+		t0 := time.Now()
+		data, err := fetchBytes(ctx, goldenURL)
+		if err != nil {
+			return nil, coded(CodeNetwork, err)
+		}
+		in, err := bench.ReadPeerInput(data, goldenURL)
+		if err != nil {
+			return nil, coded(CodeBadArgument, err)
+		}
+		u, err := bench.LoadPeerUNet(ctx, loader.NewFetchSource(model), be)
+		if err != nil {
+			return nil, coded(CodeBadModel, err)
+		}
+		defer u.Free(be)
+		loadMS := float64(time.Since(t0).Microseconds()) / 1e3
+
+		var hook bench.Hook
+		if hookFn.Type() == js.TypeFunction {
+			hook = func(phase string, i int) (any, error) {
+				v := hookFn.Invoke(phase, i)
+				if v.Type() == js.TypeObject && v.Get("then").Type() == js.TypeFunction {
+					var err error
+					if v, err = awaitJS(ctx, v); err != nil {
+						return nil, err
+					}
+				}
+				if v.Type() == js.TypeString {
+					return json.RawMessage(v.String()), nil // a JSON record from the driver
+				}
+				return nil, nil
+			}
+		}
+		res, err := bench.RunPeerUNet(ctx, be, dev, u, in, rule, hook)
+		if err != nil {
+			return nil, err
+		}
+		rec := map[string]any{"model_url": model, "golden_url": goldenURL, "load_ms": loadMS, "result": res}
+		js1, err := json.Marshal(rec)
+		if err != nil {
+			return nil, err
+		}
+		out := js.Global().Get("Float32Array").New(len(res.Output))
+		b := make([]byte, 4*len(res.Output))
+		for i, v := range res.Output {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+		}
+		js.CopyBytesToJS(js.Global().Get("Uint8Array").New(out.Get("buffer")), b)
+		return obj(map[string]any{"json": string(js1), "output": out}), nil
+	})
+}
+
+// fetchBytes reads a whole (small) file with fetch.
+func fetchBytes(ctx context.Context, url string) ([]byte, error) {
+	resp, err := awaitJS(ctx, js.Global().Call("fetch", url))
+	if err != nil {
+		return nil, err
+	}
+	if !resp.Get("ok").Truthy() {
+		return nil, errors.New("harmony: fetch " + url + ": HTTP " + resp.Get("status").String())
+	}
+	ab, err := awaitJS(ctx, resp.Call("arrayBuffer"))
+	if err != nil {
+		return nil, err
+	}
+	return bytesFromJS(ab), nil
+}
+
+// awaitJS blocks the calling goroutine (never the one serving a JS
+// callback) until p settles.
+func awaitJS(ctx context.Context, p js.Value) (js.Value, error) {
+	type result struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan result, 1)
+	ok := js.FuncOf(func(_ js.Value, a []js.Value) any {
+		v := js.Undefined()
+		if len(a) > 0 {
+			v = a[0]
+		}
+		ch <- result{v: v}
+		return nil
+	})
+	fail := js.FuncOf(func(_ js.Value, a []js.Value) any {
+		msg := "promise rejected"
+		if len(a) > 0 {
+			msg = a[0].Call("toString").String()
+		}
+		ch <- result{err: errors.New("harmony: " + msg)}
+		return nil
+	})
+	defer ok.Release()
+	defer fail.Release()
+	p.Call("then", ok, fail)
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		return js.Undefined(), ctx.Err()
+	}
+}
