@@ -5,15 +5,18 @@
 // side-by-side benchmark page (www/bench.html) and its Node driver
 // (wasm/node/bench.mjs):
 //
-//	benchUNet({model, golden, warmup, runs, hook}) → {json, output}
+//	benchUNet({model, golden, warmup, runs, hook, profile}) → {json, output}
 //
 // model is the URL of a diffusers folder (only unet/ is loaded, in f32),
 // golden the URL of the harness's golden_io.safetensors; hook(phase, i), if
 // given, is awaited outside the timed window ("start", "before", "after",
 // "end"; the driver records foreign CPU load there). json is the result
 // record (engine/bench.PeerResult plus load figures), output the last
-// call's out_sample (Float32Array, NCHW). The benchmark opens a device of
-// its own, so it does not depend on init or a loaded model.
+// call's out_sample (Float32Array, NCHW). With profile, every dispatch is
+// submitted and waited for on its own and json gets a per-kernel profile of
+// the timed calls (gpu.Options.Profile; the timings are then serialized,
+// not comparable). The benchmark opens a device of its own, so it does not
+// depend on init or a loaded model.
 package main
 
 import (
@@ -36,7 +39,8 @@ func init() { extensions["benchUNet"] = jsBenchUNet }
 
 var benchDev struct {
 	sync.Mutex
-	dev *gpu.Device
+	dev     *gpu.Device
+	profile bool
 }
 
 func jsBenchUNet(_ js.Value, args []js.Value) any {
@@ -51,16 +55,21 @@ func jsBenchUNet(_ js.Value, args []js.Value) any {
 		}
 		rule := bench.Rule{Warmup: int(jsNum(o, "warmup", 2)), Runs: int(jsNum(o, "runs", 7))}
 		hookFn := o.Get("hook")
+		profile := jsBool(o, "profile", false)
 		ctx := context.Background()
 
 		benchDev.Lock()
 		defer benchDev.Unlock()
+		if benchDev.dev != nil && benchDev.profile != profile {
+			benchDev.dev.Close()
+			benchDev.dev = nil
+		}
 		if benchDev.dev == nil {
-			dev, err := gpu.Open(ctx, gpu.Options{Label: "harmony-bench"})
+			dev, err := gpu.Open(ctx, gpu.Options{Label: "harmony-bench", Profile: profile})
 			if err != nil {
 				return nil, err
 			}
-			benchDev.dev = dev
+			benchDev.dev, benchDev.profile = dev, profile
 		}
 		dev := benchDev.dev
 		be := kernels.New(dev)
@@ -81,9 +90,11 @@ func jsBenchUNet(_ js.Value, args []js.Value) any {
 		defer u.Free(be)
 		loadMS := float64(time.Since(t0).Microseconds()) / 1e3
 
-		var hook bench.Hook
-		if hookFn.Type() == js.TypeFunction {
-			hook = func(phase string, i int) (any, error) {
+		hook := func(phase string, i int) (any, error) {
+			if phase == "start" {
+				dev.ResetProfile() // the warm-ups compiled the pipelines
+			}
+			if hookFn.Type() == js.TypeFunction {
 				v := hookFn.Invoke(phase, i)
 				if v.Type() == js.TypeObject && v.Get("then").Type() == js.TypeFunction {
 					var err error
@@ -94,14 +105,17 @@ func jsBenchUNet(_ js.Value, args []js.Value) any {
 				if v.Type() == js.TypeString {
 					return json.RawMessage(v.String()), nil // a JSON record from the driver
 				}
-				return nil, nil
 			}
+			return nil, nil
 		}
 		res, err := bench.RunPeerUNet(ctx, be, dev, u, in, rule, hook)
 		if err != nil {
 			return nil, err
 		}
 		rec := map[string]any{"model_url": model, "golden_url": goldenURL, "load_ms": loadMS, "result": res}
+		if profile {
+			rec["profile_per_call"] = bench.ProfileRows(dev.Profile(), rule.Runs)
+		}
 		js1, err := json.Marshal(rec)
 		if err != nil {
 			return nil, err

@@ -2,7 +2,8 @@
 // harness's rule (shared/peers/README.md): the page counterpart of the
 // harness's bench/web/bench.mjs, driven by wasm/node/bench.mjs. Query:
 // model (URL of a diffusers folder; only unet/ is loaded, in f32), golden
-// (URL of golden_io.safetensors), warmup, runs, wasm (URL of harmony.wasm).
+// (URL of golden_io.safetensors), warmup, runs, wasm (URL of harmony.wasm),
+// profile (1: per-kernel profile, serialized dispatches).
 // Console lines go to POST /log, the timing marks around each call to
 // POST /mark (the driver records foreign CPU load there, outside the timed
 // window), and the result to POST /report.
@@ -34,6 +35,7 @@ async function main() {
     golden: new URL(q.get('golden') || 'golden_io.safetensors', location.href).href,
     warmup: +(q.get('warmup') || 2),
     runs: +(q.get('runs') || 7),
+    profile: q.get('profile') === '1',
     hook: async (phase, i) => {
       await fetch(`/mark?phase=${phase}&i=${i >= 0 ? i : ''}`, { method: 'POST', body: '' });
       if (phase === 'before' || phase === 'after') status(`${phase} call ${i}`);

@@ -12,6 +12,8 @@
 // Paths (run in the order given, the whole list --repeat times):
 //   ours-chromium      harmony.wasm on www/bench.html in headless Chromium (SwiftShader),
 //                      launched and served exactly as the harness's bench/run_chromium.mjs
+//   ours-chromium-profile  the same with a per-kernel profile (every dispatch waited for
+//                      on its own: serialized, so its times are not comparable)
 //   ours-node          harmony.wasm in Node + Dawn (SwiftShader ICD), as bench/ort_web_node.mjs
 //   ours-native        `harmony peer` (wgpu-native on lavapipe: not the same adapter)
 //   ort-chromium-native | ort-chromium-jsep | ort-chromium-wasm | ort-node-native | ort-node-jsep | ort-node-cpu
@@ -125,7 +127,7 @@ function routesFor(out) {
 
 // ---------------------------------------------------------------- ours in Chromium
 // Server, flags and process handling are those of the harness's run_chromium.mjs.
-async function oursChromium(out, timeoutS) {
+async function oursChromium(out, timeoutS, profileKernels = false) {
   let resolveReport, timingSnap = null, timingUsage = null, callSnap = null;
   const perCall = [];
   const pageLog = [];
@@ -143,6 +145,7 @@ async function oursChromium(out, timeoutS) {
   });
   const port = server.address().port;
   const q = new URLSearchParams({ model: '/models/m/', golden: '/golden_io.safetensors', runs: RUNS, warmup: WARMUP });
+  if (profileKernels) q.set("profile", "1");
   const pageUrl = `http://127.0.0.1:${port}/bench.html?${q}`;
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'harmony-chrome-'));
   const flags = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--no-default-browser-check',
@@ -169,7 +172,7 @@ async function oursChromium(out, timeoutS) {
   const chromeTail = fs.readFileSync(path.join(profile, 'chrome.log'), 'utf8').split('\n')
     .filter((l) => l.trim() && !/dbus|DBus|UPower/.test(l)).slice(-15);
   fs.rmSync(profile, { recursive: true, force: true });
-  const rec = { path: 'ours-chromium', runtime: 'harmony.wasm (Go) in Chromium', browser: chromeVersion,
+  const rec = { path: profileKernels ? "ours-chromium-profile" : "ours-chromium", runtime: 'harmony.wasm (Go) in Chromium', browser: chromeVersion,
     chromium_flags: flags.slice(0, -1).filter((f) => !f.startsWith('--user-data-dir')), machine_before: quiet, ...report };
   if (report.result) {
     report.result.per_call = perCall.slice(WARMUP);
@@ -233,7 +236,9 @@ async function childNode() {
     const report = JSON.parse(r.json);
     report.result.per_call = perCall.slice(WARMUP);
     report.result.machine_during_timing = timingUsage;
-    const webgpuPkg = JSON.parse(fs.readFileSync(path.join(path.dirname(require.resolve('webgpu')), '..', 'package.json'), 'utf8'));
+    let webgpuDir = path.dirname(require.resolve('webgpu'));
+    while (!fs.existsSync(path.join(webgpuDir, 'package.json')) && webgpuDir !== '/') webgpuDir = path.dirname(webgpuDir);
+    const webgpuPkg = JSON.parse(fs.readFileSync(path.join(webgpuDir, 'package.json'), 'utf8'));
     rec = { path: 'ours-node', runtime: `harmony.wasm (Go) in Node ${process.version}`, webgpu_pkg: `webgpu ${webgpuPkg.version} (dawn.node)`,
       VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES || null, machine_before: quiet, ...report,
       clean: cleanStats(report.result.times_ms, perCall.slice(WARMUP)),
@@ -351,7 +356,7 @@ async function main() {
   const out = path.resolve(args.out || path.join(os.tmpdir(), `harmony-peer-${date}`));
   fs.mkdirSync(out, { recursive: true });
   const paths = (args.paths || 'ours-chromium,ort-chromium-native,ort-chromium-jsep,ours-node,ort-node-native,ours-native,ort-node-cpu,ort-chromium-wasm').split(',');
-  for (const p of paths) if (!['ours-chromium', 'ours-node', 'ours-native'].includes(p) && !ORT[p]) throw new Error(`unknown path ${p}`);
+  for (const p of paths) if (!['ours-chromium', 'ours-chromium-profile', 'ours-node', 'ours-native'].includes(p) && !ORT[p]) throw new Error(`unknown path ${p}`);
   const rev = args['no-build'] ? 'prebuilt' : build(out);
   const timeoutS = +(args.timeout || 900);
   const golden = parseSafetensors(fs.readFileSync(GOLDEN));
@@ -364,7 +369,7 @@ async function main() {
       const t0 = Date.now();
       let rec;
       try {
-        rec = p === 'ours-chromium' ? await oursChromium(out, timeoutS) : p === 'ours-node' ? await oursNode(out, timeoutS)
+        rec = p === 'ours-chromium' || p === 'ours-chromium-profile' ? await oursChromium(out, timeoutS, p === 'ours-chromium-profile') : p === 'ours-node' ? await oursNode(out, timeoutS)
           : p === 'ours-native' ? oursNative(out, timeoutS) : ort(p, timeoutS);
       } catch (e) {
         rec = { path: p, error: String((e && e.stack) || e) };
@@ -380,6 +385,13 @@ async function main() {
       const f = figures(rec);
       log(`round ${n}: ${p}: median ${fmt(f.median)} ms, min ${fmt(f.min)} ms, max|Δ| ${sci(f.maxAbs)}, clean ${f.nClean ?? '–'}/${RUNS}` +
         `${f.error ? `, ERROR ${String(f.error).slice(0, 300)}` : ''}`);
+      if (rec.profile_per_call) {
+        const rows = rec.profile_per_call;
+        const lines = ['| ms/call | % | dispatches | workgroups | kernel |', '|---:|---:|---:|---:|---|',
+          ...rows.map((r) => `| ${r.ms_per_call.toFixed(1)} | ${r.percent.toFixed(1)} | ${r.dispatches_per_call} | ${r.workgroups_per_call} | ${r.kernel} |`)];
+        fs.writeFileSync(path.join(out, `${p}.${n}.profile.md`), lines.join('\n') + '\n');
+        log(lines.join('\n'));
+      }
       round.recs.push(rec);
     }
     all.push(round);
@@ -392,4 +404,7 @@ async function main() {
 }
 
 if (args['child-node']) await childNode();
-else await main();
+else {
+  await main();
+  process.exit(0); // keep-alive sockets of the page's server would hold the loop
+}
