@@ -6,9 +6,12 @@
 // (wasm/node/bench.mjs):
 //
 //	benchUNet({model, golden, warmup, runs, hook, profile}) → {json, output}
+//	benchUNet({synthetic: "medium", sample: [2,4,32,32], …})   random weights
 //
 // model is the URL of a diffusers folder (only unet/ is loaded, in f32),
-// golden the URL of the harness's golden_io.safetensors; hook(phase, i), if
+// golden the URL of the harness's golden_io.safetensors; synthetic instead
+// builds the harness's medium UNet with seeded random weights and inputs
+// (no reference output, only the time means something); hook(phase, i), if
 // given, is awaited outside the timed window ("start", "before", "after",
 // "end"; the driver records foreign CPU load there). json is the result
 // record (engine/bench.PeerResult plus load figures), output the last
@@ -32,6 +35,7 @@ import (
 	"harmony/engine/bench"
 	"harmony/engine/gpu"
 	"harmony/engine/kernels"
+	"harmony/engine/models/unet"
 	"harmony/loader"
 )
 
@@ -49,9 +53,12 @@ func jsBenchUNet(_ js.Value, args []js.Value) any {
 			return nil, codedf(CodeBadArgument, "harmony: benchUNet takes {model, golden, warmup, runs, hook}")
 		}
 		o := args[0]
-		model, goldenURL := jsStr(o, "model"), jsStr(o, "golden")
-		if model == "" || goldenURL == "" {
-			return nil, codedf(CodeBadArgument, "harmony: benchUNet needs model and golden URLs")
+		model, goldenURL, synthetic := jsStr(o, "model"), jsStr(o, "golden"), jsStr(o, "synthetic")
+		if synthetic == "" && (model == "" || goldenURL == "") {
+			return nil, codedf(CodeBadArgument, "harmony: benchUNet needs model and golden URLs, or synthetic")
+		}
+		if synthetic != "" && synthetic != "medium" {
+			return nil, codedf(CodeBadArgument, "harmony: benchUNet: unknown synthetic model %q", synthetic)
 		}
 		rule := bench.Rule{Warmup: int(jsNum(o, "warmup", 2)), Runs: int(jsNum(o, "runs", 7))}
 		hookFn := o.Get("hook")
@@ -75,17 +82,34 @@ func jsBenchUNet(_ js.Value, args []js.Value) any {
 		be := kernels.New(dev)
 
 		t0 := time.Now()
-		data, err := fetchBytes(ctx, goldenURL)
-		if err != nil {
-			return nil, coded(CodeNetwork, err)
-		}
-		in, err := bench.ReadPeerInput(data, goldenURL)
-		if err != nil {
-			return nil, coded(CodeBadArgument, err)
-		}
-		u, err := bench.LoadPeerUNet(ctx, loader.NewFetchSource(model), be)
-		if err != nil {
-			return nil, coded(CodeBadModel, err)
+		var u *unet.UNet
+		var in *bench.PeerInput
+		if synthetic != "" {
+			cfg, err := unet.ParseConfig(bench.MediumConfig)
+			if err != nil {
+				return nil, err
+			}
+			shape := []int{2, cfg.InChannels, 32, 32}
+			if s := o.Get("sample"); s.Type() == js.TypeObject && s.Length() == 4 {
+				for i := range shape {
+					shape[i] = s.Index(i).Int()
+				}
+			}
+			if u, err = bench.SyntheticUNet(be, cfg, 1); err != nil {
+				return nil, err
+			}
+			in = bench.SyntheticInput(cfg, shape[0], shape[2], shape[3], 77, 2)
+		} else {
+			data, err := fetchBytes(ctx, goldenURL)
+			if err != nil {
+				return nil, coded(CodeNetwork, err)
+			}
+			if in, err = bench.ReadPeerInput(data, goldenURL); err != nil {
+				return nil, coded(CodeBadArgument, err)
+			}
+			if u, err = bench.LoadPeerUNet(ctx, loader.NewFetchSource(model), be); err != nil {
+				return nil, coded(CodeBadModel, err)
+			}
 		}
 		defer u.Free(be)
 		loadMS := float64(time.Since(t0).Microseconds()) / 1e3
@@ -112,7 +136,7 @@ func jsBenchUNet(_ js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		rec := map[string]any{"model_url": model, "golden_url": goldenURL, "load_ms": loadMS, "result": res}
+		rec := map[string]any{"model_url": model, "golden_url": goldenURL, "synthetic": synthetic, "load_ms": loadMS, "result": res}
 		if profile {
 			rec["profile_per_call"] = bench.ProfileRows(dev.Profile(), rule.Runs)
 		}

@@ -6,6 +6,7 @@
 //
 //	harmony peer --model /work/shared/golden/blipdiffusion-tiny \
 //	  --golden /work/shared/peers/models/tiny/golden_io.safetensors --out native.json
+//	harmony peer --synthetic medium --out medium.json   # the harness's medium UNet, random weights
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"harmony/engine/bench"
 	"harmony/engine/gpu"
 	"harmony/engine/kernels"
+	"harmony/engine/models/unet"
 	"harmony/loader"
 )
 
@@ -37,20 +39,15 @@ func runPeer(ctx context.Context, args []string) error {
 	out := fs.String("out", "", "write the JSON record here (default: stdout)")
 	outF32 := fs.String("out-f32", "", "write the last output (NCHW f32 little-endian) here")
 	tag := fs.String("tag", "native-lavapipe", "path name in the record")
+	synthetic := fs.String("synthetic", "", "instead of --model/--golden: \"medium\" (the harness's medium UNet) or a UNet config.json, with seeded random weights and inputs (no reference output)")
+	sample := fs.String("sample", "2,4,32,32", "with --synthetic: sample shape B,C,H,W")
+	ctxLen := fs.Int("ctx-len", 77, "with --synthetic: context tokens")
 	profile := fs.Bool("profile", false, "also time every dispatch on its own (serialized) and print a per-kernel profile of the timed calls")
-	if err := fs.Parse(args); err != nil || *model == "" || *goldenPath == "" {
+	if err := fs.Parse(args); err != nil || (*synthetic == "" && (*model == "" || *goldenPath == "")) {
 		if err == nil {
-			fmt.Fprintln(os.Stderr, "harmony peer: --model and --golden are required")
+			fmt.Fprintln(os.Stderr, "harmony peer: --model and --golden (or --synthetic) are required")
 		}
 		return errUsage
-	}
-	data, err := os.ReadFile(*goldenPath)
-	if err != nil {
-		return err
-	}
-	in, err := bench.ReadPeerInput(data, *goldenPath)
-	if err != nil {
-		return err
 	}
 	dev, err := gpu.Open(ctx, gpu.Options{Profile: *profile})
 	if err != nil {
@@ -59,7 +56,13 @@ func runPeer(ctx context.Context, args []string) error {
 	defer dev.Close()
 	be := kernels.New(dev)
 	t0 := time.Now()
-	u, err := bench.LoadPeerUNet(ctx, loader.NewDirSource(*model), be)
+	var u *unet.UNet
+	var in *bench.PeerInput
+	if *synthetic != "" {
+		u, in, err = syntheticPeer(be, *synthetic, *sample, *ctxLen)
+	} else {
+		u, in, err = goldenPeer(ctx, be, *model, *goldenPath)
+	}
 	if err != nil {
 		return err
 	}
@@ -82,7 +85,7 @@ func runPeer(ctx context.Context, args []string) error {
 		bench.PrintProfile(os.Stderr, prof)
 	}
 	host, _ := os.Hostname()
-	rec := map[string]any{"path": *tag, "model_dir": *model, "golden": *goldenPath, "runtime": "harmony (Go, wgpu-native)",
+	rec := map[string]any{"path": *tag, "model_dir": *model, "golden": *goldenPath, "synthetic": *synthetic, "runtime": "harmony (Go, wgpu-native)",
 		"host": host, "load_ms": loadMS, "result": res}
 	if prof != nil {
 		rec["profile_per_call"] = prof
@@ -107,6 +110,44 @@ func runPeer(ctx context.Context, args []string) error {
 	fmt.Fprintf(os.Stderr, "%s: median %.1f ms, min %.1f ms, %.3f GFLOP/s, %d dispatches/call, max |Δ| %.2g\n",
 		*tag, res.MedianMS, res.MinMS, res.GFLOPSAtMedian, res.Dispatches, maxAbs(res))
 	return os.WriteFile(*out, js, 0o644)
+}
+
+// goldenPeer loads the unet of a diffusers folder and the harness's inputs.
+func goldenPeer(ctx context.Context, be *kernels.Backend, model, goldenPath string) (*unet.UNet, *bench.PeerInput, error) {
+	data, err := os.ReadFile(goldenPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := bench.ReadPeerInput(data, goldenPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := bench.LoadPeerUNet(ctx, loader.NewDirSource(model), be)
+	return u, in, err
+}
+
+// syntheticPeer builds the named or configured UNet with random weights.
+func syntheticPeer(be *kernels.Backend, which, sample string, ctxLen int) (*unet.UNet, *bench.PeerInput, error) {
+	cfgData := bench.MediumConfig
+	if which != "medium" {
+		var err error
+		if cfgData, err = os.ReadFile(which); err != nil {
+			return nil, nil, err
+		}
+	}
+	cfg, err := unet.ParseConfig(cfgData)
+	if err != nil {
+		return nil, nil, err
+	}
+	var s [4]int
+	if _, err := fmt.Sscanf(sample, "%d,%d,%d,%d", &s[0], &s[1], &s[2], &s[3]); err != nil {
+		return nil, nil, fmt.Errorf("harmony peer: --sample %q: want B,C,H,W", sample)
+	}
+	u, err := bench.SyntheticUNet(be, cfg, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, bench.SyntheticInput(cfg, s[0], s[2], s[3], ctxLen, 2), nil
 }
 
 func maxAbs(r *bench.PeerResult) float64 {

@@ -5,7 +5,7 @@
 // and min, one call from CPU inputs to a CPU output, and the foreign CPU
 // load of every call (the harness's procmon).
 //
-//   node wasm/node/bench.mjs [--paths LIST] [--repeat 1] [--out /tmp/harmony-peer-DATE]
+//   node wasm/node/bench.mjs [--paths LIST] [--repeat 1] [--out /tmp/harmony-peer-DATE] [--synthetic medium]
 //        [--peers /work/peers] [--model /work/shared/golden/blipdiffusion-tiny]
 //        [--golden PEERS/models/tiny/golden_io.safetensors] [--runs 7] [--warmup 2]
 //
@@ -44,6 +44,9 @@ const PEERS = path.resolve(args.peers || '/work/peers');
 const MODEL = path.resolve(args.model || '/work/shared/golden/blipdiffusion-tiny');
 const GOLDEN = path.resolve(args.golden || path.join(PEERS, 'models/tiny/golden_io.safetensors'));
 const RUNS = +(args.runs || 7), WARMUP = +(args.warmup || 2);
+// --synthetic medium: the harness's medium UNet with random weights (ours only: its ONNX file is not here).
+const SYNTHETIC = args.synthetic || '';
+const MODEL_NAME = SYNTHETIC || 'tiny';
 const CHROMIUM = args.chromium || '/usr/lib/chromium/chromium';
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const log = (...a) => console.error('[bench]', ...a);
@@ -146,6 +149,7 @@ async function oursChromium(out, timeoutS, profileKernels = false) {
   const port = server.address().port;
   const q = new URLSearchParams({ model: '/models/m/', golden: '/golden_io.safetensors', runs: RUNS, warmup: WARMUP });
   if (profileKernels) q.set("profile", "1");
+  if (SYNTHETIC) q.set('synthetic', SYNTHETIC);
   const pageUrl = `http://127.0.0.1:${port}/bench.html?${q}`;
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'harmony-chrome-'));
   const flags = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--no-default-browser-check',
@@ -191,7 +195,7 @@ async function oursNode(out, timeoutS) {
   const file = path.join(out, 'ours-node.tmp.json');
   fs.rmSync(file, { force: true });
   const res = spawnSync(process.execPath, ['--stack-size=8192', fileURLToPath(import.meta.url), '--child-node', file,
-    '--build-dir', out, '--peers', PEERS, '--model', MODEL, '--golden', GOLDEN, '--runs', String(RUNS), '--warmup', String(WARMUP),
+    '--build-dir', out, '--peers', PEERS, ...(SYNTHETIC ? ['--synthetic', SYNTHETIC] : []), '--model', MODEL, '--golden', GOLDEN, '--runs', String(RUNS), '--warmup', String(WARMUP),
     ...(args['wait-quiet'] ? ['--wait-quiet', args['wait-quiet']] : [])],
   { env, encoding: 'utf8', timeout: timeoutS * 1000, stdio: ['ignore', 'inherit', 'inherit'] });
   if (!fs.existsSync(file)) return { path: 'ours-node', error: `child exited ${res.status} ${res.signal || ''} without a record` };
@@ -226,6 +230,7 @@ async function childNode() {
   let rec;
   try {
     const r = await harmony.benchUNet({ model: `${base}/models/m/`, golden: `${base}/golden_io.safetensors`, warmup: WARMUP, runs: RUNS,
+      synthetic: SYNTHETIC,
       hook: async (phase, i) => {
         if (phase === 'start') timingSnap = snapshot();
         else if (phase === 'end') timingUsage = usage(timingSnap, snapshot());
@@ -255,7 +260,8 @@ async function childNode() {
 // ---------------------------------------------------------------- ours natively
 function oursNative(out, timeoutS) {
   const file = path.join(out, 'ours-native.tmp.json'), f32 = path.join(out, 'ours-native.tmp.f32');
-  const res = spawnSync(path.join(out, 'harmony'), ['peer', '--model', MODEL, '--golden', GOLDEN, '--runs', String(RUNS),
+  const src = SYNTHETIC ? ['--synthetic', SYNTHETIC] : ['--model', MODEL, '--golden', GOLDEN];
+  const res = spawnSync(path.join(out, 'harmony'), ['peer', ...src, '--runs', String(RUNS),
     '--warmup', String(WARMUP), '--out', file, '--out-f32', f32, '--tag', 'ours-native'],
   { encoding: 'utf8', timeout: timeoutS * 1000, stdio: ['ignore', 'inherit', 'inherit'] });
   if (res.status !== 0) return { path: 'ours-native', error: `harmony peer exited ${res.status} ${res.signal || ''}` };
@@ -304,7 +310,7 @@ function figures(rec) {
   const r = rec.result || rec;
   const check = r.check_vs_torch_golden || {};
   const per = (r.per_call || rec.per_call || []).filter(Boolean);
-  const fs_ = per.map((u) => u.foreign_share);
+  const fs_ = rec.clean?.foreign_share_per_run ?? per.map((u) => u.foreign_share);
   return { path: rec.path, median: r.median_ms, min: r.min_ms, gflops: r.gflops_at_median, maxAbs: check.max_abs,
     rel: check.max_abs_over_max_ref ?? (check.max_abs !== undefined ? check.max_abs / 2.1205620765686035 : undefined),
     nClean: rec.clean?.n_clean, cleanMedian: rec.clean?.clean_median_ms, maxForeign: fs_.length ? Math.max(...fs_) : undefined,
@@ -319,7 +325,7 @@ const fmt = (v, d = 1) => (v === undefined || v === null || Number.isNaN(v) ? 'â
 const sci = (v) => (v === undefined || v === null ? 'â€“' : v.toExponential(1));
 
 function summary(all, meta) {
-  const lines = [`# Side by side with onnxruntime (tiny UNet, ${meta.date})`, '',
+  const lines = [`# Side by side with onnxruntime (${MODEL_NAME} UNet, ${meta.date})`, '',
     `Engine ${meta.rev}; ${meta.chromium}; Node ${process.version}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model}). ` +
     `Rule: ${WARMUP} warm-ups, ${RUNS} timed calls, median; one call = CPU inputs to CPU output. ` +
     `GFLOP per call: ${meta.gflop}. Repeats: ${meta.repeat}, in the order ${meta.paths.join(', ')}.`, '',
@@ -357,9 +363,10 @@ async function main() {
   fs.mkdirSync(out, { recursive: true });
   const paths = (args.paths || 'ours-chromium,ort-chromium-native,ort-chromium-jsep,ours-node,ort-node-native,ours-native,ort-node-cpu,ort-chromium-wasm').split(',');
   for (const p of paths) if (!['ours-chromium', 'ours-chromium-profile', 'ours-node', 'ours-native'].includes(p) && !ORT[p]) throw new Error(`unknown path ${p}`);
+  if (SYNTHETIC && paths.some((p) => ORT[p])) throw new Error('--synthetic runs our paths only (the ONNX file of that model is not here)');
   const rev = args['no-build'] ? 'prebuilt' : build(out);
   const timeoutS = +(args.timeout || 900);
-  const golden = parseSafetensors(fs.readFileSync(GOLDEN));
+  const golden = SYNTHETIC ? null : parseSafetensors(fs.readFileSync(GOLDEN));
   const repeat = +(args.repeat || 1);
   const all = [];
   for (let n = 1; n <= repeat; n++) {
@@ -378,7 +385,7 @@ async function main() {
       if (rec.out_sample_b64) {
         const buf = Buffer.from(rec.out_sample_b64, 'base64');
         fs.writeFileSync(path.join(out, `${p}.${n}.f32`), buf);
-        rec.check_recomputed = compare(new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4), golden.out_sample.data);
+        if (golden) rec.check_recomputed = compare(new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4), golden.out_sample.data);
         delete rec.out_sample_b64;
       }
       fs.writeFileSync(path.join(out, `${p}.${n}.json`), JSON.stringify(rec, null, 1));
@@ -396,7 +403,8 @@ async function main() {
     }
     all.push(round);
     const chromium = fs.existsSync(CHROMIUM) ? execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).trim() : 'no chromium';
-    const md = summary(all, { date, rev, chromium, gflop: 0.937, repeat: n, paths });
+    const gflop = round.recs.map((r) => r.result?.gflop_per_call).find(Boolean) ?? 0.937;
+    const md = summary(all, { date, rev, chromium, gflop: +gflop.toFixed(3), repeat: n, paths });
     fs.writeFileSync(path.join(out, 'summary.md'), md);
   }
   process.stdout.write(fs.readFileSync(path.join(out, 'summary.md'), 'utf8'));
