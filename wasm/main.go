@@ -20,10 +20,16 @@ import (
 	"syscall/js"
 )
 
+// extensions are functions other files add in init (bench.go: benchUNet).
+var extensions = map[string]func(js.Value, []js.Value) any{}
+
 func main() {
 	api := newAPI()
 	h := js.Global().Get("Object").New()
 	for name, f := range api.functions() {
+		h.Set(name, js.FuncOf(f))
+	}
+	for name, f := range extensions {
 		h.Set(name, js.FuncOf(f))
 	}
 	js.Global().Set("harmony", h)

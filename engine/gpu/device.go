@@ -39,6 +39,8 @@ type Device struct {
 	pool      pool
 	nextID    uint64
 	debugSync bool // HARMONY_GPU_DEBUG=1: flush after every dispatch so errors name their kernel
+	profiling bool // Options.Profile or HARMONY_GPU_PROFILE=1 (profile.go)
+	profile   map[string]*KernelTime
 
 	// The batch being recorded.
 	enc       *wgpu.CommandEncoder
@@ -168,6 +170,8 @@ func (d *Device) init() {
 	d.bindCache = map[bindKey]*wgpu.BindGroup{}
 	d.pool.free = map[uint64][]*Buffer{}
 	d.debugSync = os.Getenv("HARMONY_GPU_DEBUG") == "1"
+	d.profiling = d.opt.Profile || os.Getenv("HARMONY_GPU_PROFILE") == "1"
+	d.profile = map[string]*KernelTime{}
 }
 
 // NewBuffer returns a storage buffer of at least size bytes from the pool
@@ -585,6 +589,16 @@ func (d *Device) Dispatch(k Kernel, workgroups int, params any, bindings ...Bind
 	if workgroups <= 0 {
 		return nil
 	}
+	var t0 time.Time
+	if d.profiling {
+		if err := d.flushLocked(); err != nil {
+			return err
+		}
+		if err := d.plat.wait(context.Background(), d); err != nil {
+			return d.wrapErr("sync before "+k.String(), err)
+		}
+		t0 = time.Now()
+	}
 	p, err := d.pipelineLocked(k)
 	if err != nil {
 		return err
@@ -675,6 +689,9 @@ func (d *Device) Dispatch(k Kernel, workgroups int, params any, bindings ...Bind
 	d.pass.DispatchWorkgroups(x, y, z)
 	d.batch = append(d.batch, k)
 	d.stats.Dispatches++
+	if d.profiling {
+		return d.profileDispatch(k, workgroups, t0)
+	}
 	if d.debugSync {
 		if err := d.flushLocked(); err != nil {
 			return err

@@ -102,8 +102,12 @@ func Open(ctx context.Context, opt Options) (*Device, error) {
 	}
 	d.info.Fallback = d.info.Fallback || ad.Get("isFallbackAdapter").Truthy()
 	d.info.Backend = "browser"
-	if js.Global().Get("process").Type() == js.TypeObject {
-		d.info.Backend = "node (dawn)"
+	// wasm_exec.js installs a stub globalThis.process in browsers too; only
+	// Node has process.versions.node.
+	if p := js.Global().Get("process"); p.Type() == js.TypeObject {
+		if v := p.Get("versions"); v.Type() == js.TypeObject && v.Get("node").Type() == js.TypeString {
+			d.info.Backend = "node (dawn)"
+		}
 	}
 	feats := js.Global().Get("Array").Call("from", ad.Get("features"))
 	var haveF16 bool

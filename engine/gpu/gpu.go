@@ -32,6 +32,10 @@ type Options struct {
 	Timeout time.Duration
 	// Label names the device in validation messages.
 	Label string
+	// Profile submits and waits for every dispatch on its own and keeps
+	// per-kernel wall times (Device.Profile); HARMONY_GPU_PROFILE=1 does
+	// the same. For finding where a slow adapter's time goes.
+	Profile bool
 }
 
 // DefaultTimeout bounds a single wait on the GPU when Options.Timeout is zero.
