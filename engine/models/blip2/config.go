@@ -191,4 +191,3 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
-

@@ -85,4 +85,3 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
-
