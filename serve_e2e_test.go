@@ -140,9 +140,7 @@ func TestPageEndToEnd(t *testing.T) {
 
 	// The same generation natively.
 	b := kernels.New(gputest.Default(t))
-	lm, err := loader.Load(ctx, loader.NewFSSource(www.DemoModel(), "demo"), b, &loader.Options{Precision: loader.PrecisionF16})
-	require.NoError(t, err)
-	m, err := pipeline.Assemble(b, pipeline.ComponentsFromLoader(lm))
+	m, _, err := pipeline.Load(ctx, loader.NewFSSource(www.DemoModel(), "demo"), b, &loader.Options{Precision: loader.PrecisionF16})
 	require.NoError(t, err)
 	defer m.Close()
 	o := pipeline.DefaultOptions()

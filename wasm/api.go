@@ -243,13 +243,8 @@ func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 				"fromCache": ev.FromCache, "cached": float64(ev.CacheBytes), "file": ev.File,
 			}))
 		}
-		lm, err := loader.Load(ctx, src, b, opt)
+		m, lm, err := pipeline.Load(ctx, src, b, opt)
 		if err != nil {
-			return nil, err
-		}
-		m, err := pipeline.Assemble(b, pipeline.ComponentsFromLoader(lm))
-		if err != nil {
-			lm.Free(b)
 			return nil, err
 		}
 		var bytes int64

@@ -247,13 +247,8 @@ func openModel(ctx context.Context, b tensor.Backend, loc string, p loader.Preci
 			return nil, err
 		}
 	}
-	lm, err := loader.Load(ctx, src, b, &loader.Options{Precision: p, Progress: bar.load})
+	m, _, err := pipeline.Load(ctx, src, b, &loader.Options{Precision: p, Progress: bar.load})
 	if err != nil {
-		return nil, err
-	}
-	m, err := pipeline.Assemble(b, pipeline.ComponentsFromLoader(lm))
-	if err != nil {
-		lm.Free(b)
 		return nil, err
 	}
 	return m, nil

@@ -462,13 +462,8 @@ func encode(raw []byte, v []float32, dt tensor.DType) []byte {
 
 // benchPipeline times whole generations with the tiny demo model.
 func benchPipeline(ctx context.Context, b *kernels.Backend, opt Options) (*PipelineResult, error) {
-	lm, err := loader.Load(ctx, opt.Demo, b, &loader.Options{Shapes: pipeline.ExpectedShapes})
+	m, _, err := pipeline.Load(ctx, opt.Demo, b, &loader.Options{Shapes: pipeline.ExpectedShapes})
 	if err != nil {
-		return nil, err
-	}
-	m, err := pipeline.Assemble(b, pipeline.ComponentsFromLoader(lm))
-	if err != nil {
-		lm.Free(b)
 		return nil, err
 	}
 	defer m.Close()

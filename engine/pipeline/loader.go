@@ -4,13 +4,32 @@
 package pipeline
 
 import (
+	"context"
+
 	"harmony/engine/models/blip2"
 	"harmony/engine/models/clip"
 	"harmony/engine/models/unet"
 	"harmony/engine/models/vae"
+	"harmony/engine/tensor"
 	"harmony/engine/tokenizer"
 	"harmony/loader"
 )
+
+// Load reads a checkpoint from src onto b and assembles the pipeline. The
+// loaded model comes back too, for callers that report on its weights; when
+// assembly fails nothing stays on the device.
+func Load(ctx context.Context, src loader.Source, b tensor.Backend, opt *loader.Options) (*Model, *loader.Model, error) {
+	lm, err := loader.Load(ctx, src, b, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := Assemble(b, ComponentsFromLoader(lm))
+	if err != nil {
+		lm.Free(b)
+		return nil, nil, err
+	}
+	return m, lm, nil
+}
 
 // ComponentsFromLoader collects a loaded checkpoint's parts.
 func ComponentsFromLoader(lm *loader.Model) *Components {
