@@ -98,6 +98,7 @@ type stageRun struct {
 	subject []float32 // [1, Q, D] from the Q-Former
 	text    []float32 // [2, 77, D]: uncond, cond
 	unetW   *tensor.Weights
+	unet    *unet.UNet // the device's UNet, built once for both calls
 	unetCfg *unet.Config
 }
 
@@ -129,11 +130,7 @@ func RunStages(ctx context.Context, dev *gpu.Device, opt StageOptions) ([]StageR
 	}
 	r.mem = startSampler()
 	defer r.mem.close()
-	defer func() {
-		if r.unetW != nil {
-			r.unetW.Free(r.b)
-		}
-	}()
+	defer r.freeUNet()
 	var out []StageResult
 	for _, name := range StageNames {
 		if !slices.Contains(want, name) {
@@ -150,10 +147,7 @@ func RunStages(ctx context.Context, dev *gpu.Device, opt StageOptions) ([]StageR
 		case "unet-b4":
 			res, err = r.unetCall(4)
 		case "vae":
-			if r.unetW != nil { // the UNet is done: make room
-				r.unetW.Free(r.b)
-				r.unetW = nil
-			}
+			r.freeUNet() // the UNet is done: make room
 			res, err = r.vaeDecode()
 		}
 		if err != nil {
@@ -482,7 +476,7 @@ func (r *stageRun) unetCall(batch int) (StageResult, error) {
 		res.What += " (Harmony: probability read-back, K/V swap)"
 	}
 	call := func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error) {
-		u, err := unet.Load(b, cfg, w)
+		u, err := r.unetOn(b, cfg, w)
 		if err != nil {
 			return nil, err
 		}
@@ -527,6 +521,33 @@ func (r *stageRun) unetCall(batch int) (StageResult, error) {
 		return res, fmt.Errorf("%d probability maps, SD has 15 cross-attentions outside the mid block", hook.probed)
 	}
 	return res, nil
+}
+
+// unetOn builds the UNet on b. The device's is built once and kept: a
+// build joins weights (q/k/v, the context's k/v) into new buffers, which a
+// second build over the same weights would not own.
+func (r *stageRun) unetOn(b tensor.Backend, cfg *unet.Config, w *tensor.Weights) (*unet.UNet, error) {
+	if b != tensor.Backend(r.b) {
+		return unet.Load(b, cfg, w)
+	}
+	if r.unet == nil {
+		u, err := unet.Load(b, cfg, w)
+		if err != nil {
+			return nil, err
+		}
+		r.unet = u
+	}
+	return r.unet, nil
+}
+
+// freeUNet releases the device's UNet: its weights and the joined ones.
+func (r *stageRun) freeUNet() {
+	if r.unet != nil {
+		r.unet.Free(r.b) // frees r.unetW too
+	} else if r.unetW != nil {
+		r.unetW.Free(r.b)
+	}
+	r.unet, r.unetW = nil, nil
 }
 
 // vaeDecode decodes one latent to an image.

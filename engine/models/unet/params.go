@@ -89,6 +89,9 @@ func (p *Params) fuse(names []string, ts []*tensor.Tensor) *tensor.Tensor {
 			return nil
 		}
 	}
+	if f := joined(p.b, ts); f != nil {
+		return f // a build before this one joined them: share its buffer
+	}
 	f := p.b.Concat(0, ts...)
 	if p.b.Err() != nil {
 		return nil
@@ -106,6 +109,23 @@ func (p *Params) fuse(names []string, ts []*tensor.Tensor) *tensor.Tensor {
 		off += t.Numel()
 	}
 	return f
+}
+
+// joined is ts as one view when they already lie one after another in one
+// storage, in order (the views an earlier fuse left in the weights), else
+// nil.
+func joined(b tensor.Backend, ts []*tensor.Tensor) *tensor.Tensor {
+	off, rows := ts[0].Offset, 0
+	for _, t := range ts {
+		if !t.View || t.Data != ts[0].Data || t.Offset != off || len(t.Shape) != len(ts[0].Shape) ||
+			!slices.Equal(t.Shape[1:], ts[0].Shape[1:]) {
+			return nil
+		}
+		off += t.Numel()
+		rows += t.Shape[0]
+	}
+	base := &tensor.Tensor{Name: ts[0].Name, Shape: []int{ts[0].Data.Elems()}, DType: ts[0].DType, Data: ts[0].Data}
+	return b.View(base, ts[0].Offset, append([]int{rows}, ts[0].Shape[1:]...)...)
 }
 
 // Fused is every tensor fuse made so far.

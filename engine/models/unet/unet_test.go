@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"harmony/engine/cpu"
 	"harmony/engine/models/modeltest"
 	"harmony/engine/tensor"
@@ -488,4 +490,36 @@ func TestHookSwap(t *testing.T) {
 	if d := golden.Compare(got[:half], ref[:half]); d.MaxAbs < 1e-3 {
 		t.Errorf("the swapped entry did not change: %v", d)
 	}
+}
+
+// TestLoadTwiceSharesJoinedWeights: a second build over the same weights
+// (the full-size benchmark builds once per backend and call) finds the
+// q/k/v and k/v views the first one left and shares their buffers instead
+// of joining copies it would not own; both compute the same output.
+func TestLoadTwiceSharesJoinedWeights(t *testing.T) {
+	modeltest.ForEach(t, func(t *testing.T, b tensor.Backend, _ modeltest.Backend) {
+		g := golden.Open(t, "golden", "e_unet.safetensors")
+		u := tiny(t, b, "diffusion_pytorch_model.safetensors", loader.PrecisionF32)
+		defer u.Free(b)
+		if len(u.fused) == 0 {
+			t.Fatal("the first build joined nothing")
+		}
+		data, err := os.ReadFile(golden.Path(t, "blipdiffusion-tiny", "unet", "config.json"))
+		require.NoError(t, err)
+		cfg, err := ParseConfig(data)
+		require.NoError(t, err)
+		u2, err := Load(b, cfg, u.weights)
+		require.NoError(t, err)
+		require.Empty(t, u2.fused, "the second build joined copies")
+		sample, ts, ctx := goldenInputs(t, b, g)
+		defer b.Free(sample, ctx)
+		var outs [2][]float32
+		for i, m := range []*UNet{u, u2} {
+			y := m.Forward(b, sample, ts, ctx, nil)
+			outs[i], err = b.Read(context.Background(), y)
+			require.NoError(t, err)
+			b.Free(y)
+		}
+		require.Equal(t, outs[0], outs[1])
+	})
 }
