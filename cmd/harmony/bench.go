@@ -28,6 +28,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	parts := fs.String("parts", strings.Join(bench.DefaultParts, ","), "comma-separated parts: "+strings.Join(bench.Parts, ", ")+" (stages needs --synth)")
 	sizes := fs.String("unet", "", "comma-separated UNet sizes: tiny, medium, full (default: tiny,medium, and full with --synth)")
+	stages := fs.String("stages", "", "comma-separated full-size stages for --parts stages: "+strings.Join(bench.StageNames, ", ")+" (default: all)")
 	synth := fs.String("synth", "", "a synthetic full-size pack (harmony synth --out DIR writes DIR/pack)")
 	reps := fs.Int("reps", 0, "timed repetitions of every figure (default: per figure, 7 for kernels and the tiny UNet)")
 	small := fs.Bool("small", false, "tiny shapes everywhere (a smoke test of the report, not figures)")
@@ -42,7 +43,7 @@ func runBench(ctx context.Context, args []string) error {
 		return errUsage
 	}
 	opt := bench.Options{
-		Parts: splitList(*parts), UNetSizes: splitList(*sizes), Reps: *reps, Small: *small,
+		Parts: splitList(*parts), UNetSizes: splitList(*sizes), Stages: splitList(*stages), Reps: *reps, Small: *small,
 		Demo: loader.NewFSSource(www.DemoModel(), "bundled demo model"), Photo: www.DemoPhoto(),
 	}
 	if !*quiet {

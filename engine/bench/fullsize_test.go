@@ -40,6 +40,12 @@ func TestRunStagesTiny(t *testing.T) {
 		if r.Weights <= 0 || r.Activations <= 0 || r.GFLOP <= 0 || r.PeakAllocated < uint64(r.Weights) || r.PeakInUse > r.PeakAllocated {
 			t.Errorf("%s: implausible figures %+v", r.Stage, r)
 		}
+		// Within the target, so nothing a stage leaves behind (the
+		// UNet's joined weights once were) lifts the next one.
+		t.Logf("%s: peak allocated %d, in use %d, weights %d + activations %d, target %d", r.Stage, r.PeakAllocated, r.PeakInUse, r.Weights, r.Activations, r.Target)
+		if r.PeakAllocated > uint64(r.Target) {
+			t.Errorf("%s: peak GPU allocation %d over the target %d", r.Stage, r.PeakAllocated, r.Target)
+		}
 		if r.OutputRMS <= 0 || r.OutputRMS > 100 {
 			t.Errorf("%s: output RMS %g", r.Stage, r.OutputRMS)
 		}
