@@ -4,7 +4,9 @@ package loader
 //
 //	go test -run XXX -fuzz FuzzSafetensorsHeader -fuzztime 2m ./loader/
 //
-// (likewise FuzzPickle, FuzzZipDirectory, FuzzManifest). Seeds are built
+// (likewise FuzzPickle, FuzzZipDirectory, FuzzManifest; FuzzZipDirectory's
+// new inputs take the whole default minute to minimize, so give it
+// -fuzzminimizetime 1s to spend its time fuzzing). Seeds are built
 // here, plus the golden tiny model's data.pkl when the golden folder is
 // beside the checkout.
 
