@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -166,14 +167,22 @@ func runConv(t *testing.T, p *oracle, tc convCase) float64 {
 	return p.check(got, want, denseRel, denseAbs)
 }
 
+// TestConv2DParity runs every case in both forms of conv2d.wgsl: TAPS
+// (3×3 over channel quads, the default) and the general loops, which 3×3
+// convolutions take with f16 arithmetic (F16N) and which the other cases
+// take anyway.
 func TestConv2DParity(t *testing.T) {
 	p := newOracle(t, false)
-	for _, tc := range convCases {
-		t.Run(tc.name, func(t *testing.T) {
-			p.t = t
-			e := runConv(t, p, tc)
-			t.Logf("max err / max|ref| = %.2g", e)
-		})
+	defer func(v bool) { convTaps = v }(convTaps)
+	for _, taps := range []bool{true, false} {
+		convTaps = taps
+		for _, tc := range convCases {
+			t.Run(fmt.Sprintf("%s/taps=%v", tc.name, taps), func(t *testing.T) {
+				p.t = t
+				e := runConv(t, p, tc)
+				t.Logf("max err / max|ref| = %.2g", e)
+			})
+		}
 	}
 }
 
