@@ -49,13 +49,9 @@ var (
 	gegluTile  = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
 )
 
-// matmulVariant selects the Linear kernel: the file, and whether f16
-// weights may take W8. BenchmarkLinearVariants times the alternatives
-// (matmul_v1.wgsl is the first kernel, kept as the reference).
-var matmulVariant = struct {
-	Shader string
-	W8     bool
-}{"matmul.wgsl", true}
+// matmulW8 lets f16 weights take W8 (a variable for
+// BenchmarkLinearVariants, which times the alternatives).
+var matmulW8 = true
 
 // convTapsTile is the tiling of Conv2D's TAPS form (3×3 kernels reading the
 // weights of a channel quad in storage order). 16×16 blocks run ~20 %
@@ -202,7 +198,7 @@ func (b *Backend) linearChunk(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue
 	xa, wa, oa := b.arg(x), b.arg(w), b.arg(out)
 	ba, ra := b.optArg(bias), b.optArg(ep.Residual)
 	vec := k%4 == 0 && xa.Off%4 == 0 && wa.Off%4 == 0
-	w8 := matmulVariant.W8 && vec && b.wtype(w) == "f16" && k%8 == 0 && wa.Off%8 == 0
+	w8 := matmulW8 && vec && b.wtype(w) == "f16" && k%8 == 0 && wa.Off%8 == 0
 	g := linearTile
 	switch {
 	case ep.GEGLU:
@@ -240,7 +236,7 @@ func (b *Backend) linearChunk(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue
 		XOff: xa.Off, WOff: wa.Off, BOff: ba.Off, ROff: ra.Off, OOff: oa.Off,
 		Split: uint32(ep.Split),
 	}
-	kern := gpu.Kernel{Shader: matmulVariant.Shader, Entry: "main", Defines: shaders.Defines(defs...)}
+	kern := gpu.Kernel{Shader: "matmul.wgsl", Entry: "main", Defines: shaders.Defines(defs...)}
 	b.run(kern, tiles, p, xa, wa, ba, ra, oa)
 }
 
