@@ -27,6 +27,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"syscall/js"
@@ -34,6 +35,7 @@ import (
 
 	"harmony/engine/bench"
 	"harmony/engine/gpu"
+	"harmony/engine/jsx"
 	"harmony/engine/kernels"
 	"harmony/engine/models/unet"
 	"harmony/loader"
@@ -119,12 +121,9 @@ func jsBenchUNet(_ js.Value, args []js.Value) any {
 				dev.ResetProfile() // the warm-ups compiled the pipelines
 			}
 			if hookFn.Type() == js.TypeFunction {
-				v := hookFn.Invoke(phase, i)
-				if v.Type() == js.TypeObject && v.Get("then").Type() == js.TypeFunction {
-					var err error
-					if v, err = awaitJS(ctx, v); err != nil {
-						return nil, err
-					}
+				v, err := awaitJS(ctx, hookFn.Invoke(phase, i)) // a promise, or a value as is
+				if err != nil {
+					return nil, err
 				}
 				if v.Type() == js.TypeString {
 					return json.RawMessage(v.String()), nil // a JSON record from the driver
@@ -170,37 +169,12 @@ func fetchBytes(ctx context.Context, url string) ([]byte, error) {
 	return bytesFromJS(ab), nil
 }
 
-// awaitJS blocks the calling goroutine (never the one serving a JS
-// callback) until p settles.
+// awaitJS waits for p (jsx.Await, no timeout: a benchmark call may take
+// minutes on a CPU adapter).
 func awaitJS(ctx context.Context, p js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
+	v, err := jsx.Await(ctx, p, 0)
+	if err != nil {
+		return v, fmt.Errorf("harmony: %w", err)
 	}
-	ch := make(chan result, 1)
-	ok := js.FuncOf(func(_ js.Value, a []js.Value) any {
-		v := js.Undefined()
-		if len(a) > 0 {
-			v = a[0]
-		}
-		ch <- result{v: v}
-		return nil
-	})
-	fail := js.FuncOf(func(_ js.Value, a []js.Value) any {
-		msg := "promise rejected"
-		if len(a) > 0 {
-			msg = a[0].Call("toString").String()
-		}
-		ch <- result{err: errors.New("harmony: " + msg)}
-		return nil
-	})
-	defer ok.Release()
-	defer fail.Release()
-	p.Call("then", ok, fail)
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		return js.Undefined(), ctx.Err()
-	}
+	return v, nil
 }
