@@ -579,32 +579,12 @@ func (m *unpickler) run() (any, error) {
 			}
 			m.push(st)
 		case opBinPut, opLongBinPut, opPut, opMemoize:
-			var idx uint32
-			switch op {
-			case opBinPut:
-				k, err := m.u8()
-				if err != nil {
+			idx := m.nextID
+			if op != opMemoize {
+				var err error
+				if idx, err = m.memoIndex(op); err != nil {
 					return nil, err
 				}
-				idx = uint32(k)
-			case opLongBinPut:
-				k, err := m.u32()
-				if err != nil {
-					return nil, err
-				}
-				idx = k
-			case opPut:
-				s, err := m.line()
-				if err != nil {
-					return nil, err
-				}
-				k, err := strconv.ParseUint(s, 10, 32)
-				if err != nil {
-					return nil, m.errf("bad memo index %q", s)
-				}
-				idx = uint32(k)
-			case opMemoize:
-				idx = m.nextID
 			}
 			v, err := m.top()
 			if err != nil {
@@ -615,30 +595,9 @@ func (m *unpickler) run() (any, error) {
 				m.nextID = idx + 1
 			}
 		case opBinGet, opLongBinGet, opGet:
-			var idx uint32
-			switch op {
-			case opBinGet:
-				k, err := m.u8()
-				if err != nil {
-					return nil, err
-				}
-				idx = uint32(k)
-			case opLongBinGet:
-				k, err := m.u32()
-				if err != nil {
-					return nil, err
-				}
-				idx = k
-			default:
-				s, err := m.line()
-				if err != nil {
-					return nil, err
-				}
-				k, err := strconv.ParseUint(s, 10, 32)
-				if err != nil {
-					return nil, m.errf("bad memo index %q", s)
-				}
-				idx = uint32(k)
+			idx, err := m.memoIndex(op)
+			if err != nil {
+				return nil, err
 			}
 			v, ok := m.memo[idx]
 			if !ok {
@@ -650,6 +609,28 @@ func (m *unpickler) run() (any, error) {
 			return nil, m.errf("unsupported opcode 0x%02x", op)
 		}
 	}
+}
+
+// memoIndex reads the memo index of a PUT or GET opcode: one byte
+// (BINPUT, BINGET), four (LONG_BINPUT, LONG_BINGET), or a decimal line
+// (PUT, GET).
+func (m *unpickler) memoIndex(op byte) (uint32, error) {
+	switch op {
+	case opBinPut, opBinGet:
+		k, err := m.u8()
+		return uint32(k), err
+	case opLongBinPut, opLongBinGet:
+		return m.u32()
+	}
+	s, err := m.line()
+	if err != nil {
+		return 0, err
+	}
+	k, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, m.errf("bad memo index %q", s)
+	}
+	return uint32(k), nil
 }
 
 func (m *unpickler) topDict(op string) (*pyDict, error) {
