@@ -132,18 +132,7 @@ func (c *DirCache) Put(_ context.Context, key string, data []byte) error {
 	if err != nil {
 		return cacheErr(key, err)
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), c.path(key))
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := commitFile(f, data, c.path(key)); err != nil {
 		return cacheErr(key, err)
 	}
 	return nil

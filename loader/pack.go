@@ -512,7 +512,17 @@ func writeAtomic(path string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("loader: %w", err)
 	}
-	_, err = f.Write(data)
+	if err := commitFile(f, data, path); err != nil {
+		return fmt.Errorf("loader: %w", err)
+	}
+	return nil
+}
+
+// commitFile writes data to f, a new temporary file, syncs and closes it,
+// and renames it to dst; on any failure it removes f, so a partial file is
+// never left under either name.
+func commitFile(f *os.File, data []byte, dst string) error {
+	_, err := f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -520,11 +530,10 @@ func writeAtomic(path string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = os.Rename(f.Name(), dst)
 	}
 	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("loader: %w", err)
+		os.Remove(f.Name())
 	}
-	return nil
+	return err
 }
