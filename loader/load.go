@@ -171,16 +171,12 @@ func LoadDiffusers(ctx context.Context, src Source, b tensor.Backend, opt *Optio
 		return nil, err
 	}
 	defer d.close()
-	tgt := &backendTarget{b: b, weights: map[string]*tensor.Weights{}}
-	if err := d.plan(&o, o.Precision); err != nil {
-		return nil, err
-	}
-	if err := d.transfer(ctx, tgt, &o); err != nil {
-		tgt.free()
+	ws, err := d.toBackend(ctx, b, &o)
+	if err != nil {
 		return nil, err
 	}
 	m := d.model
-	m.Weights = tgt.weights
+	m.Weights = ws
 	for _, dc := range d.comps {
 		if m.Weights[dc.c.Name] == nil {
 			m.Weights[dc.c.Name] = tensor.NewWeights(dc.c.Name)
@@ -200,18 +196,28 @@ func LoadFile(ctx context.Context, src Source, name, component string, b tensor.
 	d := &diffusers{src: src, model: &Model{Source: src.String()}}
 	d.comps = append(d.comps, &diffComp{c: Component{Name: component, Kind: KindModel}, files: []*weightFile{w}})
 	defer d.close()
-	tgt := &backendTarget{b: b, weights: map[string]*tensor.Weights{}}
-	if err := d.plan(&o, o.Precision); err != nil {
+	ws, err := d.toBackend(ctx, b, &o)
+	if err != nil {
 		return nil, err
 	}
-	if err := d.transfer(ctx, tgt, &o); err != nil {
+	if ws[component] == nil {
+		return tensor.NewWeights(component), nil
+	}
+	return ws[component], nil
+}
+
+// toBackend plans the opened components' tensors and moves them onto b;
+// on failure nothing stays there.
+func (d *diffusers) toBackend(ctx context.Context, b tensor.Backend, o *Options) (map[string]*tensor.Weights, error) {
+	tgt := &backendTarget{b: b, weights: map[string]*tensor.Weights{}}
+	if err := d.plan(o, o.Precision); err != nil {
+		return nil, err
+	}
+	if err := d.transfer(ctx, tgt, o); err != nil {
 		tgt.free()
 		return nil, err
 	}
-	if tgt.weights[component] == nil {
-		return tensor.NewWeights(component), nil
-	}
-	return tgt.weights[component], nil
+	return tgt.weights, nil
 }
 
 // diffusers is an opened diffusers layout.
