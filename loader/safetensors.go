@@ -203,24 +203,57 @@ type SafetensorsTensor struct {
 
 // WriteSafetensors writes tensors (in the given order) and metadata.
 func WriteSafetensors(w io.Writer, tensors []SafetensorsTensor, metadata map[string]string) error {
+	entries := make([]SafetensorsEntry, len(tensors))
+	for i, t := range tensors {
+		entries[i] = SafetensorsEntry{Name: t.Name, DType: t.DType, Shape: t.Shape}
+		if n := entries[i].Bytes(); n != int64(len(t.Data)) {
+			return fmt.Errorf("loader: safetensors tensor %q: %s%v needs %d bytes, has %d", t.Name, t.DType, t.Shape, n, len(t.Data))
+		}
+	}
+	if err := WriteSafetensorsHeader(w, entries, metadata); err != nil {
+		return err
+	}
+	for _, t := range tensors {
+		if _, err := w.Write(t.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SafetensorsEntry is one tensor's record in a safetensors header.
+type SafetensorsEntry struct {
+	Name  string
+	DType DType
+	Shape []int
+}
+
+// Bytes is the size of the tensor's data.
+func (e SafetensorsEntry) Bytes() int64 {
+	n := int64(e.DType.Size())
+	for _, d := range e.Shape {
+		n *= int64(d)
+	}
+	return n
+}
+
+// WriteSafetensorsHeader writes the header length and the JSON header
+// (padded to 8 bytes) of a file whose tensors follow back to back in the
+// order given; the caller writes their data next (streaming writers do it
+// chunk by chunk).
+func WriteSafetensorsHeader(w io.Writer, entries []SafetensorsEntry, metadata map[string]string) error {
 	hdr := map[string]any{}
 	if len(metadata) > 0 {
 		hdr["__metadata__"] = metadata
 	}
 	var off int64
-	for _, t := range tensors {
-		n := int64(t.DType.Size())
-		for _, d := range t.Shape {
-			n *= int64(d)
-		}
-		if n != int64(len(t.Data)) {
-			return fmt.Errorf("loader: safetensors tensor %q: %s%v needs %d bytes, has %d", t.Name, t.DType, t.Shape, n, len(t.Data))
-		}
-		shape := t.Shape
+	for _, e := range entries {
+		shape := e.Shape
 		if shape == nil {
 			shape = []int{}
 		}
-		hdr[t.Name] = map[string]any{"dtype": t.DType, "shape": shape, "data_offsets": []int64{off, off + n}}
+		n := e.Bytes()
+		hdr[e.Name] = map[string]any{"dtype": e.DType, "shape": shape, "data_offsets": []int64{off, off + n}}
 		off += n
 	}
 	hb, err := json.Marshal(hdr)
@@ -235,13 +268,6 @@ func WriteSafetensors(w io.Writer, tensors []SafetensorsTensor, metadata map[str
 	if _, err := w.Write(lb[:]); err != nil {
 		return err
 	}
-	if _, err := w.Write(hb); err != nil {
-		return err
-	}
-	for _, t := range tensors {
-		if _, err := w.Write(t.Data); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err = w.Write(hb)
+	return err
 }

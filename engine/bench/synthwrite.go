@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -113,38 +112,15 @@ func writeFile(name string, fill func(w io.Writer) error) error {
 	return nil
 }
 
-// safetensorsHeader is the header JSON of tensors stored back to back in
-// the given order.
-func safetensorsHeader(ts []Tensor) ([]byte, error) {
-	hdr := map[string]any{"__metadata__": map[string]string{"format": "pt", "harmony": "synthetic random weights (harmony synth)"}}
-	var off int64
-	for _, t := range ts {
-		hdr[t.Name] = map[string]any{"dtype": t.DType, "shape": t.Shape, "data_offsets": []int64{off, off + t.Bytes()}}
-		off += t.Bytes()
-	}
-	hb, err := json.Marshal(hdr)
-	if err != nil {
-		return nil, err
-	}
-	for len(hb)%8 != 0 {
-		hb = append(hb, ' ')
-	}
-	return hb, nil
-}
-
 // writeSafetensors streams a safetensors file: header, then each tensor's
 // values chunk by chunk (F16, or I64 for position_ids).
 func writeSafetensors(ctx context.Context, w io.Writer, ts []Tensor, progress func(n int64)) error {
-	hb, err := safetensorsHeader(ts)
-	if err != nil {
-		return err
+	entries := make([]loader.SafetensorsEntry, len(ts))
+	for i, t := range ts {
+		entries[i] = loader.SafetensorsEntry{Name: t.Name, DType: t.DType, Shape: t.Shape}
 	}
-	var lb [8]byte
-	binary.LittleEndian.PutUint64(lb[:], uint64(len(hb)))
-	if _, err := w.Write(lb[:]); err != nil {
-		return err
-	}
-	if _, err := w.Write(hb); err != nil {
+	meta := map[string]string{"format": "pt", "harmony": "synthetic random weights (harmony synth)"}
+	if err := loader.WriteSafetensorsHeader(w, entries, meta); err != nil {
 		return err
 	}
 	vals := make([]float32, chunkElems)
