@@ -38,9 +38,15 @@
 // vec4: O % 4 == 0 and their offsets multiples of 4); VEC (C % 4 == 0 and x's
 // offset a multiple of 4: input read as vec4); F16 / F16N (weight storage, as
 // in matmul.wgsl); BIAS, CHANBIAS, RES, ACT_* (epilogue); UPSAMPLE; TAPS with
-// KK (taps) and KW (kernel width).
+// KK (taps) and KW (kernel width); SG, SGL with TAPS (subgroups: as in
+// matmul.wgsl, a subgroup's threads share their output channels, each lane
+// loads and widens SGL = ⌈TN/SG⌉ channels' weights and subgroupBroadcast
+// hands them round).
 #if F16N
 enable f16;
+#endif
+#if SG
+enable subgroups;
 #endif
 #include "common.wgsl"
 #include "epilogue.wgsl"
@@ -193,13 +199,23 @@ fn store4(m: u32, n: u32, hw: u32, acc: vec4<f32>) {
 #if TAPS
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+#if SG
+        @builtin(subgroup_invocation_id) lane: u32,
+#endif
         @builtin(local_invocation_index) lid: u32) {
   let t = wg_linear(wid, nwg);
   if (t >= p.tiles) {
     return;
   }
+#if SG
+  // A subgroup's consecutive invocations: consecutive pixel blocks, the
+  // same channel block (WGM is a multiple of SG).
+  let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid % ${WGM}u) * TM;
+  let n0 = (t % p.tiles_n) * (WGN * TN) + (lid / ${WGM}u) * TN;
+#else
   let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid / WGN) * TM;
   let n0 = (t % p.tiles_n) * (WGN * TN) + (lid % WGN) * TN;
+#endif
   let hw = p.out_h * p.out_w;
   let kk = p.kh * p.kw;
 
@@ -231,6 +247,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let wt${Q}_${C} = (p.w_off + min(n0 + ${Q*4}u + ${C}u, p.N - 1u) * p.C * ${KK}u) / 4u;
 #endfor
 #endfor
+#if SG
+  // This lane's channels: L·SG + lane of the block.
+#for L in 0..${SGL}
+  let ws${L} = (p.w_off + min(n0 + min(${L*SG}u + lane, TN - 1u), p.N - 1u) * p.C * ${KK}u) / 4u;
+#endfor
+#endif
 #for I in 0..${TM}
 #for T in 0..${KK}
   let iy${I}_${T} = ry${I} + ${T/KW};
@@ -247,6 +269,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #endfor
 #endfor
   for (var q = 0u; q < c4; q++) {
+#if SG
+#for L in 0..${SGL}
+#for K in 0..${KK}
+    let ow${L}_${K} = ldwv(ws${L} + q * ${KK}u + ${K}u);
+#endfor
+#endfor
+#for Q in 0..${TN4}
+#for C in 0..4
+#for K in 0..${KK}
+    let v${Q}_${C}_${K} = subgroupBroadcast(ow${(Q*4+C)/SG}_${K}, ${(Q*4+C)%SG}u);
+#endfor
+#endfor
+#endfor
+#else
 #for Q in 0..${TN4}
 #for C in 0..4
 #for K in 0..${KK}
@@ -254,6 +290,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #endfor
 #endfor
 #endfor
+#endif
 #for T in 0..${KK}
     {
 #for I in 0..${TM}

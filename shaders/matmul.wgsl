@@ -29,7 +29,11 @@
 // brings. The epilogue's row loop is bounded at run time and always writes
 // row 0 while the rows shift down (unrolled, the activation copied TM times
 // outgrew what the compiler keeps in registers). On real GPUs this is a
-// plain register-blocked GEMM whose operands come from cache.
+// plain register-blocked GEMM whose operands come from cache. With
+// subgroups (SG) the threads of a subgroup share one column block: each lane
+// loads and widens 1/SG of its weight rows and subgroupBroadcast hands them
+// to the others, so a thread's weight loads drop SG-fold (SwiftShader,
+// subgroups of 4: the widest Linear 1.4×, the medium UNet 1.2–1.4×).
 //
 // Defines (compile-time facts; shapes are in Params):
 //   TM, TN, WGM, WGN  register block per thread and thread grid (WGM·WGN
@@ -48,8 +52,17 @@
 //   VOUT              res and out are read / written as vec4 (N % 4 == 0, and
 //                     split % 4 == 0 with SPLIT, offsets multiples of 4)
 //   SPLIT, GEGLU      output forms (above)
+//   SG, SGL           subgroups of SG lanes (VEC only; engine/gpu's probe
+//                     vouched for SG consecutive invocations per subgroup):
+//                     the threads of a subgroup hold the same columns and
+//                     different rows, so each lane loads SGL = ⌈TN/SG⌉ of
+//                     the TN weight rows and subgroupBroadcast hands them
+//                     round: TN/SG loads per lane instead of TN
 #if F16N
 enable f16;
+#endif
+#if SG
+enable subgroups;
 #endif
 #include "common.wgsl"
 #include "epilogue.wgsl"
@@ -194,13 +207,25 @@ fn store4(m: u32, n: u32, v: vec4<f32>) {
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+#if SG
+        @builtin(subgroup_invocation_id) lane: u32,
+#endif
         @builtin(local_invocation_index) lid: u32) {
+  // The early return is uniform across the workgroup (subgroupBroadcast
+  // below needs every lane).
   let t = wg_linear(wid, nwg);
   if (t >= p.tiles) {
     return;
   }
+#if SG
+  // Consecutive invocations take consecutive row blocks of one column
+  // block (WGM is a multiple of SG): a subgroup shares its columns.
+  let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid % ${WGM}u) * TM;
+  let n0 = (t % p.tiles_n) * (WGN * TN) + (lid / ${WGM}u) * TN;
+#else
   let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid / WGN) * TM;
   let n0 = (t % p.tiles_n) * (WGN * TN) + (lid % WGN) * TN;
+#endif
 
   // Row strides and offsets in load units. Rows past M / N read row M−1 /
   // N−1 (in bounds, results dropped), so the inner loop has no branches.
@@ -232,6 +257,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #endif
 #endfor
 #endfor
+#if SG
+  // This lane's share of the block's columns: column L·SG + lane (clamped
+  // into the block when SG > TN; the copy is never broadcast).
+#for L in 0..${SGL}
+  let sb${L} = wo + min(n0 + min(${L*SG}u + lane, TN - 1u), p.N - 1u) * ws;
+#if GEGLU
+  let sg${L} = sb${L} + p.N * ws;
+#endif
+#endfor
+#endif
 
   // acc<I>_<Q>: row m0+I, columns n0+4Q … n0+4Q+3 (gac: the gate's).
 #for I in 0..${TM}
@@ -249,6 +284,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let al${I} = x[xb${I} + 2u * o];
     let ah${I} = x[xb${I} + 2u * o + 1u];
 #endfor
+#if SG
+    // Each lane widens its own octets, then hands them round widened: the
+    // unpacking is shared as well as the load.
+#for L in 0..${SGL}
+    let own${L} = w[sb${L} + o];
+    let ol${L} = vec4<f32>(unpack2x16float(own${L}.x), unpack2x16float(own${L}.y));
+    let oh${L} = vec4<f32>(unpack2x16float(own${L}.z), unpack2x16float(own${L}.w));
+#if GEGLU
+    let owg${L} = w[sg${L} + o];
+    let ogl${L} = vec4<f32>(unpack2x16float(owg${L}.x), unpack2x16float(owg${L}.y));
+    let ogh${L} = vec4<f32>(unpack2x16float(owg${L}.z), unpack2x16float(owg${L}.w));
+#endif
+#endfor
+#for Q in 0..${TN4}
+#for C in 0..4
+    let bl${Q}_${C} = subgroupBroadcast(ol${(Q*4+C)/SG}, ${(Q*4+C)%SG}u);
+    let bh${Q}_${C} = subgroupBroadcast(oh${(Q*4+C)/SG}, ${(Q*4+C)%SG}u);
+#if GEGLU
+    let gl${Q}_${C} = subgroupBroadcast(ogl${(Q*4+C)/SG}, ${(Q*4+C)%SG}u);
+    let gh${Q}_${C} = subgroupBroadcast(ogh${(Q*4+C)/SG}, ${(Q*4+C)%SG}u);
+#endif
+#endfor
+#endfor
+#else
 #for Q in 0..${TN4}
 #for C in 0..4
     let u${Q}_${C} = w[wb${Q}_${C} + o];
@@ -261,6 +320,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #endif
 #endfor
 #endfor
+#endif
 #for I in 0..${TM}
 #for Q in 0..${TN4}
     acc${I}_${Q} += vec4<f32>(dot(al${I}, bl${Q}_0) + dot(ah${I}, bh${Q}_0), dot(al${I}, bl${Q}_1) + dot(ah${I}, bh${Q}_1),
@@ -277,11 +337,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #for I in 0..${TM}
     let a${I} = ldx(xb${I}, q);
 #endfor
+#if SG
+#for L in 0..${SGL}
+    let own${L} = ldw(sb${L}, q);
+#if GEGLU
+    let owg${L} = ldw(sg${L}, q);
+#endif
+#endfor
+#endif
 #for Q in 0..${TN4}
 #for C in 0..4
+#if SG
+    let b${Q}_${C} = subgroupBroadcast(own${(Q*4+C)/SG}, ${(Q*4+C)%SG}u);
+#if GEGLU
+    let g${Q}_${C} = subgroupBroadcast(owg${(Q*4+C)/SG}, ${(Q*4+C)%SG}u);
+#endif
+#else
     let b${Q}_${C} = ldw(wb${Q}_${C}, q);
 #if GEGLU
     let g${Q}_${C} = ldw(gb${Q}_${C}, q);
+#endif
 #endif
 #endfor
 #endfor

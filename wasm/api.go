@@ -118,8 +118,11 @@ func (a *api) jsInit(js.Value, []js.Value) any {
 			"fallback":  i.Fallback,
 			"shaderF16": i.ShaderF16,
 			"subgroups": i.Subgroups,
-			"features":  js.ValueOf(feats),
-			"warnings":  js.ValueOf(warnings),
+			// lanes the subgroup kernels assume; 0: not used (subgroupNote says why)
+			"subgroupSize": i.SubgroupSize,
+			"subgroupNote": i.SubgroupNote,
+			"features":     js.ValueOf(feats),
+			"warnings":     js.ValueOf(warnings),
 			"limits": obj(map[string]any{
 				"maxStorageBufferBindingSize":       float64(i.Limits.MaxStorageBufferBindingSize),
 				"maxBufferSize":                     float64(i.Limits.MaxBufferSize),

@@ -45,8 +45,8 @@ func init() { extensions["benchUNet"] = jsBenchUNet }
 
 var benchDev struct {
 	sync.Mutex
-	dev     *gpu.Device
-	profile bool
+	dev *gpu.Device
+	opt gpu.Options
 }
 
 func jsBenchUNet(_ js.Value, args []js.Value) any {
@@ -65,20 +65,21 @@ func jsBenchUNet(_ js.Value, args []js.Value) any {
 		rule := bench.Rule{Warmup: int(jsNum(o, "warmup", 2)), Runs: int(jsNum(o, "runs", 7))}
 		hookFn := o.Get("hook")
 		profile := jsBool(o, "profile", false)
+		opt := gpu.Options{Label: "harmony-bench", Profile: profile, NoSubgroups: !jsBool(o, "subgroups", true)}
 		ctx := context.Background()
 
 		benchDev.Lock()
 		defer benchDev.Unlock()
-		if benchDev.dev != nil && benchDev.profile != profile {
+		if benchDev.dev != nil && benchDev.opt != opt {
 			benchDev.dev.Close()
 			benchDev.dev = nil
 		}
 		if benchDev.dev == nil {
-			dev, err := gpu.Open(ctx, gpu.Options{Label: "harmony-bench", Profile: profile})
+			dev, err := gpu.Open(ctx, opt)
 			if err != nil {
 				return nil, err
 			}
-			benchDev.dev, benchDev.profile = dev, profile
+			benchDev.dev, benchDev.opt = dev, opt
 		}
 		dev := benchDev.dev
 		be := kernels.New(dev)
@@ -135,7 +136,9 @@ func jsBenchUNet(_ js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		rec := map[string]any{"model_url": model, "golden_url": goldenURL, "synthetic": synthetic, "load_ms": loadMS, "result": res}
+		info := dev.Info()
+		rec := map[string]any{"model_url": model, "golden_url": goldenURL, "synthetic": synthetic, "load_ms": loadMS, "result": res,
+			"subgroup_size": info.SubgroupSize, "subgroup_note": info.SubgroupNote}
 		if profile {
 			rec["profile_per_call"] = bench.ProfileRows(dev.Profile(), rule.Runs)
 		}

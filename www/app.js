@@ -312,7 +312,7 @@ async function start() {
     engine = await ready;
     const info = await engine.init();
     const f16 = info.shaderF16 ? 'f16 kernels' : 'fp16 weights unpacked to f32';
-    $('adapter').textContent = `GPU: ${info.adapter}${info.fallback ? ' (software)' : ''} — ${f16}, up to ${mb(info.limits.maxStorageBufferBindingSize)} per binding.`;
+    $('adapter').textContent = `GPU: ${info.adapter}${info.fallback ? ' (software)' : ''} — ${f16}${info.subgroupSize ? `, subgroups of ${info.subgroupSize}` : ""}, up to ${mb(info.limits.maxStorageBufferBindingSize)} per binding.`;
     showWarnings(info.warnings);
     if ($('model-source').value === 'demo') loadModel().catch(showError);
   } catch (e) {

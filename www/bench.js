@@ -3,7 +3,8 @@
 // harness's bench/web/bench.mjs, driven by wasm/node/bench.mjs. Query:
 // model (URL of a diffusers folder; only unet/ is loaded, in f32), golden
 // (URL of golden_io.safetensors), warmup, runs, wasm (URL of harmony.wasm),
-// profile (1: per-kernel profile, serialized dispatches), synthetic ("medium":
+// profile (1: per-kernel profile, serialized dispatches), subgroups (0: keep
+// the kernels off subgroups), synthetic ("medium":
 // the harness's medium UNet with random weights) and sample (B,C,H,W).
 // Console lines go to POST /log, the timing marks around each call to
 // POST /mark (the driver records foreign CPU load there, outside the timed
@@ -37,6 +38,7 @@ async function main() {
     warmup: +(q.get('warmup') || 2),
     runs: +(q.get('runs') || 7),
     profile: q.get('profile') === '1',
+    subgroups: q.get('subgroups') !== '0',
     synthetic: q.get('synthetic') || '',
     sample: q.get('sample') ? q.get('sample').split(',').map(Number) : undefined,
     hook: async (phase, i) => {

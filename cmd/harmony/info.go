@@ -71,7 +71,14 @@ func printInfo(w *os.File, i gpu.Info) {
 		f16 = "no (fp16 weights unpacked to f32)"
 	}
 	fmt.Fprintf(tw, "shader-f16\t%s\n", f16)
-	fmt.Fprintf(tw, "subgroups\t%v\n", i.Subgroups)
+	sg := "not offered (kernels use no subgroup operations)"
+	switch {
+	case i.SubgroupSize > 0:
+		sg = fmt.Sprintf("yes, %d lanes (subgroup matmul kernels)", i.SubgroupSize)
+	case i.Subgroups:
+		sg = "offered, not used: " + i.SubgroupNote
+	}
+	fmt.Fprintf(tw, "subgroups\t%s\n", sg)
 	mode := "adapter limits"
 	if i.DefaultMode {
 		mode = "WebGPU default limits"

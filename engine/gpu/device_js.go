@@ -140,6 +140,9 @@ func Open(ctx context.Context, opt Options) (*Device, error) {
 	if haveF16 && !opt.NoF16 {
 		reqF.Call("push", "shader-f16")
 	}
+	if d.info.Subgroups && !opt.NoSubgroups {
+		reqF.Call("push", "subgroups")
+	}
 	desc.Set("requiredFeatures", reqF)
 	dev, err := await(ctx, ad.Call("requestDevice", desc), d.timeout())
 	if err != nil {
@@ -183,6 +186,15 @@ func Open(ctx context.Context, opt Options) (*Device, error) {
 	if haveF16 {
 		granted := dev.Get("features").Call("has", "shader-f16").Truthy()
 		d.info.ShaderF16, d.info.F16Note = d.probeF16(ctx, granted)
+	}
+	switch {
+	case !d.info.Subgroups:
+	case opt.NoSubgroups:
+		d.info.SubgroupNote = "disabled by option"
+	case !dev.Get("features").Call("has", "subgroups").Truthy():
+		d.info.SubgroupNote = "feature not granted"
+	default:
+		d.info.SubgroupSize, d.info.SubgroupNote = d.probeSubgroups(ctx)
 	}
 	return d, nil
 }

@@ -27,6 +27,9 @@ type Options struct {
 	DefaultLimits bool
 	// NoF16 refuses the shader-f16 path even when the adapter offers it.
 	NoF16 bool
+	// NoSubgroups refuses the subgroup kernels even when the adapter offers
+	// them (to compare with, and to test, the fallback).
+	NoSubgroups bool
 	// Timeout bounds every wait on the GPU (map, queue idle). Zero means
 	// DefaultTimeout.
 	Timeout time.Duration
@@ -90,6 +93,8 @@ type Info struct {
 	ShaderF16     bool     // f16 arithmetic in WGSL works on this device (feature granted and probe compiled)
 	F16Note       string   // why ShaderF16 is false when the adapter advertises the feature
 	Subgroups     bool     // the adapter offers subgroups
+	SubgroupSize  uint32   // lanes per subgroup the kernels may assume (SubgroupProbe passed); 0: subgroup kernels off
+	SubgroupNote  string   // why SubgroupSize is 0 when the adapter offers subgroups
 	DefaultMode   bool     // opened with Options.DefaultLimits
 }
 

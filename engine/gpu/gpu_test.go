@@ -168,7 +168,7 @@ func bucketOf(n uint64) uint64 {
 func TestInfo(t *testing.T) {
 	d := gputest.Default(t)
 	i := d.Info()
-	t.Logf("backend %q adapter %q vendor %q arch %q fallback %v f16 %v (%s) subgroups %v", i.Backend, i.Adapter, i.Vendor, i.Architecture, i.Fallback, i.ShaderF16, i.F16Note, i.Subgroups)
+	t.Logf("backend %q adapter %q vendor %q arch %q fallback %v f16 %v (%s) subgroups %v size %d (%s)", i.Backend, i.Adapter, i.Vendor, i.Architecture, i.Fallback, i.ShaderF16, i.F16Note, i.Subgroups, i.SubgroupSize, i.SubgroupNote)
 	t.Logf("limits %+v", i.Limits)
 	t.Logf("features %v", i.Features)
 	require.NotEmpty(t, i.Backend)
@@ -256,4 +256,20 @@ func TestWriteWindow(t *testing.T) {
 		require.NoError(t, d.Write(b, 0, data))
 	}
 	require.GreaterOrEqual(t, d.Stats().Submits-s0.Submits, int64(2), "no submits while uploading 192 MiB")
+}
+
+// TestSubgroupDecision: a device whose adapter offers subgroups either
+// passes the probe or says why not; one opened with NoSubgroups never uses
+// them.
+func TestSubgroupDecision(t *testing.T) {
+	i := gputest.Default(t).Info()
+	t.Logf("subgroups offered %v, size %d (%s)", i.Subgroups, i.SubgroupSize, i.SubgroupNote)
+	if !i.Subgroups {
+		require.Zero(t, i.SubgroupSize)
+		return
+	}
+	require.True(t, i.SubgroupSize > 0 || i.SubgroupNote != "", "subgroups offered, not used, and no reason given")
+	off := gputest.Open(t, gpu.Options{NoSubgroups: true}).Info()
+	require.Zero(t, off.SubgroupSize)
+	require.Equal(t, "disabled by option", off.SubgroupNote)
 }

@@ -29,6 +29,9 @@ type Backend struct {
 	// can (shader-f16 granted and compiling); otherwise fp16 weights are
 	// stored two per u32 word and widened with unpack2x16float.
 	F16Arith bool
+	// Subgroup is the subgroup size the dense kernels may assume (the
+	// device's probed SubgroupSize; 0 keeps them off subgroups).
+	Subgroup int
 	// Guard (tests) surrounds every op output with bands of sentinel words;
 	// CheckGuards then proves no kernel wrote outside its output.
 	Guard bool
@@ -40,7 +43,7 @@ type Backend struct {
 
 // New returns a backend on dev.
 func New(dev *gpu.Device) *Backend {
-	return &Backend{dev: dev, F16Arith: dev.Info().ShaderF16}
+	return &Backend{dev: dev, F16Arith: dev.Info().ShaderF16, Subgroup: int(dev.Info().SubgroupSize)}
 }
 
 // Device is the underlying device.

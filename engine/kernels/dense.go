@@ -53,11 +53,33 @@ var (
 // BenchmarkLinearVariants, which times the alternatives).
 var matmulW8 = true
 
+// sgLinearTile is the Linear tiling with subgroups (not GEGLU, whose value
+// and gate accumulators keep gegluTile): with the weights shared across a
+// subgroup, wider column blocks pay (BenchmarkLinearVariants v10).
+var sgLinearTile = gemmTile{TM: 8, TN: 32, WGM: 16, WGN: 4}
+
+// sgTile is g's subgroup form for subgroups of s lanes (matmul.wgsl's SG):
+// the workgroup's threads run down the rows first, WGM a multiple of s, so
+// that a subgroup shares its columns. ok is false where the problem is too
+// small for a subgroup's worth of row blocks (fit narrows WGM below s).
+func sgTile(g gemmTile, s, m, n int) (gemmTile, bool) {
+	if s <= 0 || s > g.WGM*g.WGN || g.TN%s != 0 && s%g.TN != 0 {
+		return g, false
+	}
+	if g.WGM < s {
+		g.WGN = g.WGM * g.WGN / s
+		g.WGM = s
+	}
+	g = g.fit(m, n)
+	return g, g.WGM%s == 0
+}
+
 // convTapsTile is the tiling of Conv2D's TAPS form (3×3 kernels reading the
 // weights of a channel quad in storage order). 16×16 blocks run ~20 %
 // faster but take LLVM ~11 s to compile per pipeline variant on lavapipe
 // (8×8: ~2 s), and every UNet convolution flavour is one; see
-// BenchmarkConvVariants.
+// BenchmarkConvVariants. With subgroups the same block runs in sgTile's
+// arrangement (conv2d.wgsl's SG).
 var convTapsTile = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
 
 // convTaps enables the TAPS form (a variable for BenchmarkConvVariants).
@@ -210,11 +232,26 @@ func (b *Backend) linearChunk(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue
 	if ep.GEGLU {
 		on = n / 2
 	}
-	g = g.fit(m, on)
+	sg := 0
+	if vec && b.Subgroup > 0 {
+		base := g
+		if !ep.GEGLU {
+			base = sgLinearTile
+		}
+		if t, ok := sgTile(base, b.Subgroup, m, on); ok {
+			g, sg = t, b.Subgroup
+		}
+	}
+	if sg == 0 {
+		g = g.fit(m, on)
+	}
 	defs := append(g.defines(), b.weightDefines(w)...)
 	defs = append(defs, epilogueDefines(ep.Act, bias != nil, ep.Residual != nil)...)
 	if vec {
 		defs = append(defs, "VEC", "1")
+	}
+	if sg > 0 {
+		defs = append(defs, "SG", strconv.Itoa(sg), "SGL", strconv.Itoa(ceilDiv(g.TN, sg)))
 	}
 	if w8 {
 		defs = append(defs, "W8", "1")
@@ -391,8 +428,19 @@ func (b *Backend) conv(out, x, w, bias *tensor.Tensor, o tensor.ConvOpts, g tens
 		t = convTapsTile
 	}
 	m := nb * bd.rows * g.OutW
-	t = t.fit(m, g.O)
+	sg := 0
+	if taps && b.Subgroup > 0 {
+		if st, ok := sgTile(t, b.Subgroup, m, g.O); ok {
+			t, sg = st, b.Subgroup
+		}
+	}
+	if sg == 0 {
+		t = t.fit(m, g.O)
+	}
 	defs := append(t.defines(), b.weightDefines(w)...)
+	if sg > 0 {
+		defs = append(defs, "SG", strconv.Itoa(sg), "SGL", strconv.Itoa(ceilDiv(t.TN, sg)))
+	}
 	defs = append(defs, epilogueDefines(o.Act, bias != nil, res != nil)...)
 	if cb != nil {
 		defs = append(defs, "CHANBIAS", "1")

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,6 +65,9 @@ func benchOp(b *testing.B, g *Backend, flops float64, op func() []*tensor.Tensor
 		g.Free(outs...)
 	}
 	cpu := cpuTime() - c0
+	if flops == 0 {
+		return // the caller reports its own metric
+	}
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	if cpu > 0 {
 		b.ReportMetric(flops*float64(b.N)/cpu.Seconds()/1e9, "GFLOP/cpu-s")
@@ -135,6 +139,7 @@ type linVariant struct {
 	name string
 	w8   bool
 	tile gemmTile
+	sg   bool // subgroup kernel (SG); only where the device has one
 }
 
 // linearVariants are the kernels BenchmarkLinearVariants races (llm.c
@@ -155,12 +160,32 @@ type linVariant struct {
 // The engine runs 8×16 for both weight types: 16×16 is faster in f32 only,
 // tiles 128×128 (work wasted on narrow layers) and compiles longer. See
 // matmul.wgsl for why loads set the pace.
+//
+// v7–v10 are the subgroup kernels (SG; lavapipe offers no subgroups, so they
+// only run where the device has them). Dawn on SwiftShader under Node
+// (subgroups of 4), GOOS=js GOARCH=wasm, -benchtime 2x, best round, GFLOP/s
+// (2026-11-26, one round each, ±10 %):
+//
+//	                                        f32    f16
+//	v4  8×16 (the fallback)                 2.10   1.84
+//	v6  16×16                               2.47   2.30
+//	v7  SG 8×16                             2.68   2.62
+//	v8  SG 4×32                             2.62   2.00
+//	v9  SG 8×32, 8×8 threads                3.11   2.68
+//	v10 SG 8×32, 16×4 threads (engine)      3.27   2.64
+//
+// With SG the engine takes v10 (sgLinearTile): as fast as v9 and a 128-wide
+// column tile, which wastes less on 320-channel layers than v9's 256.
 var linearVariants = []linVariant{
-	{"v2", false, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}},
-	{"v3", true, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}},
-	{"v4", true, gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}},
-	{"v5", true, gemmTile{TM: 16, TN: 8, WGM: 8, WGN: 8}},
-	{"v6", true, gemmTile{TM: 16, TN: 16, WGM: 8, WGN: 8}},
+	{"v2", false, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}, false},
+	{"v3", true, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}, false},
+	{"v4", true, gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}, false},
+	{"v5", true, gemmTile{TM: 16, TN: 8, WGM: 8, WGN: 8}, false},
+	{"v6", true, gemmTile{TM: 16, TN: 16, WGM: 8, WGN: 8}, false},
+	{"v7", true, gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}, true},
+	{"v8", true, gemmTile{TM: 4, TN: 32, WGM: 8, WGN: 8}, true},
+	{"v9", true, gemmTile{TM: 8, TN: 32, WGM: 8, WGN: 8}, true},
+	{"v10", true, gemmTile{TM: 8, TN: 32, WGM: 16, WGN: 4}, true},
 }
 
 // BenchmarkLinearVariants races linearVariants at the full-size UNet's
@@ -175,6 +200,8 @@ func BenchmarkLinearVariants(b *testing.B) {
 				matmulW8, linearTile, w8Tile = v, d, w
 			}(matmulW8, linearTile, w8Tile)
 			g := benchBackend(b)
+			sgSize := g.Subgroup
+			variants := slices.DeleteFunc(slices.Clone(linearVariants), func(v linVariant) bool { return v.sg && sgSize == 0 })
 			rng := rand.New(rand.NewSource(1))
 			const m, k, n = 4096, 320, 1280
 			x := benchRand(g, rng, "x", tensor.F32, m, k)
@@ -185,6 +212,10 @@ func BenchmarkLinearVariants(b *testing.B) {
 			set := func(v linVariant) {
 				matmulW8 = v.w8
 				linearTile, w8Tile = v.tile, v.tile
+				g.Subgroup = 0
+				if v.sg {
+					g.Subgroup = sgSize
+				}
 			}
 			run := func() (wall, cpu float64) {
 				c0, t0 := cpuTime(), time.Now()
@@ -194,17 +225,17 @@ func BenchmarkLinearVariants(b *testing.B) {
 				}
 				return time.Since(t0).Seconds(), (cpuTime() - c0).Seconds()
 			}
-			for _, v := range linearVariants {
+			for _, v := range variants {
 				set(v)
 				t0 := time.Now()
 				run() // compile outside the timing
 				b.Logf("%s: first call (compile) %v", v.name, time.Since(t0))
 			}
-			bestWall := make([]float64, len(linearVariants))
-			bestCPU := make([]float64, len(linearVariants))
+			bestWall := make([]float64, len(variants))
+			bestCPU := make([]float64, len(variants))
 			b.ResetTimer()
 			for range b.N {
-				for i, v := range linearVariants {
+				for i, v := range variants {
 					set(v)
 					wall, cpu := run()
 					bestWall[i] = max(bestWall[i], 2*m*n*k/wall/1e9)
@@ -213,7 +244,7 @@ func BenchmarkLinearVariants(b *testing.B) {
 					}
 				}
 			}
-			for i, v := range linearVariants {
+			for i, v := range variants {
 				b.ReportMetric(bestCPU[i], v.name+"-GFLOP/cpu-s")
 				b.ReportMetric(bestWall[i], v.name+"-GFLOP/s")
 			}
@@ -233,16 +264,34 @@ func BenchmarkLinearVariants(b *testing.B) {
 //	v3  TAPS 8×16            5.6    6.9    ~4.5 s
 //	v4  TAPS 16×8            6.7    7.3    ~6 s
 //	v5  TAPS 16×16           7.4    8.6    ~11 s
-var convVariants = []struct {
+//
+// v6–v8 take subgroups (SG; not on lavapipe). f16 on Dawn/SwiftShader under
+// Node (subgroups of 4), best of 2 rounds, GFLOP/s, first call incl. compile:
+//
+//	v2  TAPS 8×8 (fallback)         1.93   ~7 s
+//	v6  SG TAPS 8×8 (engine)        2.31   ~6 s
+//	v7  SG TAPS 8×16                2.48   ~7 s
+//	v8  SG TAPS 4×16, 16×4 threads  2.20   ~5 s
+//
+// The engine keeps convTapsTile with SG too (v6): v7's few per cent more
+// cost another tile shape per convolution flavour to compile.
+// convVariant is one Conv2D form BenchmarkConvVariants races.
+type convVariant struct {
 	name string
 	taps bool
 	tile gemmTile
-}{
-	{"v1", false, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}},
-	{"v2", true, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}},
-	{"v3", true, gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}},
-	{"v4", true, gemmTile{TM: 16, TN: 8, WGM: 8, WGN: 8}},
-	{"v5", true, gemmTile{TM: 16, TN: 16, WGM: 8, WGN: 8}},
+	sg   bool // subgroup kernel (SG); only where the device has one
+}
+
+var convVariants = []convVariant{
+	{"v1", false, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}, false},
+	{"v2", true, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}, false},
+	{"v3", true, gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}, false},
+	{"v4", true, gemmTile{TM: 16, TN: 8, WGM: 8, WGN: 8}, false},
+	{"v5", true, gemmTile{TM: 16, TN: 16, WGM: 8, WGN: 8}, false},
+	{"v6", true, gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}, true},
+	{"v7", true, gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}, true},
+	{"v8", true, gemmTile{TM: 4, TN: 16, WGM: 16, WGN: 4}, true},
 }
 
 // BenchmarkConvVariants races convVariants like BenchmarkLinearVariants.
@@ -253,6 +302,15 @@ func BenchmarkConvVariants(b *testing.B) {
 		b.Run("64x64x320/"+dt.String(), func(b *testing.B) {
 			defer func(t bool, d, c gemmTile) { convTaps, denseTile, convTapsTile = t, d, c }(convTaps, denseTile, convTapsTile)
 			g := benchBackend(b)
+			sgSize := g.Subgroup
+			variants := slices.DeleteFunc(slices.Clone(convVariants), func(v convVariant) bool { return v.sg && sgSize == 0 })
+			set := func(v convVariant) {
+				convTaps, denseTile, convTapsTile = v.taps, v.tile, v.tile
+				g.Subgroup = 0
+				if v.sg {
+					g.Subgroup = sgSize
+				}
+			}
 			rng := rand.New(rand.NewSource(1))
 			const h, w, c, o = 64, 64, 320, 320
 			x := benchRand(g, rng, "x", tensor.F32, 1, h, w, c)
@@ -269,18 +327,18 @@ func BenchmarkConvVariants(b *testing.B) {
 				}
 				return time.Since(t0).Seconds(), (cpuTime() - c0).Seconds()
 			}
-			for _, v := range convVariants {
-				convTaps, denseTile, convTapsTile = v.taps, v.tile, v.tile
+			for _, v := range variants {
+				set(v)
 				t0 := time.Now()
 				run()
 				b.Logf("%s: first call (compile) %v", v.name, time.Since(t0))
 			}
-			bestWall := make([]float64, len(convVariants))
-			bestCPU := make([]float64, len(convVariants))
+			bestWall := make([]float64, len(variants))
+			bestCPU := make([]float64, len(variants))
 			b.ResetTimer()
 			for range b.N {
-				for i, v := range convVariants {
-					convTaps, denseTile, convTapsTile = v.taps, v.tile, v.tile
+				for i, v := range variants {
+					set(v)
 					wall, cpu := run()
 					bestWall[i] = max(bestWall[i], flops/wall/1e9)
 					if cpu > 0 {
@@ -288,7 +346,7 @@ func BenchmarkConvVariants(b *testing.B) {
 					}
 				}
 			}
-			for i, v := range convVariants {
+			for i, v := range variants {
 				b.ReportMetric(bestCPU[i], v.name+"-GFLOP/cpu-s")
 				b.ReportMetric(bestWall[i], v.name+"-GFLOP/s")
 			}

@@ -5,11 +5,15 @@ package kernels
 import (
 	"errors"
 	"fmt"
+	"math/rand"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"harmony/engine/cpu"
 	"harmony/engine/gpu"
+	"harmony/engine/gpu/gputest"
 	"harmony/engine/tensor"
 	"harmony/shaders"
 )
@@ -318,5 +322,56 @@ func TestDenseBindingSplits(t *testing.T) {
 	var le *gpu.LimitError
 	if err := p.g.Err(); !errors.As(err, &le) {
 		t.Fatalf("oversized weight: error %v, want a *gpu.LimitError", err)
+	}
+}
+
+// TestDenseSubgroups: where the device vouches for subgroups, every Linear
+// and Conv2D case agrees with the reference on the subgroup kernels
+// (matmul.wgsl's and conv2d.wgsl's SG) as well as on the fallback, and the
+// subgroup kernels really ran. CI's js/wasm run (Dawn on SwiftShader offers
+// subgroups of 4) sets HARMONY_REQUIRE_SUBGROUPS=1 so that this cannot skip
+// there.
+func TestDenseSubgroups(t *testing.T) {
+	d := gputest.Open(t, gpu.Options{Profile: true})
+	info := d.Info()
+	if info.SubgroupSize == 0 {
+		msg := fmt.Sprintf("no subgroup kernels on %s (offered %v: %s)", info.Adapter, info.Subgroups, info.SubgroupNote)
+		if os.Getenv("HARMONY_REQUIRE_SUBGROUPS") == "1" {
+			t.Fatal("HARMONY_REQUIRE_SUBGROUPS=1: " + msg)
+		}
+		t.Skip(msg)
+	}
+	p := &oracle{t: t, g: New(d), c: cpu.New(), rng: rand.New(rand.NewSource(1))}
+	p.g.Guard = true
+	for _, sg := range []int{int(info.SubgroupSize), 0} {
+		d.ResetProfile()
+		p.g.Subgroup = sg
+		for _, tc := range linearCases {
+			t.Run(fmt.Sprintf("SG=%d/linear/%s", sg, tc.name), func(t *testing.T) {
+				p.t = t
+				t.Logf("max err / max|ref| = %.2g", runLinear(t, p, tc))
+			})
+		}
+		for _, tc := range convCases {
+			t.Run(fmt.Sprintf("SG=%d/conv/%s", sg, tc.name), func(t *testing.T) {
+				p.t = t
+				t.Logf("max err / max|ref| = %.2g", runConv(t, p, tc))
+			})
+		}
+		used := map[string]int{}
+		for _, k := range d.Profile() {
+			if strings.Contains(k.Kernel, ",SG=") || strings.Contains(k.Kernel, "[SG=") {
+				used[k.Kernel[:strings.Index(k.Kernel, ":")]] += k.Calls
+			}
+		}
+		t.Logf("SG=%d: subgroup dispatches %v", sg, used)
+		// 12 Linear cases take the vector path (one of them a single row),
+		// 7 Conv2D cases the 3×3 TAPS form.
+		if sg > 0 && (used["matmul.wgsl"] < 11 || used["conv2d.wgsl"] < 7) {
+			t.Errorf("SG=%d: subgroup dispatches %v, want 11 or more matmul and 7 or more conv2d", sg, used)
+		}
+		if sg == 0 && len(used) > 0 {
+			t.Errorf("Subgroup=0: subgroup kernels still ran: %v", used)
+		}
 	}
 }

@@ -6,6 +6,7 @@
 // load of every call (the harness's procmon).
 //
 //   node wasm/node/bench.mjs [--paths LIST] [--repeat 1] [--out /tmp/harmony-peer-DATE] [--synthetic medium]
+//        [--no-subgroups] (ours: keep the kernels off subgroups where the adapter has them)
 //        [--peers /work/peers] [--model /work/shared/golden/blipdiffusion-tiny]
 //        [--golden PEERS/models/tiny/golden_io.safetensors] [--runs 7] [--warmup 2]
 //
@@ -150,6 +151,7 @@ async function oursChromium(out, timeoutS, profileKernels = false) {
   const q = new URLSearchParams({ model: '/models/m/', golden: '/golden_io.safetensors', runs: RUNS, warmup: WARMUP });
   if (profileKernels) q.set("profile", "1");
   if (SYNTHETIC) q.set('synthetic', SYNTHETIC);
+  if (args['no-subgroups']) q.set('subgroups', '0');
   const pageUrl = `http://127.0.0.1:${port}/bench.html?${q}`;
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'harmony-chrome-'));
   const flags = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--no-first-run', '--no-default-browser-check',
@@ -196,7 +198,7 @@ async function oursNode(out, timeoutS) {
   fs.rmSync(file, { force: true });
   const res = spawnSync(process.execPath, ['--stack-size=8192', fileURLToPath(import.meta.url), '--child-node', file,
     '--build-dir', out, '--peers', PEERS, ...(SYNTHETIC ? ['--synthetic', SYNTHETIC] : []), '--model', MODEL, '--golden', GOLDEN, '--runs', String(RUNS), '--warmup', String(WARMUP),
-    ...(args['wait-quiet'] ? ['--wait-quiet', args['wait-quiet']] : [])],
+    ...(args['wait-quiet'] ? ['--wait-quiet', args['wait-quiet']] : []), ...(args['no-subgroups'] ? ['--no-subgroups'] : [])],
   { env, encoding: 'utf8', timeout: timeoutS * 1000, stdio: ['ignore', 'inherit', 'inherit'] });
   if (!fs.existsSync(file)) return { path: 'ours-node', error: `child exited ${res.status} ${res.signal || ''} without a record` };
   const rec = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -230,7 +232,7 @@ async function childNode() {
   let rec;
   try {
     const r = await harmony.benchUNet({ model: `${base}/models/m/`, golden: `${base}/golden_io.safetensors`, warmup: WARMUP, runs: RUNS,
-      synthetic: SYNTHETIC,
+      synthetic: SYNTHETIC, subgroups: !args['no-subgroups'],
       hook: async (phase, i) => {
         if (phase === 'start') timingSnap = snapshot();
         else if (phase === 'end') timingUsage = usage(timingSnap, snapshot());
