@@ -1,7 +1,8 @@
 // kernels.go: throughput of the GPU kernels at the full-size UNet's shapes
 // (512×512 images: 64×64 latents, 320 channels, 8 heads of 40), the shapes
 // of engine/kernels' benchmarks: GFLOP/s for Linear, Conv2D (2·M·N·K) and
-// attention (4·Nq·Nk·d·heads), GB/s of the bytes GroupNorm must move.
+// attention (4·Nq·Nk·d·heads), GB/s of the bytes GroupNorm must move, and
+// first the adapter's own ceiling (register-only fma, kernels.Peak).
 package bench
 
 import (
@@ -51,7 +52,27 @@ func kernelCases(small bool) []kernelCase {
 		nq, heads, d, nk = 64, 2, 8, 7
 		gb, gh, gw, gc = 1, 8, 8, 64
 	}
-	var cs []kernelCase
+	threads := 64 * 1024
+	if small {
+		threads = 256
+	}
+	rows := 1024
+	if small {
+		rows = 4
+	}
+	// The adapter's ceilings first: the rows below are read against them.
+	cs := []kernelCase{{
+		op: "fma peak (no loads)", shape: fmt.Sprintf("%d threads × %d FLOP", threads, kernels.PeakFLOP), flop: float64(threads * kernels.PeakFLOP),
+		setup: func(b *kernels.Backend) (func() *tensor.Tensor, func()) {
+			return func() *tensor.Tensor { return b.Peak(threads) }, func() {}
+		},
+	}, {
+		op: "storage loads", shape: fmt.Sprintf("%d threads × 256 vec4, own rows", threads), bytes: float64(threads * kernels.LoadBytes),
+		setup: func(b *kernels.Backend) (func() *tensor.Tensor, func()) {
+			src := randTensor(b, 13, tensor.F32, 1, rows, kernels.LoadBytes/4)
+			return func() *tensor.Tensor { return b.Loads(src, threads) }, func() { b.Free(src) }
+		},
+	}}
 	for _, dt := range []tensor.DType{tensor.F16, tensor.F32} {
 		cs = append(cs, kernelCase{
 			op: "linear", shape: fmt.Sprintf("[%d,%d]·[%d,%d]ᵀ", m, k, n, k), weights: dt.String(), flop: 2 * float64(m*n*k),

@@ -88,3 +88,26 @@ func BenchmarkAddChannel(b *testing.B) {
 		return func() *tensor.Tensor { return be.Add(x, c) }
 	})
 }
+
+// BenchmarkPeak is the adapter's arithmetic ceiling (selftest.wgsl's peak:
+// register-only fma chains): what the other benchmarks' GFLOP/s compare to.
+//
+//	go test ./engine/kernels/ -run '^$' -bench Peak
+func BenchmarkPeak(b *testing.B) {
+	g := benchBackend(b)
+	const threads = 64 * 1024
+	benchOp(b, g, threads*PeakFLOP, func() []*tensor.Tensor { return []*tensor.Tensor{g.Peak(threads)} })
+}
+
+// BenchmarkLoads is the cost of storage loads from per-thread addresses
+// (selftest.wgsl's loads), in GB/s: the other side of BenchmarkPeak.
+//
+//	go test ./engine/kernels/ -run '^$' -bench Loads
+func BenchmarkLoads(b *testing.B) {
+	g := benchBackend(b)
+	const rows, threads = 1024, 64 * 1024
+	src := g.FromF32("src", make([]float32, rows*LoadBytes/4), rows, LoadBytes/4)
+	defer g.Free(src)
+	benchOp(b, g, 0, func() []*tensor.Tensor { return []*tensor.Tensor{g.Loads(src, threads)} })
+	b.ReportMetric(float64(threads*LoadBytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+}
