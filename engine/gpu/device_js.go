@@ -194,7 +194,11 @@ func Open(ctx context.Context, opt Options) (*Device, error) {
 	case !dev.Get("features").Call("has", "subgroups").Truthy():
 		d.info.SubgroupNote = "feature not granted"
 	default:
-		d.info.SubgroupSize, d.info.SubgroupNote = d.probeSubgroups(ctx)
+		lo, hi := uint32(0), uint32(0)
+		if info.Type() == js.TypeObject {
+			lo, hi = uint32(info.Get("subgroupMinSize").Int()), uint32(info.Get("subgroupMaxSize").Int())
+		}
+		d.info.SubgroupSize, d.info.SubgroupNote = d.probeSubgroups(ctx, lo, hi)
 	}
 	return d, nil
 }

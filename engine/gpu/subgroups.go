@@ -1,10 +1,11 @@
 // subgroups.go decides whether kernels may use subgroup operations. WGSL
 // promises neither a subgroup size nor which invocations share a subgroup;
-// the subgroup kernels (matmul.wgsl with SG) assume every subgroup of a
-// 64-invocation workgroup has the same power-of-two size S and holds S
-// consecutive local invocation indices, lane = index mod S. The probe
-// checks exactly that on the device, and that subgroupBroadcast returns the
-// chosen lane's value, before any kernel relies on it.
+// the subgroup kernels (matmul.wgsl and conv2d.wgsl with SG) assume every
+// subgroup of their workgroup has the same power-of-two size S and holds S
+// consecutive local invocation indices, lane = index mod S. They are used
+// only where the adapter reports one fixed subgroup size and a probe kernel
+// finds exactly that layout on the device, with subgroupBroadcast returning
+// the chosen lane's value.
 package gpu
 
 import (
@@ -25,8 +26,15 @@ type probeParams struct {
 }
 
 // probeSubgroups runs the probe and returns the subgroup size kernels may
-// assume, or 0 and why not.
-func (d *Device) probeSubgroups(ctx context.Context) (uint32, string) {
+// assume, or 0 and why not. lo and hi are the adapter's subgroupMinSize and
+// subgroupMaxSize: where they differ, a driver may compile each pipeline
+// for another size (Intel's SIMD8/16/32, AMD's wave32/64), so what the probe
+// sees need not hold for the matmul pipeline, and a kernel assuming it would
+// broadcast from the wrong lanes. Only a fixed size is used.
+func (d *Device) probeSubgroups(ctx context.Context, lo, hi uint32) (uint32, string) {
+	if note := fixedSize(lo, hi); note != "" {
+		return 0, note
+	}
 	const wg = 64
 	out, err := d.NewBuffer("subgroup probe", 3*wg*4)
 	if err != nil {
@@ -41,7 +49,23 @@ func (d *Device) probeSubgroups(ctx context.Context) (uint32, string) {
 		return 0, "probe read-back failed: " + firstLine(err.Error())
 	}
 	u := func(i int) uint32 { return binary.LittleEndian.Uint32(raw[4*i:]) }
-	return checkSubgroups(wg, u)
+	s, note := checkSubgroups(wg, u)
+	if s != 0 && s != lo {
+		return 0, fmt.Sprintf("the probe ran with subgroups of %d, the adapter reports %d", s, lo)
+	}
+	return s, note
+}
+
+// fixedSize says why the adapter's reported subgroup sizes rule the
+// subgroup kernels out, or "" when they allow them.
+func fixedSize(lo, hi uint32) string {
+	switch {
+	case lo == 0 || hi == 0:
+		return "the adapter does not report its subgroup sizes"
+	case lo != hi:
+		return fmt.Sprintf("subgroup size varies from %d to %d between pipelines on this adapter", lo, hi)
+	}
+	return ""
 }
 
 // checkSubgroups judges the probe's output: u(i) for i < wg is

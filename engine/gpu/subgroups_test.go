@@ -6,6 +6,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// TestFixedSize: only an adapter that reports one subgroup size may run the
+// subgroup kernels.
+func TestFixedSize(t *testing.T) {
+	require.Empty(t, fixedSize(4, 4))
+	require.Empty(t, fixedSize(32, 32))
+	require.Contains(t, fixedSize(8, 32), "varies from 8 to 32")
+	require.Contains(t, fixedSize(32, 64), "varies")
+	require.Contains(t, fixedSize(0, 0), "does not report")
+}
+
 // TestCheckSubgroups: the probe's verdict on made-up outputs, one per way a
 // device can break the subgroup kernels' assumptions.
 func TestCheckSubgroups(t *testing.T) {
