@@ -207,15 +207,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (t >= p.tiles) {
     return;
   }
-#if SG
-  // A subgroup's consecutive invocations: consecutive pixel blocks, the
-  // same channel block (WGM is a multiple of SG).
-  let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid % ${WGM}u) * TM;
-  let n0 = (t % p.tiles_n) * (WGN * TN) + (lid / ${WGM}u) * TN;
-#else
-  let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid / WGN) * TM;
-  let n0 = (t % p.tiles_n) * (WGN * TN) + (lid % WGN) * TN;
-#endif
+  let origin = block_origin(t, p.tiles_n, lid);
+  let m0 = origin.x;
+  let n0 = origin.y;
   let hw = p.out_h * p.out_w;
   let kk = p.kh * p.kw;
 
@@ -345,8 +339,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (t >= p.tiles) {
     return;
   }
-  let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid / WGN) * TM;
-  let n0 = (t % p.tiles_n) * (WGN * TN) + (lid % WGN) * TN;
+  let origin = block_origin(t, p.tiles_n, lid);
+  let m0 = origin.x;
+  let n0 = origin.y;
   let hw = p.out_h * p.out_w;
   let kk = p.kh * p.kw;
 

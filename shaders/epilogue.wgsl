@@ -1,7 +1,24 @@
-// epilogue.wgsl: the activations fused into the dense kernels' epilogues
-// (tensor.Act), chosen at compile time by one of the defines ACT_SILU,
-// ACT_GELU, ACT_QGELU (none: identity), four outputs at a time. Pasted in with
-// `#include "epilogue.wgsl"`; never compiled on its own.
+// epilogue.wgsl: what the dense kernels (matmul.wgsl, conv2d.wgsl) share:
+// where a thread's output block lies (block_origin, from their tiling
+// defines TM, TN, WGM, WGN and SG), and the activations fused into their
+// epilogues (tensor.Act), chosen at compile time by one of the defines
+// ACT_SILU, ACT_GELU, ACT_QGELU (none: identity), four outputs at a time.
+// Pasted in with `#include "epilogue.wgsl"`; never compiled on its own.
+
+// The first row and column of invocation lid's TM×TN output block in
+// workgroup tile t (tiles_n tiles across). The workgroup's WGM×WGN threads
+// run along the columns, or with SG down the rows (WGM a multiple of SG),
+// so that a subgroup's consecutive invocations share one column block.
+fn block_origin(t: u32, tiles_n: u32, lid: u32) -> vec2<u32> {
+#if SG
+  let r = lid % ${WGM}u;
+  let c = lid / ${WGM}u;
+#else
+  let r = lid / ${WGN}u;
+  let c = lid % ${WGN}u;
+#endif
+  return vec2<u32>((t / tiles_n) * (${WGM}u * ${TM}u) + r * ${TM}u, (t % tiles_n) * (${WGN}u * ${TN}u) + c * ${TN}u);
+}
 
 // erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), four at a time: WGSL
 // has no erf, and diffusers' GELU is the exact one, 0.5·x·(1 + erf(x/√2)).

@@ -217,15 +217,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (t >= p.tiles) {
     return;
   }
-#if SG
-  // Consecutive invocations take consecutive row blocks of one column
-  // block (WGM is a multiple of SG): a subgroup shares its columns.
-  let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid % ${WGM}u) * TM;
-  let n0 = (t % p.tiles_n) * (WGN * TN) + (lid / ${WGM}u) * TN;
-#else
-  let m0 = (t / p.tiles_n) * (${WGM}u * TM) + (lid / WGN) * TM;
-  let n0 = (t % p.tiles_n) * (WGN * TN) + (lid % WGN) * TN;
-#endif
+  let origin = block_origin(t, p.tiles_n, lid);
+  let m0 = origin.x;
+  let n0 = origin.y;
 
   // Row strides and offsets in load units. Rows past M / N read row M−1 /
   // N−1 (in bounds, results dropped), so the inner loop has no branches.
