@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"harmony/engine/bench/cputime"
 	"harmony/engine/gpu"
 	"harmony/engine/kernels"
 	"harmony/engine/models/unet"
@@ -283,12 +284,12 @@ func measure(ctx context.Context, warmup, reps int, call func() error) (Timing, 
 		if err := ctx.Err(); err != nil {
 			return t, err
 		}
-		c0, t0 := cpuTime(), time.Now()
+		c0, t0 := cputime.Process(), time.Now()
 		if err := call(); err != nil {
 			return t, err
 		}
 		wall = append(wall, float64(time.Since(t0).Microseconds())/1e3)
-		cpu = append(cpu, float64((cpuTime()-c0).Microseconds())/1e3)
+		cpu = append(cpu, float64((cputime.Process()-c0).Microseconds())/1e3)
 	}
 	t.MedianMS, t.MinMS, t.MaxMS = median(wall), slices.Min(wall), slices.Max(wall)
 	t.CPUMS = median(cpu)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/x448/float16"
 
+	"harmony/engine/bench/cputime"
 	"harmony/engine/gpu/gputest"
 	"harmony/engine/tensor"
 )
@@ -56,7 +57,7 @@ func benchOp(b *testing.B, g *Backend, flops float64, op func() []*tensor.Tensor
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	c0 := cpuTime()
+	c0 := cputime.Process()
 	for range b.N {
 		outs := op()
 		if err := g.Sync(ctx); err != nil {
@@ -64,7 +65,7 @@ func benchOp(b *testing.B, g *Backend, flops float64, op func() []*tensor.Tensor
 		}
 		g.Free(outs...)
 	}
-	cpu := cpuTime() - c0
+	cpu := cputime.Process() - c0
 	if flops == 0 {
 		return // the caller reports its own metric
 	}
@@ -218,12 +219,12 @@ func BenchmarkLinearVariants(b *testing.B) {
 				}
 			}
 			run := func() (wall, cpu float64) {
-				c0, t0 := cpuTime(), time.Now()
+				c0, t0 := cputime.Process(), time.Now()
 				g.Free(g.Linear(x, w, bias, tensor.Epilogue{}))
 				if err := g.Sync(ctx); err != nil {
 					b.Fatal(err)
 				}
-				return time.Since(t0).Seconds(), (cpuTime() - c0).Seconds()
+				return time.Since(t0).Seconds(), (cputime.Process() - c0).Seconds()
 			}
 			for _, v := range variants {
 				set(v)
@@ -320,12 +321,12 @@ func BenchmarkConvVariants(b *testing.B) {
 			ctx := context.Background()
 			const flops = 2 * h * w * o * c * 9
 			run := func() (wall, cpu float64) {
-				c0, t0 := cpuTime(), time.Now()
+				c0, t0 := cputime.Process(), time.Now()
 				g.Free(g.Conv2D(x, wt, bias, tensor.ConvOpts{Stride: 1, Pad: 1}))
 				if err := g.Sync(ctx); err != nil {
 					b.Fatal(err)
 				}
-				return time.Since(t0).Seconds(), (cpuTime() - c0).Seconds()
+				return time.Since(t0).Seconds(), (cputime.Process() - c0).Seconds()
 			}
 			for _, v := range variants {
 				set(v)

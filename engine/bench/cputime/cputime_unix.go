@@ -1,15 +1,15 @@
 //go:build unix
 
-// cputime_unix.go: the process's CPU time (user + system). On a CPU
-// adapter the "GPU" threads are the process's own, so this counts them.
-package bench
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-func cpuTime() time.Duration {
+// Process is the CPU time (user + system) the process has used; 0 where it
+// cannot be read.
+func Process() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
