@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"io/fs"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,40 +15,24 @@ import (
 	"github.com/x448/float16"
 
 	"harmony/engine/cpu"
+	"harmony/engine/models/modeltest"
 	"harmony/engine/pipeline"
 	"harmony/engine/tensor"
 	"harmony/loader"
-	"harmony/loader/golden"
 	"harmony/www"
 )
 
 // readTSV returns blipdiffusion_tensors.tsv as component/name → shape and
-// dtype column.
+// the dtype the synthetic files store.
 func readTSV(t *testing.T) map[string]Tensor {
 	t.Helper()
-	data, err := os.ReadFile(golden.Path(t, "..", "docs", "blipdiffusion_tensors.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]Tensor{}
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n")[1:] {
-		f := strings.Split(line, "\t")
-		if len(f) != 4 {
-			t.Fatalf("tsv line %q", line)
-		}
-		var shape []int
-		for _, d := range strings.Split(strings.Trim(f[2], "[]"), ",") {
-			var v int
-			if _, err := fmt.Sscan(strings.TrimSpace(d), &v); err != nil {
-				t.Fatalf("%s: bad shape %q", f[1], f[2])
-			}
-			shape = append(shape, v)
-		}
+	for _, r := range modeltest.ReleasedTensors(t) {
 		dt := loader.F16 // the synthetic files are fp16 where the released ones are f32
-		if strings.HasPrefix(f[3], "i64") {
+		if strings.HasPrefix(r.DType, "i64") {
 			dt = loader.I64
 		}
-		out[f[0]+"/"+f[1]] = Tensor{Component: f[0], Name: f[1], Shape: shape, DType: dt}
+		out[r.Component+"/"+r.Name] = Tensor{Component: r.Component, Name: r.Name, Shape: r.Shape, DType: dt}
 	}
 	return out
 }

@@ -51,20 +51,26 @@ func ForEach(t *testing.T, body func(t *testing.T, b tensor.Backend, bc Backend)
 	}
 }
 
-// SpecTensors returns the name → shape rows of one component's float
-// tensors in the released checkpoint's table (beside the goldens in
-// shared/docs).
-func SpecTensors(t *testing.T, component string) map[string][]int {
+// Released is one row of the released checkpoint's tensor table.
+type Released struct {
+	Component, Name string
+	Shape           []int
+	DType           string // "f32", or "i64" for the position_ids buffers
+}
+
+// ReleasedTensors reads every row of the released checkpoint's table
+// (shared/docs/blipdiffusion_tensors.tsv, beside the goldens).
+func ReleasedTensors(t *testing.T) []Released {
 	t.Helper()
 	data, err := os.ReadFile(golden.Path(t, "..", "docs", "blipdiffusion_tensors.tsv"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string][]int{}
-	for _, line := range strings.Split(string(data), "\n")[1:] {
+	var out []Released
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n")[1:] {
 		f := strings.Split(line, "\t")
-		if len(f) != 4 || f[0] != component || f[3] != "f32" {
-			continue
+		if len(f) != 4 {
+			t.Fatalf("blipdiffusion_tensors.tsv: line %q", line)
 		}
 		var shape []int
 		for _, d := range strings.Split(strings.Trim(f[2], "[]"), ",") {
@@ -74,7 +80,20 @@ func SpecTensors(t *testing.T, component string) map[string][]int {
 			}
 			shape = append(shape, v)
 		}
-		out[f[1]] = shape
+		out = append(out, Released{Component: f[0], Name: f[1], Shape: shape, DType: f[3]})
+	}
+	return out
+}
+
+// SpecTensors returns the name → shape rows of one component's float
+// tensors in the released checkpoint's table.
+func SpecTensors(t *testing.T, component string) map[string][]int {
+	t.Helper()
+	out := map[string][]int{}
+	for _, r := range ReleasedTensors(t) {
+		if r.Component == component && r.DType == "f32" {
+			out[r.Name] = r.Shape
+		}
 	}
 	return out
 }
