@@ -209,73 +209,63 @@ func BenchmarkLinearVariants(b *testing.B) {
 			w := benchRand(g, rng, "w", dt, n, k)
 			bias := benchRand(g, rng, "b", tensor.F32, n)
 			defer g.Free(x, w, bias)
-			ctx := context.Background()
-			set := func(v linVariant) {
+			names := make([]string, len(variants))
+			for i, v := range variants {
+				names[i] = v.name
+			}
+			raceVariants(b, g, names, func(i int) {
+				v := variants[i]
 				matmulW8 = v.w8
 				linearTile, w8Tile = v.tile, v.tile
 				g.Subgroup = 0
 				if v.sg {
 					g.Subgroup = sgSize
 				}
-			}
-			run := func() (wall, cpu float64) {
-				c0, t0 := cputime.Process(), time.Now()
-				g.Free(g.Linear(x, w, bias, tensor.Epilogue{}))
-				if err := g.Sync(ctx); err != nil {
-					b.Fatal(err)
-				}
-				return time.Since(t0).Seconds(), (cputime.Process() - c0).Seconds()
-			}
-			for _, v := range variants {
-				set(v)
-				t0 := time.Now()
-				run() // compile outside the timing
-				b.Logf("%s: first call (compile) %v", v.name, time.Since(t0))
-			}
-			bestWall := make([]float64, len(variants))
-			bestCPU := make([]float64, len(variants))
-			b.ResetTimer()
-			for range b.N {
-				for i, v := range variants {
-					set(v)
-					wall, cpu := run()
-					bestWall[i] = max(bestWall[i], 2*m*n*k/wall/1e9)
-					if cpu > 0 {
-						bestCPU[i] = max(bestCPU[i], 2*m*n*k/cpu/1e9)
-					}
-				}
-			}
-			for i, v := range variants {
-				b.ReportMetric(bestCPU[i], v.name+"-GFLOP/cpu-s")
-				b.ReportMetric(bestWall[i], v.name+"-GFLOP/s")
-			}
+			}, 2*m*n*k, func() *tensor.Tensor { return g.Linear(x, w, bias, tensor.Epilogue{}) })
 		})
 	}
 }
 
-// convVariants are the Conv2D forms BenchmarkConvVariants races: v1 the
-// general kernel (weights read a scalar at a time, KH·KW apart; the first
-// kernel's algorithm), v2–v5 the TAPS form at several blocks. Best of b.N
-// interleaved rounds, GFLOP per CPU-second, 3×3 over 64×64×320 → 320 on
-// lavapipe, loaded machine (±20 %); cold compile of one pipeline:
-//
-//	                         f32    f16    compile
-//	v1  general 8×8          4.8    5.0    ~1 s
-//	v2  TAPS 8×8 (engine)    6.0    7.2    ~2 s
-//	v3  TAPS 8×16            5.6    6.9    ~4.5 s
-//	v4  TAPS 16×8            6.7    7.3    ~6 s
-//	v5  TAPS 16×16           7.4    8.6    ~11 s
-//
-// v6–v8 take subgroups (SG; not on lavapipe). f16 on Dawn/SwiftShader under
-// Node (subgroups of 4), best of 2 rounds, GFLOP/s, first call incl. compile:
-//
-//	v2  TAPS 8×8 (fallback)         1.93   ~7 s
-//	v6  SG TAPS 8×8 (engine)        2.31   ~6 s
-//	v7  SG TAPS 8×16                2.48   ~7 s
-//	v8  SG TAPS 4×16, 16×4 threads  2.20   ~5 s
-//
-// The engine keeps convTapsTile with SG too (v6): v7's few per cent more
-// cost another tile shape per convolution flavour to compile.
+// raceVariants times op under each of the named variants (set(i) selects
+// variant i): one untimed call each first (pipeline compilation, logged),
+// then b.N rounds that run every variant once, interleaved so that the load
+// of a shared machine hits them alike. Each variant reports its best round
+// in GFLOP/s and GFLOP per CPU-second.
+func raceVariants(b *testing.B, g *Backend, names []string, set func(i int), flops float64, op func() *tensor.Tensor) {
+	ctx := context.Background()
+	run := func() (wall, cpu float64) {
+		c0, t0 := cputime.Process(), time.Now()
+		g.Free(op())
+		if err := g.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0).Seconds(), (cputime.Process() - c0).Seconds()
+	}
+	for i, name := range names {
+		set(i)
+		t0 := time.Now()
+		run()
+		b.Logf("%s: first call (compile) %v", name, time.Since(t0))
+	}
+	bestWall := make([]float64, len(names))
+	bestCPU := make([]float64, len(names))
+	b.ResetTimer()
+	for range b.N {
+		for i := range names {
+			set(i)
+			wall, cpu := run()
+			bestWall[i] = max(bestWall[i], flops/wall/1e9)
+			if cpu > 0 {
+				bestCPU[i] = max(bestCPU[i], flops/cpu/1e9)
+			}
+		}
+	}
+	for i, name := range names {
+		b.ReportMetric(bestCPU[i], name+"-GFLOP/cpu-s")
+		b.ReportMetric(bestWall[i], name+"-GFLOP/s")
+	}
+}
+
 // convVariant is one Conv2D form BenchmarkConvVariants races.
 type convVariant struct {
 	name string
@@ -305,52 +295,24 @@ func BenchmarkConvVariants(b *testing.B) {
 			g := benchBackend(b)
 			sgSize := g.Subgroup
 			variants := slices.DeleteFunc(slices.Clone(convVariants), func(v convVariant) bool { return v.sg && sgSize == 0 })
-			set := func(v convVariant) {
-				convTaps, denseTile, convTapsTile = v.taps, v.tile, v.tile
-				g.Subgroup = 0
-				if v.sg {
-					g.Subgroup = sgSize
-				}
-			}
 			rng := rand.New(rand.NewSource(1))
 			const h, w, c, o = 64, 64, 320, 320
 			x := benchRand(g, rng, "x", tensor.F32, 1, h, w, c)
 			wt := benchRand(g, rng, "w", dt, o, c, 3, 3)
 			bias := benchRand(g, rng, "b", tensor.F32, o)
 			defer g.Free(x, wt, bias)
-			ctx := context.Background()
-			const flops = 2 * h * w * o * c * 9
-			run := func() (wall, cpu float64) {
-				c0, t0 := cputime.Process(), time.Now()
-				g.Free(g.Conv2D(x, wt, bias, tensor.ConvOpts{Stride: 1, Pad: 1}))
-				if err := g.Sync(ctx); err != nil {
-					b.Fatal(err)
-				}
-				return time.Since(t0).Seconds(), (cputime.Process() - c0).Seconds()
-			}
-			for _, v := range variants {
-				set(v)
-				t0 := time.Now()
-				run()
-				b.Logf("%s: first call (compile) %v", v.name, time.Since(t0))
-			}
-			bestWall := make([]float64, len(variants))
-			bestCPU := make([]float64, len(variants))
-			b.ResetTimer()
-			for range b.N {
-				for i, v := range variants {
-					set(v)
-					wall, cpu := run()
-					bestWall[i] = max(bestWall[i], flops/wall/1e9)
-					if cpu > 0 {
-						bestCPU[i] = max(bestCPU[i], flops/cpu/1e9)
-					}
-				}
-			}
+			names := make([]string, len(variants))
 			for i, v := range variants {
-				b.ReportMetric(bestCPU[i], v.name+"-GFLOP/cpu-s")
-				b.ReportMetric(bestWall[i], v.name+"-GFLOP/s")
+				names[i] = v.name
 			}
+			raceVariants(b, g, names, func(i int) {
+				v := variants[i]
+				convTaps, denseTile, convTapsTile = v.taps, v.tile, v.tile
+				g.Subgroup = 0
+				if v.sg {
+					g.Subgroup = sgSize
+				}
+			}, 2*h*w*o*c*9, func() *tensor.Tensor { return g.Conv2D(x, wt, bias, tensor.ConvOpts{Stride: 1, Pad: 1}) })
 		})
 	}
 }
