@@ -15,6 +15,7 @@ package bench
 
 import (
 	"fmt"
+	"harmony/engine/models/released"
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
@@ -80,13 +81,13 @@ func ConfigFile(component string) string {
 
 // Plan returns the released checkpoint's layout: configs and tensors.
 func Plan() (*Synth, error) {
-	return PlanFrom([]byte(modelIndexJSON), map[string][]byte{
-		"text_encoder":    []byte(textEncoderJSON),
-		"qformer":         []byte(qformerJSON),
-		"unet":            []byte(unetJSON),
-		"vae":             []byte(vaeJSON),
-		"scheduler":       []byte(schedulerJSON),
-		"image_processor": []byte(imageProcessorJSON),
+	return PlanFrom([]byte(released.ModelIndex), map[string][]byte{
+		"text_encoder":    []byte(released.TextEncoder),
+		"qformer":         []byte(released.QFormer),
+		"unet":            []byte(released.UNet),
+		"vae":             []byte(released.VAE),
+		"scheduler":       []byte(released.Scheduler),
+		"image_processor": []byte(released.ImageProcessor),
 	})
 }
 

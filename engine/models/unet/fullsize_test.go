@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"harmony/engine/cpu"
+	"harmony/engine/models/released"
 	"harmony/engine/models/unet/dryrun"
 	"harmony/engine/tensor"
 	"harmony/loader"
@@ -42,7 +43,7 @@ func (h *harmonyHook) Probs(s Site, p *tensor.Tensor) {
 // agree, nothing may leak, and no single activation may pass WebGPU's
 // default 128 MiB binding limit.
 func TestFullSizeDryRun(t *testing.T) {
-	cfg, err := ParseConfig([]byte(sd15Config))
+	cfg, err := ParseConfig([]byte(released.UNet))
 	if err != nil {
 		t.Fatal(err)
 	}

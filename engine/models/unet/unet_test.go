@@ -15,40 +15,11 @@ import (
 
 	"harmony/engine/cpu"
 	"harmony/engine/models/modeltest"
+	"harmony/engine/models/released"
 	"harmony/engine/tensor"
 	"harmony/loader"
 	"harmony/loader/golden"
 )
-
-// sd15Config is the SD-1.5 UNet config of blipdiffusion.md §2.4.
-const sd15Config = `{
-  "_class_name": "UNet2DConditionModel",
-  "act_fn": "silu",
-  "attention_head_dim": 8,
-  "block_out_channels": [320, 640, 1280, 1280],
-  "center_input_sample": false,
-  "cross_attention_dim": 768,
-  "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
-  "downsample_padding": 1,
-  "dual_cross_attention": false,
-  "flip_sin_to_cos": true,
-  "freq_shift": 0,
-  "in_channels": 4,
-  "layers_per_block": 2,
-  "mid_block_scale_factor": 1,
-  "mid_block_type": "UNetMidBlock2DCrossAttn",
-  "norm_eps": 1e-05,
-  "norm_num_groups": 32,
-  "only_cross_attention": false,
-  "out_channels": 4,
-  "resnet_time_scale_shift": "default",
-  "sample_size": 64,
-  "time_embedding_type": "positional",
-  "class_embed_type": null,
-  "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
-  "upcast_attention": false,
-  "use_linear_projection": false
-}`
 
 // withKeys returns the JSON object base with the keys of edits set.
 func withKeys(t *testing.T, base, edits string) []byte {
@@ -69,7 +40,7 @@ func withKeys(t *testing.T, base, edits string) []byte {
 }
 
 func TestTensorsSD15(t *testing.T) {
-	cfg, err := ParseConfig([]byte(sd15Config))
+	cfg, err := ParseConfig([]byte(released.UNet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +79,7 @@ func TestParseConfigRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.key, func(t *testing.T) {
-			_, err := ParseConfig(withKeys(t, sd15Config, "{"+c.edit+"}"))
+			_, err := ParseConfig(withKeys(t, released.UNet, "{"+c.edit+"}"))
 			var ce *ConfigError
 			if !errors.As(err, &ce) || ce.Key != c.key {
 				t.Fatalf("err = %v, want a ConfigError on %s", err, c.key)
@@ -118,7 +89,7 @@ func TestParseConfigRefuses(t *testing.T) {
 }
 
 func TestParseConfigLists(t *testing.T) {
-	c, err := ParseConfig(withKeys(t, sd15Config, `{"layers_per_block": [1, 2, 2, 3], "attention_head_dim": [5, 10, 20, 20],
+	c, err := ParseConfig(withKeys(t, released.UNet, `{"layers_per_block": [1, 2, 2, 3], "attention_head_dim": [5, 10, 20, 20],
 	 "transformer_layers_per_block": [1, 2, 3, 1], "only_cross_attention": [false, true, false, false],
 	 "cross_attention_dim": [768, 768, 768, 768], "mid_block_type": null}`))
 	if err != nil {

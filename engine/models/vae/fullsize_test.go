@@ -3,6 +3,7 @@ package vae
 import (
 	"testing"
 
+	"harmony/engine/models/released"
 	"harmony/engine/models/unet/dryrun"
 	"harmony/engine/tensor"
 	"harmony/loader"
@@ -13,7 +14,7 @@ import (
 // activation peak must not grow with the batch (entries decode one at a
 // time).
 func TestFullSizeDryRun(t *testing.T) {
-	cfg, err := ParseConfig([]byte(sdVAEConfig))
+	cfg, err := ParseConfig([]byte(released.VAE))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,30 +11,14 @@ import (
 
 	"harmony/engine/cpu"
 	"harmony/engine/models/modeltest"
+	"harmony/engine/models/released"
 	"harmony/engine/tensor"
 	"harmony/loader"
 	"harmony/loader/golden"
 )
 
-// sdVAEConfig is the VAE config of blipdiffusion.md §2.5.
-const sdVAEConfig = `{
-  "_class_name": "AutoencoderKL",
-  "_diffusers_version": "0.16.0",
-  "act_fn": "silu",
-  "block_out_channels": [128, 256, 512, 512],
-  "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
-  "in_channels": 3,
-  "latent_channels": 4,
-  "layers_per_block": 2,
-  "norm_num_groups": 32,
-  "out_channels": 3,
-  "sample_size": 512,
-  "scaling_factor": 0.18215,
-  "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"]
-}`
-
 func TestTensorsSD(t *testing.T) {
-	cfg, err := ParseConfig([]byte(sdVAEConfig))
+	cfg, err := ParseConfig([]byte(released.VAE))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +66,8 @@ func TestParseConfigRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.key, func(t *testing.T) {
-			js := strings.Replace(sdVAEConfig, c.old, c.new, 1)
-			if js == sdVAEConfig {
+			js := strings.Replace(released.VAE, c.old, c.new, 1)
+			if js == released.VAE {
 				t.Fatal("edit did not apply")
 			}
 			_, err := ParseConfig([]byte(js))
