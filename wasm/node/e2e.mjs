@@ -69,13 +69,19 @@ try {
   const ready = async () => {
     await page.waitForFunction(() => !document.getElementById('adapter').textContent.startsWith('Starting'), null, { timeout: 120000 });
   };
+  // Lets any model load in flight (the demo loads by itself) finish: the
+  // status reads "Loading…", then "x MB of y MB …" while one runs.
+  const modelIdle = () => page.waitForFunction(() => {
+    const s = document.getElementById('model-status').textContent;
+    return s !== 'Loading…' && !(/ of /.test(s) && !s.startsWith('Loaded'));
+  }, null, { timeout: 300000 });
   await page.goto(args.url, { waitUntil: 'load' });
   await ready();
   report.adapter = await page.textContent('#adapter');
   if (args.mode === 'folder') {
     // A local diffusers folder, picked with the folder input: read in
     // place through File.slice, never uploaded.
-    await page.waitForFunction(() => document.getElementById('model-status').textContent !== 'Loading…', null, { timeout: 300000 });
+    await modelIdle();
     await page.selectOption('#model-source', 'folder');
     await page.selectOption('#precision', 'f32');
     await page.setInputFiles('#model-folder', args.folder);
@@ -94,8 +100,7 @@ try {
     // A hosted pack (here the demo pack by URL) is kept in Cache Storage:
     // the second load reads it from there; after "clear", from the network.
     const loaded = async () => {
-      // Let any load in flight (the demo loads by itself) finish first.
-      await page.waitForFunction(() => document.getElementById('model-status').textContent !== 'Loading…', null, { timeout: 300000 });
+      await modelIdle();
       await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
       await page.click('#load-model');
       await page.waitForFunction(() => {
