@@ -1,6 +1,6 @@
 // fullsize.go runs the pipeline's model stages one at a time at the size
-// of the checkpoint it is given (the synthetic full-size pack: issue 6
-// part 2) and measures each: wall time, GPU memory (gpu.Device.Stats peaks,
+// of the checkpoint it is given (the synthetic full-size pack) and
+// measures each: wall time, GPU memory (gpu.Device.Stats peaks,
 // pool included) against what the weights and the activations need (the
 // activation need from the same call on the dry-run backend), and host
 // memory. Each stage loads only its component (loader.Options.Components),
@@ -14,19 +14,23 @@
 //	         negative prompt → [2, 77, 768]
 //	unet-b2  one classifier-free-guidance call: batch 2, latents [2, 64, 64, 4]
 //	unet-b4  the Harmony call: batch 4 (main and visual-only processes,
-//	         unconds first) with attention-probability read-back at the
-//	         cross-attentions and the self-attention swap in the up blocks
+//	         unconds first) with the pipeline's own Harmony hook at a
+//	         swapping call: attention-probability read-back at the mask
+//	         layers, the subject masks, and the self-attention swap in the
+//	         up blocks (with a disc-shaped subject from the call before)
 //	vae      decoding [1, 64, 64, 4] latents to a 512×512 image
 package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
 	"time"
 
 	"harmony/engine/gpu"
+	"harmony/engine/harmony"
 	"harmony/engine/imageproc"
 	"harmony/engine/kernels"
 	"harmony/engine/models/blip2"
@@ -353,6 +357,10 @@ func (r *stageRun) textEncoder() (StageResult, error) {
 	if err != nil {
 		return res, err
 	}
+	begin, err := r.ctxBeginPos()
+	if err != nil {
+		return res, err
+	}
 	res.What = fmt.Sprintf("CLIP text encoder (%d layers): prompt with %d subject embeddings, and the negative prompt", cfg.Layers, nq)
 	call := func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error) {
 		m, err := clip.Load(w, cfg)
@@ -366,7 +374,7 @@ func (r *stageRun) textEncoder() (StageResult, error) {
 			return nil, err
 		}
 		defer b.Free(u)
-		cnd, err := m.Encode(b, [][]int32{cond.IDs}, ctx, []int{2})
+		cnd, err := m.Encode(b, [][]int32{cond.IDs}, ctx, []int{begin})
 		if err != nil {
 			return nil, err
 		}
@@ -377,79 +385,61 @@ func (r *stageRun) textEncoder() (StageResult, error) {
 	return res, err
 }
 
-// harmonyHook does at full size what the Harmony controller does in one
-// swapped call (engine/pipeline/denoise.go): subject-column probabilities
-// from every cross-attention outside the mid block, read back after the
-// call, and the K/V swap from the visual-only process into the main one at
-// every up-block self-attention, with a disc-shaped subject mask.
-type harmonyHook struct {
-	b      tensor.Backend
-	cols   [2]int
-	batch  int
-	masks  map[[2]int]*tensor.Swap
-	probs  []*tensor.Tensor
-	owned  []*tensor.Tensor
-	probed int
-}
-
-func (h *harmonyHook) Attention(s unet.Site) ([2]int, *tensor.Swap) {
-	switch {
-	case s.Cross && s.Block != "mid":
-		return h.cols, nil
-	case !s.Cross && s.Block == "up":
-		if sw := h.masks[[2]int{s.H, s.W}]; sw != nil {
-			return [2]int{}, sw
-		}
-		n := s.H * s.W
-		row := make([]float32, h.batch*n)
-		key := make([]float32, h.batch*n)
-		for y := range s.H {
-			for x := range s.W {
-				dy, dx := float64(y)+0.5-float64(s.H)/2, float64(x)+0.5-float64(s.W)/2
-				if dy*dy+dx*dx <= float64(s.H*s.W)/8 {
-					for e := 0; e < h.batch; e += 2 {
-						row[e*n+y*s.W+x] = 1     // main entries 0, 2 take …
-						key[(e+1)*n+y*s.W+x] = 1 // … from visual entries 1, 3
-					}
-				}
+// harmonyHook is the pipeline's Harmony hook (pipeline.HarmonyHook) for a
+// batch-4 call at the latent size, with its defaults (mask layers, subject
+// columns, swap layers and mode), primed as if call 0 had found a
+// disc-shaped subject in both processes, so that call 1 swaps.
+func (r *stageRun) harmonyHook(b tensor.Backend, u *unet.UNet, lat, textLen int) (*pipeline.HarmonyHook, error) {
+	qcfg, err := blip2.ParseConfig(r.meta.Configs["qformer"])
+	if err != nil {
+		return nil, err
+	}
+	begin, err := r.ctxBeginPos()
+	if err != nil {
+		return nil, err
+	}
+	o := pipeline.DefaultOptions()
+	o.Harmony.SwapStart = harmony.SwapStart{IsCall: true, Call: 1}
+	h, err := pipeline.NewHarmonyHook(b, &o, pipeline.HookLayout{
+		Sites: u.Sites(lat, lat), Text: harmony.Layout{CtxBegin: begin, NumCtx: qcfg.NumQueryTokens},
+		TextLen: textLen, Processes: 2, CFG: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	gh, gw := h.Grid()
+	disc := harmony.Mask{H: gh, W: gw, V: make([]uint8, gh*gw)}
+	for y := range gh {
+		for x := range gw {
+			dy, dx := float64(y)+0.5-float64(gh)/2, float64(x)+0.5-float64(gw)/2
+			if dy*dy+dx*dx <= float64(gh*gw)/8 {
+				disc.V[y*gw+x] = 1
 			}
 		}
-		rt := h.b.FromF32("swap.rows", row, h.batch, n)
-		kt := h.b.FromF32("swap.keys", key, h.batch, n)
-		h.owned = append(h.owned, rt, kt)
-		partner := make([]int, h.batch)
-		for e := range partner {
-			partner[e] = -1
-			if e%2 == 0 {
-				partner[e] = e + 1
-			}
-		}
-		sw := &tensor.Swap{Mode: tensor.SwapKV, Partner: partner, RowMask: rt, KeyMask: kt}
-		h.masks[[2]int{s.H, s.W}] = sw
-		return [2]int{}, sw
 	}
-	return [2]int{}, nil
+	if err := h.Prime(disc, disc); err != nil {
+		h.Free()
+		return nil, err
+	}
+	return h, nil
 }
 
-func (h *harmonyHook) Probs(s unet.Site, p *tensor.Tensor) {
-	h.probs = append(h.probs, p)
-	h.probed++
-}
-
-// readBack reads the probabilities like the controller does after a call.
-func (h *harmonyHook) readBack(ctx context.Context) error {
-	for _, p := range h.probs {
-		if _, err := h.b.Read(ctx, p); err != nil {
-			return err
+// ctxBeginPos is where the prompt takes the subject embeddings: the
+// checkpoint's model_index.json ctx_begin_pos, 2 when it has none (as
+// pipeline.Assemble reads it).
+func (r *stageRun) ctxBeginPos() (int, error) {
+	var mi struct {
+		CtxBeginPos *int `json:"ctx_begin_pos"`
+	}
+	if len(r.meta.Index) > 0 {
+		if err := json.Unmarshal(r.meta.Index, &mi); err != nil {
+			return 0, fmt.Errorf("model_index.json: %w", err)
 		}
 	}
-	return nil
-}
-
-func (h *harmonyHook) free() {
-	h.b.Free(h.probs...)
-	h.b.Free(h.owned...)
-	h.probs, h.owned = nil, nil
+	if mi.CtxBeginPos == nil {
+		return 2, nil
+	}
+	return *mi.CtxBeginPos, nil
 }
 
 // unetCall runs one UNet call of the given batch (2: guidance; 4: Harmony).
@@ -470,10 +460,9 @@ func (r *stageRun) unetCall(batch int) (StageResult, error) {
 	}
 	seq := per / d
 	sample := rng.Normal(3, batch*lat*lat*cfg.InChannels)
-	var hook *harmonyHook
 	res.What = fmt.Sprintf("UNet, batch %d, %d×%d latents", batch, lat, lat)
 	if batch == 4 {
-		res.What += " (Harmony: probability read-back, K/V swap)"
+		res.What += " (Harmony: the pipeline's hook, a swapping call: probability read-back, subject masks, K/V swap)"
 	}
 	call := func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error) {
 		u, err := r.unetOn(b, cfg, w)
@@ -483,17 +472,22 @@ func (r *stageRun) unetCall(batch int) (StageResult, error) {
 		x := b.FromF32("sample", sample, batch, lat, lat, cfg.InChannels)
 		c := b.FromF32("context", ctxv, batch, seq, d)
 		defer b.Free(x, c)
-		var hk unet.Hook
-		if batch == 4 {
-			hook = &harmonyHook{b: b, cols: [2]int{2, 18}, batch: batch, masks: map[[2]int]*tensor.Swap{}}
-			hk = hook
-			defer hook.free()
+		if batch != 4 {
+			return u.Forward(b, x, []float32{981}, c, nil), b.Err()
 		}
-		out := u.Forward(b, x, []float32{981}, c, hk)
-		if hook != nil {
-			if err := hook.readBack(r.ctx); err != nil {
-				return out, err
-			}
+		// Call 1 as the denoising loop makes it: Begin, the hooked call,
+		// End (reading the mask layers' probabilities back).
+		hook, err := r.harmonyHook(b, u, lat, seq)
+		if err != nil {
+			return nil, err
+		}
+		defer hook.Free()
+		if err := hook.Begin(1); err != nil {
+			return nil, err
+		}
+		out := u.Forward(b, x, []float32{981}, c, hook)
+		if err := hook.End(r.ctx, 1); err != nil {
+			return out, err
 		}
 		return out, b.Err()
 	}
@@ -517,9 +511,6 @@ func (r *stageRun) unetCall(batch int) (StageResult, error) {
 		return res, err
 	}
 	r.end(&res)
-	if batch == 4 && hook.probed != 15 && cfg.Levels() == 4 {
-		return res, fmt.Errorf("%d probability maps, SD has 15 cross-attentions outside the mid block", hook.probed)
-	}
 	return res, nil
 }
 
