@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"net/url"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"harmony/engine/gpu"
-	"harmony/engine/harmony"
 	"harmony/engine/imageproc"
 	"harmony/engine/jsx"
 	"harmony/engine/kernels"
@@ -283,93 +281,36 @@ func (a *api) jsCheckPhoto(_ js.Value, args []js.Value) any {
 	})
 }
 
-// parseOptions reads generate's options object (the CLI's flags, camelCase).
+// parseOptions maps generate's options object onto the pipeline's options.
+// Its keys are the pipeline's option names in camelCase (the CLI's flags),
+// and every value goes through the parser the CLI's flags use
+// (pipeline.Options.Set), so both refuse the same values in the same words.
+// Absent, null and empty keys keep the default.
 func parseOptions(o js.Value) (pipeline.Options, error) {
 	opts := pipeline.DefaultOptions()
 	opts.Compare = true
-	h := &opts.Harmony
-	bad := func(f, m string, a ...any) error {
-		return codedf(CodeBadArgument, "harmony: %s: %s", f, fmt.Sprintf(m, a...))
-	}
+	opts.Width, opts.Height = 0, 0 // the model's own size
 	if o.Type() != js.TypeObject {
 		return opts, nil
 	}
-	opts.TargetClass = jsStr(o, "class")
-	opts.SourceClass = jsStr(o, "sourceClass")
-	opts.Prompt = jsStr(o, "prompt")
-	opts.Negative = jsStr(o, "negative")
-	opts.Steps = int(jsNum(o, "steps", float64(opts.Steps)))
-	opts.Guidance = jsNum(o, "guidance", opts.Guidance)
-	opts.Seed = uint64(jsNum(o, "seed", 0))
-	opts.Width = int(jsNum(o, "width", 0))
-	opts.Height = int(jsNum(o, "height", 0))
-	if s := jsStr(o, "scheduler"); s != "" {
-		opts.Scheduler = s
-	}
-	opts.PromptReps = int(jsNum(o, "promptReps", float64(opts.PromptReps)))
-	opts.PreviewEvery = int(jsNum(o, "previewEvery", 0))
-	opts.Compare = jsBool(o, "compare", true)
-	if m := jsStr(o, "method"); m != "" {
-		opts.Method = pipeline.Method(m)
-	}
-	onOff := func(k string, dst *bool) error {
-		switch v := jsStr(o, k); v {
-		case "":
-		case "on":
-			*dst = true
-		case "off":
-			*dst = false
+	for _, info := range pipeline.OptionList() {
+		var err error
+		switch v := o.Get(info.Key); v.Type() {
+		case js.TypeUndefined, js.TypeNull:
+		case js.TypeNumber:
+			err = opts.SetNumber(info.Name, v.Float())
+		case js.TypeBoolean:
+			err = opts.Set(info.Name, map[bool]string{true: "on", false: "off"}[v.Bool()])
 		default:
-			return bad(k, "want on or off, got %q", v)
+			if s := v.String(); s != "" {
+				err = opts.Set(info.Name, s)
+			}
 		}
-		return nil
-	}
-	for k, dst := range map[string]*bool{"ortho": &h.Ortho, "orthoExcludeClass": &h.ExcludeClass, "swap": &h.Swap} {
-		if err := onOff(k, dst); err != nil {
+		if err != nil {
 			return opts, err
 		}
 	}
-	var err error
-	if v := jsStr(o, "orthoMode"); v != "" {
-		if h.OrthoMode, err = harmony.ParseMode(v); err != nil {
-			return opts, bad("ortho-mode", "%v", err)
-		}
-	}
-	switch v := jsStr(o, "swapMode"); v {
-	case "", "kv":
-		h.SwapMode = tensor.SwapKV
-	case "map":
-		h.SwapMode = tensor.SwapMap
-	default:
-		return opts, bad("swap-mode", "want kv or map, got %q", v)
-	}
-	if v := strings.TrimSpace(jsStr(o, "swapLayers")); v != "" {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				h.SwapLayers = append(h.SwapLayers, s)
-			}
-		}
-	}
-	if v := jsStr(o, "swapStart"); v != "" {
-		if h.SwapStart, err = harmony.ParseSwapStart(v); err != nil {
-			return opts, bad("swap-start", "%v", err)
-		}
-	}
-	if v := strings.TrimSpace(jsStr(o, "maskLevel")); v != "" {
-		var lv int
-		if _, err := fmt.Sscan(v, &lv); err != nil || lv < 0 {
-			return opts, bad("mask-level", "want a level ≥ 0, got %q", v)
-		}
-		h.MaskLevel = &lv
-	}
-	if v := jsStr(o, "maskTokens"); v != "" {
-		h.MaskTokens = pipeline.MaskTokens(v)
-	}
-	h.MaskThreshold = jsNum(o, "maskThreshold", h.MaskThreshold)
-	if v := jsStr(o, "visualPrompt"); v != "" {
-		h.VisualPrompt = v
-	}
-	return opts, nil
+	return opts, opts.Validate()
 }
 
 func pngJS(im *pipeline.Image) (js.Value, error) {
@@ -400,12 +341,6 @@ func (a *api) jsGenerate(_ js.Value, args []js.Value) any {
 		}
 		opts.Image = bytesFromJS(args[0])
 		opts.ImageName = args[1].String()
-		if opts.Width == 0 {
-			opts.Width = m.UNetConfig.SampleSize * m.LatentFactor
-		}
-		if opts.Height == 0 {
-			opts.Height = opts.Width
-		}
 		var onProgress js.Value
 		if len(args) > 3 {
 			onProgress = args[3]
@@ -499,7 +434,7 @@ func classify(err error) string {
 		tErr   *loader.TensorError
 		hErr   *loader.HashError
 		mErr   *pipeline.ModelError
-		aErr   *pipeline.ArgError
+		aErr   *pipeline.OptionError
 		vErr   *gpu.ValidationError
 	)
 	switch {

@@ -39,8 +39,11 @@ func runBench(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: harmony bench [--parts kernels,unet,pipeline,load,stages] [--synth PACK] [--default-limits]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageErrorf("harmony bench: unexpected argument %q", fs.Arg(0))
 	}
 	opt := bench.Options{
 		Parts: splitList(*parts), UNetSizes: splitList(*sizes), Stages: splitList(*stages), Reps: *reps, Small: *small,

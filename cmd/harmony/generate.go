@@ -5,16 +5,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"harmony/engine/gpu"
-	"harmony/engine/harmony"
 	"harmony/engine/kernels"
 	"harmony/engine/pipeline"
 	"harmony/engine/tensor"
@@ -26,151 +25,125 @@ func init() {
 	register(&command{name: "generate", summary: "generate pictures of the subject in a photo (Harmony or BLIP-Diffusion)", run: runGenerate})
 }
 
-// onOff is a flag that takes on/off (or true/false).
-type onOff struct{ v *bool }
-
-func (f onOff) String() string {
-	if f.v == nil || !*f.v {
-		return "off"
-	}
-	return "on"
+// optionFlag is a pipeline option as a flag: the pipeline parses and
+// checks the value (Options.Set), so the CLI and the JS API agree on every
+// knob. The first refusal is kept for parseGenerate to return as is, since
+// the flag package flattens a Value's error into its own text.
+type optionFlag struct {
+	o       *pipeline.Options
+	info    pipeline.OptionInfo
+	refused *error
 }
 
-func (f onOff) Set(s string) error {
-	switch strings.ToLower(s) {
-	case "on", "true", "1", "yes":
-		*f.v = true
-	case "off", "false", "0", "no":
-		*f.v = false
-	default:
-		return fmt.Errorf("want on or off, got %q", s)
+func (f optionFlag) String() string {
+	if f.o == nil {
+		return "" // the flag package's zero value, for the help text
 	}
-	return nil
+	return f.o.Get(f.info.Name)
 }
 
-func (f onOff) IsBoolFlag() bool { return true }
+func (f optionFlag) Set(s string) error {
+	err := f.o.Set(f.info.Name, s)
+	if err != nil && *f.refused == nil {
+		*f.refused = err
+	}
+	return err
+}
+
+// IsBoolFlag lets an on/off option stand alone (--swap means on).
+func (f optionFlag) IsBoolFlag() bool { return f.info.OnOff }
+
+// joinOnOff rewrites "--swap off" as "--swap=off" for the on/off options:
+// the flag package reads a boolean flag's value only after "=", and would
+// take "off" for the first positional argument. A flag's own value (the
+// word after --prompt) and everything after the first argument that is no
+// flag are left alone, as the flag package reads them.
+func joinOnOff(fs *flag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		out = append(out, a)
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			return append(out, args[i+1:]...)
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			if of, ok := f.Value.(optionFlag); ok && of.info.OnOff && i+1 < len(args) {
+				if _, err := pipeline.ParseOnOff(args[i+1]); err == nil {
+					out[len(out)-1] = a + "=" + args[i+1]
+					i++
+				}
+			}
+			continue
+		}
+		if i+1 < len(args) { // the flag's value
+			out = append(out, args[i+1])
+			i++
+		}
+	}
+	return out
+}
 
 type generateFlags struct {
-	model, image, class, sourceClass, prompt, negative string
-	steps                                              int
-	guidance                                           float64
-	seed                                               uint64
-	width, height                                      int
-	scheduler, precision, latents, out, dump, outDir   string
-	method                                             string
-	promptReps                                         int
-	orthoMode, swapMode, swapLayers, swapStart         string
-	maskLevel, maskTokens, visualPrompt                string
-	maskThreshold                                      float64
-	previewEvery                                       int
-	defaultLimits, quiet                               bool
-	opts                                               pipeline.Options
+	model, image                          string
+	precision, latents, out, dump, outDir string
+	defaultLimits, quiet                  bool
+	opts                                  pipeline.Options
 }
 
+// parseGenerate reads generate's command line; the pipeline options among
+// it are checked by the pipeline (Set, then Validate), whose errors are
+// returned unchanged.
 func parseGenerate(args []string) (*generateFlags, error) {
 	g := &generateFlags{opts: pipeline.DefaultOptions()}
-	h := &g.opts.Harmony
-	g.opts.Compare = true
+	o := &g.opts
+	// The CLI's defaults: the demo subject, both pictures, and the model's
+	// own size.
+	o.TargetClass, o.Prompt = "dog", "swimming underwater"
+	o.Compare = true
+	o.Width, o.Height = 0, 0
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: harmony generate [flags]\n\non/off flags take on or off (--swap off, --swap=off); alone they mean on\n\nflags:")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&g.model, "model", "", "model: a diffusers folder, a pack folder, or an http(s) URL of either (default: the bundled tiny demo model)")
 	fs.StringVar(&g.image, "image", "", "photo of the subject (PNG, JPEG, WebP, GIF, BMP, TIFF; default: the demo photo)")
-	fs.StringVar(&g.class, "class", "dog", "the subject's class to generate (target subject)")
-	fs.StringVar(&g.sourceClass, "source-class", "", "the subject's class in the photo (default: --class)")
-	fs.StringVar(&g.prompt, "prompt", "swimming underwater", "what the subject should be doing")
-	fs.StringVar(&g.negative, "negative", "", "negative prompt")
-	fs.IntVar(&g.steps, "steps", 50, "inference steps")
-	fs.Float64Var(&g.guidance, "guidance", 7.5, "classifier-free guidance scale (> 1 for Harmony)")
-	fs.Uint64Var(&g.seed, "seed", 0, "seed of the initial noise (engine/rng; the same picture natively and in the browser)")
-	fs.IntVar(&g.width, "width", 0, "image width in pixels (default: the model's sample size × 8, 512 for BLIP-Diffusion)")
-	fs.IntVar(&g.height, "height", 0, "image height in pixels (default: like --width)")
-	fs.StringVar(&g.scheduler, "scheduler", "pndm", "scheduler: pndm (the model's) or ddim")
 	fs.StringVar(&g.precision, "precision", "f32", "weights on the GPU: f32 (upcast) or f16 (half the memory; f32 arithmetic)")
 	fs.StringVar(&g.latents, "latents", "", "safetensors file with a tensor \"latents\" [1, C, h, w] used as the initial noise")
 	fs.StringVar(&g.out, "out", "", "write the result picture to this PNG file")
 	fs.StringVar(&g.dump, "dump", "", "write latents, image and (Harmony) embeddings and masks to this safetensors file")
 	fs.StringVar(&g.outDir, "out-dir", "", "write harmony.png, baseline.png, visual.png and mask.png into this folder")
-	fs.StringVar(&g.method, "method", "harmony", "harmony or blipdiffusion")
-	fs.IntVar(&g.promptReps, "prompt-reps", 20, "how often the pipeline repeats \"a {class} {prompt}\"")
-	fs.Var(onOff{&h.Ortho}, "ortho", "orthogonal visual embedding: on or off")
-	fs.StringVar(&g.orthoMode, "ortho-mode", "full", "orthogonalization: full, mean, or a number λ in [0, 1]")
-	fs.Var(onOff{&h.ExcludeClass}, "ortho-exclude-class", "keep the class words out of the text basis: on or off")
-	fs.Var(onOff{&h.Swap}, "swap", "self-attention swap from the visual-only process: on or off")
-	fs.StringVar(&g.swapMode, "swap-mode", "kv", "swap mode: kv or map")
-	fs.StringVar(&g.swapLayers, "swap-layers", "", "comma-separated self-attention layers (module prefixes) to swap (default: every up-block attn1)")
-	fs.StringVar(&g.swapStart, "swap-start", "0.1", "first swapped UNet call: a fraction of the steps (0.1) or a call index (5)")
-	fs.StringVar(&g.maskLevel, "mask-level", "", "UNet level of the subject mask grid (default: the coarsest level with attention)")
-	fs.StringVar(&g.maskTokens, "mask-tokens", "visual", "mask tokens: visual or visual+class")
-	fs.Float64Var(&g.maskThreshold, "mask-threshold", 0.3, "subject mask threshold τ (strict)")
-	fs.StringVar(&g.visualPrompt, "visual-prompt", "a {class}", "prompt of the visual-only process: \"a {class}\" or \"a\"")
-	fs.Var(onOff{&g.opts.Compare}, "compare", "also make the plain BLIP-Diffusion picture from the same latents: on or off")
+	var refused error
+	for _, info := range pipeline.OptionList() {
+		if info.Name == "preview-every" {
+			continue // previews are pictures; the progress bar shows none
+		}
+		fs.Var(optionFlag{o: o, info: info, refused: &refused}, info.Name, info.Usage)
+	}
 	fs.BoolVar(&g.defaultLimits, "default-limits", false, "open the GPU with WebGPU's default limits (128 MiB bindings)")
 	fs.BoolVar(&g.quiet, "quiet", false, "no progress bar")
-	if err := fs.Parse(args); err != nil {
-		return nil, errUsage
+	if err := parseFlags(fs, joinOnOff(fs, args)); err != nil {
+		if refused != nil && !errors.Is(err, errHelp) {
+			return nil, refused
+		}
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("harmony generate: unexpected argument %q", fs.Arg(0))
-	}
-	bad := func(f, m string, a ...any) error {
-		return fmt.Errorf("harmony generate: --%s: %s", f, fmt.Sprintf(m, a...))
-	}
-	o := &g.opts
-	o.TargetClass, o.SourceClass = g.class, g.sourceClass
-	o.Prompt, o.Negative = g.prompt, g.negative
-	o.Steps, o.Guidance, o.Seed = g.steps, g.guidance, g.seed
-	o.Width, o.Height = g.width, g.height
-	o.Scheduler = g.scheduler
-	o.PromptReps = g.promptReps
-	o.Method = pipeline.Method(g.method)
-	if o.Method != pipeline.MethodHarmony && o.Method != pipeline.MethodBLIPDiffusion {
-		return nil, bad("method", "want harmony or blipdiffusion, got %q", g.method)
+		return nil, usageErrorf("harmony generate: unexpected argument %q", fs.Arg(0))
 	}
 	if g.precision != "f32" && g.precision != "f16" {
-		return nil, bad("precision", "want f32 or f16, got %q", g.precision)
+		return nil, usageErrorf("harmony generate: --precision must be f32 or f16, got %q", g.precision)
 	}
-	var err error
-	if h.OrthoMode, err = harmony.ParseMode(g.orthoMode); err != nil {
-		return nil, bad("ortho-mode", "%v", err)
-	}
-	switch g.swapMode {
-	case "kv":
-		h.SwapMode = tensor.SwapKV
-	case "map":
-		h.SwapMode = tensor.SwapMap
-	default:
-		return nil, bad("swap-mode", "want kv or map, got %q", g.swapMode)
-	}
-	if g.swapLayers != "" {
-		for _, s := range strings.Split(g.swapLayers, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				h.SwapLayers = append(h.SwapLayers, s)
-			}
-		}
-	}
-	if h.SwapStart, err = harmony.ParseSwapStart(g.swapStart); err != nil {
-		return nil, bad("swap-start", "%v", err)
-	}
-	if g.maskLevel != "" {
-		lv, err := strconv.Atoi(g.maskLevel)
-		if err != nil || lv < 0 {
-			return nil, bad("mask-level", "want a level ≥ 0, got %q", g.maskLevel)
-		}
-		h.MaskLevel = &lv
-	}
-	h.MaskTokens = pipeline.MaskTokens(g.maskTokens)
-	if h.MaskTokens != pipeline.MaskVisual && h.MaskTokens != pipeline.MaskVisualClass {
-		return nil, bad("mask-tokens", "want visual or visual+class, got %q", g.maskTokens)
-	}
-	h.MaskThreshold = g.maskThreshold
-	if g.visualPrompt != "a {class}" && g.visualPrompt != "a" {
-		return nil, bad("visual-prompt", "want \"a {class}\" or \"a\", got %q", g.visualPrompt)
-	}
-	h.VisualPrompt = g.visualPrompt
-	if g.steps < 1 {
-		return nil, bad("steps", "want at least 1, got %d", g.steps)
-	}
-	if g.width < 0 || g.height < 0 {
-		return nil, bad("width", "sizes must be positive")
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
@@ -211,12 +184,6 @@ func runGenerate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer m.Close()
-	if o.Width == 0 {
-		o.Width = m.UNetConfig.SampleSize * m.LatentFactor
-	}
-	if o.Height == 0 {
-		o.Height = o.Width
-	}
 	o.Progress = bar.step
 	start := time.Now()
 	res, err := pipeline.Generate(ctx, m, *o)

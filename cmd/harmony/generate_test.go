@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"harmony/engine/gpu/gputest"
+	"harmony/engine/pipeline"
 	"harmony/loader"
 	"harmony/loader/golden"
 )
@@ -115,12 +116,110 @@ func TestGenerateBadArguments(t *testing.T) {
 		{[]string{"--mask-level", "x"}, "--mask-level"},
 		{[]string{"--steps", "0"}, "--steps"},
 		{[]string{"--visual-prompt", "a cat"}, "--visual-prompt"},
+		{[]string{"--guidance", "NaN"}, "--guidance must be finite"},
+		{[]string{"--guidance", "1e30"}, "--guidance"},
+		{[]string{"--mask-threshold", "NaN"}, "--mask-threshold must be finite"},
+		{[]string{"--height", "-32"}, "--height"},
+		{[]string{"--width", "-32"}, "--width"},
+		{[]string{"--guidance", "1"}, "--guidance must be above 1 for Harmony"},
+		{[]string{"--class", " "}, "--class"},
+		{[]string{"--swap", "maybe"}, "unexpected argument"},
+		{[]string{"--swap=maybe"}, "--swap must be on or off"},
+		{[]string{"--no-such-flag"}, "flag provided but not defined"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
 		_, err := parseGenerate(tc.args)
 		require.Error(t, err, tc.args)
 		require.Contains(t, err.Error(), tc.want, tc.args)
 	}
+	_, err := parseGenerate([]string{"--guidance", "1", "--method", "blipdiffusion"})
+	require.NoError(t, err, "guidance 1 is fine without Harmony, whatever the flags' order")
+}
+
+// TestGenerateSameErrorsAsPipeline: a bad knob on the command line gives
+// the pipeline's own error, word for word, so the CLI and the JS API (which
+// sets the same options) say the same.
+func TestGenerateSameErrorsAsPipeline(t *testing.T) {
+	for _, tc := range [][2]string{
+		{"guidance", "NaN"}, {"guidance", "Inf"}, {"guidance", "1e30"}, {"steps", "0"}, {"steps", "x"},
+		{"height", "-32"}, {"width", "5000"}, {"mask-threshold", "NaN"}, {"mask-threshold", "1"},
+		{"visual-prompt", "a cat"}, {"swap-mode", "qk"}, {"ortho-mode", "sideways"}, {"swap-start", "-3"},
+		{"mask-level", "x"}, {"mask-tokens", "class"}, {"method", "dreambooth"}, {"scheduler", "euler"},
+		{"seed", "-1"}, {"prompt-reps", "0"}, {"compare", "maybe"},
+	} {
+		o := pipeline.DefaultOptions()
+		want := o.Set(tc[0], tc[1])
+		require.Error(t, want, tc)
+		var oe *pipeline.OptionError
+		require.ErrorAs(t, want, &oe)
+		for _, args := range [][]string{{"--" + tc[0], tc[1]}, {"--" + tc[0] + "=" + tc[1]}, {"-" + tc[0] + "=" + tc[1]}} {
+			if oe.Option == "compare" && len(args) == 2 {
+				continue // a bare on/off flag followed by an argument that is no on/off value
+			}
+			_, err := parseGenerate(args)
+			require.Error(t, err, args)
+			require.Equal(t, want.Error(), err.Error(), args)
+			require.Equal(t, 2, exitCode(t, append([]string{"generate"}, args...)), args)
+		}
+	}
+}
+
+// TestGenerateOnOff: on/off flags take their value after a space or "=",
+// and alone mean on.
+func TestGenerateOnOff(t *testing.T) {
+	get := func(g *generateFlags) [4]bool {
+		h := g.opts.Harmony
+		return [4]bool{h.Swap, h.Ortho, g.opts.Compare, h.ExcludeClass}
+	}
+	for _, tc := range []struct {
+		args []string
+		want [4]bool // swap, ortho, compare, ortho-exclude-class
+	}{
+		{nil, [4]bool{true, true, true, true}},
+		{[]string{"--swap", "off"}, [4]bool{false, true, true, true}},
+		{[]string{"--swap=off"}, [4]bool{false, true, true, true}},
+		{[]string{"-swap", "off", "--ortho", "off", "--compare", "off", "--ortho-exclude-class", "off"}, [4]bool{false, false, false, false}},
+		{[]string{"--swap", "OFF", "--ortho=false", "--compare", "0"}, [4]bool{false, false, false, true}},
+		{[]string{"--swap=off", "--swap"}, [4]bool{true, true, true, true}},
+		{[]string{"--compare", "off", "--swap", "--steps", "3"}, [4]bool{true, true, false, true}},
+		{[]string{"--swap", "off", "--swap", "on"}, [4]bool{true, true, true, true}},
+	} {
+		g, err := parseGenerate(tc.args)
+		require.NoError(t, err, tc.args)
+		require.Equal(t, tc.want, get(g), tc.args)
+	}
+	g, err := parseGenerate([]string{"--compare", "off", "--swap", "--steps", "3"})
+	require.NoError(t, err)
+	require.Equal(t, 3, g.opts.Steps)
+	// A flag's value is no flag: --prompt takes "--swap" as its text, and
+	// "off" is then an argument too many.
+	_, err = parseGenerate([]string{"--prompt", "--swap", "off"})
+	require.ErrorContains(t, err, `unexpected argument "off"`)
+	g, err = parseGenerate([]string{"--prompt", "--swap"})
+	require.NoError(t, err)
+	require.Equal(t, "--swap", g.opts.Prompt)
+}
+
+// TestHelp: -h and --help on every command print the usage and exit 0;
+// unknown flags exit 2.
+func TestHelp(t *testing.T) {
+	require.NotEmpty(t, commands)
+	require.Equal(t, 0, exitCode(t, []string{"--help"}))
+	require.Equal(t, 0, exitCode(t, []string{"-h"}))
+	require.Equal(t, 2, exitCode(t, nil))
+	require.Equal(t, 2, exitCode(t, []string{"no-such-command"}))
+	for name := range commands {
+		for _, h := range []string{"-h", "--help", "-help"} {
+			require.Equal(t, 0, exitCode(t, []string{name, h}), "%s %s", name, h)
+		}
+		require.Equal(t, 2, exitCode(t, []string{name, "--no-such-flag"}), name)
+	}
+}
+
+// exitCode runs a command line as main does and returns its exit status.
+func exitCode(t *testing.T, args []string) int {
+	t.Helper()
+	return run(context.Background(), args)
 }
 
 func readPNG(t *testing.T, path string) []uint8 {

@@ -23,8 +23,11 @@ func runInfo(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("info", flag.ContinueOnError)
 	defaultLimits := fs.Bool("default-limits", false, "open the device with the WebGPU spec's default limits (128 MiB bindings)")
 	noCheck := fs.Bool("no-check", false, "skip the kernel self-check")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageErrorf("harmony info: unexpected argument %q", fs.Arg(0))
 	}
 	dev, err := gpu.Open(ctx, gpu.Options{DefaultLimits: *defaultLimits})
 	if err != nil {

@@ -36,8 +36,8 @@ func runPack(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: harmony pack --model DIR --out DIR [--shard-mib 32]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if *model == "" || *out == "" || *shardMiB <= 0 || fs.NArg() != 0 {
 		fs.Usage()

@@ -43,11 +43,11 @@ func runPeer(ctx context.Context, args []string) error {
 	sample := fs.String("sample", "2,4,32,32", "with --synthetic: sample shape B,C,H,W")
 	ctxLen := fs.Int("ctx-len", 77, "with --synthetic: context tokens")
 	profile := fs.Bool("profile", false, "also time every dispatch on its own (serialized) and print a per-kernel profile of the timed calls")
-	if err := fs.Parse(args); err != nil || (*synthetic == "" && (*model == "" || *goldenPath == "")) {
-		if err == nil {
-			fmt.Fprintln(os.Stderr, "harmony peer: --model and --golden (or --synthetic) are required")
-		}
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *synthetic == "" && (*model == "" || *goldenPath == "") {
+		return usageErrorf("harmony peer: --model and --golden (or --synthetic) are required")
 	}
 	dev, err := gpu.Open(ctx, gpu.Options{Profile: *profile})
 	if err != nil {

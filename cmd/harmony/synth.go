@@ -32,8 +32,8 @@ func runSynth(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: harmony synth --out DIR [--pack DIR|none]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if *out == "" || *shardMiB <= 0 || fs.NArg() != 0 {
 		fs.Usage()

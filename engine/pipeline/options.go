@@ -1,9 +1,15 @@
 // options.go: what one generation takes, its defaults (the reference
-// pipeline's and harmony-method.md's), and their validation.
+// pipeline's and harmony-method.md's), and their checks. The settable
+// options, their string forms and their ranges live here and only here:
+// the CLI's flags and the JS API's keys map onto Options.Set, so both
+// front ends accept the same values and refuse the others with the same
+// words (optionset.go).
 package pipeline
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,19 +33,33 @@ const (
 	MaskVisualClass MaskTokens = "visual+class" // plus the process's own class rows
 )
 
-// HarmonyOptions are the method's knobs (harmony-method.md), with the page's defaults.
+// Limits of the numeric options. They are far beyond any useful setting;
+// what they keep out are values that would silently break a run (a NaN
+// guidance turns guidance off, an enormous one gives black images) or
+// exhaust memory before any check downstream could refuse them.
+const (
+	MaxSteps          = 1000 // the schedulers' training timesteps
+	MaxGuidance       = 100
+	MaxSize           = 4096 // pixels per side
+	MaxPromptReps     = 100  // every repetition is at least one token of a 61-token context
+	MaxPromptStrength = 10
+)
+
+// HarmonyOptions are the method's knobs (harmony-method.md), with the page's
+// defaults. The names in the comments are the option names of Set and the
+// CLI's flags.
 type HarmonyOptions struct {
 	Ortho         bool              // ortho: orchestrate the visual embedding (default on)
-	OrthoMode     harmony.Mode      // ortho-mode: full, mean or λ (default full)
+	OrthoMode     harmony.Mode      // ortho-mode: full, mean or λ in [0, 1] (default full)
 	ExcludeClass  bool              // ortho-exclude-class (default on)
 	Swap          bool              // swap: masked self-attention swap (default on)
-	SwapMode      tensor.SwapMode   // swap-mode: kv (default) or map
-	SwapLayers    []string          // swap-layers: nil = every attn1 of the up blocks
-	SwapStart     harmony.SwapStart // swap-start: fraction of N or call index (default 0.1)
-	MaskLevel     *int              // mask-level: nil = Lm
-	MaskTokens    MaskTokens        // mask-tokens (default visual)
-	MaskThreshold float64           // mask-threshold τ (default 0.3)
-	VisualPrompt  string            // visual-prompt: "a {class}" (default) or "a"
+	SwapMode      tensor.SwapMode   // swap-mode: kv (default; 0 means kv) or map
+	SwapLayers    []string          // swap-layers: nil = every attn1 of the up blocks; else name prefixes of this UNet's attn1 layers
+	SwapStart     harmony.SwapStart // swap-start: fraction of N in [0, 1] or call index ≥ 0 (default 0.1)
+	MaskLevel     *int              // mask-level: nil = Lm; else a level ≥ 0 the UNet has
+	MaskTokens    MaskTokens        // mask-tokens: visual (default; "" means visual) or visual+class
+	MaskThreshold float64           // mask-threshold τ in [0, 1): the mask is p > τ, so 1 would be empty (default 0.3)
+	VisualPrompt  string            // visual-prompt: "a {class}" (default; "" means it) or "a"
 	// InjectMasks, when set, replaces the masks computed at call i (tests:
 	// tell a threshold flip from a bug). ok=false keeps the computed ones.
 	InjectMasks func(call int) (main, vis harmony.Mask, ok bool)
@@ -50,43 +70,44 @@ type HarmonyOptions struct {
 
 // DefaultHarmony returns the method page's defaults.
 func DefaultHarmony() HarmonyOptions {
-	start, _ := harmony.ParseSwapStart("0.1")
 	return HarmonyOptions{
 		Ortho: true, OrthoMode: harmony.DefaultOrthoOptions().Mode, ExcludeClass: true,
-		Swap: true, SwapMode: tensor.SwapKV, SwapStart: start,
+		Swap: true, SwapMode: tensor.SwapKV, SwapStart: harmony.DefaultSwapStart,
 		MaskTokens: MaskVisual, MaskThreshold: 0.3, VisualPrompt: "a {class}",
 	}
 }
 
-// Options configure one generation.
+// Options configure one generation. The comments give each option's name
+// (Set, the CLI's flag) and its accepted values; Validate enforces them.
 type Options struct {
-	Image     []byte // the subject photo (any supported format)
+	Image     []byte // the subject photo (any supported format); required
 	ImageName string // its file name, for messages
 
-	SourceClass string // the subject's class in the photo ("dog")
-	TargetClass string // the class to generate (defaults to SourceClass)
-	Prompt      string // what the subject should be doing
-	Negative    string // negative prompt ("" like the reference)
+	SourceClass string // source-class: the subject's class in the photo ("dog"; "" = class)
+	TargetClass string // class: the class to generate ("" = source-class; not both empty)
+	Prompt      string // prompt: what the subject should be doing
+	Negative    string // negative: negative prompt ("" like the reference)
 
-	Steps     int     // inference steps N (reference default 50)
-	Guidance  float64 // classifier-free guidance scale (7.5); ≤ 1 turns guidance off (not allowed for Harmony)
-	Seed      uint64  // seed of the engine's Gaussian generator (engine/rng)
-	Width     int     // image width in pixels (512)
-	Height    int     // image height in pixels (512)
-	Scheduler string  // "pndm" (the model's own config) or "ddim"
+	Steps     int     // steps: inference steps N in [1, MaxSteps] (reference default 50)
+	Guidance  float64 // guidance: classifier-free guidance scale in [0, MaxGuidance] (7.5); ≤ 1 turns guidance off, so Harmony needs > 1
+	Seed      uint64  // seed: any uint64, the seed of the engine's Gaussian generator (engine/rng)
+	Width     int     // width: image width in pixels, up to MaxSize; 0 = the model's own (sample_size × latent factor, 512 for BLIP-Diffusion)
+	Height    int     // height: image height in pixels, up to MaxSize; 0 = the width
+	Scheduler string  // scheduler: "pndm" (the model's own config; "" means it) or "ddim"
 	// Latents, when set, are the initial noise: NCHW [1, C, h, w] float32.
 	Latents []float32
 
-	PromptReps     int     // prompt repetitions (20)
-	PromptStrength float64 // prompt_strength (1.0)
+	PromptReps     int     // prompt-reps: prompt repetitions in [1, MaxPromptReps] (20)
+	PromptStrength float64 // prompt-strength: prompt_strength in [0, MaxPromptStrength] (1.0; 0 means 1)
 
-	Method  Method
-	Compare bool // also produce the plain BLIP-Diffusion image from the same latents
+	Method  Method // method: harmony ("" means it) or blipdiffusion
+	Compare bool   // compare: also produce the plain BLIP-Diffusion image from the same latents
 	Harmony HarmonyOptions
 
 	// Progress is called after every UNet call (and at stage changes).
 	Progress func(Progress)
-	// PreviewEvery makes Progress carry a rough preview every N calls (0: none).
+	// PreviewEvery (preview-every ≥ 0) makes Progress carry a rough preview
+	// every N calls (0: none).
 	PreviewEvery int
 }
 
@@ -108,97 +129,158 @@ type Progress struct {
 	Preview *Image        // a rough RGB preview of the main latents (PreviewEvery)
 }
 
-// ArgError is an option the pipeline refuses; it names the field.
-type ArgError struct {
-	Field string
-	Msg   string
+// OptionError is an option value the pipeline refuses. Front ends tell
+// which input to mark by Option, the name Set takes (the CLI's flag without
+// its dashes, the JS API's key in kebab case).
+type OptionError struct {
+	Option string // "guidance"
+	Value  string // the refused value as given or as a number ("" when there is none)
+	Reason string // what the value must be: "must be finite"
+
+	shown string // Value as the message shows it (strings quoted)
 }
 
-func (e *ArgError) Error() string { return "pipeline: " + e.Field + ": " + e.Msg }
+func (e *OptionError) Error() string {
+	s := "pipeline: --" + e.Option + " " + e.Reason
+	if e.shown != "" {
+		s += ", got " + e.shown
+	}
+	return s
+}
 
-func argErr(field, f string, a ...any) error {
-	return &ArgError{Field: field, Msg: fmt.Sprintf(f, a...)}
+// optErr builds an OptionError; v is the refused value: a string (quoted in
+// the message), a number, or nil.
+func optErr(name string, v any, reason string, a ...any) *OptionError {
+	e := &OptionError{Option: name, Reason: fmt.Sprintf(reason, a...)}
+	switch v := v.(type) {
+	case nil:
+	case string:
+		e.Value, e.shown = v, strconv.Quote(v)
+	case float64:
+		e.Value = strconv.FormatFloat(v, 'g', -1, 64)
+		e.shown = e.Value
+	default:
+		e.Value = fmt.Sprint(v)
+		e.shown = e.Value
+	}
+	return e
+}
+
+// Validate checks every option against its documented range, and the
+// options against each other, without a model (the model-dependent checks
+// follow in Generate). It changes nothing; zero values that mean a default
+// are accepted.
+func (o *Options) Validate() error {
+	for i := range optionTable {
+		if c := optionTable[i].check; c != nil {
+			if err := c(o); err != nil {
+				return err
+			}
+		}
+	}
+	if strings.TrimSpace(o.SourceClass) == "" && strings.TrimSpace(o.TargetClass) == "" {
+		return optErr("class", nil, "must name the subject's class (e.g. dog); it is empty")
+	}
+	if p := o.PromptStrength; !(p >= 0 && p <= MaxPromptStrength) {
+		return numErr("prompt-strength", p, "must be in [0, %d]", MaxPromptStrength)
+	}
+	if o.Method == MethodHarmony || o.Method == "" {
+		if !(o.Guidance > 1) {
+			return optErr("guidance", o.Guidance, "must be above 1 for Harmony, which needs classifier-free guidance")
+		}
+	}
+	return nil
+}
+
+// numErr refuses a float: NaN and ±Inf as not finite, others as out of range.
+func numErr(name string, v float64, reason string, a ...any) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return optErr(name, v, "must be finite")
+	}
+	return optErr(name, v, reason, a...)
 }
 
 // check validates o against the model and fills derived values. It returns
 // warnings for inputs accepted the way the reference accepts them.
 func (o *Options) check(m *Model) (warnings []string, err error) {
 	if len(o.Image) == 0 {
-		return nil, argErr("image", "no subject photo given")
+		return nil, optErr("image", nil, "must be given: there is no subject photo")
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
 	o.SourceClass = strings.TrimSpace(o.SourceClass)
 	o.TargetClass = strings.TrimSpace(o.TargetClass)
-	if o.SourceClass == "" && o.TargetClass == "" {
-		return nil, argErr("class", "the subject class is empty (e.g. \"dog\")")
-	}
 	if o.SourceClass == "" {
 		o.SourceClass = o.TargetClass
 	}
 	if o.TargetClass == "" {
 		o.TargetClass = o.SourceClass
 	}
-	if o.Steps < 1 || o.Steps > 1000 {
-		return nil, argErr("steps", "%d outside [1, 1000]", o.Steps)
-	}
 	if o.Method == "" {
 		o.Method = MethodHarmony
 	}
-	switch o.Method {
-	case MethodHarmony:
-		if o.Guidance <= 1 {
-			return nil, argErr("guidance", "Harmony needs classifier-free guidance > 1 (got %g)", o.Guidance)
-		}
-		h := &o.Harmony
-		if h.MaskThreshold < 0 || h.MaskThreshold >= 1 {
-			return nil, argErr("mask-threshold", "%g outside [0, 1)", h.MaskThreshold)
-		}
-		if h.SwapMode == 0 {
-			h.SwapMode = tensor.SwapKV
-		}
-		if h.MaskTokens == "" {
-			h.MaskTokens = MaskVisual
-		}
-		if h.MaskTokens != MaskVisual && h.MaskTokens != MaskVisualClass {
-			return nil, argErr("mask-tokens", "%q is not visual or visual+class", h.MaskTokens)
-		}
-		if h.VisualPrompt == "" {
-			h.VisualPrompt = "a {class}"
-		}
-	case MethodBLIPDiffusion:
-	default:
-		return nil, argErr("method", "%q is not harmony or blipdiffusion", o.Method)
+	if o.Scheduler == "" {
+		o.Scheduler = "pndm"
 	}
-	if o.Guidance < 0 {
-		return nil, argErr("guidance", "%g is negative", o.Guidance)
-	}
-	if o.PromptReps < 1 {
-		return nil, argErr("prompt-reps", "%d must be at least 1", o.PromptReps)
-	}
-	if o.PromptStrength <= 0 {
+	if o.PromptStrength == 0 {
 		o.PromptStrength = 1
 	}
-	switch o.Scheduler {
-	case "", "pndm", "ddim":
-	default:
-		return nil, argErr("scheduler", "%q is not pndm or ddim", o.Scheduler)
+	h := &o.Harmony
+	if h.SwapMode == 0 {
+		h.SwapMode = tensor.SwapKV
 	}
-	if o.Width <= 0 || o.Height <= 0 || o.Width > 4096 || o.Height > 4096 {
-		return nil, argErr("size", "%d×%d outside 1…4096", o.Width, o.Height)
+	if h.MaskTokens == "" {
+		h.MaskTokens = MaskVisual
 	}
+	if h.VisualPrompt == "" {
+		h.VisualPrompt = "a {class}"
+	}
+
 	f := m.LatentFactor
+	if o.Width == 0 {
+		o.Width = m.UNetConfig.SampleSize * f
+	}
+	if o.Height == 0 {
+		o.Height = o.Width
+	}
 	if o.Width%f != 0 || o.Height%f != 0 {
 		warnings = append(warnings, fmt.Sprintf("size %d×%d is not a multiple of %d; like the reference, the latents are %d×%d and the image %d×%d",
 			o.Width, o.Height, f, o.Height/f, o.Width/f, o.Height/f*m.VAEFactor, o.Width/f*m.VAEFactor))
 	}
+	div := 1 << (m.UNetConfig.Levels() - 1)
+	for _, d := range []struct {
+		name string
+		v    int
+	}{{"width", o.Width}, {"height", o.Height}} {
+		if l := d.v / f; l == 0 || l%div != 0 {
+			return nil, optErr(d.name, d.v, "must be a multiple of %d pixels for this model", div*f)
+		}
+	}
 	lh, lw := o.Height/f, o.Width/f
-	if lh == 0 || lw == 0 {
-		return nil, argErr("size", "%d×%d is smaller than one latent pixel (%d)", o.Width, o.Height, f)
-	}
-	if div := 1 << (m.UNetConfig.Levels() - 1); lh%div != 0 || lw%div != 0 {
-		return nil, argErr("size", "the latent size %d×%d must be a multiple of %d for this UNet: use a width and height that are multiples of %d", lw, lh, div, div*f)
-	}
 	if o.Latents != nil && len(o.Latents) != m.LatentChannels*lh*lw {
-		return nil, argErr("latents", "%d values, the model needs [1, %d, %d, %d] = %d", len(o.Latents), m.LatentChannels, lh, lw, m.LatentChannels*lh*lw)
+		return nil, optErr("latents", len(o.Latents), "must hold [1, %d, %d, %d] = %d values for this model and size", m.LatentChannels, lh, lw, m.LatentChannels*lh*lw)
+	}
+	if o.Method == MethodHarmony && h.Swap {
+		if err := checkLayers(m.UNet.Sites(lh, lw), h); err != nil {
+			return nil, err
+		}
 	}
 	return warnings, nil
+}
+
+// checkLayers names the option behind a layer choice this UNet does not
+// have (harmony.SelectLayers says what is wrong but not which knob).
+func checkLayers(sites []harmony.AttnSite, h *HarmonyOptions) error {
+	if h.MaskLevel != nil {
+		if _, err := harmony.SelectLayers(sites, harmony.LayerOptions{MaskLevel: h.MaskLevel}); err != nil {
+			return optErr("mask-level", *h.MaskLevel, "must be a level of this UNet with cross-attention (%s)", strings.TrimPrefix(err.Error(), "harmony: "))
+		}
+	}
+	if len(h.SwapLayers) > 0 {
+		if _, err := harmony.SelectLayers(sites, harmony.LayerOptions{SwapLayers: h.SwapLayers}); err != nil {
+			return optErr("swap-layers", strings.Join(h.SwapLayers, ","), "must name self-attention layers of this UNet (%s)", strings.TrimPrefix(err.Error(), "harmony: "))
+		}
+	}
+	return nil
 }
