@@ -36,9 +36,6 @@ type api struct {
 
 func newAPI() *api { return &api{} }
 
-// extra lets other files add entry points (see bench.go).
-var extra = map[string]func(a *api) func(js.Value, []js.Value) any{}
-
 func (a *api) functions() map[string]func(js.Value, []js.Value) any {
 	fns := map[string]func(js.Value, []js.Value) any{
 		"init":       a.jsInit,
@@ -47,9 +44,6 @@ func (a *api) functions() map[string]func(js.Value, []js.Value) any {
 		"generate":   a.jsGenerate,
 		"cancel":     a.jsCancel,
 		"clearCache": a.jsClearCache,
-	}
-	for name, f := range extra {
-		fns[name] = f(a)
 	}
 	return fns
 }
