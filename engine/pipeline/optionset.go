@@ -68,12 +68,13 @@ func (o *Options) Set(name, value string) error {
 }
 
 // SetNumber sets the option name from a number, for front ends whose
-// values arrive as numbers (JavaScript's): whole numbers are written
-// without exponent so that the whole-number options parse them, others as
-// Go writes a float64 (NaN and ±Inf included, which the checks refuse).
+// values arrive as numbers (JavaScript's): whole numbers below 1e21 (where
+// JavaScript itself turns to exponents) are written without exponent so
+// that the whole-number options parse them, others as Go writes a float64
+// (NaN and ±Inf included, which the checks refuse).
 func (o *Options) SetNumber(name string, v float64) error {
 	s := strconv.FormatFloat(v, 'g', -1, 64)
-	if v == math.Trunc(v) && math.Abs(v) < 1e18 {
+	if v == math.Trunc(v) && math.Abs(v) < 1e21 {
 		s = strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	return o.Set(name, s)
