@@ -11,6 +11,11 @@
 //	cancel()                               cancels the load or generation in flight
 //	clearCache()                           → bytes removed from the model cache
 //
+// generate's options are the pipeline's options (pipeline.OptionList) by
+// their camelCase names: {steps: 25, maskThreshold: 0.3, swap: "off", …};
+// a refused value rejects with code bad-argument and the message the CLI
+// gives for the same flag.
+//
 // Every call returns a Promise; errors are Error objects with a stable
 // .code (see js.go). Work runs on goroutines, never on the goroutine that
 // serves a JS callback, because GPU waits block on promises.
