@@ -7,7 +7,9 @@
 // so the GPU never holds more than one component's weights, and frees it
 // after.
 //
-// Stages, with the inputs the pipeline gives them:
+// Stages, with the inputs the pipeline gives them; the encoders and the
+// Harmony hook are the pipeline's own stage code (pipeline.EncodeSubject,
+// EncodePrompt, EncodeNegative, HarmonyHook) on the one component loaded:
 //
 //	qformer  the subject photo at 224×224 and "dog" → subject embeddings [1, 16, 768]
 //	text     the amplified prompt with those embeddings, and the empty
@@ -302,10 +304,6 @@ func (r *stageRun) qformer(photo []byte) (StageResult, error) {
 			return res, err
 		}
 	}
-	img, _, err := imageproc.Load("photo", photo, icfg, imageproc.DecodeOptions{})
-	if err != nil {
-		return res, err
-	}
 	bert, err := tokenizer.DefaultBERT()
 	if vocab := r.meta.BertVocab(); vocab != nil {
 		bert, err = tokenizer.NewBERT(vocab)
@@ -313,16 +311,19 @@ func (r *stageRun) qformer(photo []byte) (StageResult, error) {
 	if err != nil {
 		return res, err
 	}
-	ids, mask := bert.EncodeBatch([]string{"dog"}).Row(0)
-	res.What = fmt.Sprintf("vision encoder (%d layers) + Q-Former (%d layers) on a %d×%d photo", cfg.Vision.Layers, cfg.QFormer.Layers, img.Width, img.Height)
+	pw, ph := icfg.Width, icfg.Height
+	if icfg.DoCenterCrop && icfg.CropWidth > 0 && icfg.CropHeight > 0 {
+		pw, ph = icfg.CropWidth, icfg.CropHeight
+	}
+	res.What = fmt.Sprintf("vision encoder (%d layers) + Q-Former (%d layers) on a %d×%d photo", cfg.Vision.Layers, cfg.QFormer.Layers, pw, ph)
+	// The pipeline's stage 2, photo preprocessing included (milliseconds
+	// against the encoders' seconds).
 	call := func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error) {
 		m, err := blip2.Load(w, cfg)
 		if err != nil {
 			return nil, err
 		}
-		px := b.FromF32("pixel_values", img.Pixels, img.Shape()...)
-		defer b.Free(px)
-		return m.Encode(b, px, [][]int32{ids}, [][]int32{mask})
+		return pipeline.EncodeSubject(b, m, bert, icfg, "photo", photo, "dog")
 	}
 	r.subject, err = r.stage(&res, "qformer", call)
 	return res, err
@@ -349,32 +350,29 @@ func (r *stageRun) textEncoder() (StageResult, error) {
 	if r.subject == nil { // the Q-Former stage did not run
 		r.subject = rng.Normal(1, nq*cfg.Hidden)
 	}
-	cond, err := tok.EncodePrompt("swimming underwater", "dog", 1, 20, cfg.MaxPositions-nq)
-	if err != nil {
-		return res, err
-	}
-	neg, err := tok.EncodeNegative("")
-	if err != nil {
-		return res, err
-	}
 	begin, err := r.ctxBeginPos()
 	if err != nil {
 		return res, err
 	}
+	o := pipeline.DefaultOptions()
+	o.TargetClass, o.Prompt = "dog", "swimming underwater"
 	res.What = fmt.Sprintf("CLIP text encoder (%d layers): prompt with %d subject embeddings, and the negative prompt", cfg.Layers, nq)
+	// The pipeline's stage 3 for the main process: the negative prompt and
+	// the amplified prompt with the subject embeddings.
 	call := func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error) {
 		m, err := clip.Load(w, cfg)
 		if err != nil {
 			return nil, err
 		}
+		parts := pipeline.TextParts{Encoder: m, Tok: tok, CtxBegin: begin, NumQuery: nq, TextLen: cfg.MaxPositions}
 		ctx := b.FromF32("subject", r.subject, 1, nq, cfg.Hidden)
 		defer b.Free(ctx)
-		u, err := m.Encode(b, [][]int32{neg.IDs}, nil, nil)
+		u, _, err := pipeline.EncodeNegative(b, parts, o.Negative)
 		if err != nil {
 			return nil, err
 		}
 		defer b.Free(u)
-		cnd, err := m.Encode(b, [][]int32{cond.IDs}, ctx, []int{begin})
+		_, cnd, err := pipeline.EncodePrompt(b, parts, &o, ctx)
 		if err != nil {
 			return nil, err
 		}

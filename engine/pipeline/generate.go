@@ -28,9 +28,12 @@ import (
 
 	"harmony/engine/harmony"
 	"harmony/engine/imageproc"
+	"harmony/engine/models/blip2"
+	"harmony/engine/models/clip"
 	"harmony/engine/rng"
 	"harmony/engine/sched"
 	"harmony/engine/tensor"
+	"harmony/engine/tokenizer"
 )
 
 // Image is a generated picture.
@@ -268,16 +271,37 @@ func (r *run) progress(stage string, call, calls int) {
 
 // encodeSubject: image processor → Q-Former → ProjLayer (§4–§6).
 func (r *run) encodeSubject() (*tensor.Tensor, error) {
-	m, b := r.m, r.b
-	img, _, err := imageproc.Load(r.o.ImageName, r.o.Image, m.Image, imageproc.DecodeOptions{})
+	m := r.m
+	return EncodeSubject(r.b, m.QFormer, m.BERT, m.Image, r.o.ImageName, r.o.Image, r.o.SourceClass)
+}
+
+// EncodeSubject is stage 2 on the model's parts, so that a caller holding
+// only the Q-Former (the full-size benchmark) runs the pipeline's own
+// stage: the photo through the image processor, the subject's class
+// through the Q-Former's tokenizer, both through the Q-Former and its
+// projection → subject embeddings [1, NumQuery, D].
+func EncodeSubject(b tensor.Backend, q *blip2.QFormer, bert *tokenizer.BERT, img imageproc.Config, photoName string, photo []byte, class string) (*tensor.Tensor, error) {
+	im, _, err := imageproc.Load(photoName, photo, img, imageproc.DecodeOptions{})
 	if err != nil {
 		return nil, err
 	}
-	pixels := b.FromF32("pixel_values", img.Pixels, img.Shape()...)
+	pixels := b.FromF32("pixel_values", im.Pixels, im.Shape()...)
 	defer b.Free(pixels)
-	bt := m.BERT.EncodeBatch([]string{r.o.SourceClass})
-	ids, mask := bt.Row(0)
-	return m.QFormer.Encode(b, pixels, [][]int32{ids}, [][]int32{mask})
+	ids, mask := bert.EncodeBatch([]string{class}).Row(0)
+	return q.Encode(b, pixels, [][]int32{ids}, [][]int32{mask})
+}
+
+// TextParts are the model's parts stage 3 runs on.
+type TextParts struct {
+	Encoder  *clip.TextModel
+	Tok      *tokenizer.CLIP
+	CtxBegin int // where the subject embeddings enter the sequence (ctx_begin_pos)
+	NumQuery int // subject embeddings
+	TextLen  int // text positions (77)
+}
+
+func (m *Model) textParts() TextParts {
+	return TextParts{Encoder: m.Text, Tok: m.CLIP, CtxBegin: m.CtxBeginPos, NumQuery: m.NumQuery, TextLen: m.TextLen}
 }
 
 // encodePrompt builds the amplified prompt and encodes it with the subject
@@ -285,27 +309,48 @@ func (r *run) encodeSubject() (*tensor.Tensor, error) {
 func (r *run) encodePrompt(subject *tensor.Tensor) ([]int32, *tensor.Tensor, error) {
 	m, o := r.m, &r.o
 	maxLen := m.TextLen - m.NumQuery
-	enc, err := m.CLIP.EncodePrompt(o.Prompt, o.TargetClass, o.PromptStrength, o.PromptReps, maxLen)
-	if err != nil {
-		return nil, nil, err
-	}
 	if n := m.CLIP.PromptOverflow(o.Prompt, o.TargetClass, maxLen); n > 0 {
 		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("the prompt \"a %s %s\" is %d tokens too long for the %d-token context; it is truncated, as the reference does", o.TargetClass, strings.TrimSpace(o.Prompt), n, maxLen))
 	}
-	cond, err := m.Text.Encode(r.b, [][]int32{enc.IDs}, subject, []int{m.CtxBeginPos})
+	return EncodePrompt(r.b, m.textParts(), o, subject)
+}
+
+// EncodePrompt is stage 3's conditional embedding on the model's parts:
+// the prompt amplified as the reference does (o's prompt, target class,
+// prompt strength and repetitions), encoded with the subject embeddings
+// [1, NumQuery, D] at CtxBegin. It returns the prompt's ids too (the
+// Harmony rows are found in them).
+func EncodePrompt(b tensor.Backend, t TextParts, o *Options, subject *tensor.Tensor) ([]int32, *tensor.Tensor, error) {
+	enc, err := t.Tok.EncodePrompt(o.Prompt, o.TargetClass, o.PromptStrength, o.PromptReps, t.TextLen-t.NumQuery)
+	if err != nil {
+		return nil, nil, err
+	}
+	cond, err := t.Encoder.Encode(b, [][]int32{enc.IDs}, subject, []int{t.CtxBegin})
 	return enc.IDs, cond, err
 }
 
 // encodeNegative encodes the negative prompt without subject embeddings.
 func (r *run) encodeNegative() (*tensor.Tensor, error) {
-	enc, err := r.m.CLIP.EncodeNegative(r.o.Negative)
+	cond, warning, err := EncodeNegative(r.b, r.m.textParts(), r.o.Negative)
+	if warning != "" {
+		r.res.Warnings = append(r.res.Warnings, warning)
+	}
+	return cond, err
+}
+
+// EncodeNegative is stage 3's unconditional embedding on the model's
+// parts: the negative prompt without subject embeddings. The warning says
+// when it was truncated.
+func EncodeNegative(b tensor.Backend, t TextParts, negative string) (cond *tensor.Tensor, warning string, err error) {
+	enc, err := t.Tok.EncodeNegative(negative)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if enc.Truncated {
-		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("the negative prompt needs %d tokens; it is truncated to %d", enc.Needed, len(enc.IDs)))
+		warning = fmt.Sprintf("the negative prompt needs %d tokens; it is truncated to %d", enc.Needed, len(enc.IDs))
 	}
-	return r.m.Text.Encode(r.b, [][]int32{enc.IDs}, nil, nil)
+	cond, err = t.Encoder.Encode(b, [][]int32{enc.IDs}, nil, nil)
+	return cond, warning, err
 }
 
 // encodeVisualPrompt encodes the visual-only process's prompt ("a {class}",
