@@ -152,6 +152,9 @@ func TestSetEveryOption(t *testing.T) {
 				if err == nil {
 					err = o.Validate()
 				}
+				if before := validOptions(); o.Set(info.Name, v) != nil {
+					require.Equal(t, before.Get(info.Name), o.Get(info.Name), "a refused %q changed the option", v)
+				}
 				var oe *OptionError
 				require.ErrorAs(t, err, &oe, "value %q was accepted", v)
 				require.Equal(t, info.Name, oe.Option, "value %q", v)

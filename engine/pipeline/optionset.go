@@ -50,20 +50,24 @@ func camelCase(name string) string {
 }
 
 // Set parses value as the option name and stores it, refusing it with an
-// *OptionError when it does not parse or is out of the option's range.
-// Checks between options (Harmony needs guidance > 1) wait for Validate, so
-// that the order options are set in does not matter.
+// *OptionError when it does not parse or is out of the option's range (o
+// is then unchanged). Checks between options (Harmony needs guidance > 1)
+// wait for Validate, so that the order options are set in does not matter.
 func (o *Options) Set(name, value string) error {
 	op := lookupOption(name)
 	if op == nil {
 		return optErr(name, nil, "is not an option of the pipeline")
 	}
-	if err := op.set(o, value); err != nil {
+	c := *o
+	if err := op.set(&c, value); err != nil {
 		return err
 	}
 	if op.check != nil {
-		return op.check(o)
+		if err := op.check(&c); err != nil {
+			return err
+		}
 	}
+	*o = c
 	return nil
 }
 
