@@ -286,12 +286,3 @@ func batchNames(ks []Kernel) string {
 	}
 	return fmt.Sprintf("a batch of %d dispatches (%s; HARMONY_GPU_DEBUG=1 names the one)", len(ks), buf.String())
 }
-
-// Grid is a dispatch size in workgroups along x, y, z. Dispatch folds an x
-// beyond MaxComputeWorkgroupsPerDimension into y (and z); kernels rebuild the
-// linear workgroup index with wg_linear from common.wgsl and must ignore
-// indices past their work.
-type Grid [3]uint32
-
-// Grid1 is a one-dimensional grid of n workgroups.
-func Grid1(n int) Grid { return Grid{uint32(n), 1, 1} }

@@ -98,15 +98,3 @@ func (d *Device) pipelineLocked(k Kernel) (*pipeline, error) {
 	d.pipelines[k] = p
 	return p, nil
 }
-
-// Precompile builds a pipeline ahead of its first dispatch, so compile
-// errors surface early and the first step is not slower than the rest.
-func (d *Device) Precompile(k Kernel) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.usable(); err != nil {
-		return err
-	}
-	_, err := d.pipelineLocked(k)
-	return err
-}

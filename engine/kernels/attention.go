@@ -1,8 +1,7 @@
 // attention.go: fused multi-head attention on the GPU (shaders/attention.wgsl):
 // online softmax without an Nq×Nk buffer, causal and key-bias masks, the
 // head-averaged probabilities of a key-column range, and the Harmony
-// self-attention swap. Spec: issue 2 §5; engine/cpu/attention.go is the
-// reference.
+// self-attention swap. engine/cpu/attention.go is the reference.
 package kernels
 
 import (

@@ -1,7 +1,7 @@
 // dense.go: the dense ops on the GPU — Linear (shaders/matmul.wgsl) and
 // Conv2D as an implicit GEMM over NHWC input (shaders/conv2d.wgsl) — with
 // their fused epilogues (bias, per-(batch, channel) bias, activation,
-// residual). Spec: issue 2 §3–4; engine/cpu/dense.go is the reference.
+// residual). engine/cpu/dense.go is the reference.
 package kernels
 
 import (

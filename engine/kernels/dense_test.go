@@ -284,8 +284,8 @@ func TestDenseBindingSplits(t *testing.T) {
 	for _, tc := range convs {
 		t.Run(tc.name, func(t *testing.T) {
 			p.t = t
-			p.g.Guard = !strings.HasSuffix(tc.name, "unguarded")
-			defer func() { p.g.Guard = true }()
+			p.g.guard = !strings.HasSuffix(tc.name, "unguarded")
+			defer func() { p.g.guard = true }()
 			d0 := p.g.Device().Stats().Dispatches
 			e := runConv(t, p, tc)
 			n := p.g.Device().Stats().Dispatches - d0
@@ -342,7 +342,7 @@ func TestDenseSubgroups(t *testing.T) {
 		t.Skip(msg)
 	}
 	p := &oracle{t: t, g: New(d), c: cpu.New(), rng: rand.New(rand.NewSource(1))}
-	p.g.Guard = true
+	p.g.guard = true
 	for _, sg := range []int{int(info.SubgroupSize), 0} {
 		d.ResetProfile()
 		p.g.Subgroup = sg

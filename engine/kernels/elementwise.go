@@ -1,5 +1,5 @@
 // elementwise.go: activations, Scale, GEGLU and broadcasting Add/Mul on
-// the GPU (issue 2 §4), kernels in shaders/elementwise.wgsl with the math of
+// the GPU, kernels in shaders/elementwise.wgsl with the math of
 // shaders/act.wgsl. References: cpu.Backend.Activate, Scale, GEGLU, Add, Mul.
 package kernels
 

@@ -1,4 +1,4 @@
-// layout.go: data movement on the GPU (issue 2 §5): nearest 2× upsampling,
+// layout.go: data movement on the GPU: nearest 2× upsampling,
 // concat, slice, embedding gather and f32 ↔ f16 conversion, kernels in
 // shaders/layout.wgsl. References: cpu.Backend.Upsample2x, Concat, Slice,
 // Embedding, Convert.

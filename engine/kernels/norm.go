@@ -1,5 +1,5 @@
-// norm.go: GroupNorm (optionally fused with SiLU) and LayerNorm on the GPU
-// (issue 2 §3), kernels in shaders/norm.wgsl. The CPU references are
+// norm.go: GroupNorm (optionally fused with SiLU) and LayerNorm on the GPU,
+// kernels in shaders/norm.wgsl. The CPU references are
 // cpu.Backend.GroupNorm and cpu.Backend.LayerNorm (two-pass float64
 // statistics, biased variance); here statistics are f32, Welford/Chan for
 // GroupNorm and two-pass tree sums for LayerNorm.

@@ -219,12 +219,12 @@ func TestGroupNormBindingSplits(t *testing.T) {
 		for _, guard := range []bool{true, false} {
 			name := fmt.Sprintf("group_norm %v limit %d guard=%v", tc.c, tc.limit, guard)
 			testBindLimit = tc.limit
-			p.gpu.Guard = guard
+			p.gpu.guard = guard
 			d0 := p.gpu.Device().Stats().Dispatches
 			got := p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, tc.c.groups, tc.c.eps, true)
 			n := p.gpu.Device().Stats().Dispatches - d0
 			testBindLimit = 0
-			p.gpu.Guard = true
+			p.gpu.guard = true
 			want := p.ref.GroupNorm(x.ref, g.ref, b.ref, tc.c.groups, tc.c.eps, true)
 			if n < tc.minDisp {
 				t.Errorf("%s: %d dispatches, want ≥ %d: the split did not happen", name, n, tc.minDisp)

@@ -57,7 +57,7 @@ func newParity(t testing.TB, opt ...gpu.Options) *parity {
 	}
 	dev := gputest.Open(t, o)
 	g := New(dev)
-	g.Guard = true
+	g.guard = true
 	return &parity{t: t, ctx: context.Background(), ref: cpu.New(), gpu: g, rng: rand.New(rand.NewSource(1))}
 }
 
@@ -132,7 +132,7 @@ func (p *parity) check(name string, want, got *tensor.Tensor, rel, abs float64) 
 		p.t.Fatalf("%s: gpu gave %v, cpu %v", name, got, want)
 	}
 	w, g := p.read(p.ref, want), p.read(p.gpu, got)
-	if err := p.gpu.CheckGuards(p.ctx, got); err != nil {
+	if err := p.gpu.checkGuards(p.ctx, got); err != nil {
 		p.t.Fatalf("%s: %v", name, err)
 	}
 	var maxRef, maxErr float64

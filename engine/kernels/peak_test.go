@@ -37,7 +37,7 @@ func TestPeak(t *testing.T) {
 			}
 		}
 	}
-	if err := p.g.CheckGuards(context.Background(), got); err != nil {
+	if err := p.g.checkGuards(context.Background(), got); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -67,7 +67,7 @@ func TestLoads(t *testing.T) {
 			t.Fatalf("thread %d: %v, want %v", i, v[i], want)
 		}
 	}
-	if err := p.g.CheckGuards(context.Background(), got); err != nil {
+	if err := p.g.checkGuards(context.Background(), got); err != nil {
 		t.Fatal(err)
 	}
 }
