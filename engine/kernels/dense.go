@@ -138,16 +138,18 @@ func (b *Backend) weightDefines(w *tensor.Tensor) []string {
 
 // linearParams are matmul.wgsl's Params.
 type linearParams struct {
-	M, N, K uint32 // rows, output features, input features
-	TilesN  uint32 // workgroup tiles along N
-	Tiles   uint32 // workgroup tiles in all
-	XOff    uint32 // element offset of x in its binding
-	WOff    uint32 // element offset of w in its binding (in w's elements)
-	BOff    uint32 // element offset of bias
-	ROff    uint32 // element offset of the residual
-	OOff    uint32 // element offset of out
-	Split   uint32 // output columns per slab (Epilogue.Split)
-	_       uint32
+	M      uint32 // rows of x and out
+	N      uint32 // output columns (features; half of w's rows with GEGLU)
+	K      uint32 // input features: elements per row of x and of w
+	TilesN uint32 // workgroups along N
+	Tiles  uint32 // workgroups in all
+	XOff   uint32 // elements: x within its binding
+	WOff   uint32 // elements (w's, halves for f16): w within its binding
+	BOff   uint32 // elements: bias within its binding
+	ROff   uint32 // elements: the residual within its binding
+	OOff   uint32 // elements: out within its binding
+	Split  uint32 // output columns per slab (Epilogue.Split), 0 for none
+	_      uint32
 }
 
 // Linear implements tensor.Backend (the reference is cpu.Backend.Linear):

@@ -58,11 +58,12 @@ type convertParams struct {
 
 // concat2Params is CONCAT2's Params.
 type concat2Params struct {
-	N1, N2 uint32 // elements per row from each part
+	N1     uint32 // elements per row from the first part
+	N2     uint32 // elements per row from the second part
 	Total  uint32 // output elements
-	AOff   uint32 // elements: the parts and the output within their bindings
-	BOff   uint32
-	DstOff uint32
+	AOff   uint32 // elements: the first part within its binding
+	BOff   uint32 // elements: the second part within its binding
+	DstOff uint32 // elements: the output within its binding
 	_      [2]uint32
 }
 

@@ -74,12 +74,18 @@ type gnApplyParams struct {
 
 // gnFusedParams is GN_FUSED's Params.
 type gnFusedParams struct {
-	S, C, CG, Groups uint32
-	BG               uint32 // workgroups with work: B·G
-	NC, Rows         uint32 // thread columns and rows
-	XOff, GOff, BOff uint32 // element offsets of x, gamma and beta
-	OutOff           uint32 // element offset of out
-	Eps              float32
+	S      uint32  // positions per batch entry (H·W)
+	C      uint32  // channels
+	CG     uint32  // channels per group
+	Groups uint32  // groups G
+	BG     uint32  // workgroups with work: B·G
+	NC     uint32  // thread columns: channels, or channel quads with VEC
+	Rows   uint32  // thread rows: GNF_WG/NC
+	XOff   uint32  // elements: x within its binding
+	GOff   uint32  // elements: gamma within its binding
+	BOff   uint32  // elements: beta within its binding
+	OutOff uint32  // elements: out within its binding
+	Eps    float32 // added to the variance
 }
 
 // gnFusedWG is GN_FUSED's workgroup size: few threads, because each barrier
