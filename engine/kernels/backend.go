@@ -32,6 +32,7 @@ type Backend struct {
 	// Subgroup is the subgroup size the dense kernels may assume (the
 	// device's probed SubgroupSize; 0 keeps them off subgroups).
 	Subgroup int
+	cfg      tuning // kernel-selection knobs (tuning.go)
 	// guard (tests) surrounds every op output with bands of sentinel words;
 	// checkGuards then proves no kernel wrote outside its output.
 	guard bool
@@ -43,7 +44,7 @@ type Backend struct {
 
 // New returns a backend on dev.
 func New(dev *gpu.Device) *Backend {
-	return &Backend{dev: dev, F16Arith: dev.Info().ShaderF16, Subgroup: int(dev.Info().SubgroupSize)}
+	return &Backend{dev: dev, F16Arith: dev.Info().ShaderF16, Subgroup: int(dev.Info().SubgroupSize), cfg: defaultTuning()}
 }
 
 // Device is the underlying device.
@@ -327,25 +328,13 @@ func (b *Backend) run(k gpu.Kernel, workgroups int, params any, args ...Arg) {
 		// A stand-in binding limit (tests) is enforced as the device
 		// enforces its own, so that a split that binds too much fails.
 		// Guard mode binds whole buffers on purpose and is exempt.
-		if size := a.Bind.Size; testBindLimit > 0 && !b.guard && size > testBindLimit {
-			b.SetErr(&gpu.LimitError{What: fmt.Sprintf("%s binding %d (%q) size (stand-in limit)", k, i, a.Bind.Buf.Label()), Need: size, Have: testBindLimit})
+		if lim, size := b.cfg.bindLimit, a.Bind.Size; lim > 0 && !b.guard && size > lim {
+			b.SetErr(&gpu.LimitError{What: fmt.Sprintf("%s binding %d (%q) size (stand-in limit)", k, i, a.Bind.Buf.Label()), Need: size, Have: lim})
 			return
 		}
 		binds[i] = a.Bind
 	}
 	b.SetErr(b.dev.Dispatch(k, workgroups, params, binds...))
-}
-
-// wtype is the weight-storage define for a tensor's dtype: "f32", "f16"
-// (two halves per u32, widened in f32) or "f16n" (native f16 arithmetic).
-func (b *Backend) wtype(t *tensor.Tensor) string {
-	if t.DType != tensor.F16 {
-		return "f32"
-	}
-	if b.F16Arith {
-		return "f16n"
-	}
-	return "f16"
 }
 
 // ceilDiv is ⌈a/b⌉.

@@ -177,12 +177,11 @@ func runConv(t *testing.T, p *oracle, tc convCase) float64 {
 // take anyway.
 func TestConv2DParity(t *testing.T) {
 	p := newOracle(t, false)
-	defer func(v bool) { convTaps = v }(convTaps)
 	for _, taps := range []bool{true, false} {
-		convTaps = taps
 		for _, tc := range convCases {
 			t.Run(fmt.Sprintf("%s/taps=%v", tc.name, taps), func(t *testing.T) {
 				p.t = t
+				p.g.cfg.convTaps = taps
 				e := runConv(t, p, tc)
 				t.Logf("max err / max|ref| = %.2g", e)
 			})
@@ -210,23 +209,24 @@ func TestWeightVariantSelection(t *testing.T) {
 	for _, tc := range []struct {
 		arith bool
 		w     *tensor.Tensor
-		want  string
+		want  weightType
 	}{
-		{false, w16.g, "F16=1"},
-		{true, w16.g, "F16N=1"},
-		{false, w32.g, ""},
-		{true, w32.g, ""},
+		{false, w16.g, weightF16},
+		{true, w16.g, weightF16N},
+		{false, w32.g, weightF32},
+		{true, w32.g, weightF32},
 	} {
 		p.g.F16Arith = tc.arith
-		got := shaders.Defines(p.g.weightDefines(tc.w)...)
-		if got != tc.want {
-			t.Errorf("F16Arith=%v, %v: defines %q, want %q", tc.arith, tc.w.DType, got, tc.want)
+		if got := p.g.weightType(tc.w); got != tc.want {
+			t.Errorf("F16Arith=%v, %v: weight type %d, want %d", tc.arith, tc.w.DType, got, tc.want)
 		}
 	}
 	p.g.F16Arith = false
-	for _, file := range []string{"matmul.wgsl", "conv2d.wgsl"} {
-		for _, vec := range []string{"0", "1"} {
-			src, err := shaders.Source(file, shaders.Defines(append(denseTile.defines(), "F16N", "1", "VEC", vec)...))
+	for _, conv := range []bool{false, true} {
+		for _, vec := range []bool{false, true} {
+			k := kernelOf(denseVariant{conv: conv, tile: defaultTuning().denseTile, weight: weightF16N, vec: vec})
+			file := k.Shader
+			src, err := shaders.Source(k.Shader, k.Defines)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,10 +238,10 @@ func TestWeightVariantSelection(t *testing.T) {
 				}
 			}
 			if first != "enable f16;" {
-				t.Errorf("%s VEC=%s: first statement %q, want enable f16;", file, vec, first)
+				t.Errorf("%s VEC=%v: first statement %q, want enable f16;", file, vec, first)
 			}
 			if !strings.Contains(src, "f16>") {
-				t.Errorf("%s VEC=%s: f16n variant declares no f16 storage", file, vec)
+				t.Errorf("%s VEC=%v: f16n variant declares no f16 storage", file, vec)
 			}
 		}
 	}
@@ -259,8 +259,7 @@ func TestWeightVariantSelection(t *testing.T) {
 // makes small tensors split into many pieces.
 func TestDenseBindingSplits(t *testing.T) {
 	p := newOracle(t, false)
-	defer func(l uint64) { testBindLimit = l }(testBindLimit)
-	testBindLimit = 2048
+	p.g.cfg.bindLimit = 2048
 	convs := []convCase{
 		{name: "3x3 bands res chanbias", b: 2, h: 13, w: 11, c: 4, o: 8, k: 3, stride: 1, pad: 1, bias: true, chanBias: true, res: true, act: tensor.ActSiLU},
 		{name: "3x3 s2 bands", b: 1, h: 31, w: 9, c: 4, o: 8, k: 3, stride: 2, pad: 1, bias: true},
@@ -295,7 +294,7 @@ func TestDenseBindingSplits(t *testing.T) {
 			t.Logf("max err / max|ref| = %.2g in %d dispatches", e, n)
 		})
 	}
-	testBindLimit = 1024
+	p.g.cfg.bindLimit = 1024
 	for _, tc := range []linearCase{
 		{name: "linear row chunks", lead: []int{37}, k: 16, n: 12, bias: true, res: true, act: tensor.ActGELU},
 		{name: "linear row chunks odd offsets f16", lead: []int{3, 9}, k: 10, n: 6, wdt: tensor.F16, xOff: 3, wOff: 1, bias: true},
@@ -314,7 +313,7 @@ func TestDenseBindingSplits(t *testing.T) {
 		})
 	}
 	// A weight that cannot be bound is refused, not computed wrong.
-	testBindLimit = 256
+	p.g.cfg.bindLimit = 256
 	p.t = t
 	x := p.rand("x", 0, 1, 4, 64)
 	w := p.rand("w", 0, 1, 8, 64)
