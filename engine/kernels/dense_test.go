@@ -87,6 +87,7 @@ func runLinear(t *testing.T, p *oracle, tc linearCase) float64 {
 }
 
 func TestLinearParity(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, false)
 	for _, tc := range linearCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,6 +99,7 @@ func TestLinearParity(t *testing.T) {
 }
 
 func TestLinearDefaultLimits(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, true)
 	for _, tc := range linearCases[1:4] {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,6 +178,7 @@ func runConv(t *testing.T, p *oracle, tc convCase) float64 {
 // convolutions take with f16 arithmetic (F16N) and which the other cases
 // take anyway.
 func TestConv2DParity(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, false)
 	for _, taps := range []bool{true, false} {
 		for _, tc := range convCases {
@@ -190,6 +193,7 @@ func TestConv2DParity(t *testing.T) {
 }
 
 func TestConv2DDefaultLimits(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, true)
 	for _, tc := range []convCase{convCases[1], convCases[5], convCases[7]} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,6 +207,7 @@ func TestConv2DDefaultLimits(t *testing.T) {
 // unless F16Arith is on; f32 weights never take an f16 variant. The f16n
 // variants must at least preprocess with `enable f16;` ahead of everything.
 func TestWeightVariantSelection(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, false)
 	w16 := p.randF16("w16", 0, 1, 4, 4)
 	w32 := p.rand("w32", 0, 1, 4, 4)
@@ -331,6 +336,7 @@ func TestDenseBindingSplits(t *testing.T) {
 // subgroups of 4) sets HARMONY_REQUIRE_SUBGROUPS=1 so that this cannot skip
 // there.
 func TestDenseSubgroups(t *testing.T) {
+	t.Parallel()
 	d := gputest.Open(t, gpu.Options{Profile: true})
 	info := d.Info()
 	if info.SubgroupSize == 0 {

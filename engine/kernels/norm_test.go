@@ -74,6 +74,7 @@ func normPaths(t *testing.T, f func(t *testing.T, p *parity)) {
 }
 
 func TestGroupNormParity(t *testing.T) {
+	t.Parallel()
 	normPaths(t, func(t *testing.T, p *parity) {
 		for _, c := range groupNormCases {
 			x, g, b := c.inputs(p)
@@ -105,6 +106,7 @@ func TestGroupNormDispatches(t *testing.T) {
 // norms shift by the group's (row's) first element, which keeps y to the
 // usual tolerance.
 func TestGroupNormFarMean(t *testing.T) {
+	t.Parallel()
 	normPaths(t, func(t *testing.T, p *parity) {
 		c := normCase{shape: []int{2, 32, 32, 64}, groups: 8, eps: 1e-6, lo: 1000, hi: 1001}
 		x, g, b := c.inputs(p)
@@ -150,6 +152,7 @@ var layerNormCases = []normCase{
 }
 
 func TestLayerNormParity(t *testing.T) {
+	t.Parallel()
 	normPaths(t, func(t *testing.T, p *parity) {
 		for _, c := range layerNormCases {
 			x, g, b := c.inputs(p)
@@ -163,6 +166,7 @@ func TestLayerNormParity(t *testing.T) {
 // TestNormDefaultLimits runs a few cases on a device with the WebGPU
 // specification's default limits.
 func TestNormDefaultLimits(t *testing.T) {
+	t.Parallel()
 	p := newParity(t, gpu.Options{DefaultLimits: true})
 	for _, c := range []normCase{groupNormCases[1], groupNormCases[3], groupNormCases[5]} {
 		x, g, b := c.inputs(p)
@@ -177,6 +181,7 @@ func TestNormDefaultLimits(t *testing.T) {
 }
 
 func TestNormErrors(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	x := p.rand(0, 1, 2, 3, 6)
 	g := p.rand(0, 1, 6)
