@@ -1,6 +1,7 @@
 package gpu_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,6 +14,20 @@ func TestDispatchSmall(t *testing.T) {
 	d := gputest.Default(t)
 	for _, n := range []int{1, 63, 64, 65, 1000, 4099} {
 		run(t, d, n)
+	}
+}
+
+// TestDispatchConcurrent: goroutines sharing one device each record,
+// submit and read back their own work, interleaved in one queue.
+func TestDispatchConcurrent(t *testing.T) {
+	d := gputest.Default(t)
+	for i := range 8 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			for _, n := range []int{1, 65 + i, 1000 + 37*i} {
+				run(t, d, n)
+			}
+		})
 	}
 }
 
