@@ -32,6 +32,12 @@ func TestVariantDefines(t *testing.T) {
 		{attnVariant{probs: true, wg: 64, pc: 8, kb: 16, dvc: 40, stats: true, vout: true, vec: true, keyBias: true, swap: true},
 			gpu.Kernel{Shader: "attention.wgsl", Entry: "probs_main", Defines: shaders.Defines(
 				"PROBS_PASS", "1", "WG", "64", "PC", "8", "VEC", "1", "KEYBIAS", "1", "SWAP", "1", "SWAP_MAP", "1")}},
+		{unaryVariant{"quick_gelu"},
+			gpu.Kernel{Shader: "elementwise.wgsl", Entry: "unary", Defines: "ACT=quick_gelu,UNARY=1"}},
+		{embedVariant{f16: true},
+			gpu.Kernel{Shader: "layout.wgsl", Entry: "embedding", Defines: "EMBED=1,F16=1"}},
+		{convertVariant{src16: false, dst16: true},
+			gpu.Kernel{Shader: "layout.wgsl", Entry: "convert", Defines: "CONVERT=1,DST16=1,SRC16=0"}},
 		{gnFusedVariant{vec: true, silu: true},
 			gpu.Kernel{Shader: "norm.wgsl", Entry: "gn_fused", Defines: shaders.Defines(
 				"GN_FUSED", "1", "GNF_WG", "64", "GNF_WG4", "16", "VEC", "1", "SILU", "1")}},
@@ -54,6 +60,9 @@ type variantBuilder interface {
 func (v denseVariant) kernel() gpu.Kernel   { return kernelOf(v) }
 func (v attnVariant) kernel() gpu.Kernel    { return kernelOf(v) }
 func (v gnFusedVariant) kernel() gpu.Kernel { return kernelOf(v) }
+func (v unaryVariant) kernel() gpu.Kernel   { return kernelOf(v) }
+func (v embedVariant) kernel() gpu.Kernel   { return kernelOf(v) }
+func (v convertVariant) kernel() gpu.Kernel { return kernelOf(v) }
 
 // TestDefaultTuning: New gives a backend the defaults, and changing one
 // backend's knobs leaves another's alone (what lets tests run in
