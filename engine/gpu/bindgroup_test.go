@@ -1,3 +1,5 @@
+// bindgroup_test.go: the bind-group cache's per-buffer index, without a
+// device and on one.
 package gpu_test
 
 import (

@@ -1,3 +1,5 @@
+// buffer_test.go: buffer reuse from the pool, within and across batches,
+// and eviction under the in-use high-water mark.
 package gpu_test
 
 import (

@@ -1,3 +1,5 @@
+// dispatch_test.go: dispatches small, folded and concurrent, the binding
+// checks, and the grid folding and Params encoding they rest on.
 package gpu_test
 
 import (

@@ -1,3 +1,5 @@
+// pipeline_test.go: pipeline errors name their kernel, and the layout
+// reader's view of a kernel's declarations.
 package gpu_test
 
 import (

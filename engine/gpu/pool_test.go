@@ -1,3 +1,4 @@
+// pool_test.go: the pool's size buckets.
 package gpu_test
 
 import (

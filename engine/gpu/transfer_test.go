@@ -1,3 +1,5 @@
+// transfer_test.go: uploads and read-back, their checks, and the bounded
+// staging of long upload runs.
 package gpu_test
 
 import (

@@ -1,3 +1,5 @@
+// tuning_test.go: kernel variants map to their WGSL defines, and each
+// backend owns its tuning.
 package kernels
 
 import (
