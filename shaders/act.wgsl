@@ -1,5 +1,5 @@
 // act.wgsl: accurate f32 exp, erf, erfc, sin/cos and the activations of
-// tensor.Act (issue 2 §4), pasted in with `#include "act.wgsl"`; never
+// tensor.Act, pasted in with `#include "act.wgsl"`; never
 // compiled on its own. Any kernel that applies an activation includes it and
 // calls act_NAME(x), NAME one of none, silu, gelu, quick_gelu
 // (elementwise.wgsl picks NAME with its ACT define).

@@ -1,5 +1,5 @@
-// elementwise.wgsl: activations, Scale, GEGLU and broadcasting Add/Mul
-// (issue 2 §4). Entry points are chosen by one define each:
+// elementwise.wgsl: activations, Scale, GEGLU and broadcasting Add/Mul.
+// Entry points are chosen by one define each:
 //   UNARY   out = act_ACT(x·scale + shift) (Activate: scale 1, shift 0;
 //           Scale: ACT=none)
 //   GEGLU   out[r, j] = x[r, j]·GELU(x[r, F + j])

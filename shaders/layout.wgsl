@@ -1,4 +1,4 @@
-// layout.wgsl: data movement (issue 2 §5). Entry points are chosen by one
+// layout.wgsl: data movement. Entry points are chosen by one
 // define each:
 //   COPY      row copy dst[r·dst_stride + j] = src[r·src_stride + j]: one
 //             Concat part per dispatch, or a Slice

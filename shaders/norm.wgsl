@@ -1,4 +1,4 @@
-// norm.wgsl: GroupNorm and LayerNorm (issue 2 §3), statistics in f32.
+// norm.wgsl: GroupNorm and LayerNorm, statistics in f32.
 //
 // GroupNorm over NHWC x [B, S, C] runs as three kernels so that it scales
 // from 4×4 maps to the VAE's 512×512×128 (a million elements per group):

@@ -1,5 +1,5 @@
 // timestep.wgsl: the sinusoidal timestep embedding of diffusers'
-// get_timestep_embedding (issue 2 §5): out[r, i] = sin(arg[r, i]) and
+// get_timestep_embedding: out[r, i] = sin(arg[r, i]) and
 // out[r, half + i] = cos(arg[r, i]) (swapped when p.flip), a zero last column
 // when dim is odd.
 //

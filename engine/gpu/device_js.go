@@ -3,8 +3,7 @@
 // device_js.go opens a device on the browser's (or Node + Dawn's)
 // navigator.gpu and implements the js build's waits, maps and error capture.
 //
-// It absorbs the gaps of the bindings' js side (measured; see
-// shared/docs/webgpu-headless.md):
+// It absorbs the gaps of the bindings' js side (each one measured):
 //   - CreateInstance panics without navigator: we check navigator.gpu first.
 //   - RequiredFeatures panic and RequiredLimits are dropped: we request the
 //     adapter and device ourselves and wrap the device with wgpu.NewDevice.

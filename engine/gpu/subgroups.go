@@ -20,8 +20,8 @@ var subgroupProbe = Kernel{Shader: "selftest.wgsl", Entry: "subgroups", Defines:
 
 // probeParams is selftest.wgsl's Params (the probe reads none of it).
 type probeParams struct {
-	N     uint32
-	Scale float32
+	N     uint32  // elements
+	Scale float32 // multiplier of the main entry
 	_     [2]uint32
 }
 

@@ -1,8 +1,7 @@
 // attention.go: fused multi-head attention on the GPU (shaders/attention.wgsl):
 // online softmax without an Nq×Nk buffer, causal and key-bias masks, the
 // head-averaged probabilities of a key-column range, and the Harmony
-// self-attention swap. Spec: issue 2 §5; engine/cpu/attention.go is the
-// reference.
+// self-attention swap. engine/cpu/attention.go is the reference.
 package kernels
 
 import (
@@ -41,7 +40,7 @@ const maxSwapBatch = 16
 // rows (packed in vec4s) and walks the keys KB at a time, WG threads per
 // workgroup; one thread accumulates at most MaxDVC value columns (wider heads
 // are split into chunks, each recomputing q·k); the probs entry gives PC
-// columns to a thread. A variable so that benchmarks can time variants.
+// columns to a thread. Benchmarks time others through Backend.cfg.attn.
 //
 // Measured on lavapipe (N = 1024–2048, 8 heads of 40, GFLOP per CPU-second,
 // ±25 % noise on the shared machine): KB 16 ≈ 5.3, 8 ≈ 4.5, 4 ≈ 3.5;
@@ -51,12 +50,53 @@ const maxSwapBatch = 16
 // steeply with the chunk (cold, KB 16: 3 s at 40 columns, 11 s at 80; earlier
 // layouts took 40 s at 256 and 2 min at 512) — hence chunks of at most 80.
 type attnConfig struct {
-	KB, WG int
-	MaxDVC int
-	PC     int
+	KB     int // keys per block a thread walks at a time
+	WG     int // threads per workgroup
+	MaxDVC int // value columns one thread accumulates at most
+	PC     int // probability columns per thread (probs entry)
 }
 
-var attnCfg = attnConfig{KB: 16, WG: 64, MaxDVC: 80, PC: 8}
+// attnVariant is one compiled form of attention.wgsl: the main entry, or
+// with probs the entry that computes the head-averaged probabilities.
+type attnVariant struct {
+	probs   bool // probs_main (PROBS_PASS), else main
+	kb, wg  int  // main: keys per block; both: threads per workgroup
+	dvc     int  // main: value columns per chunk, a multiple of 4
+	pc      int  // probs: columns per thread
+	vec     bool // head dims read as vec4 (VEC)
+	vout    bool // main: out written as vec4 (VOUT)
+	stats   bool // main: keeps each row's (max, sum) for the probs pass (STATS)
+	causal  bool // CAUSAL
+	keyBias bool // KEYBIAS
+	swap    bool // the Harmony swap (SWAP)
+	swapKV  bool // with swap: SWAP_KV, else SWAP_MAP
+}
+
+func (v attnVariant) build() gpu.Kernel {
+	var defs []string
+	entry := "main"
+	if v.probs {
+		entry = "probs_main"
+		defs = append(defs, "PROBS_PASS", "1", "WG", strconv.Itoa(v.wg), "PC", strconv.Itoa(v.pc))
+	} else {
+		defs = append(defs, "KB", strconv.Itoa(v.kb), "WG", strconv.Itoa(v.wg),
+			"DVC", strconv.Itoa(v.dvc), "DVC4", strconv.Itoa(v.dvc/4))
+	}
+	flags := []struct {
+		on   bool
+		name string
+	}{
+		{v.vec, "VEC"}, {v.causal, "CAUSAL"}, {v.keyBias, "KEYBIAS"}, {v.swap, "SWAP"},
+		{v.swap && v.swapKV, "SWAP_KV"}, {v.swap && !v.swapKV, "SWAP_MAP"},
+		{!v.probs && v.stats, "STATS"}, {!v.probs && v.vout, "VOUT"},
+	}
+	for _, f := range flags {
+		if f.on {
+			defs = append(defs, f.name, "1")
+		}
+	}
+	return gpu.Kernel{Shader: "attention.wgsl", Entry: entry, Defines: shaders.Defines(defs...)}
+}
 
 // Attention implements tensor.Backend (the reference is
 // cpu.Backend.Attention). For entry b, head h, query row i:
@@ -104,7 +144,7 @@ func (b *Backend) Attention(q, k, v *tensor.Tensor, o tensor.AttnOpts) (*tensor.
 		sa = b.arg(stats)
 	}
 
-	c := attnCfg
+	c := b.cfg.attn
 	// Value chunks: as few as c.MaxDVC allows, evenly sized, in quads.
 	vchunks := ceilDiv(g.Dv, c.MaxDVC)
 	dvc := (ceilDiv(g.Dv, vchunks) + 3) &^ 3
@@ -120,53 +160,32 @@ func (b *Backend) Attention(q, k, v *tensor.Tensor, o tensor.AttnOpts) (*tensor.
 	for i := range p.Partner {
 		p.Partner[i] = -1
 	}
-	var common []string
-	if g.Dk%4 == 0 && g.Dv%4 == 0 && qa.Off%4 == 0 && ka.Off%4 == 0 && va.Off%4 == 0 {
-		common = append(common, "VEC", "1")
-	}
-	if o.Causal {
-		common = append(common, "CAUSAL", "1")
-	}
-	vout := g.Dv%4 == 0 && oa.Off%4 == 0
-	if o.KeyBias != nil {
-		common = append(common, "KEYBIAS", "1")
+	mv := attnVariant{
+		kb: c.KB, wg: c.WG, dvc: dvc,
+		vec:    g.Dk%4 == 0 && g.Dv%4 == 0 && qa.Off%4 == 0 && ka.Off%4 == 0 && va.Off%4 == 0,
+		vout:   g.Dv%4 == 0 && oa.Off%4 == 0,
+		stats:  stats != nil,
+		causal: o.Causal, keyBias: o.KeyBias != nil,
+		swap: sw != nil, swapKV: sw != nil && sw.Mode == tensor.SwapKV,
 	}
 	if sw != nil {
 		for i, pt := range sw.Partner {
 			p.Partner[i] = int32(pt)
 		}
-		common = append(common, "SWAP", "1")
-		if sw.Mode == tensor.SwapKV {
-			common = append(common, "SWAP_KV", "1")
-		} else {
-			common = append(common, "SWAP_MAP", "1")
-		}
 	}
-
-	defs := append([]string{
-		"KB", strconv.Itoa(c.KB), "WG", strconv.Itoa(c.WG),
-		"DVC", strconv.Itoa(dvc), "DVC4", strconv.Itoa(dvc / 4),
-	}, common...)
-	if stats != nil {
-		defs = append(defs, "STATS", "1")
-	}
-	if vout {
-		defs = append(defs, "VOUT", "1")
-	}
-	main := gpu.Kernel{Shader: "attention.wgsl", Entry: "main", Defines: shaders.Defines(defs...)}
 	args := []Arg{qa, ka, va, kba, rma, kma, oa}
 	if stats != nil {
 		args = append(args, sa) // without probs the kernel declares no stats binding
 	}
-	b.run(main, int(p.Tiles), p, args...)
+	b.run(kernelOf(mv), int(p.Tiles), p, args...)
 
 	if probs != nil {
 		pa := b.arg(probs)
 		p.POff = pa.Off
 		p.CChunks = uint32(ceilDiv(nc, c.PC))
-		pdefs := append([]string{"PROBS_PASS", "1", "WG", strconv.Itoa(c.WG), "PC", strconv.Itoa(c.PC)}, common...)
-		pk := gpu.Kernel{Shader: "attention.wgsl", Entry: "probs_main", Defines: shaders.Defines(pdefs...)}
-		b.run(pk, ceilDiv(g.B*g.Nq*int(p.CChunks), c.WG), p, qa, ka, kba, rma, kma, sa, pa)
+		pv := attnVariant{probs: true, wg: c.WG, pc: c.PC,
+			vec: mv.vec, causal: mv.causal, keyBias: mv.keyBias, swap: mv.swap, swapKV: mv.swapKV}
+		b.run(kernelOf(pv), ceilDiv(g.B*g.Nq*int(p.CChunks), c.WG), p, qa, ka, kba, rma, kma, sa, pa)
 	}
 	return out, probs
 }

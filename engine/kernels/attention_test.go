@@ -104,6 +104,7 @@ func runAttention(t *testing.T, p *oracle, tc attnCase) (float64, float64) {
 }
 
 func TestAttentionParity(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, false)
 	for _, tc := range attnCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,6 +116,7 @@ func TestAttentionParity(t *testing.T) {
 }
 
 func TestAttentionDefaultLimits(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, true)
 	for _, i := range []int{1, 4, 13, 16} {
 		tc := attnCases[i]

@@ -32,9 +32,10 @@ type Backend struct {
 	// Subgroup is the subgroup size the dense kernels may assume (the
 	// device's probed SubgroupSize; 0 keeps them off subgroups).
 	Subgroup int
-	// Guard (tests) surrounds every op output with bands of sentinel words;
-	// CheckGuards then proves no kernel wrote outside its output.
-	Guard bool
+	cfg      tuning // kernel-selection knobs (tuning.go)
+	// guard (tests) surrounds every op output with bands of sentinel words;
+	// checkGuards then proves no kernel wrote outside its output.
+	guard bool
 
 	mu    sync.Mutex
 	err   error
@@ -43,7 +44,7 @@ type Backend struct {
 
 // New returns a backend on dev.
 func New(dev *gpu.Device) *Backend {
-	return &Backend{dev: dev, F16Arith: dev.Info().ShaderF16, Subgroup: int(dev.Info().SubgroupSize)}
+	return &Backend{dev: dev, F16Arith: dev.Info().ShaderF16, Subgroup: int(dev.Info().SubgroupSize), cfg: defaultTuning()}
 }
 
 // Device is the underlying device.
@@ -102,7 +103,7 @@ func (b *Backend) alloc(name string, dt tensor.DType, shape []int, exact bool) *
 		t.Data = &store{elems: n}
 		return t
 	}
-	if b.Guard && !exact {
+	if b.guard && !exact {
 		return b.allocGuarded(name, dt, shape)
 	}
 	var buf *gpu.Buffer
@@ -256,7 +257,7 @@ func (b *Backend) arg(t *tensor.Tensor) Arg {
 	es := uint64(t.DType.Size())
 	align := uint64(b.dev.Limits().MinStorageBufferOffsetAlignment)
 	start := uint64(t.Offset) * es
-	if b.Guard {
+	if b.guard {
 		// Bind the whole buffer, so that a kernel writing past its tensor
 		// hits the sentinel bands instead of being clipped (or clamped onto
 		// the tensor's last element) by the binding's bounds checks.
@@ -270,7 +271,7 @@ func (b *Backend) arg(t *tensor.Tensor) Arg {
 	}
 }
 
-// bindBytes is the size of the binding arg makes for t outside Guard mode:
+// bindBytes is the size of the binding arg makes for t outside guard mode:
 // from the aligned offset at or before t to its end.
 func (b *Backend) bindBytes(t *tensor.Tensor) uint64 {
 	es := uint64(t.DType.Size())
@@ -327,8 +328,8 @@ func (b *Backend) run(k gpu.Kernel, workgroups int, params any, args ...Arg) {
 		// A stand-in binding limit (tests) is enforced as the device
 		// enforces its own, so that a split that binds too much fails.
 		// Guard mode binds whole buffers on purpose and is exempt.
-		if size := a.Bind.Size; testBindLimit > 0 && !b.Guard && size > testBindLimit {
-			b.SetErr(&gpu.LimitError{What: fmt.Sprintf("%s binding %d (%q) size (stand-in limit)", k, i, a.Bind.Buf.Label()), Need: size, Have: testBindLimit})
+		if lim, size := b.cfg.bindLimit, a.Bind.Size; lim > 0 && !b.guard && size > lim {
+			b.SetErr(&gpu.LimitError{What: fmt.Sprintf("%s binding %d (%q) size (stand-in limit)", k, i, a.Bind.Buf.Label()), Need: size, Have: lim})
 			return
 		}
 		binds[i] = a.Bind
@@ -336,49 +337,37 @@ func (b *Backend) run(k gpu.Kernel, workgroups int, params any, args ...Arg) {
 	b.SetErr(b.dev.Dispatch(k, workgroups, params, binds...))
 }
 
-// wtype is the weight-storage define for a tensor's dtype: "f32", "f16"
-// (two halves per u32, widened in f32) or "f16n" (native f16 arithmetic).
-func (b *Backend) wtype(t *tensor.Tensor) string {
-	if t.DType != tensor.F16 {
-		return "f32"
-	}
-	if b.F16Arith {
-		return "f16n"
-	}
-	return "f16"
-}
-
 // ceilDiv is ⌈a/b⌉.
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
-// GuardElems is the size of each sentinel band, in 4-byte words: one
+// guardElems is the size of each sentinel band, in 4-byte words: one
 // alignment unit, so the guarded tensor still starts on an aligned binding.
-const GuardElems = 64
+const guardElems = 64
 
-// Sentinel is the bit pattern written into guard bands (a quiet NaN no
+// sentinel is the bit pattern written into guard bands (a quiet NaN no
 // kernel produces).
-const Sentinel = 0x7fc0dead
+const sentinel = 0x7fc0dead
 
 func (b *Backend) allocGuarded(name string, dt tensor.DType, shape []int) *tensor.Tensor {
 	n := tensor.Numel(shape)
-	words := int(byteSize(dt, n)/4) + 2*GuardElems
+	words := int(byteSize(dt, n)/4) + 2*guardElems
 	buf, err := b.dev.NewBuffer(name, uint64(4*words))
 	b.SetErr(err)
 	t := &tensor.Tensor{Name: name, Shape: slices.Clone(shape), DType: dt, Data: &store{buf: buf, elems: words * 4 / dt.Size()}}
-	t.Offset = GuardElems * 4 / dt.Size()
+	t.Offset = guardElems * 4 / dt.Size()
 	if err == nil {
 		fill := make([]byte, 4*words)
 		for i := 0; i < words; i++ {
-			binary.LittleEndian.PutUint32(fill[4*i:], Sentinel)
+			binary.LittleEndian.PutUint32(fill[4*i:], sentinel)
 		}
 		b.SetErr(b.dev.Write(buf, 0, fill))
 	}
 	return t
 }
 
-// CheckGuards verifies the sentinel bands around a tensor made while Guard
+// checkGuards verifies the sentinel bands around a tensor made while guard
 // was on: the band before it and everything after its last element.
-func (b *Backend) CheckGuards(ctx context.Context, t *tensor.Tensor) error {
+func (b *Backend) checkGuards(ctx context.Context, t *tensor.Tensor) error {
 	st := t.Data.(*store)
 	raw, err := b.dev.Read(ctx, st.buf, 0, st.buf.Size())
 	if err != nil {
@@ -391,7 +380,7 @@ func (b *Backend) CheckGuards(ctx context.Context, t *tensor.Tensor) error {
 		if i >= first && i < last {
 			continue
 		}
-		if w := binary.LittleEndian.Uint32(raw[i:]); w != Sentinel {
+		if w := binary.LittleEndian.Uint32(raw[i:]); w != sentinel {
 			return fmt.Errorf("kernels: %v: guard word at byte %d overwritten (0x%08x); the tensor spans [%d, %d)", t, i, w, first, last)
 		}
 	}

@@ -1,7 +1,7 @@
 // dense.go: the dense ops on the GPU — Linear (shaders/matmul.wgsl) and
 // Conv2D as an implicit GEMM over NHWC input (shaders/conv2d.wgsl) — with
 // their fused epilogues (bias, per-(batch, channel) bias, activation,
-// residual). Spec: issue 2 §3–4; engine/cpu/dense.go is the reference.
+// residual). engine/cpu/dense.go is the reference.
 package kernels
 
 import (
@@ -33,30 +33,69 @@ func (g gemmTile) defines() []string {
 	}
 }
 
-// denseTile is the tiling of Conv2D's general form: 64 threads (a multiple
-// of every SIMD width in use, well under the 256-invocation default limit)
-// holding 8×8 accumulators each, a 64×64 output tile. Loads dominate on
-// lavapipe; with the block written out straight-line (matmul.wgsl) bigger
-// blocks keep winning up to about 16×16, but the shader compile time grows
-// with the block (BenchmarkLinearVariants has the figures). linearTile
-// serves Linear (f32 weights, or f16 ones read four at a time), w8Tile f16
-// weights read eight at a time (W8), gegluTile the GEGLU form, which holds
-// value and gate accumulators. Variables for the benchmarks.
-var (
-	denseTile  = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
-	linearTile = gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}
-	w8Tile     = gemmTile{TM: 8, TN: 16, WGM: 8, WGN: 8}
-	gegluTile  = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
+// weightType is how a dense kernel reads its weights.
+type weightType uint8
+
+const (
+	weightF32  weightType = iota // f32
+	weightF16                    // binary16 pairs in u32 words, widened with unpack2x16float (F16)
+	weightF16N                   // native f16 arithmetic (F16N; Backend.F16Arith)
 )
 
-// matmulW8 lets f16 weights take W8 (a variable for
-// BenchmarkLinearVariants, which times the alternatives).
-var matmulW8 = true
+// denseVariant is one compiled form of matmul.wgsl (Linear) or conv2d.wgsl
+// (Conv2D): the tiling and every flag that changes the code.
+type denseVariant struct {
+	conv     bool // conv2d.wgsl, else matmul.wgsl
+	tile     gemmTile
+	weight   weightType
+	act      tensor.Act // fused activation
+	bias     bool       // per-column bias (BIAS)
+	res      bool       // residual added last (RES)
+	vec      bool       // inner dimension read as vec4 (VEC)
+	vout     bool       // output written as vec4 (VOUT)
+	subgroup int        // lanes per subgroup the kernel assumes (SG), 0 for none
+	w8       bool       // matmul: f16 weights read eight at a time (W8)
+	split    bool       // matmul: output in slabs (SPLIT)
+	geglu    bool       // matmul: value and gate columns (GEGLU)
+	chanBias bool       // conv: per-(batch, channel) bias (CHANBIAS)
+	upsample bool       // conv: nearest 2× upsampling of the input (UPSAMPLE)
+	taps     int        // conv: kernel taps KH·KW of the TAPS form (3×3), 0 for the general loops
+	tapsW    int        // conv: kernel width of the TAPS form
+}
 
-// sgLinearTile is the Linear tiling with subgroups (not GEGLU, whose value
-// and gate accumulators keep gegluTile): with the weights shared across a
-// subgroup, wider column blocks pay (BenchmarkLinearVariants v10).
-var sgLinearTile = gemmTile{TM: 8, TN: 32, WGM: 16, WGN: 4}
+func (v denseVariant) build() gpu.Kernel {
+	defs := v.tile.defines()
+	switch v.weight {
+	case weightF16:
+		defs = append(defs, "F16", "1")
+	case weightF16N:
+		defs = append(defs, "F16N", "1")
+	}
+	defs = append(defs, epilogueDefines(v.act, v.bias, v.res)...)
+	flags := []struct {
+		on   bool
+		name string
+	}{
+		{v.vec, "VEC"}, {v.vout, "VOUT"}, {v.w8, "W8"}, {v.split, "SPLIT"}, {v.geglu, "GEGLU"},
+		{v.chanBias, "CHANBIAS"}, {v.upsample, "UPSAMPLE"},
+	}
+	for _, f := range flags {
+		if f.on {
+			defs = append(defs, f.name, "1")
+		}
+	}
+	if v.subgroup > 0 {
+		defs = append(defs, "SG", strconv.Itoa(v.subgroup), "SGL", strconv.Itoa(ceilDiv(v.tile.TN, v.subgroup)))
+	}
+	if v.taps > 0 {
+		defs = append(defs, "TAPS", "1", "KK", strconv.Itoa(v.taps), "KW", strconv.Itoa(v.tapsW))
+	}
+	shader := "matmul.wgsl"
+	if v.conv {
+		shader = "conv2d.wgsl"
+	}
+	return gpu.Kernel{Shader: shader, Entry: "main", Defines: shaders.Defines(defs...)}
+}
 
 // sgTile is g's subgroup form for subgroups of s lanes (matmul.wgsl's SG):
 // the workgroup's threads run down the rows first, WGM a multiple of s, so
@@ -73,17 +112,6 @@ func sgTile(g gemmTile, s, m, n int) (gemmTile, bool) {
 	g = g.fit(m, n)
 	return g, g.WGM%s == 0
 }
-
-// convTapsTile is the tiling of Conv2D's TAPS form (3×3 kernels reading the
-// weights of a channel quad in storage order). 16×16 blocks run ~20 %
-// faster but take LLVM ~11 s to compile per pipeline variant on lavapipe
-// (8×8: ~2 s), and every UNet convolution flavour is one; see
-// BenchmarkConvVariants. With subgroups the same block runs in sgTile's
-// arrangement (conv2d.wgsl's SG).
-var convTapsTile = gemmTile{TM: 8, TN: 8, WGM: 8, WGN: 8}
-
-// convTaps enables the TAPS form (a variable for BenchmarkConvVariants).
-var convTaps = true
 
 // fit narrows a tile's thread grid to the problem: while the workgroup's
 // columns (rows) cover twice the n output columns (m rows) or more, it
@@ -124,30 +152,32 @@ func epilogueDefines(a tensor.Act, bias, res bool) []string {
 	return d
 }
 
-// weightDefines selects how a weight tensor is read: f32, binary16 pairs
+// weightType selects how a weight tensor is read: f32, binary16 pairs
 // widened with unpack2x16float, or native f16 (Backend.F16Arith).
-func (b *Backend) weightDefines(w *tensor.Tensor) []string {
-	switch b.wtype(w) {
-	case "f16":
-		return []string{"F16", "1"}
-	case "f16n":
-		return []string{"F16N", "1"}
+func (b *Backend) weightType(w *tensor.Tensor) weightType {
+	switch {
+	case w.DType != tensor.F16:
+		return weightF32
+	case b.F16Arith:
+		return weightF16N
 	}
-	return nil
+	return weightF16
 }
 
 // linearParams are matmul.wgsl's Params.
 type linearParams struct {
-	M, N, K uint32 // rows, output features, input features
-	TilesN  uint32 // workgroup tiles along N
-	Tiles   uint32 // workgroup tiles in all
-	XOff    uint32 // element offset of x in its binding
-	WOff    uint32 // element offset of w in its binding (in w's elements)
-	BOff    uint32 // element offset of bias
-	ROff    uint32 // element offset of the residual
-	OOff    uint32 // element offset of out
-	Split   uint32 // output columns per slab (Epilogue.Split)
-	_       uint32
+	M      uint32 // rows of x and out
+	N      uint32 // output columns (features; half of w's rows with GEGLU)
+	K      uint32 // input features: elements per row of x and of w
+	TilesN uint32 // workgroups along N
+	Tiles  uint32 // workgroups in all
+	XOff   uint32 // elements: x within its binding
+	WOff   uint32 // elements (w's, halves for f16): w within its binding
+	BOff   uint32 // elements: bias within its binding
+	ROff   uint32 // elements: the residual within its binding
+	OOff   uint32 // elements: out within its binding
+	Split  uint32 // output columns per slab (Epilogue.Split), 0 for none
+	_      uint32
 }
 
 // Linear implements tensor.Backend (the reference is cpu.Backend.Linear):
@@ -220,13 +250,14 @@ func (b *Backend) linearChunk(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue
 	xa, wa, oa := b.arg(x), b.arg(w), b.arg(out)
 	ba, ra := b.optArg(bias), b.optArg(ep.Residual)
 	vec := k%4 == 0 && xa.Off%4 == 0 && wa.Off%4 == 0
-	w8 := matmulW8 && vec && b.wtype(w) == "f16" && k%8 == 0 && wa.Off%8 == 0
-	g := linearTile
+	wt := b.weightType(w)
+	w8 := b.cfg.matmulW8 && vec && wt == weightF16 && k%8 == 0 && wa.Off%8 == 0
+	g := b.cfg.linearTile
 	switch {
 	case ep.GEGLU:
-		g = gegluTile
+		g = b.cfg.gegluTile
 	case w8:
-		g = w8Tile
+		g = b.cfg.w8Tile
 	}
 	on := n // output columns
 	if ep.GEGLU {
@@ -236,7 +267,7 @@ func (b *Backend) linearChunk(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue
 	if vec && b.Subgroup > 0 {
 		base := g
 		if !ep.GEGLU {
-			base = sgLinearTile
+			base = b.cfg.sgLinearTile
 		}
 		if t, ok := sgTile(base, b.Subgroup, m, on); ok {
 			g, sg = t, b.Subgroup
@@ -245,25 +276,10 @@ func (b *Backend) linearChunk(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue
 	if sg == 0 {
 		g = g.fit(m, on)
 	}
-	defs := append(g.defines(), b.weightDefines(w)...)
-	defs = append(defs, epilogueDefines(ep.Act, bias != nil, ep.Residual != nil)...)
-	if vec {
-		defs = append(defs, "VEC", "1")
-	}
-	if sg > 0 {
-		defs = append(defs, "SG", strconv.Itoa(sg), "SGL", strconv.Itoa(ceilDiv(g.TN, sg)))
-	}
-	if w8 {
-		defs = append(defs, "W8", "1")
-	}
-	if ep.Split > 0 {
-		defs = append(defs, "SPLIT", "1")
-	}
-	if ep.GEGLU {
-		defs = append(defs, "GEGLU", "1")
-	}
-	if on%4 == 0 && oa.Off%4 == 0 && (ep.Residual == nil || ra.Off%4 == 0) && ep.Split%4 == 0 {
-		defs = append(defs, "VOUT", "1")
+	v := denseVariant{
+		tile: g, weight: wt, act: ep.Act, bias: bias != nil, res: ep.Residual != nil,
+		vec: vec, subgroup: sg, w8: w8, split: ep.Split > 0, geglu: ep.GEGLU,
+		vout: on%4 == 0 && oa.Off%4 == 0 && (ep.Residual == nil || ra.Off%4 == 0) && ep.Split%4 == 0,
 	}
 	tn := ceilDiv(on, g.cols())
 	tiles := ceilDiv(m, g.rows()) * tn
@@ -273,8 +289,7 @@ func (b *Backend) linearChunk(out, x, w, bias *tensor.Tensor, ep tensor.Epilogue
 		XOff: xa.Off, WOff: wa.Off, BOff: ba.Off, ROff: ra.Off, OOff: oa.Off,
 		Split: uint32(ep.Split),
 	}
-	kern := gpu.Kernel{Shader: "matmul.wgsl", Entry: "main", Defines: shaders.Defines(defs...)}
-	b.run(kern, tiles, p, xa, wa, ba, ra, oa)
+	b.run(kernelOf(v), tiles, p, xa, wa, ba, ra, oa)
 }
 
 // convParams are conv2d.wgsl's Params.
@@ -421,11 +436,11 @@ func (b *Backend) conv(out, x, w, bias *tensor.Tensor, o tensor.ConvOpts, g tens
 		cba.Off += uint32(g.CBCol)
 	}
 	vec := g.C%4 == 0 && xa.Off%4 == 0
-	wt := b.wtype(w)
-	taps := convTaps && vec && g.KH*g.KW == 9 && wt != "f16n" && wa.Off%4 == 0
-	t := denseTile
+	wt := b.weightType(w)
+	taps := b.cfg.convTaps && vec && g.KH*g.KW == 9 && wt != weightF16N && wa.Off%4 == 0
+	t := b.cfg.denseTile
 	if taps {
-		t = convTapsTile
+		t = b.cfg.convTapsTile
 	}
 	m := nb * bd.rows * g.OutW
 	sg := 0
@@ -437,25 +452,13 @@ func (b *Backend) conv(out, x, w, bias *tensor.Tensor, o tensor.ConvOpts, g tens
 	if sg == 0 {
 		t = t.fit(m, g.O)
 	}
-	defs := append(t.defines(), b.weightDefines(w)...)
-	if sg > 0 {
-		defs = append(defs, "SG", strconv.Itoa(sg), "SGL", strconv.Itoa(ceilDiv(t.TN, sg)))
-	}
-	defs = append(defs, epilogueDefines(o.Act, bias != nil, res != nil)...)
-	if cb != nil {
-		defs = append(defs, "CHANBIAS", "1")
-	}
-	if g.Upsample {
-		defs = append(defs, "UPSAMPLE", "1")
-	}
-	if vec {
-		defs = append(defs, "VEC", "1")
+	v := denseVariant{
+		conv: true, tile: t, weight: wt, act: o.Act, bias: bias != nil, res: res != nil,
+		vec: vec, subgroup: sg, chanBias: cb != nil, upsample: g.Upsample,
+		vout: g.O%4 == 0 && oa.Off%4 == 0 && (res == nil || ra.Off%4 == 0),
 	}
 	if taps {
-		defs = append(defs, "TAPS", "1", "KK", strconv.Itoa(g.KH*g.KW), "KW", strconv.Itoa(g.KW))
-	}
-	if g.O%4 == 0 && oa.Off%4 == 0 && (res == nil || ra.Off%4 == 0) {
-		defs = append(defs, "VOUT", "1")
+		v.taps, v.tapsW = g.KH*g.KW, g.KW
 	}
 	tn := ceilDiv(g.O, t.cols())
 	tiles := ceilDiv(m, t.rows()) * tn
@@ -472,20 +475,14 @@ func (b *Backend) conv(out, x, w, bias *tensor.Tensor, o tensor.ConvOpts, g tens
 		XOff: xa.Off, WOff: wa.Off, BOff: ba.Off, CBOff: cba.Off, ROff: ra.Off, OOff: oa.Off,
 		CBStr: uint32(g.CBStride),
 	}
-	kern := gpu.Kernel{Shader: "conv2d.wgsl", Entry: "main", Defines: shaders.Defines(defs...)}
-	b.run(kern, tiles, p, xa, wa, ba, cba, ra, oa)
+	b.run(kernelOf(v), tiles, p, xa, wa, ba, cba, ra, oa)
 }
-
-// testBindLimit, when set, stands in for a smaller storage-binding limit
-// than the device's (tests make the band and chunk splitting run on small
-// tensors).
-var testBindLimit uint64
 
 // bindLimit is the largest storage binding a dispatch may use, bytes.
 func (b *Backend) bindLimit() uint64 {
 	l := b.dev.Limits().MaxStorageBufferBindingSize
-	if testBindLimit > 0 && testBindLimit < l {
-		l = testBindLimit
+	if s := b.cfg.bindLimit; s > 0 && s < l {
+		l = s
 	}
 	return l
 }

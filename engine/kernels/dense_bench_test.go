@@ -197,9 +197,6 @@ var linearVariants = []linVariant{
 func BenchmarkLinearVariants(b *testing.B) {
 	for _, dt := range []tensor.DType{tensor.F32, tensor.F16} {
 		b.Run("4096x320x1280/"+dt.String(), func(b *testing.B) {
-			defer func(v bool, d, w gemmTile) {
-				matmulW8, linearTile, w8Tile = v, d, w
-			}(matmulW8, linearTile, w8Tile)
 			g := benchBackend(b)
 			sgSize := g.Subgroup
 			variants := slices.DeleteFunc(slices.Clone(linearVariants), func(v linVariant) bool { return v.sg && sgSize == 0 })
@@ -215,8 +212,8 @@ func BenchmarkLinearVariants(b *testing.B) {
 			}
 			raceVariants(b, g, names, func(i int) {
 				v := variants[i]
-				matmulW8 = v.w8
-				linearTile, w8Tile = v.tile, v.tile
+				g.cfg.matmulW8 = v.w8
+				g.cfg.linearTile, g.cfg.w8Tile = v.tile, v.tile
 				g.Subgroup = 0
 				if v.sg {
 					g.Subgroup = sgSize
@@ -291,7 +288,6 @@ var convVariants = []convVariant{
 func BenchmarkConvVariants(b *testing.B) {
 	for _, dt := range []tensor.DType{tensor.F32, tensor.F16} {
 		b.Run("64x64x320/"+dt.String(), func(b *testing.B) {
-			defer func(t bool, d, c gemmTile) { convTaps, denseTile, convTapsTile = t, d, c }(convTaps, denseTile, convTapsTile)
 			g := benchBackend(b)
 			sgSize := g.Subgroup
 			variants := slices.DeleteFunc(slices.Clone(convVariants), func(v convVariant) bool { return v.sg && sgSize == 0 })
@@ -307,7 +303,7 @@ func BenchmarkConvVariants(b *testing.B) {
 			}
 			raceVariants(b, g, names, func(i int) {
 				v := variants[i]
-				convTaps, denseTile, convTapsTile = v.taps, v.tile, v.tile
+				g.cfg.convTaps, g.cfg.denseTile, g.cfg.convTapsTile = v.taps, v.tile, v.tile
 				g.Subgroup = 0
 				if v.sg {
 					g.Subgroup = sgSize
@@ -320,11 +316,10 @@ func BenchmarkConvVariants(b *testing.B) {
 // BenchmarkAttentionBlocks times attention.wgsl's key-block sizes (see
 // attnConfig for the figures measured).
 func BenchmarkAttentionBlocks(b *testing.B) {
-	defer func(c attnConfig) { attnCfg = c }(attnCfg)
 	for _, kb := range []int{4, 8, 16} {
 		b.Run(fmt.Sprintf("KB%d", kb), func(b *testing.B) {
-			attnCfg.KB = kb
 			g := benchBackend(b)
+			g.cfg.attn.KB = kb
 			rng := rand.New(rand.NewSource(1))
 			const n, heads, d = 1024, 8, 40
 			q := benchRand(g, rng, "q", tensor.F32, 1, n, heads*d)

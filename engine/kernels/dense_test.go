@@ -87,6 +87,7 @@ func runLinear(t *testing.T, p *oracle, tc linearCase) float64 {
 }
 
 func TestLinearParity(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, false)
 	for _, tc := range linearCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,6 +99,7 @@ func TestLinearParity(t *testing.T) {
 }
 
 func TestLinearDefaultLimits(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, true)
 	for _, tc := range linearCases[1:4] {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,13 +178,13 @@ func runConv(t *testing.T, p *oracle, tc convCase) float64 {
 // convolutions take with f16 arithmetic (F16N) and which the other cases
 // take anyway.
 func TestConv2DParity(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, false)
-	defer func(v bool) { convTaps = v }(convTaps)
 	for _, taps := range []bool{true, false} {
-		convTaps = taps
 		for _, tc := range convCases {
 			t.Run(fmt.Sprintf("%s/taps=%v", tc.name, taps), func(t *testing.T) {
 				p.t = t
+				p.g.cfg.convTaps = taps
 				e := runConv(t, p, tc)
 				t.Logf("max err / max|ref| = %.2g", e)
 			})
@@ -191,6 +193,7 @@ func TestConv2DParity(t *testing.T) {
 }
 
 func TestConv2DDefaultLimits(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, true)
 	for _, tc := range []convCase{convCases[1], convCases[5], convCases[7]} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -204,29 +207,31 @@ func TestConv2DDefaultLimits(t *testing.T) {
 // unless F16Arith is on; f32 weights never take an f16 variant. The f16n
 // variants must at least preprocess with `enable f16;` ahead of everything.
 func TestWeightVariantSelection(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, false)
 	w16 := p.randF16("w16", 0, 1, 4, 4)
 	w32 := p.rand("w32", 0, 1, 4, 4)
 	for _, tc := range []struct {
 		arith bool
 		w     *tensor.Tensor
-		want  string
+		want  weightType
 	}{
-		{false, w16.g, "F16=1"},
-		{true, w16.g, "F16N=1"},
-		{false, w32.g, ""},
-		{true, w32.g, ""},
+		{false, w16.g, weightF16},
+		{true, w16.g, weightF16N},
+		{false, w32.g, weightF32},
+		{true, w32.g, weightF32},
 	} {
 		p.g.F16Arith = tc.arith
-		got := shaders.Defines(p.g.weightDefines(tc.w)...)
-		if got != tc.want {
-			t.Errorf("F16Arith=%v, %v: defines %q, want %q", tc.arith, tc.w.DType, got, tc.want)
+		if got := p.g.weightType(tc.w); got != tc.want {
+			t.Errorf("F16Arith=%v, %v: weight type %d, want %d", tc.arith, tc.w.DType, got, tc.want)
 		}
 	}
 	p.g.F16Arith = false
-	for _, file := range []string{"matmul.wgsl", "conv2d.wgsl"} {
-		for _, vec := range []string{"0", "1"} {
-			src, err := shaders.Source(file, shaders.Defines(append(denseTile.defines(), "F16N", "1", "VEC", vec)...))
+	for _, conv := range []bool{false, true} {
+		for _, vec := range []bool{false, true} {
+			k := kernelOf(denseVariant{conv: conv, tile: defaultTuning().denseTile, weight: weightF16N, vec: vec})
+			file := k.Shader
+			src, err := shaders.Source(k.Shader, k.Defines)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -238,10 +243,10 @@ func TestWeightVariantSelection(t *testing.T) {
 				}
 			}
 			if first != "enable f16;" {
-				t.Errorf("%s VEC=%s: first statement %q, want enable f16;", file, vec, first)
+				t.Errorf("%s VEC=%v: first statement %q, want enable f16;", file, vec, first)
 			}
 			if !strings.Contains(src, "f16>") {
-				t.Errorf("%s VEC=%s: f16n variant declares no f16 storage", file, vec)
+				t.Errorf("%s VEC=%v: f16n variant declares no f16 storage", file, vec)
 			}
 		}
 	}
@@ -259,8 +264,7 @@ func TestWeightVariantSelection(t *testing.T) {
 // makes small tensors split into many pieces.
 func TestDenseBindingSplits(t *testing.T) {
 	p := newOracle(t, false)
-	defer func(l uint64) { testBindLimit = l }(testBindLimit)
-	testBindLimit = 2048
+	p.g.cfg.bindLimit = 2048
 	convs := []convCase{
 		{name: "3x3 bands res chanbias", b: 2, h: 13, w: 11, c: 4, o: 8, k: 3, stride: 1, pad: 1, bias: true, chanBias: true, res: true, act: tensor.ActSiLU},
 		{name: "3x3 s2 bands", b: 1, h: 31, w: 9, c: 4, o: 8, k: 3, stride: 2, pad: 1, bias: true},
@@ -284,8 +288,8 @@ func TestDenseBindingSplits(t *testing.T) {
 	for _, tc := range convs {
 		t.Run(tc.name, func(t *testing.T) {
 			p.t = t
-			p.g.Guard = !strings.HasSuffix(tc.name, "unguarded")
-			defer func() { p.g.Guard = true }()
+			p.g.guard = !strings.HasSuffix(tc.name, "unguarded")
+			defer func() { p.g.guard = true }()
 			d0 := p.g.Device().Stats().Dispatches
 			e := runConv(t, p, tc)
 			n := p.g.Device().Stats().Dispatches - d0
@@ -295,7 +299,7 @@ func TestDenseBindingSplits(t *testing.T) {
 			t.Logf("max err / max|ref| = %.2g in %d dispatches", e, n)
 		})
 	}
-	testBindLimit = 1024
+	p.g.cfg.bindLimit = 1024
 	for _, tc := range []linearCase{
 		{name: "linear row chunks", lead: []int{37}, k: 16, n: 12, bias: true, res: true, act: tensor.ActGELU},
 		{name: "linear row chunks odd offsets f16", lead: []int{3, 9}, k: 10, n: 6, wdt: tensor.F16, xOff: 3, wOff: 1, bias: true},
@@ -314,7 +318,7 @@ func TestDenseBindingSplits(t *testing.T) {
 		})
 	}
 	// A weight that cannot be bound is refused, not computed wrong.
-	testBindLimit = 256
+	p.g.cfg.bindLimit = 256
 	p.t = t
 	x := p.rand("x", 0, 1, 4, 64)
 	w := p.rand("w", 0, 1, 8, 64)
@@ -332,6 +336,7 @@ func TestDenseBindingSplits(t *testing.T) {
 // subgroups of 4) sets HARMONY_REQUIRE_SUBGROUPS=1 so that this cannot skip
 // there.
 func TestDenseSubgroups(t *testing.T) {
+	t.Parallel()
 	d := gputest.Open(t, gpu.Options{Profile: true})
 	info := d.Info()
 	if info.SubgroupSize == 0 {
@@ -342,7 +347,7 @@ func TestDenseSubgroups(t *testing.T) {
 		t.Skip(msg)
 	}
 	p := &oracle{t: t, g: New(d), c: cpu.New(), rng: rand.New(rand.NewSource(1))}
-	p.g.Guard = true
+	p.g.guard = true
 	for _, sg := range []int{int(info.SubgroupSize), 0} {
 		d.ResetProfile()
 		p.g.Subgroup = sg

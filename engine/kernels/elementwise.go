@@ -1,5 +1,5 @@
 // elementwise.go: activations, Scale, GEGLU and broadcasting Add/Mul on
-// the GPU (issue 2 §4), kernels in shaders/elementwise.wgsl with the math of
+// the GPU, kernels in shaders/elementwise.wgsl with the math of
 // shaders/act.wgsl. References: cpu.Backend.Activate, Scale, GEGLU, Add, Mul.
 package kernels
 
@@ -48,8 +48,14 @@ type binaryParams struct {
 	BStr   [maxBinaryRank]uint32 // elements: b's stride per merged dim, 0 where broadcast
 }
 
-func unaryKernel(act string) gpu.Kernel {
-	return gpu.Kernel{Shader: "elementwise.wgsl", Entry: "unary", Defines: shaders.Defines("UNARY", "1", "ACT", act)}
+// unaryVariant is one compiled form of UNARY: the act.wgsl function it
+// applies (act_NAME).
+type unaryVariant struct {
+	fn string // none, silu, gelu, quick_gelu; tests also use exp, erf
+}
+
+func (v unaryVariant) build() gpu.Kernel {
+	return gpu.Kernel{Shader: "elementwise.wgsl", Entry: "unary", Defines: shaders.Defines("UNARY", "1", "ACT", v.fn)}
 }
 
 var (
@@ -70,7 +76,7 @@ func (b *Backend) unary(op string, x *tensor.Tensor, fn string, scale, shift flo
 	out := b.out(op, x.Shape...)
 	n := x.Numel()
 	xa, oa := b.arg(x), b.arg(out)
-	b.run(unaryKernel(fn), ceilDiv(n, ewPerGroup), unaryParams{
+	b.run(kernelOf(unaryVariant{fn}), ceilDiv(n, ewPerGroup), unaryParams{
 		N: uint32(n), XOff: xa.Off, OutOff: oa.Off, Scale: scale, Shift: shift,
 	}, xa, oa)
 	return out

@@ -18,6 +18,7 @@ import (
 var actRanges = [][2]float32{{-1, 1}, {-6, 6}, {-20, 20}, {-120, 120}, {-1e4, 1e4}}
 
 func TestActivateParity(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	for _, a := range []tensor.Act{tensor.ActNone, tensor.ActSiLU, tensor.ActGELU, tensor.ActQuickGELU} {
 		for i, r := range actRanges {
@@ -47,6 +48,7 @@ type mathRef struct {
 // erf. Quick GELU rounds 1.702·x to f32 before exp, which costs up to
 // |1.702·x|·2^-24 relative where σ(1.702·x) is tiny (x ≪ 0).
 func TestActMathAccuracy(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	gelu := func(x float64) float64 { return 0.5 * x * math.Erfc(-x/math.Sqrt2) }
 	silu := func(x float64) float64 { return x / (1 + math.Exp(-x)) }
@@ -95,6 +97,7 @@ func TestActMathAccuracy(t *testing.T) {
 // [−π, π] (all the timestep kernel feeds it) and, without the host's
 // reduction, still ≤ 1.5e-7 up to |x| = 1e4.
 func TestActSinCosAccuracy(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	for _, c := range []struct {
 		fn  string
@@ -130,6 +133,7 @@ func TestActSinCosAccuracy(t *testing.T) {
 }
 
 func TestScaleParity(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	for _, c := range []struct {
 		shape []int
@@ -148,6 +152,7 @@ func TestScaleParity(t *testing.T) {
 }
 
 func TestGEGLUParity(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	for _, c := range []struct {
 		shape  []int
@@ -185,6 +190,7 @@ var binaryCases = []binaryCase{
 }
 
 func TestBinaryParity(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	for _, c := range binaryCases {
 		a := p.randView(c.aOff, -3, 3, c.a...)
@@ -215,6 +221,7 @@ func TestMergeDims(t *testing.T) {
 }
 
 func TestElementwiseDefaultLimits(t *testing.T) {
+	t.Parallel()
 	p := newParity(t, gpu.Options{DefaultLimits: true})
 	for _, c := range binaryCases[4:7] {
 		a := p.randView(c.aOff, -3, 3, c.a...)
@@ -227,6 +234,7 @@ func TestElementwiseDefaultLimits(t *testing.T) {
 }
 
 func TestElementwiseErrors(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	a := p.rand(0, 1, 2, 3, 4)
 	cases := map[string]func(*Backend){

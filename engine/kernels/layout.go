@@ -1,4 +1,4 @@
-// layout.go: data movement on the GPU (issue 2 §5): nearest 2× upsampling,
+// layout.go: data movement on the GPU: nearest 2× upsampling,
 // concat, slice, embedding gather and f32 ↔ f16 conversion, kernels in
 // shaders/layout.wgsl. References: cpu.Backend.Upsample2x, Concat, Slice,
 // Embedding, Convert.
@@ -58,11 +58,12 @@ type convertParams struct {
 
 // concat2Params is CONCAT2's Params.
 type concat2Params struct {
-	N1, N2 uint32 // elements per row from each part
+	N1     uint32 // elements per row from the first part
+	N2     uint32 // elements per row from the second part
 	Total  uint32 // output elements
-	AOff   uint32 // elements: the parts and the output within their bindings
-	BOff   uint32
-	DstOff uint32
+	AOff   uint32 // elements: the first part within its binding
+	BOff   uint32 // elements: the second part within its binding
+	DstOff uint32 // elements: the output within its binding
 	_      [2]uint32
 }
 
@@ -72,22 +73,30 @@ var (
 	kUpsample = gpu.Kernel{Shader: "layout.wgsl", Entry: "upsample2x", Defines: shaders.Defines("UPSAMPLE", "1")}
 )
 
-func embedKernel(dt tensor.DType) gpu.Kernel {
-	f16 := "0"
-	if dt == tensor.F16 {
-		f16 = "1"
+// flag is a 0/1 define value.
+func flag(on bool) string {
+	if on {
+		return "1"
 	}
-	return gpu.Kernel{Shader: "layout.wgsl", Entry: "embedding", Defines: shaders.Defines("EMBED", "1", "F16", f16)}
+	return "0"
 }
 
-func convertKernel(src, dst tensor.DType) gpu.Kernel {
-	flag := func(d tensor.DType) string {
-		if d == tensor.F16 {
-			return "1"
-		}
-		return "0"
-	}
-	return gpu.Kernel{Shader: "layout.wgsl", Entry: "convert", Defines: shaders.Defines("CONVERT", "1", "SRC16", flag(src), "DST16", flag(dst))}
+// embedVariant is one compiled form of EMBED.
+type embedVariant struct {
+	f16 bool // the table holds f16 (F16=1), else f32
+}
+
+func (v embedVariant) build() gpu.Kernel {
+	return gpu.Kernel{Shader: "layout.wgsl", Entry: "embedding", Defines: shaders.Defines("EMBED", "1", "F16", flag(v.f16))}
+}
+
+// convertVariant is one compiled form of CONVERT.
+type convertVariant struct {
+	src16, dst16 bool // source, destination f16 (SRC16, DST16), else f32
+}
+
+func (v convertVariant) build() gpu.Kernel {
+	return gpu.Kernel{Shader: "layout.wgsl", Entry: "convert", Defines: shaders.Defines("CONVERT", "1", "SRC16", flag(v.src16), "DST16", flag(v.dst16))}
 }
 
 // copyRows records dst[r·dstStride + j] = src[r·srcStride + j] for r < rows,
@@ -244,7 +253,7 @@ func (b *Backend) Embedding(table *tensor.Tensor, ids []int32) *tensor.Tensor {
 	defer b.Free(idt)
 	b.Upload(idt, 0, raw)
 	ta, ia, oa := b.arg(table), b.arg(idt), b.arg(out)
-	b.run(embedKernel(table.DType), ceilDiv(n, ewPerGroup), embedParams{
+	b.run(kernelOf(embedVariant{f16: table.DType == tensor.F16}), ceilDiv(n, ewPerGroup), embedParams{
 		N: uint32(n), D: uint32(d), TOff: ta.Off, IDsOff: ia.Off, OutOff: oa.Off,
 	}, ta, ia, oa)
 	return out
@@ -277,6 +286,6 @@ func (b *Backend) Convert(x *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
 		p.OutOff = oa.Off / 2
 		groups = ceilDiv(ceilDiv(n, 2), ewPerGroup)
 	}
-	b.run(convertKernel(x.DType, dt), groups, p, xa, oa)
+	b.run(kernelOf(convertVariant{src16: x.DType == tensor.F16, dst16: dt == tensor.F16}), groups, p, xa, oa)
 	return out
 }

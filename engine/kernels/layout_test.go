@@ -13,6 +13,7 @@ import (
 )
 
 func TestUpsample2xParity(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	for _, c := range []struct {
 		shape []int
@@ -30,6 +31,7 @@ func TestUpsample2xParity(t *testing.T) {
 }
 
 func TestConcatSliceParity(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	for _, c := range []struct {
 		axis  int
@@ -63,6 +65,7 @@ func TestConcatSliceParity(t *testing.T) {
 }
 
 func TestEmbeddingParity(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	ids := []int32{0, 5, 5, 48, 1, 0, 48, 17, 30}
 	for _, c := range []struct {
@@ -99,6 +102,7 @@ var f16Specials = []float32{
 }
 
 func TestConvertParity(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	vals := append(append([]float32(nil), f16Specials...), p.values(1000, -100, 100)...)
 	x := p.from(vals, len(vals))
@@ -128,6 +132,7 @@ func TestConvertParity(t *testing.T) {
 }
 
 func TestTimestepEmbeddingParity(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	ts := []float32{0, 1, 999, 500.5, 37, 981, 1000, 0.25}
 	for _, c := range []struct {
@@ -160,6 +165,7 @@ func TestFoldedGrid(t *testing.T) {
 }
 
 func TestLayoutDefaultLimits(t *testing.T) {
+	t.Parallel()
 	p := newParity(t, gpu.Options{DefaultLimits: true})
 	x := p.randView(1, -1, 1, 2, 3, 5, 7)
 	p.check("upsample2x (default limits)", p.ref.Upsample2x(x.ref), p.gpu.Upsample2x(x.gpu), 0, 0)
@@ -173,6 +179,7 @@ func TestLayoutDefaultLimits(t *testing.T) {
 }
 
 func TestLayoutErrors(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	x := p.rand(0, 1, 2, 3, 4)
 	cases := map[string]func(*Backend){
@@ -197,6 +204,7 @@ func TestLayoutErrors(t *testing.T) {
 // word copies when every part is whole words, the host path otherwise; the
 // result must be bit-exact.
 func TestConcatF16Weights(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, false)
 	for _, c := range []struct {
 		name string

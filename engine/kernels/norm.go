@@ -1,5 +1,5 @@
-// norm.go: GroupNorm (optionally fused with SiLU) and LayerNorm on the GPU
-// (issue 2 §3), kernels in shaders/norm.wgsl. The CPU references are
+// norm.go: GroupNorm (optionally fused with SiLU) and LayerNorm on the GPU,
+// kernels in shaders/norm.wgsl. The CPU references are
 // cpu.Backend.GroupNorm and cpu.Backend.LayerNorm (two-pass float64
 // statistics, biased variance); here statistics are f32, Welford/Chan for
 // GroupNorm and two-pass tree sums for LayerNorm.
@@ -74,28 +74,40 @@ type gnApplyParams struct {
 
 // gnFusedParams is GN_FUSED's Params.
 type gnFusedParams struct {
-	S, C, CG, Groups uint32
-	BG               uint32 // workgroups with work: B·G
-	NC, Rows         uint32 // thread columns and rows
-	XOff, GOff, BOff uint32 // element offsets of x, gamma and beta
-	OutOff           uint32 // element offset of out
-	Eps              float32
+	S      uint32  // positions per batch entry (H·W)
+	C      uint32  // channels
+	CG     uint32  // channels per group
+	Groups uint32  // groups G
+	BG     uint32  // workgroups with work: B·G
+	NC     uint32  // thread columns: channels, or channel quads with VEC
+	Rows   uint32  // thread rows: GNF_WG/NC
+	XOff   uint32  // elements: x within its binding
+	GOff   uint32  // elements: gamma within its binding
+	BOff   uint32  // elements: beta within its binding
+	OutOff uint32  // elements: out within its binding
+	Eps    float32 // added to the variance
 }
 
 // gnFusedWG is GN_FUSED's workgroup size: few threads, because each barrier
 // on lavapipe switches every 8-lane slice of the workgroup.
 const gnFusedWG = 64
 
-// gnFusedMax bounds the elements of one group (S·C/G) that GN_FUSED handles:
-// one workgroup reads them three times, which is cheap next to two more
-// dispatches on CPU adapters and on small maps, but leaves a big GPU
-// under-occupied when groups are large (the VAE at 512²: 32 workgroups of a
-// million elements). CPU adapters take up to gnFusedMaxCPU. Variables so
-// that tests can force either path.
-var (
-	gnFusedMax    = 1 << 17
-	gnFusedMaxCPU = 1 << 21
-)
+// gnFusedVariant is one compiled form of GN_FUSED.
+type gnFusedVariant struct {
+	vec  bool // channels read as vec4 (VEC)
+	silu bool // SiLU applied to the output (SILU)
+}
+
+func (v gnFusedVariant) build() gpu.Kernel {
+	defs := []string{"GN_FUSED", "1", "GNF_WG", strconv.Itoa(gnFusedWG), "GNF_WG4", strconv.Itoa(gnFusedWG / 4)}
+	if v.vec {
+		defs = append(defs, "VEC", "1")
+	}
+	if v.silu {
+		defs = append(defs, "SILU", "1")
+	}
+	return gpu.Kernel{Shader: "norm.wgsl", Entry: "gn_fused", Defines: shaders.Defines(defs...)}
+}
 
 // groupNormFused records GN_FUSED: one dispatch, one workgroup per (batch
 // entry, group).
@@ -108,15 +120,7 @@ func (b *Backend) groupNormFused(x, gamma, beta, out *tensor.Tensor, nb, s, c, g
 		units = cg / 4
 	}
 	nc := min(units, gnFusedWG)
-	defs := []string{"GN_FUSED", "1", "GNF_WG", strconv.Itoa(gnFusedWG), "GNF_WG4", strconv.Itoa(gnFusedWG / 4)}
-	if vec {
-		defs = append(defs, "VEC", "1")
-	}
-	if silu {
-		defs = append(defs, "SILU", "1")
-	}
-	k := gpu.Kernel{Shader: "norm.wgsl", Entry: "gn_fused", Defines: shaders.Defines(defs...)}
-	b.run(k, nb*groups, gnFusedParams{
+	b.run(kernelOf(gnFusedVariant{vec: vec, silu: silu}), nb*groups, gnFusedParams{
 		S: uint32(s), C: uint32(c), CG: uint32(cg), Groups: uint32(groups), BG: uint32(nb * groups),
 		NC: uint32(nc), Rows: uint32(gnFusedWG / nc),
 		XOff: xa.Off, GOff: ga.Off, BOff: ba.Off, OutOff: oa.Off, Eps: eps,
@@ -126,9 +130,9 @@ func (b *Backend) groupNormFused(x, gamma, beta, out *tensor.Tensor, nb, s, c, g
 // useGNFused reports whether a group of n elements goes to GN_FUSED.
 func (b *Backend) useGNFused(n int) bool {
 	if b.dev.Info().Fallback {
-		return n <= gnFusedMaxCPU
+		return n <= b.cfg.gnFusedMaxCPU
 	}
-	return n <= gnFusedMax
+	return n <= b.cfg.gnFusedMax
 }
 
 // lnParams is LN's Params.
@@ -305,14 +309,9 @@ func lnThreadsPerRow(c int) int {
 	return min(max(nextPow2(ceilDiv(c, 32)), 16), 256)
 }
 
-// lnRowMax is the widest row LN_ROW (a row per thread, no barriers) takes on
-// a GPU; CPU adapters, where barriers are dear and threads few, take every
-// row width there. A variable so that tests can force either path.
-var lnRowMax = 128
-
 // useLNRow reports whether rows of width c go to LN_ROW.
 func (b *Backend) useLNRow(c int) bool {
-	return c <= lnRowMax || (b.dev.Info().Fallback && lnRowMax >= 0)
+	return c <= b.cfg.lnRowMax || (b.dev.Info().Fallback && b.cfg.lnRowMax >= 0)
 }
 
 // LayerNorm implements tensor.Backend; reference cpu.Backend.LayerNorm: per

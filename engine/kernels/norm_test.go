@@ -55,23 +55,27 @@ var groupNormCases = []normCase{
 	{shape: []int{1, 512, 512, 4}, groups: 1, eps: 1e-6, lo: 3, hi: 5}, // a million elements in one group
 }
 
-// normPaths runs f with the norms forced onto their multi-kernel or tree
-// paths (GroupNorm's three kernels, LayerNorm's threads per row) and onto
-// the single-pass ones (GN_FUSED, LN_ROW) in turn.
-func normPaths(t *testing.T, f func(t *testing.T)) {
-	defer func(a, b, c int) { gnFusedMax, gnFusedMaxCPU, lnRowMax = a, b, c }(gnFusedMax, gnFusedMaxCPU, lnRowMax)
+// normPaths runs f on a parity whose backend is forced onto the norms'
+// multi-kernel or tree paths (GroupNorm's three kernels, LayerNorm's
+// threads per row) and onto the single-pass ones (GN_FUSED, LN_ROW) in
+// turn.
+func normPaths(t *testing.T, f func(t *testing.T, p *parity)) {
 	for _, fused := range []bool{false, true} {
-		gnFusedMax, gnFusedMaxCPU, lnRowMax = -1, -1, -1
-		if fused {
-			gnFusedMax, gnFusedMaxCPU, lnRowMax = 1<<30, 1<<30, 1<<30
-		}
-		t.Run(fmt.Sprintf("fused=%v", fused), f)
+		t.Run(fmt.Sprintf("fused=%v", fused), func(t *testing.T) {
+			p := newParity(t)
+			lim := -1
+			if fused {
+				lim = 1 << 30
+			}
+			p.gpu.cfg.gnFusedMax, p.gpu.cfg.gnFusedMaxCPU, p.gpu.cfg.lnRowMax = lim, lim, lim
+			f(t, p)
+		})
 	}
 }
 
 func TestGroupNormParity(t *testing.T) {
-	normPaths(t, func(t *testing.T) {
-		p := newParity(t)
+	t.Parallel()
+	normPaths(t, func(t *testing.T, p *parity) {
 		for _, c := range groupNormCases {
 			x, g, b := c.inputs(p)
 			for _, silu := range []bool{false, true} {
@@ -102,8 +106,8 @@ func TestGroupNormDispatches(t *testing.T) {
 // norms shift by the group's (row's) first element, which keeps y to the
 // usual tolerance.
 func TestGroupNormFarMean(t *testing.T) {
-	normPaths(t, func(t *testing.T) {
-		p := newParity(t)
+	t.Parallel()
+	normPaths(t, func(t *testing.T, p *parity) {
 		c := normCase{shape: []int{2, 32, 32, 64}, groups: 8, eps: 1e-6, lo: 1000, hi: 1001}
 		x, g, b := c.inputs(p)
 		p.check("group_norm far mean "+c.String(), p.ref.GroupNorm(x.ref, g.ref, b.ref, c.groups, c.eps, false),
@@ -148,8 +152,8 @@ var layerNormCases = []normCase{
 }
 
 func TestLayerNormParity(t *testing.T) {
-	normPaths(t, func(t *testing.T) {
-		p := newParity(t)
+	t.Parallel()
+	normPaths(t, func(t *testing.T, p *parity) {
 		for _, c := range layerNormCases {
 			x, g, b := c.inputs(p)
 			p.check("layer_norm "+c.String(), p.ref.LayerNorm(x.ref, g.ref, b.ref, c.eps),
@@ -162,6 +166,7 @@ func TestLayerNormParity(t *testing.T) {
 // TestNormDefaultLimits runs a few cases on a device with the WebGPU
 // specification's default limits.
 func TestNormDefaultLimits(t *testing.T) {
+	t.Parallel()
 	p := newParity(t, gpu.Options{DefaultLimits: true})
 	for _, c := range []normCase{groupNormCases[1], groupNormCases[3], groupNormCases[5]} {
 		x, g, b := c.inputs(p)
@@ -176,6 +181,7 @@ func TestNormDefaultLimits(t *testing.T) {
 }
 
 func TestNormErrors(t *testing.T) {
+	t.Parallel()
 	p := newParity(t)
 	x := p.rand(0, 1, 2, 3, 6)
 	g := p.rand(0, 1, 6)
@@ -202,7 +208,6 @@ func TestNormErrors(t *testing.T) {
 // windows' shifts.
 func TestGroupNormBindingSplits(t *testing.T) {
 	p := newParity(t)
-	defer func(l uint64) { testBindLimit = l }(testBindLimit)
 	for _, tc := range []struct {
 		c       normCase
 		limit   uint64
@@ -214,17 +219,17 @@ func TestGroupNormBindingSplits(t *testing.T) {
 		{normCase{shape: []int{1, 64, 64, 8}, groups: 2, eps: 1e-6, lo: -1, hi: 3}, 33024, 9}, // two chunks per window
 		{normCase{shape: []int{3, 8, 8, 16}, groups: 4, eps: 1e-5, lo: -1, hi: 1}, 4096, 7},   // one batch entry per window
 	} {
-		testBindLimit = 0
+		p.gpu.cfg.bindLimit = 0
 		x, g, b := tc.c.inputs(p)
 		for _, guard := range []bool{true, false} {
 			name := fmt.Sprintf("group_norm %v limit %d guard=%v", tc.c, tc.limit, guard)
-			testBindLimit = tc.limit
-			p.gpu.Guard = guard
+			p.gpu.cfg.bindLimit = tc.limit
+			p.gpu.guard = guard
 			d0 := p.gpu.Device().Stats().Dispatches
 			got := p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, tc.c.groups, tc.c.eps, true)
 			n := p.gpu.Device().Stats().Dispatches - d0
-			testBindLimit = 0
-			p.gpu.Guard = true
+			p.gpu.cfg.bindLimit = 0
+			p.gpu.guard = true
 			want := p.ref.GroupNorm(x.ref, g.ref, b.ref, tc.c.groups, tc.c.eps, true)
 			if n < tc.minDisp {
 				t.Errorf("%s: %d dispatches, want ≥ %d: the split did not happen", name, n, tc.minDisp)
@@ -244,7 +249,7 @@ func TestGroupNormBindingSplits(t *testing.T) {
 		p.free(x, g, b)
 	}
 	// A position wider than the binding is refused, not computed wrong.
-	testBindLimit = 32
+	p.gpu.cfg.bindLimit = 32
 	x, g, b := p.rand(0, 1, 1, 4, 16), p.rand(0, 1, 16), p.rand(0, 1, 16)
 	p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, 4, 1e-5, false)
 	var le *gpu.LimitError

@@ -38,7 +38,7 @@ func newOracle(t *testing.T, defaultLimits bool) *oracle {
 		d = gputest.Default(t)
 	}
 	g := New(d)
-	g.Guard = true
+	g.guard = true
 	return &oracle{t: t, g: g, c: cpu.New(), rng: rand.New(rand.NewSource(1))}
 }
 
@@ -121,8 +121,8 @@ func (p *oracle) check(got, want *tensor.Tensor, rel, abs float64) float64 {
 	if len(gv) != len(cv) {
 		t.Fatalf("gpu output has %d values, reference %d", len(gv), len(cv))
 	}
-	if p.g.Guard {
-		if err := p.g.CheckGuards(ctx, got); err != nil {
+	if p.g.guard {
+		if err := p.g.checkGuards(ctx, got); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,5 +1,5 @@
 // parity_test.go: shared helpers for GPU-vs-CPU parity tests of any kernel
-// family. A parity holds both backends (the GPU one in Guard mode) and makes
+// family. A parity holds both backends (the GPU one in guard mode) and makes
 // tensors that carry the same values on each; check compares an op's two
 // results within max|gpu − ref| ≤ rel·max|ref| + abs and verifies the
 // guard bands around the GPU result.
@@ -48,7 +48,10 @@ type pair struct {
 
 // newParity opens the shared test device (skipping without an adapter
 // unless HARMONY_REQUIRE_GPU=1) with opt (none: the adapter's own limits),
-// with Guard on and a fixed random seed.
+// with guard mode on and a fixed random seed. The backend (its error, its
+// tuning, its guard mode) is the test's own and the device serializes its
+// callers, so parity tests call t.Parallel; tests that count the shared
+// device's dispatches or memory must not.
 func newParity(t testing.TB, opt ...gpu.Options) *parity {
 	t.Helper()
 	var o gpu.Options
@@ -57,7 +60,7 @@ func newParity(t testing.TB, opt ...gpu.Options) *parity {
 	}
 	dev := gputest.Open(t, o)
 	g := New(dev)
-	g.Guard = true
+	g.guard = true
 	return &parity{t: t, ctx: context.Background(), ref: cpu.New(), gpu: g, rng: rand.New(rand.NewSource(1))}
 }
 
@@ -132,7 +135,7 @@ func (p *parity) check(name string, want, got *tensor.Tensor, rel, abs float64) 
 		p.t.Fatalf("%s: gpu gave %v, cpu %v", name, got, want)
 	}
 	w, g := p.read(p.ref, want), p.read(p.gpu, got)
-	if err := p.gpu.CheckGuards(p.ctx, got); err != nil {
+	if err := p.gpu.checkGuards(p.ctx, got); err != nil {
 		p.t.Fatalf("%s: %v", name, err)
 	}
 	var maxRef, maxErr float64

@@ -10,6 +10,7 @@ import (
 // compiler cannot have dropped the work it is timed on), odd thread count,
 // sentinel-guarded output.
 func TestPeak(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, false)
 	const threads = 131
 	got := p.g.Peak(threads)
@@ -37,7 +38,7 @@ func TestPeak(t *testing.T) {
 			}
 		}
 	}
-	if err := p.g.CheckGuards(context.Background(), got); err != nil {
+	if err := p.g.checkGuards(context.Background(), got); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -45,6 +46,7 @@ func TestPeak(t *testing.T) {
 // TestLoads: the load kernel sums what it is said to read (odd thread
 // count, more threads than rows, a source view at an offset).
 func TestLoads(t *testing.T) {
+	t.Parallel()
 	p := newOracle(t, false)
 	const rows, threads = 3, 67
 	src := p.rand("src", 8, 1, rows, LoadBytes/4)
@@ -67,7 +69,7 @@ func TestLoads(t *testing.T) {
 			t.Fatalf("thread %d: %v, want %v", i, v[i], want)
 		}
 	}
-	if err := p.g.CheckGuards(context.Background(), got); err != nil {
+	if err := p.g.checkGuards(context.Background(), got); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -174,7 +174,7 @@ func SelfCheck(ctx context.Context, g *Backend) []CheckResult {
 	var out []CheckResult
 	for i, ck := range selfChecks {
 		r := CheckResult{Name: ck.name}
-		gb := &Backend{dev: g.dev, F16Arith: g.F16Arith, Subgroup: g.Subgroup}
+		gb := &Backend{dev: g.dev, F16Arith: g.F16Arith, Subgroup: g.Subgroup, cfg: g.cfg}
 		p := &checkPair{g: gb, c: cpu.New(), rng: rand.New(rand.NewPCG(uint64(i), 7))}
 		start := time.Now()
 		gt, ct := ck.run(p)

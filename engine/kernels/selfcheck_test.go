@@ -10,6 +10,7 @@ import (
 // TestSelfCheck: every check `harmony info` and the page run passes on the
 // device's own kernels (subgroup forms included where it has them).
 func TestSelfCheck(t *testing.T) {
+	t.Parallel()
 	g := New(gputest.Default(t))
 	rs := SelfCheck(context.Background(), g)
 	if len(rs) != len(selfChecks) {

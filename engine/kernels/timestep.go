@@ -1,5 +1,5 @@
-// timestep.go: the sinusoidal timestep embedding on the GPU (issue 2 §5),
-// kernel in shaders/timestep.wgsl; reference cpu.Backend.TimestepEmbedding.
+// timestep.go: the sinusoidal timestep embedding on the GPU, kernel
+// in shaders/timestep.wgsl; reference cpu.Backend.TimestepEmbedding.
 package kernels
 
 import (
