@@ -34,14 +34,14 @@ func Find() string {
 			dir = d
 			return
 		}
-		dir = FindIn(ModuleRoot())
+		dir = findIn(moduleRoot())
 	})
 	return dir
 }
 
-// ModuleRoot returns the first folder at or above the working directory
+// moduleRoot returns the first folder at or above the working directory
 // that holds go.mod, or "" when there is none.
-func ModuleRoot() string {
+func moduleRoot() string {
 	wd, err := os.Getwd()
 	if err != nil {
 		return ""
@@ -56,9 +56,9 @@ func ModuleRoot() string {
 	}
 }
 
-// FindIn returns root/testdata when it holds the test data (its README.md),
+// findIn returns root/testdata when it holds the test data (its README.md),
 // else "".
-func FindIn(root string) string {
+func findIn(root string) string {
 	if root == "" {
 		return ""
 	}
