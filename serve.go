@@ -5,9 +5,12 @@
 //	go run serve.go [-addr 127.0.0.1:8080]
 //
 // It rebuilds www/harmony.wasm (GOOS=js GOARCH=wasm go build ./wasm) when a
-// Go source or shader is newer, copies Go's wasm_exec.js next to it, and
-// serves www/ (the page and the bundled tiny demo model under
-// www/models/) with the headers the page relies on: application/wasm,
+// Go source or shader is newer, copies Go's wasm_exec.js next to it, packs
+// the tiny demo model (harmony pack of testdata/blipdiffusion-tiny into
+// www/models/tiny) when it is missing, builds www/harmony-bench.wasm (the
+// engine with the benchmark entry points, -tags harmonybench) when the
+// benchmark page first asks for it, and serves www/ (the page, bench.html
+// and the demo model) with the headers the page relies on: application/wasm,
 // Range requests, cross-origin isolation (COOP/COEP), a Content-Security-
 // Policy that lets the page fetch only from its own origin and the model
 // origin the user chose, and long-lived cache headers for pack shards
@@ -28,32 +31,45 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on (keep it on loopback: the page is for this machine)")
 	root := flag.String("www", "www", "folder with the page")
-	noBuild := flag.Bool("no-build", false, "do not rebuild www/harmony.wasm")
+	noBuild := flag.Bool("no-build", false, "do not rebuild www/harmony.wasm, www/harmony-bench.wasm or the demo model")
 	flag.Parse()
+	h := newHandler(*root)
 	if !*noBuild {
 		if err := buildWasm(*root, false); err != nil {
 			log.Fatalf("serve: %v", err)
 		}
+		if err := buildDemo(*root); err != nil {
+			log.Fatalf("serve: %v", err)
+		}
+		h = withBenchBuild(*root, h)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatalf("serve: %v", err)
 	}
 	fmt.Printf("Harmony is served at http://%s/\n", ln.Addr())
-	srv := &http.Server{Handler: newHandler(*root), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.Serve(ln))
 }
 
 // buildWasm rebuilds root/harmony.wasm when any Go source or shader of the
 // module is newer than it (or force), and refreshes wasm_exec.js.
 func buildWasm(root string, force bool) error {
-	out := filepath.Join(root, "harmony.wasm")
+	return buildWasmFile(root, "harmony.wasm", "", force)
+}
+
+// buildWasmFile rebuilds root/name (./wasm built with the given build tags)
+// when any Go source or shader of the module is newer than it (or force),
+// and refreshes wasm_exec.js.
+func buildWasmFile(root, name, tags string, force bool) error {
+	out := filepath.Join(root, name)
 	st, err := os.Stat(out)
 	stale := force || err != nil
 	if !stale {
@@ -64,8 +80,12 @@ func buildWasm(root string, force bool) error {
 		stale = newest.After(st.ModTime())
 	}
 	if stale {
-		fmt.Println("building www/harmony.wasm …")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./wasm")
+		fmt.Printf("building %s …\n", out)
+		args := []string{"build", "-trimpath", "-o", out}
+		if tags != "" {
+			args = append(args, "-tags", tags)
+		}
+		cmd := exec.Command("go", append(args, "./wasm")...)
 		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -81,6 +101,52 @@ func buildWasm(root string, force bool) error {
 		return fmt.Errorf("reading Go's wasm_exec.js: %v", err)
 	}
 	return os.WriteFile(filepath.Join(root, "wasm_exec.js"), data, 0o644)
+}
+
+// benchTag is the build tag of the engine with the benchmark entry points
+// (wasm/bench.go).
+const benchTag = "harmonybench"
+
+// withBenchBuild builds root/harmony-bench.wasm (when stale) before serving
+// it, so the production page never waits for the benchmark build.
+func withBenchBuild(root string, h http.Handler) http.Handler {
+	var mu sync.Mutex
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/harmony-bench.wasm" {
+			mu.Lock()
+			err := buildWasmFile(root, "harmony-bench.wasm", benchTag, false)
+			mu.Unlock()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// demoDir is the tiny demo model pack below the page folder, and demoSource
+// the diffusers folder it is packed from.
+const (
+	demoDir    = "models/tiny"
+	demoSource = "testdata/blipdiffusion-tiny"
+)
+
+// buildDemo packs the tiny demo model into root/models/tiny (harmony pack
+// with its defaults) when its manifest.json is missing. The pack is
+// byte-for-byte what .ci/setup writes.
+func buildDemo(root string) error {
+	out := filepath.Join(root, demoDir)
+	if _, err := os.Stat(filepath.Join(out, "manifest.json")); err == nil {
+		return nil
+	}
+	fmt.Printf("packing %s into %s …\n", demoSource, out)
+	cmd := exec.Command("go", "run", "./cmd/harmony", "pack", "-q", "--model", demoSource, "--out", out)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("packing the demo model: %v", err)
+	}
+	return nil
 }
 
 // newestSource is the latest modification time of the sources the wasm

@@ -53,8 +53,8 @@ func (l *requestLog) wrap(h http.Handler) http.Handler {
 	})
 }
 
-// browserSetup checks the browser test's needs, builds the wasm engine and
-// serves www/ on a loopback port, logging every request. It returns the
+// browserSetup checks the browser test's needs, builds the wasm engine
+// (and the demo model pack when it is missing) and serves www/ on a loopback port, logging every request. It returns the
 // page URL.
 func browserSetup(t *testing.T) (string, *requestLog) {
 	t.Helper()
@@ -71,6 +71,7 @@ func browserSetup(t *testing.T) (string, *requestLog) {
 		}
 	}
 	require.NoError(t, buildWasm("www", false))
+	require.NoError(t, buildDemo("www"))
 	log := &requestLog{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -96,7 +96,7 @@ func truncate(t *testing.T, path string, by int64) {
 // issue lists; each error has its type and names the file (and tensor).
 func TestErrors(t *testing.T) {
 	st, bin := tinyDirs(t)
-	const unetBin = "unet/diffusion_pytorch_model.bin"
+	const qformerBin = "qformer/pytorch_model.bin"
 	const vaeBin = "vae/diffusion_pytorch_model.bin"
 	const vaeST = "vae/diffusion_pytorch_model.safetensors"
 	cases := []struct {
@@ -107,11 +107,11 @@ func TestErrors(t *testing.T) {
 		file   string // the error must mention it
 		tensor string // and this tensor, if set
 	}{
-		{"truncated bin", "bin", func(t *testing.T, d string) { truncate(t, filepath.Join(d, unetBin), 100) }, isFormat, unetBin, ""},
+		{"truncated bin", "bin", func(t *testing.T, d string) { truncate(t, filepath.Join(d, qformerBin), 100) }, isFormat, qformerBin, ""},
 		{"corrupt bin data", "bin", func(t *testing.T, d string) {
-			p := filepath.Join(d, unetBin)
-			flipByte(t, p, tensorOffset(t, p, "conv_in.weight")+10)
-		}, isFormat, unetBin, "conv_in.weight"},
+			p := filepath.Join(d, qformerBin)
+			flipByte(t, p, tensorOffset(t, p, "encoder.layer.0.attention.attention.query.weight")+10)
+		}, isFormat, qformerBin, "encoder.layer.0.attention.attention.query.weight"},
 		{"compressed entry", "bin", func(t *testing.T, d string) {
 			rezip(t, filepath.Join(d, vaeBin), func(h *zip.FileHeader) bool {
 				if strings.HasSuffix(h.Name, "/data/0") {
@@ -132,7 +132,6 @@ func TestErrors(t *testing.T) {
 		}, isFormat, "model_index.json", ""},
 		{"missing weights", "st", func(t *testing.T, d string) {
 			os.Remove(filepath.Join(d, vaeST))
-			os.Remove(filepath.Join(d, "vae/diffusion_pytorch_model.fp16.safetensors"))
 		}, isNotExist, "vae", ""},
 		{"wrong dtype", "st", func(t *testing.T, d string) { addIntTensor(t, filepath.Join(d, vaeST)) }, isKind(loader.TensorDType), vaeST, "decoder.extra.weight"},
 		{"shard hash", "pack", func(t *testing.T, d string) { flipByte(t, filepath.Join(d, "shard-00002.bin"), 5000) }, isHash, "shard-00002.bin", ""},

@@ -7,8 +7,7 @@ package loader
 // (likewise FuzzPickle, FuzzZipDirectory, FuzzManifest; FuzzZipDirectory's
 // new inputs take the whole default minute to minimize, so give it
 // -fuzzminimizetime 1s to spend its time fuzzing). Seeds are built
-// here, plus the golden tiny model's data.pkl when the golden folder is
-// beside the checkout.
+// here, plus the data.pkl of the tiny model's VAE checkpoint in testdata/.
 
 import (
 	"archive/zip"
@@ -20,28 +19,30 @@ import (
 	"testing"
 )
 
-// goldenFile finds a file below shared/golden (the loader/golden package
-// cannot be imported here: it imports the loader).
+// goldenFile finds a file below the test data ($HARMONY_GOLDEN, else
+// testdata/ at the module root; the loader/golden package cannot be
+// imported here: it imports the loader).
 func goldenFile(parts ...string) string {
-	dirs := []string{os.Getenv("HARMONY_GOLDEN")}
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			dirs = append(dirs, filepath.Join(d, "shared", "golden"), filepath.Join(d, "..", "shared", "golden"))
-			if filepath.Dir(d) == d {
+	d := os.Getenv("HARMONY_GOLDEN")
+	if wd, err := os.Getwd(); d == "" && err == nil {
+		for r := wd; ; r = filepath.Dir(r) {
+			if _, err := os.Stat(filepath.Join(r, "go.mod")); err == nil {
+				d = filepath.Join(r, "testdata")
+				break
+			}
+			if filepath.Dir(r) == r {
 				break
 			}
 		}
 	}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		p := filepath.Join(append([]string{d}, parts...)...)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
+	if d == "" {
+		return ""
 	}
-	return ""
+	p := filepath.Join(append([]string{d}, parts...)...)
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
 }
 
 func seedCheckpoint(t testing.TB) ([]byte, []byte) {

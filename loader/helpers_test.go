@@ -16,10 +16,18 @@ import (
 	"harmony/loader/golden"
 )
 
-// tinyDirs returns the two golden copies of the tiny model: safetensors
-// (with fp16 variants) and torch .bin with legacy VAE names.
+// tinyDirs returns two copies of the tiny model: the safetensors folder,
+// and a folder whose Q-Former and VAE are torch .bin checkpoints (legacy VAE
+// attention names, an int64 buffer; golden.TinyBin).
 func tinyDirs(t testing.TB) (st, bin string) {
-	return golden.Path(t, "blipdiffusion-tiny"), golden.Path(t, "blipdiffusion-tiny-bin")
+	t.Helper()
+	return tinyST(t), golden.TinyBin(t)
+}
+
+// tinyST returns the safetensors folder of the tiny model.
+func tinyST(t testing.TB) string {
+	t.Helper()
+	return golden.Path(t, golden.Tiny)
 }
 
 // gpuLike is the CPU backend with the GPU backend's upload rule: byte

@@ -17,12 +17,18 @@ import (
 
 	"harmony/engine/tensor"
 	"harmony/loader"
+	"harmony/loader/golden"
 )
 
 // TestTinyFolders: the safetensors folder and the .bin folder (legacy VAE
 // names, int64 buffers) load to identical tensors, in both precisions.
 func TestTinyFolders(t *testing.T) {
 	st, bin := tinyDirs(t)
+	for _, c := range []string{"qformer", "vae"} {
+		if !golden.BinComponents(t)[c] {
+			t.Fatalf("the .bin folder reads %s from safetensors", c)
+		}
+	}
 	for _, prec := range []loader.Precision{loader.PrecisionF16, loader.PrecisionF32} {
 		ms, bs := load(t, loader.NewDirSource(st), &loader.Options{Precision: prec})
 		mb, bb := load(t, loader.NewDirSource(bin), &loader.Options{Precision: prec})
@@ -46,7 +52,7 @@ func TestTinyFolders(t *testing.T) {
 		if !mb.Weights["qformer"].Has("encoder.layer.0.attention.attention.query.weight") {
 			t.Error("Q-Former's attention.query must not be renamed")
 		}
-		if mb.Weights["text_encoder"].Has("text_model.embeddings.position_ids") {
+		if mb.Weights["qformer"].Has("embeddings.position_ids") || ms.Weights["text_encoder"].Has("text_model.embeddings.position_ids") {
 			t.Error("position_ids should be skipped")
 		}
 		conv, _ := ms.Weights["unet"].Get("conv_in.weight")
@@ -71,12 +77,14 @@ func TestTinyFolders(t *testing.T) {
 	}
 }
 
-// TestVariant: the fp16 variant files (cast by torch) give the same f16
-// weights as our own rounding of the fp32 files.
+// TestVariant: the fp16 variant files (torch's cast: golden.TinyVariant
+// checks their digests) give the same f16 weights as the loader's own
+// rounding of the fp32 files.
 func TestVariant(t *testing.T) {
-	st, _ := tinyDirs(t)
+	st := tinyST(t)
+	v := golden.TinyVariant(t)
 	m32, b32 := load(t, loader.NewDirSource(st), nil)
-	m16, b16 := load(t, loader.NewDirSource(st), &loader.Options{Variant: "fp16"})
+	m16, b16 := load(t, loader.NewDirSource(v), &loader.Options{Variant: "fp16"})
 	nf16 := 0
 	for comp, w := range m32.Weights {
 		for _, name := range w.Names() {
@@ -310,7 +318,7 @@ func rewriteSafetensors(t *testing.T, path string, edit func([]loader.Safetensor
 // TestShardedIndex: a component split over two files with an index.json
 // (the layout of large diffusers and transformers checkpoints).
 func TestShardedIndex(t *testing.T) {
-	st, _ := tinyDirs(t)
+	st := tinyST(t)
 	ms, bs := load(t, loader.NewDirSource(st), nil)
 	dir := t.TempDir()
 	copyDir(t, st, dir)
@@ -342,11 +350,10 @@ func TestShardedIndex(t *testing.T) {
 
 // TestBF16Pack: a bf16 folder packs to the f16 rounding of its values.
 func TestBF16Pack(t *testing.T) {
-	st, _ := tinyDirs(t)
+	st := tinyST(t)
 	dir := t.TempDir()
 	copyDir(t, st, dir)
 	for _, c := range []string{"unet/diffusion_pytorch_model", "vae/diffusion_pytorch_model", "text_encoder/model", "qformer/model"} {
-		os.Remove(filepath.Join(dir, c+".fp16.safetensors"))
 		rewriteSafetensors(t, filepath.Join(dir, c+".safetensors"), func(ts []loader.SafetensorsTensor) [][]loader.SafetensorsTensor {
 			for i, x := range ts {
 				if x.DType != loader.F32 {
@@ -385,7 +392,7 @@ func TestBF16Pack(t *testing.T) {
 }
 
 func TestUnknownComponent(t *testing.T) {
-	st, _ := tinyDirs(t)
+	st := tinyST(t)
 	_, err := loader.Load(context.Background(), loader.NewDirSource(st), newBackend(), &loader.Options{Components: []string{"tokenizer"}})
 	if err == nil || !strings.Contains(err.Error(), `no model component "tokenizer"`) {
 		t.Fatalf("got %v", err)

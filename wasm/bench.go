@@ -1,6 +1,8 @@
-//go:build js
+//go:build js && harmonybench
 
-// bench.go adds harmony.benchUNet to the JS API: one UNet call timed under
+// bench.go adds harmony.benchUNet to the JS API of the benchmark build
+// (go build -tags harmonybench ./wasm → harmony-bench.wasm; the production
+// harmony.wasm does not carry it): one UNet call timed under
 // the onnxruntime peer harness's rule (engine/bench/peer.go), for the
 // side-by-side benchmark page (www/bench.html) and its Node driver
 // (wasm/node/bench.mjs):

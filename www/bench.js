@@ -1,11 +1,13 @@
 // bench.js times one UNet call of the engine under the onnxruntime peer
-// harness's rule (shared/peers/README.md): the page counterpart of the
+// harness's rule (its README): the page counterpart of the
 // harness's bench/web/bench.mjs, driven by wasm/node/bench.mjs. Query:
 // model (URL of a diffusers folder; only unet/ is loaded, in f32), golden
-// (URL of golden_io.safetensors), warmup, runs, wasm (URL of harmony.wasm),
-// profile (1: per-kernel profile, serialized dispatches), subgroups (0: keep
-// the kernels off subgroups), synthetic ("medium":
-// the harness's medium UNet with random weights) and sample (B,C,H,W).
+// (URL of golden_io.safetensors), warmup, runs, wasm (URL of the engine
+// built with -tags harmonybench; default harmony-bench.wasm, which serve.go
+// builds when first requested), profile (1: per-kernel profile, serialized
+// dispatches), subgroups (0: keep the kernels off subgroups), synthetic
+// ("medium": the harness's medium UNet with random weights) and sample
+// (B,C,H,W).
 // Console lines go to POST /log, the timing marks around each call to
 // POST /mark (the driver records foreign CPU load there, outside the timed
 // window), and the result to POST /report.
@@ -25,10 +27,10 @@ const b64 = (u8) => {
 };
 
 async function main() {
-  status('loading harmony.wasm');
+  status('loading harmony-bench.wasm');
   const go = new Go();
   const ready = new Promise((resolve) => { globalThis.__harmonyReady = resolve; });
-  const { instance } = await WebAssembly.instantiateStreaming(fetch(q.get('wasm') || 'harmony.wasm'), go.importObject);
+  const { instance } = await WebAssembly.instantiateStreaming(fetch(q.get('wasm') || 'harmony-bench.wasm'), go.importObject);
   go.run(instance);
   const harmony = await ready;
   status('timing');

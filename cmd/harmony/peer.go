@@ -1,11 +1,11 @@
-// peer.go: `harmony peer` times one UNet call natively under the onnxruntime
-// peer harness's rule (shared/peers/README.md): the fp32 diffusers folder's
+// peer.go: `harmony peer` times one UNet call natively under the
+// onnxruntime peer harness's rule (its README): the fp32 diffusers folder's
 // unet, the harness's golden_io.safetensors, 2 warm-ups, 7 timed calls from
 // CPU inputs to a CPU output, median and min, max |Δ| against out_sample,
 // and the foreign CPU load during each call. It writes the harness's JSON.
 //
-//	harmony peer --model /work/shared/golden/blipdiffusion-tiny \
-//	  --golden /work/shared/peers/models/tiny/golden_io.safetensors --out native.json
+//	harmony peer --golden PEERS/models/tiny/golden_io.safetensors --out native.json
+//	  (--model defaults to testdata/blipdiffusion-tiny, from the repository root)
 //	harmony peer --synthetic medium --out medium.json   # the harness's medium UNet, random weights
 package main
 
@@ -32,7 +32,7 @@ func init() {
 
 func runPeer(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("peer", flag.ContinueOnError)
-	model := fs.String("model", "", "diffusers folder whose unet/ is timed (fp32 weights)")
+	model := fs.String("model", "testdata/blipdiffusion-tiny", "diffusers folder whose unet/ is timed (fp32 weights)")
 	goldenPath := fs.String("golden", "", "the harness's golden_io.safetensors (inputs and out_sample)")
 	warmup := fs.Int("warmup", 2, "untimed calls")
 	runs := fs.Int("runs", 7, "timed calls")
@@ -47,7 +47,7 @@ func runPeer(ctx context.Context, args []string) error {
 		return err
 	}
 	if *synthetic == "" && (*model == "" || *goldenPath == "") {
-		return usageErrorf("harmony peer: --model and --golden (or --synthetic) are required")
+		return usageErrorf("harmony peer: --golden (or --synthetic) is required")
 	}
 	dev, err := gpu.Open(ctx, gpu.Options{Profile: *profile})
 	if err != nil {

@@ -14,12 +14,20 @@ import (
 	"harmony/loader/golden"
 )
 
-// tinyComponents loads a golden tiny model folder ("blipdiffusion-tiny",
-// safetensors, or "blipdiffusion-tiny-bin", torch .bin with legacy names)
-// through the loader, as the CLI does.
+// tinyComponents loads a tiny model folder ("blipdiffusion-tiny",
+// safetensors, or "blipdiffusion-tiny-bin", torch .bin with legacy names:
+// golden.TinyBin) through the loader, as the CLI does. A variant reads
+// the folder golden.TinyVariant writes.
 func tinyComponents(t testing.TB, b tensor.Backend, folder string, p loader.Precision, variant string) *Components {
 	t.Helper()
-	src := loader.NewDirSource(golden.Path(t, folder))
+	dir := golden.Path(t, folder)
+	switch {
+	case folder == golden.TinyBinDir:
+		dir = golden.TinyBin(t)
+	case variant != "":
+		dir = golden.TinyVariant(t)
+	}
+	src := loader.NewDirSource(dir)
 	lm, err := loader.Load(context.Background(), src, b, &loader.Options{Precision: p, Variant: variant, Shapes: ExpectedShapes})
 	require.NoError(t, err)
 	return ComponentsFromLoader(lm)

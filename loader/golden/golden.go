@@ -1,10 +1,13 @@
-// Package golden finds and reads the reference tensors computed by the
-// PyTorch reference implementation (../shared/golden beside the checkout),
-// and compares engine outputs with them under the stated tolerances.
+// Package golden finds and reads the test data (testdata/ at the module
+// root: the tiny random models, the inputs and the reference tensors
+// computed by the PyTorch reference implementation), derives the files the
+// folder does not store (fp16 variants, the torch .bin folder), and compares
+// engine outputs with the references under the stated tolerances.
 //
-// The folder is looked up as $HARMONY_GOLDEN, else as shared/golden in the
-// checkout or any folder above it. Without it a test skips, unless
-// HARMONY_REQUIRE_GOLDEN=1 or HARMONY_REQUIRE_GPU=1 (CI), where it fails.
+// The folder is $HARMONY_GOLDEN when set, else testdata/ in the module root
+// (the first folder at or above the working directory that holds go.mod).
+// Without it a test skips, unless HARMONY_REQUIRE_GOLDEN=1 or
+// HARMONY_REQUIRE_GPU=1 (CI), where it fails.
 package golden
 
 import (
@@ -24,30 +27,46 @@ var (
 	dir     string
 )
 
-// Find returns the golden folder, or "" when there is none.
+// Find returns the test-data folder, or "" when there is none.
 func Find() string {
 	dirOnce.Do(func() {
 		if d := os.Getenv("HARMONY_GOLDEN"); d != "" {
 			dir = d
 			return
 		}
-		wd, err := os.Getwd()
-		if err != nil {
-			return
-		}
-		for d := wd; ; d = filepath.Dir(d) {
-			for _, c := range []string{filepath.Join(d, "shared", "golden"), filepath.Join(d, "..", "shared", "golden")} {
-				if st, err := os.Stat(filepath.Join(c, "README.md")); err == nil && !st.IsDir() {
-					dir, _ = filepath.Abs(c)
-					return
-				}
-			}
-			if filepath.Dir(d) == d {
-				return
-			}
-		}
+		dir = findIn(moduleRoot())
 	})
 	return dir
+}
+
+// moduleRoot returns the first folder at or above the working directory
+// that holds go.mod, or "" when there is none.
+func moduleRoot() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if st, err := os.Stat(filepath.Join(d, "go.mod")); err == nil && !st.IsDir() {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
+}
+
+// findIn returns root/testdata when it holds the test data (its README.md),
+// else "".
+func findIn(root string) string {
+	if root == "" {
+		return ""
+	}
+	d := filepath.Join(root, "testdata")
+	if st, err := os.Stat(filepath.Join(d, "README.md")); err != nil || st.IsDir() {
+		return ""
+	}
+	return d
 }
 
 // Required reports whether missing goldens must fail tests.
@@ -61,17 +80,26 @@ func Dir(t testing.TB) string {
 	d := Find()
 	if d == "" {
 		if Required() {
-			t.Fatal("golden data not found: set HARMONY_GOLDEN or put shared/golden beside the checkout")
+			t.Fatal("golden: test data not found: no testdata/README.md at the module root, and HARMONY_GOLDEN is not set")
 		}
-		t.Skip("golden data not found (set HARMONY_GOLDEN)")
+		t.Skip("golden: test data not found (testdata/ at the module root, or $HARMONY_GOLDEN)")
 	}
 	return d
 }
 
-// Path joins parts below the golden folder.
+// Path joins parts below the golden folder. An fp16 variant file
+// (*.fp16.safetensors) that the folder does not store is derived from its
+// fp32 sibling into the test's temporary folder (see Variant), and that
+// path is returned.
 func Path(t testing.TB, parts ...string) string {
 	t.Helper()
-	return filepath.Join(append([]string{Dir(t)}, parts...)...)
+	p := filepath.Join(append([]string{Dir(t)}, parts...)...)
+	if isVariant(p) {
+		if _, err := os.Stat(p); os.IsNotExist(err) {
+			return Variant(t, p)
+		}
+	}
+	return p
 }
 
 // File is an opened golden safetensors file, read fully into memory.

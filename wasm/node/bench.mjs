@@ -1,5 +1,5 @@
 // bench.mjs times one UNet call of our engine and of onnxruntime side by
-// side, back to back, under the peer harness's rule (shared/peers/README.md):
+// side, back to back, under the onnxruntime peer harness's rule (its README):
 // same weights (the fp32 diffusers folder; ORT runs its ONNX export of it),
 // same golden_io.safetensors inputs, 2 warm-ups then 7 timed calls, median
 // and min, one call from CPU inputs to a CPU output, and the foreign CPU
@@ -7,15 +7,15 @@
 //
 //   node wasm/node/bench.mjs [--paths LIST] [--repeat 1] [--out /tmp/harmony-peer-DATE] [--synthetic medium]
 //        [--no-subgroups] (ours: keep the kernels off subgroups where the adapter has them)
-//        [--peers /work/peers] [--model /work/shared/golden/blipdiffusion-tiny]
+//        --peers DIR (the peer harness's folder; or $HARMONY_PEERS) [--model testdata/blipdiffusion-tiny]
 //        [--golden PEERS/models/tiny/golden_io.safetensors] [--runs 7] [--warmup 2]
 //
 // Paths (run in the order given, the whole list --repeat times):
-//   ours-chromium      harmony.wasm on www/bench.html in headless Chromium (SwiftShader),
+//   ours-chromium      harmony-bench.wasm on www/bench.html in headless Chromium (SwiftShader),
 //                      launched and served exactly as the harness's bench/run_chromium.mjs
 //   ours-chromium-profile  the same with a per-kernel profile (every dispatch waited for
 //                      on its own: serialized, so its times are not comparable)
-//   ours-node          harmony.wasm in Node + Dawn (SwiftShader ICD), as bench/ort_web_node.mjs
+//   ours-node          harmony-bench.wasm in Node + Dawn (SwiftShader ICD), as bench/ort_web_node.mjs
 //   ours-native        `harmony peer` (wgpu-native on lavapipe: not the same adapter)
 //   ort-chromium-native | ort-chromium-jsep | ort-chromium-wasm | ort-node-native | ort-node-jsep | ort-node-cpu
 //                      the harness's own commands, run from --peers
@@ -41,8 +41,12 @@ for (let i = 0; i < argv.length; i++) {
   const k = argv[i].slice(2), v = argv[i + 1] !== undefined && !argv[i + 1].startsWith('--') ? argv[++i] : '1';
   args[k] = v;
 }
-const PEERS = path.resolve(args.peers || '/work/peers');
-const MODEL = path.resolve(args.model || '/work/shared/golden/blipdiffusion-tiny');
+if (!args.peers && !process.env.HARMONY_PEERS) {
+  console.error('bench.mjs: --peers DIR (the onnxruntime peer harness folder) is required');
+  process.exit(2);
+}
+const PEERS = path.resolve(args.peers || process.env.HARMONY_PEERS);
+const MODEL = args.model ? path.resolve(args.model) : path.join(REPO, 'testdata/blipdiffusion-tiny');
 const GOLDEN = path.resolve(args.golden || path.join(PEERS, 'models/tiny/golden_io.safetensors'));
 const RUNS = +(args.runs || 7), WARMUP = +(args.warmup || 2);
 // --synthetic medium: the harness's medium UNet with random weights (ours only: its ONNX file is not here).
@@ -108,8 +112,8 @@ function serve(routes, onPost) {
 // ---------------------------------------------------------------- building
 function build(out) {
   const env = { ...process.env, GOOS: 'js', GOARCH: 'wasm' };
-  log('building harmony.wasm and the native harmony binary …');
-  execFileSync('go', ['build', '-trimpath', '-o', path.join(out, 'harmony.wasm'), './wasm'], { cwd: REPO, env, stdio: 'inherit' });
+  log('building harmony-bench.wasm (-tags harmonybench: the engine with benchUNet) and the native harmony binary …');
+  execFileSync('go', ['build', '-trimpath', '-tags', 'harmonybench', '-o', path.join(out, 'harmony-bench.wasm'), './wasm'], { cwd: REPO, env, stdio: 'inherit' });
   execFileSync('go', ['build', '-trimpath', '-o', path.join(out, 'harmony'), './cmd/harmony'], { cwd: REPO, stdio: 'inherit' });
   const goroot = execFileSync('go', ['env', 'GOROOT'], { encoding: 'utf8' }).trim();
   fs.copyFileSync(path.join(goroot, 'lib/wasm/wasm_exec.js'), path.join(out, 'wasm_exec.js'));
@@ -122,7 +126,7 @@ function routesFor(out) {
   return [
     ['/bench.html', path.join(REPO, 'www/bench.html')],
     ['/bench.js', path.join(REPO, 'www/bench.js')],
-    ['/harmony.wasm', path.join(out, 'harmony.wasm')],
+    ['/harmony-bench.wasm', path.join(out, 'harmony-bench.wasm')],
     ['/wasm_exec.js', path.join(out, 'wasm_exec.js')],
     ['/golden_io.safetensors', GOLDEN],
     ['/models/m/', MODEL],
@@ -223,7 +227,7 @@ async function childNode() {
   const go = new globalThis.Go();
   go.env = { TMPDIR: os.tmpdir() };
   const ready = new Promise((r) => { globalThis.__harmonyReady = r; });
-  const { instance, module } = await WebAssembly.instantiate(fs.readFileSync(path.join(out, 'harmony.wasm')), go.importObject);
+  const { instance, module } = await WebAssembly.instantiate(fs.readFileSync(path.join(out, 'harmony-bench.wasm')), go.importObject);
   globalThis.wasm = { instance, module };
   go.run(instance);
   const harmony = await ready;

@@ -1,7 +1,7 @@
 // Package modeltest is the model packages' shared test support: the
 // backends every model test body runs on (the CPU reference, and the GPU
 // backend natively and in the wasm build under Node + Dawn), and the
-// released checkpoint's tensor table (shared/docs/blipdiffusion_tensors.tsv).
+// released checkpoint's tensor table (testdata/blipdiffusion_tensors.tsv).
 // Only tests import it.
 package modeltest
 
@@ -59,10 +59,10 @@ type Released struct {
 }
 
 // ReleasedTensors reads every row of the released checkpoint's table
-// (shared/docs/blipdiffusion_tensors.tsv, beside the goldens).
+// (blipdiffusion_tensors.tsv in the test data).
 func ReleasedTensors(t *testing.T) []Released {
 	t.Helper()
-	data, err := os.ReadFile(golden.Path(t, "..", "docs", "blipdiffusion_tensors.tsv"))
+	data, err := os.ReadFile(golden.Path(t, "blipdiffusion_tensors.tsv"))
 	if err != nil {
 		t.Fatal(err)
 	}
