@@ -312,7 +312,7 @@ func (r *stageRun) qformer(photo []byte) (StageResult, error) {
 	ids, mask := bert.EncodeBatch([]string{"dog"}).Row(0)
 	res.What = fmt.Sprintf("vision encoder (%d layers) + Q-Former (%d layers) on a %d×%d photo", cfg.Vision.Layers, cfg.QFormer.Layers, img.Width, img.Height)
 	call := func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error) {
-		m, err := blip2.Load(w, cfg)
+		m, err := blip2.Load(b, cfg, w)
 		if err != nil {
 			return nil, err
 		}
@@ -355,7 +355,7 @@ func (r *stageRun) textEncoder() (StageResult, error) {
 	}
 	res.What = fmt.Sprintf("CLIP text encoder (%d layers): prompt with %d subject embeddings, and the negative prompt", cfg.Layers, nq)
 	call := func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error) {
-		m, err := clip.Load(w, cfg)
+		m, err := clip.Load(b, cfg, w)
 		if err != nil {
 			return nil, err
 		}

@@ -160,7 +160,7 @@ func Assemble(b tensor.Backend, c *Components) (*Model, error) {
 	if err != nil {
 		return fail("qformer", err)
 	}
-	if m.QFormer, err = blip2.Load(w, qcfg); err != nil {
+	if m.QFormer, err = blip2.Load(b, qcfg, w); err != nil {
 		return fail("qformer", err)
 	}
 	m.NumQuery = qcfg.NumQueryTokens
@@ -175,7 +175,7 @@ func Assemble(b tensor.Backend, c *Components) (*Model, error) {
 	if w, err = weights("text_encoder"); err != nil {
 		return fail("text_encoder", err)
 	}
-	if m.Text, err = clip.Load(w, tcfg); err != nil {
+	if m.Text, err = clip.Load(b, tcfg, w); err != nil {
 		return fail("text_encoder", err)
 	}
 	m.TextLen, m.Hidden = tcfg.MaxPositions, tcfg.Hidden

@@ -142,7 +142,7 @@ func TestGolden(t *testing.T) {
 				w, err := loader.ReadSafetensorsWeights(b, "qformer", path, pc.p)
 				require.NoError(t, err)
 				defer w.Free(b)
-				m, err := Load(w, cfg)
+				m, err := Load(b, cfg, w)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -193,7 +193,7 @@ func TestNoText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestCrossAttentionFrequency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestInputErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func TestLoadMissing(t *testing.T) {
 			for n, s := range shapes {
 				w.Put(n, b.New(n, tensor.F32, s...))
 			}
-			_, err := Load(w, cfg)
+			_, err := Load(b, cfg, w)
 			var me *tensor.MissingError
 			if !errors.As(err, &me) || me.Name != tc.want || (me.Have != nil) != tc.shape {
 				t.Fatalf("error %v, want a MissingError for %s", err, tc.want)
@@ -446,7 +446,7 @@ func TestFreesIntermediates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,8 @@ package blip2
 
 import (
 	"fmt"
-	"math"
 
+	"harmony/engine/models/nn"
 	"harmony/engine/tensor"
 )
 
@@ -16,19 +16,12 @@ import (
 type VisionModel struct {
 	Config VisionConfig
 
-	patch  *tensor.Tensor // embeddings.patch_embedding.weight [Dv, 3, p, p] (no bias)
+	patch  nn.Conv2d      // embeddings.patch_embedding [Dv, 3, p, p], stride p (no bias)
 	class  *tensor.Tensor // embeddings.class_embedding [1, 1, Dv]
 	pos    *tensor.Tensor // embeddings.position_embedding [1, 1+P, Dv]
-	preLN  norm
-	layers []vLayer
-	postLN norm
-}
-
-type vLayer struct {
-	ln1, ln2   norm
-	qkvW, qkvB *tensor.Tensor // self_attn.qkv: [3·Dv, Dv], [3·Dv] (rows q, k, v)
-	proj       linear         // self_attn.projection
-	fc1, fc2   linear         // mlp
+	preLN  nn.LayerNorm
+	layers []nn.EncoderLayer // self_attn.qkv read as q, k, v row windows
+	postLN nn.LayerNorm
 }
 
 // VisionTrace keeps the vision encoder's intermediates.
@@ -60,14 +53,13 @@ func (m *VisionModel) Forward(b tensor.Backend, pixels *tensor.Tensor, tr *Visio
 	if tr != nil {
 		tr.Embeddings = x
 	}
-	h := b.LayerNorm(x, m.preLN.g, m.preLN.b, cfg.LayerNormEps)
+	h := m.preLN.Forward(b, x)
 	if tr == nil {
 		b.Free(x)
 	}
 	x = h
-	attn := tensor.AttnOpts{Heads: cfg.Heads, Scale: float32(1 / math.Sqrt(float64(cfg.Hidden/cfg.Heads)))}
 	for i := range m.layers {
-		y := m.layers[i].forward(b, x, attn, cfg)
+		y := m.layers[i].Forward(b, x, tensor.AttnOpts{})
 		if i == 0 || tr == nil { // the pre_layernorm output is never traced
 			b.Free(x)
 		}
@@ -76,7 +68,7 @@ func (m *VisionModel) Forward(b tensor.Backend, pixels *tensor.Tensor, tr *Visio
 		}
 		x = y
 	}
-	out := b.LayerNorm(x, m.postLN.g, m.postLN.b, cfg.LayerNormEps)
+	out := m.postLN.Forward(b, x)
 	if tr == nil || len(m.layers) == 0 {
 		b.Free(x)
 	}
@@ -92,8 +84,8 @@ func (m *VisionModel) Forward(b tensor.Backend, pixels *tensor.Tensor, tr *Visio
 func (m *VisionModel) embed(b tensor.Backend, pixels *tensor.Tensor) *tensor.Tensor {
 	cfg := m.Config
 	nb, d, np := pixels.Shape[0], cfg.Hidden, cfg.Patches()*cfg.Patches()
-	patches := b.Conv2D(pixels, m.patch, nil, tensor.ConvOpts{Stride: cfg.PatchSize}) // [B, g, g, Dv]
-	cls := repeatBatch(b, m.class, nb)                                                // [B, 1, Dv]
+	patches := m.patch.Forward(b, pixels, tensor.ConvOpts{}) // [B, g, g, Dv]
+	cls := nn.RepeatBatch(b, m.class, nb)                    // [B, 1, Dv]
 	x := b.Concat(1, cls, b.Reshape(patches, nb, np, d))
 	if cls != m.class {
 		b.Free(cls)
@@ -102,45 +94,4 @@ func (m *VisionModel) embed(b tensor.Backend, pixels *tensor.Tensor) *tensor.Ten
 	out := b.Add(x, m.pos)
 	b.Free(x)
 	return out
-}
-
-// repeatBatch is t [1, ...] repeated n times along axis 0 (t itself when n
-// is 1).
-func repeatBatch(b tensor.Backend, t *tensor.Tensor, n int) *tensor.Tensor {
-	if n == 1 {
-		return t
-	}
-	parts := make([]*tensor.Tensor, n)
-	for i := range parts {
-		parts[i] = t
-	}
-	return b.Concat(0, parts...)
-}
-
-// forward is one pre-LN Blip2EncoderLayer:
-// h = x + projection(attn(LN1(x))); y = h + fc2(act(fc1(LN2(h)))).
-// The fused qkv projection runs as three Linears over row windows of its
-// weight and bias, so q, k and v come out contiguous for Attention.
-func (l *vLayer) forward(b tensor.Backend, x *tensor.Tensor, attn tensor.AttnOpts, cfg VisionConfig) *tensor.Tensor {
-	d := cfg.Hidden
-	h := b.LayerNorm(x, l.ln1.g, l.ln1.b, cfg.LayerNormEps)
-	var qkv [3]*tensor.Tensor
-	for i := range qkv {
-		var bias *tensor.Tensor
-		if l.qkvB != nil {
-			bias = b.View(l.qkvB, i*d, d)
-		}
-		qkv[i] = b.Linear(h, b.View(l.qkvW, i*d*d, d, d), bias, tensor.Epilogue{})
-	}
-	b.Free(h)
-	a, _ := b.Attention(qkv[0], qkv[1], qkv[2], attn)
-	b.Free(qkv[:]...)
-	r := b.Linear(a, l.proj.w, l.proj.b, tensor.Epilogue{Residual: x})
-	b.Free(a)
-	h = b.LayerNorm(r, l.ln2.g, l.ln2.b, cfg.LayerNormEps)
-	f := b.Linear(h, l.fc1.w, l.fc1.b, tensor.Epilogue{Act: cfg.Act})
-	b.Free(h)
-	y := b.Linear(f, l.fc2.w, l.fc2.b, tensor.Epilogue{Residual: r})
-	b.Free(f, r)
-	return y
 }

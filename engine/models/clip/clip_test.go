@@ -95,7 +95,7 @@ func TestGolden(t *testing.T) {
 				w, err := loader.ReadSafetensorsWeights(b, "text_encoder", path, pc.p)
 				require.NoError(t, err)
 				defer w.Free(b)
-				m, err := Load(w, cfg)
+				m, err := Load(b, cfg, w)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -154,7 +154,7 @@ func TestContextEdges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +165,8 @@ func TestContextEdges(t *testing.T) {
 		ctxV[i] = float32(i%17) / 7
 	}
 	ctxT := b.FromF32("ctx", ctxV, 2, nc, d)
-	tokTab, _ := b.Read(context.Background(), m.tokenEmb)
-	posTab, _ := b.Read(context.Background(), m.posEmb)
+	tokTab, _ := b.Read(context.Background(), m.tokenEmb.Table)
+	posTab, _ := b.Read(context.Background(), m.posEmb.Table)
 	pos := []int{0, nt}
 	var tr Trace
 	out, err := m.Forward(b, ids, ctxT, pos, &tr)
@@ -204,7 +204,7 @@ func TestInputErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestLoadMissing(t *testing.T) {
 			for n, s := range shapes {
 				w.Put(n, b.New(n, tensor.F32, s...))
 			}
-			_, err := Load(w, cfg)
+			_, err := Load(b, cfg, w)
 			var me *tensor.MissingError
 			if !errors.As(err, &me) || me.Name != tc.want || (me.Have != nil) != tc.shape {
 				t.Fatalf("error %v, want a MissingError for %s", err, tc.want)
@@ -340,7 +340,7 @@ func TestFreesIntermediates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}
