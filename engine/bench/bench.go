@@ -23,10 +23,10 @@ import (
 	"time"
 
 	"harmony/engine/bench/cputime"
+	"harmony/engine/dryrun"
 	"harmony/engine/gpu"
 	"harmony/engine/kernels"
 	"harmony/engine/models/unet"
-	"harmony/engine/models/unet/dryrun"
 	"harmony/engine/pipeline"
 	"harmony/engine/rng"
 	"harmony/engine/tensor"

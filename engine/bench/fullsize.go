@@ -26,13 +26,14 @@ import (
 	"slices"
 	"time"
 
+	"harmony/engine/dryrun"
 	"harmony/engine/gpu"
 	"harmony/engine/imageproc"
 	"harmony/engine/kernels"
 	"harmony/engine/models/blip2"
 	"harmony/engine/models/clip"
+	"harmony/engine/models/nn"
 	"harmony/engine/models/unet"
-	"harmony/engine/models/unet/dryrun"
 	"harmony/engine/models/vae"
 	"harmony/engine/pipeline"
 	"harmony/engine/rng"
@@ -392,7 +393,7 @@ type harmonyHook struct {
 	probed int
 }
 
-func (h *harmonyHook) Attention(s unet.Site) ([2]int, *tensor.Swap) {
+func (h *harmonyHook) Attention(s nn.Site) ([2]int, *tensor.Swap) {
 	switch {
 	case s.Cross && s.Block != "mid":
 		return h.cols, nil
@@ -431,7 +432,7 @@ func (h *harmonyHook) Attention(s unet.Site) ([2]int, *tensor.Swap) {
 	return [2]int{}, nil
 }
 
-func (h *harmonyHook) Probs(s unet.Site, p *tensor.Tensor) {
+func (h *harmonyHook) Probs(s nn.Site, p *tensor.Tensor) {
 	h.probs = append(h.probs, p)
 	h.probed++
 }
@@ -483,7 +484,7 @@ func (r *stageRun) unetCall(batch int) (StageResult, error) {
 		x := b.FromF32("sample", sample, batch, lat, lat, cfg.InChannels)
 		c := b.FromF32("context", ctxv, batch, seq, d)
 		defer b.Free(x, c)
-		var hk unet.Hook
+		var hk nn.Hook
 		if batch == 4 {
 			hook = &harmonyHook{b: b, cols: [2]int{2, 18}, batch: batch, masks: map[[2]int]*tensor.Swap{}}
 			hk = hook

@@ -19,9 +19,9 @@ import (
 	"sort"
 	"time"
 
+	"harmony/engine/dryrun"
 	"harmony/engine/gpu"
 	"harmony/engine/models/unet"
-	"harmony/engine/models/unet/dryrun"
 	"harmony/engine/tensor"
 	"harmony/loader"
 )

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"harmony/engine/harmony"
-	"harmony/engine/models/unet"
+	"harmony/engine/models/nn"
 	"harmony/engine/tensor"
 )
 
@@ -68,7 +68,7 @@ func (r *run) denoise(ctx context.Context, procs []*process, uncond *tensor.Tens
 			in = append(in, nchwToNHWC(p.latents, 1, c, h, w)...)
 		}
 		sample := b.FromF32("sample", in, batch, h, w, c)
-		var hook unet.Hook
+		var hook nn.Hook
 		if ctl != nil {
 			if err := ctl.begin(i); err != nil {
 				b.Free(sample)
@@ -160,7 +160,7 @@ type controller struct {
 }
 
 type siteProbs struct {
-	site unet.Site
+	site nn.Site
 	p    *tensor.Tensor
 }
 
@@ -247,8 +247,8 @@ func (c *controller) begin(call int) error {
 	return nil
 }
 
-// Attention implements unet.Hook.
-func (c *controller) Attention(s unet.Site) ([2]int, *tensor.Swap) {
+// Attention implements nn.Hook.
+func (c *controller) Attention(s nn.Site) ([2]int, *tensor.Swap) {
 	if c.mask[s.Name] {
 		return c.cols, nil
 	}
@@ -294,8 +294,8 @@ func (c *controller) swapAt(h, w int) *swapTensors {
 	return st
 }
 
-// Probs implements unet.Hook.
-func (c *controller) Probs(s unet.Site, p *tensor.Tensor) {
+// Probs implements nn.Hook.
+func (c *controller) Probs(s nn.Site, p *tensor.Tensor) {
 	c.probs = append(c.probs, siteProbs{site: s, p: p})
 }
 

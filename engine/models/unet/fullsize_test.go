@@ -4,8 +4,9 @@ import (
 	"testing"
 
 	"harmony/engine/cpu"
+	"harmony/engine/dryrun"
+	"harmony/engine/models/nn"
 	"harmony/engine/models/released"
-	"harmony/engine/models/unet/dryrun"
 	"harmony/engine/tensor"
 	"harmony/loader"
 	"harmony/loader/golden"
@@ -20,7 +21,7 @@ type harmonyHook struct {
 	probes int
 }
 
-func (h *harmonyHook) Attention(s Site) ([2]int, *tensor.Swap) {
+func (h *harmonyHook) Attention(s nn.Site) ([2]int, *tensor.Swap) {
 	switch {
 	case s.Cross && s.Block != "mid":
 		return [2]int{2, 18}, nil
@@ -33,7 +34,7 @@ func (h *harmonyHook) Attention(s Site) ([2]int, *tensor.Swap) {
 	return [2]int{}, nil
 }
 
-func (h *harmonyHook) Probs(s Site, p *tensor.Tensor) {
+func (h *harmonyHook) Probs(s nn.Site, p *tensor.Tensor) {
 	h.probes++
 	h.b.Free(p)
 }

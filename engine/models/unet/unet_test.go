@@ -15,6 +15,7 @@ import (
 
 	"harmony/engine/cpu"
 	"harmony/engine/models/modeltest"
+	"harmony/engine/models/nn"
 	"harmony/engine/models/released"
 	"harmony/engine/tensor"
 	"harmony/loader"
@@ -170,15 +171,15 @@ type recorder struct {
 	b     tensor.Backend
 	want  map[string][2]int // site name → probability columns
 	probs map[string][]float32
-	seen  []Site
+	seen  []nn.Site
 }
 
-func (r *recorder) Attention(s Site) ([2]int, *tensor.Swap) {
+func (r *recorder) Attention(s nn.Site) ([2]int, *tensor.Swap) {
 	r.seen = append(r.seen, s)
 	return r.want[s.Name], nil
 }
 
-func (r *recorder) Probs(s Site, p *tensor.Tensor) {
+func (r *recorder) Probs(s nn.Site, p *tensor.Tensor) {
 	v, err := r.b.Read(context.Background(), p)
 	if err == nil {
 		r.probs[s.Name] = v
@@ -413,7 +414,7 @@ type swapper struct {
 	masks []*tensor.Tensor
 }
 
-func (s *swapper) Attention(site Site) ([2]int, *tensor.Swap) {
+func (s *swapper) Attention(site nn.Site) ([2]int, *tensor.Swap) {
 	if site.Cross || site.Block != "up" {
 		return [2]int{}, nil
 	}
@@ -428,7 +429,7 @@ func (s *swapper) Attention(site Site) ([2]int, *tensor.Swap) {
 	return [2]int{}, &tensor.Swap{Mode: tensor.SwapKV, Partner: []int{1, -1}, RowMask: rows, KeyMask: keys}
 }
 
-func (s *swapper) Probs(Site, *tensor.Tensor) {}
+func (s *swapper) Probs(nn.Site, *tensor.Tensor) {}
 
 // TestHookSwap checks the swap reaches the attention op: empty masks change
 // nothing, full masks change entry 0 and leave its partner bit for bit.
@@ -438,7 +439,7 @@ func TestHookSwap(t *testing.T) {
 	u := tiny(t, b, "diffusion_pytorch_model.safetensors", loader.PrecisionF32)
 	defer u.Free(b)
 	sample, ts, ctx := goldenInputs(t, b, g)
-	run := func(h Hook) []float32 {
+	run := func(h nn.Hook) []float32 {
 		out := u.Forward(b, sample, ts, ctx, h)
 		v, err := b.Read(context.Background(), out)
 		if err != nil {

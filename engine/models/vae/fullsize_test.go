@@ -3,8 +3,8 @@ package vae
 import (
 	"testing"
 
+	"harmony/engine/dryrun"
 	"harmony/engine/models/released"
-	"harmony/engine/models/unet/dryrun"
 	"harmony/engine/tensor"
 	"harmony/loader"
 )
