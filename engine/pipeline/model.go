@@ -14,6 +14,7 @@ import (
 
 	"harmony/engine/imageproc"
 	"harmony/engine/models/blip2"
+	"harmony/engine/models/catalog"
 	"harmony/engine/models/clip"
 	"harmony/engine/models/unet"
 	"harmony/engine/models/vae"
@@ -60,6 +61,7 @@ type Model struct {
 	LatentChannels int
 
 	weights map[string]*tensor.Weights
+	models  map[string]catalog.Model // every loaded component, which owns its weights
 }
 
 // modelIndex is the part of model_index.json the pipeline reads.
@@ -82,8 +84,9 @@ func (e *ModelError) Error() string {
 
 func (e *ModelError) Unwrap() error { return e.Err }
 
-// Assemble builds the Model from loaded components. Every tensor's presence
-// and shape is checked against the configs before anything runs.
+// Assemble builds the Model from loaded components (catalog.BLIPDiffusion).
+// Every tensor's presence and shape is checked against the configs before
+// anything runs.
 func Assemble(b tensor.Backend, c *Components) (*Model, error) {
 	fail := func(part string, err error) (*Model, error) {
 		return nil, &ModelError{Model: c.Name, Part: part, Err: err}
@@ -148,68 +151,35 @@ func Assemble(b tensor.Backend, c *Components) (*Model, error) {
 		return fail("scheduler", err)
 	}
 
-	d, err = cfg("qformer")
-	if err != nil {
-		return fail("qformer", err)
+	models := map[string]catalog.Model{}
+	for _, comp := range catalog.BLIPDiffusion.Models() {
+		d, err := cfg(comp.Name)
+		if err != nil {
+			return fail(comp.Name, err)
+		}
+		ccfg, err := comp.Parse(d)
+		if err != nil {
+			return fail(comp.Name, err)
+		}
+		w, err := weights(comp.Name)
+		if err != nil {
+			return fail(comp.Name, err)
+		}
+		if models[comp.Name], err = comp.Load(b, ccfg, w); err != nil {
+			return fail(comp.Name, err)
+		}
 	}
-	qcfg, err := blip2.ParseConfig(d)
-	if err != nil {
-		return fail("qformer", err)
-	}
-	w, err := weights("qformer")
-	if err != nil {
-		return fail("qformer", err)
-	}
-	if m.QFormer, err = blip2.Load(b, qcfg, w); err != nil {
-		return fail("qformer", err)
-	}
+	m.models = models
+	m.Text = models["text_encoder"].(*clip.TextModel)
+	m.QFormer = models["qformer"].(*blip2.QFormer)
+	m.UNet = models["unet"].(*unet.UNet)
+	m.VAE = models["vae"].(*vae.Decoder)
+	qcfg, tcfg, ucfg, vcfg := m.QFormer.Config, m.Text.Config, m.UNet.Cfg, m.VAE.Cfg
 	m.NumQuery = qcfg.NumQueryTokens
-
-	if d, err = cfg("text_encoder"); err != nil {
-		return fail("text_encoder", err)
-	}
-	tcfg, err := clip.ParseConfig(d)
-	if err != nil {
-		return fail("text_encoder", err)
-	}
-	if w, err = weights("text_encoder"); err != nil {
-		return fail("text_encoder", err)
-	}
-	if m.Text, err = clip.Load(b, tcfg, w); err != nil {
-		return fail("text_encoder", err)
-	}
 	m.TextLen, m.Hidden = tcfg.MaxPositions, tcfg.Hidden
-
-	if d, err = cfg("unet"); err != nil {
-		return fail("unet", err)
-	}
-	ucfg, err := unet.ParseConfig(d)
-	if err != nil {
-		return fail("unet", err)
-	}
-	if w, err = weights("unet"); err != nil {
-		return fail("unet", err)
-	}
-	if m.UNet, err = unet.Load(b, ucfg, w); err != nil {
-		return fail("unet", err)
-	}
 	m.UNetConfig = ucfg
 	m.LatentFactor = 1 << (len(ucfg.BlockOut) - 1)
 	m.LatentChannels = ucfg.InChannels
-
-	if d, err = cfg("vae"); err != nil {
-		return fail("vae", err)
-	}
-	vcfg, err := vae.ParseConfig(d)
-	if err != nil {
-		return fail("vae", err)
-	}
-	if w, err = weights("vae"); err != nil {
-		return fail("vae", err)
-	}
-	if m.VAE, err = vae.Load(b, vcfg, w); err != nil {
-		return fail("vae", err)
-	}
 	m.VAEFactor = 1 << (len(vcfg.BlockOut) - 1)
 
 	switch {
@@ -228,8 +198,12 @@ func Assemble(b tensor.Backend, c *Components) (*Model, error) {
 	return m, nil
 }
 
-// Close frees the weights on the backend.
+// Close frees the models and any other weights on the backend.
 func (m *Model) Close() {
+	for _, c := range m.models {
+		c.Free(m.B)
+	}
+	m.models = nil
 	for _, w := range m.weights {
 		w.Free(m.B)
 	}
