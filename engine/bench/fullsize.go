@@ -490,13 +490,16 @@ func (r *stageRun) unetCall(batch int) (StageResult, error) {
 			hk = hook
 			defer hook.free()
 		}
-		out := u.Forward(b, x, []float32{981}, c, hk)
+		out, err := u.Forward(b, x, []float32{981}, c, hk)
+		if err != nil {
+			return nil, err
+		}
 		if hook != nil {
 			if err := hook.readBack(r.ctx); err != nil {
 				return out, err
 			}
 		}
-		return out, b.Err()
+		return out, nil
 	}
 	var err error
 	if res.Activations, res.Largest, res.GFLOP, err = dry("unet", r.meta.Configs["unet"], call); err != nil {
@@ -569,8 +572,7 @@ func (r *stageRun) vaeDecode() (StageResult, error) {
 		}
 		x := b.FromF32("latents", z, 1, lat, lat, cfg.LatentChannels)
 		defer b.Free(x)
-		out := d.Decode(b, x)
-		return out, b.Err()
+		return d.Decode(b, x)
 	}
 	_, err = r.stage(&res, "vae", call)
 	return res, err

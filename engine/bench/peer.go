@@ -119,10 +119,11 @@ func GFLOP(cfg *unet.Config, in *PeerInput) (float64, error) {
 	s := in.SampleShape
 	x := b.New("sample", tensor.F32, s[0], s[2], s[3], s[1])
 	c := b.New("context", tensor.F32, in.ContextShape...)
-	b.Free(u.Forward(b, x, []float32{in.Timestep}, c, nil))
-	if err := b.Err(); err != nil {
+	y, err := u.Forward(b, x, []float32{in.Timestep}, c, nil)
+	if err != nil {
 		return 0, err
 	}
+	b.Free(y)
 	return float64(b.Flops) / 1e9, nil
 }
 
@@ -302,13 +303,13 @@ func call(ctx context.Context, b tensor.Backend, u *unet.UNet, in *PeerInput) (o
 	s := in.SampleShape
 	x := b.FromF32("sample", nchwToNHWC(in.Sample, s), s[0], s[2], s[3], s[1])
 	c := b.FromF32("context", in.Context, in.ContextShape...)
-	y := u.Forward(b, x, []float32{in.Timestep}, c, nil)
+	y, err := u.Forward(b, x, []float32{in.Timestep}, c, nil)
 	rec = time.Since(t0)
-	v, err := b.Read(ctx, y)
-	b.Free(x, c, y)
+	var v []float32
 	if err == nil {
-		err = b.Err()
+		v, err = b.Read(ctx, y)
 	}
+	b.Free(x, c, y)
 	if err != nil {
 		return nil, 0, fmt.Errorf("bench: unet call: %w", err)
 	}

@@ -76,7 +76,11 @@ func (r *run) denoise(ctx context.Context, procs []*process, uncond *tensor.Tens
 			}
 			hook = ctl
 		}
-		out := m.UNet.Forward(b, sample, []float32{float32(t)}, text, hook)
+		out, err := m.UNet.Forward(b, sample, []float32{float32(t)}, text, hook)
+		if err != nil {
+			b.Free(sample)
+			return err
+		}
 		vals, err := b.Read(ctx, out)
 		b.Free(sample, out)
 		if err != nil {

@@ -61,7 +61,10 @@ func TestFullSizeDryRun(t *testing.T) {
 	ctx := b.New("context", tensor.F32, 4, 77, 768)
 	base := b.Live
 	hook := &harmonyHook{b: b}
-	out := u.Forward(b, sample, []float32{981}, ctx, hook)
+	out, err := u.Forward(b, sample, []float32{981}, ctx, hook)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := b.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +109,7 @@ func tinyFlops(t testing.TB, cfg *Config) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.Forward(b, b.New("s", tensor.F32, 2, 16, 24, cfg.InChannels), []float32{875}, b.New("c", tensor.F32, 2, 77, cfg.CrossDim[0]), nil)
-	if err := b.Err(); err != nil {
+	if _, err := u.Forward(b, b.New("s", tensor.F32, 2, 16, 24, cfg.InChannels), []float32{875}, b.New("c", tensor.F32, 2, 77, cfg.CrossDim[0]), nil); err != nil {
 		t.Fatal(err)
 	}
 	return b.Flops
@@ -124,7 +126,7 @@ func BenchmarkTinyUNet(bm *testing.B) {
 	sample, ts, ctx := goldenInputs(bm, b, g)
 	bm.ResetTimer()
 	for range bm.N {
-		b.Free(u.Forward(b, sample, ts, ctx, nil))
+		b.Free(mustForward(bm, u, b, sample, ts, ctx, nil))
 	}
 	bm.ReportMetric(float64(flops)*float64(bm.N)/bm.Elapsed().Seconds()/1e9, "GFLOP/s")
 }

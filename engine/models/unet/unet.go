@@ -337,19 +337,23 @@ func levelSize(s, l int) int {
 	return s
 }
 
+// record hands t to the call's trace, if any.
+func (f *fwd) record(name string, t *tensor.Tensor) {
+	if f.trace != nil {
+		f.trace(name, t)
+	}
+}
+
 // Forward predicts the noise for sample [B, h, w, Cin] (NHWC) at timesteps
 // (one per batch entry, or one for all) given context [B, Tc, Dc]; hook may
-// be nil. Returns [B, h, w, Cout]. Errors are recorded on b (check b.Err()).
-// h and w must be multiples of 2^(levels−1).
-func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []float32, context *tensor.Tensor, hook nn.Hook) *tensor.Tensor {
-	c := u.Cfg
+// be nil. Returns [B, h, w, Cout]; the error is a bad input or the
+// backend's. h and w must be multiples of 2^(levels−1).
+func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []float32, context *tensor.Tensor, hook nn.Hook) (*tensor.Tensor, error) {
+	if err := b.Err(); err != nil {
+		return nil, err
+	}
 	if err := u.checkInputs(sample, timesteps, context); err != nil {
-		b.SetErr(err)
-		shape := []int{1, 1, 1, c.OutChannels}
-		if sample != nil && len(sample.Shape) == 4 {
-			shape = []int{sample.Shape[0], sample.Shape[1], sample.Shape[2], c.OutChannels}
-		}
-		return b.New("unet.failed", tensor.F32, shape...)
+		return nil, err
 	}
 	nb, h, w := sample.Shape[0], sample.Shape[1], sample.Shape[2]
 	f := &fwd{hook: hook, trace: u.Trace, chunk: u.FFChunkElems, context: context}
@@ -357,14 +361,27 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 		f.chunk = ffChunkElems
 	}
 	defer f.free(b)
-	tr := func(name string, t *tensor.Tensor) {
-		if f.trace != nil {
-			f.trace(name, t)
-		}
+	temb, tall := u.timeEmbedding(b, f, timesteps, nb)
+	defer b.Free(temb, tall)
+	hs, skips := u.encode(b, f, sample, temb, tall, nb, h, w)
+	lh, lw := levelSize(h, len(u.down)-1), levelSize(w, len(u.down)-1)
+	if u.mid != nil {
+		hs = u.mid.forward(b, f, hs, temb, tall, nb, lh, lw, u.Cfg.BlockOut[len(u.Cfg.BlockOut)-1])
 	}
+	hs = u.decode(b, f, hs, skips, temb, tall, nb, lh, lw)
+	out := u.head(b, f, hs)
+	if err := b.Err(); err != nil {
+		b.Free(out)
+		return nil, err
+	}
+	return out, nil
+}
 
-	// 1. Time embedding: sinusoid → linear_1, SiLU → linear_2; every resnet
-	// then reads SiLU(emb).
+// timeEmbedding is the sinusoid → linear_1, SiLU → linear_2 stack; every
+// resnet then reads temb = SiLU(emb), and tall is every resnet's
+// projection of it at once (nil when the projections were not joined).
+func (u *UNet) timeEmbedding(b tensor.Backend, f *fwd, timesteps []float32, nb int) (temb, tall *tensor.Tensor) {
+	c := u.Cfg
 	ts := timesteps
 	if len(ts) == 1 && nb > 1 {
 		ts = make([]float32, nb)
@@ -373,14 +390,13 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 		}
 	}
 	tp := b.TimestepEmbedding(ts, u.timeProjDim, c.FlipSinToCos, c.FreqShift)
-	tr("time_proj", tp)
+	f.record("time_proj", tp)
 	e1 := u.linear1.Forward(b, tp, tensor.Epilogue{Act: tensor.ActSiLU})
 	b.Free(tp)
 	post := tensor.ActNone
 	if c.TimestepPostAct {
 		post = tensor.ActSiLU
 	}
-	var temb *tensor.Tensor
 	if post == tensor.ActNone && !c.TimeEmbedAct && f.trace == nil {
 		// Nothing reads emb but through SiLU: fold it into linear_2.
 		temb = u.linear2.Forward(b, e1, tensor.Epilogue{Act: tensor.ActSiLU})
@@ -388,7 +404,7 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 	} else {
 		emb := u.linear2.Forward(b, e1, tensor.Epilogue{Act: post})
 		b.Free(e1)
-		tr("time_embedding", emb)
+		f.record("time_embedding", emb)
 		if c.TimeEmbedAct {
 			a := b.Activate(emb, tensor.ActSiLU)
 			b.Free(emb)
@@ -397,38 +413,38 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 		temb = b.Activate(emb, tensor.ActSiLU)
 		b.Free(emb)
 	}
-	defer b.Free(temb)
-	var tall *tensor.Tensor // every resnet's projection of temb
 	if u.tembW != nil {
 		tall = b.Linear(temb, u.tembW, u.tembB, tensor.Epilogue{})
-		defer b.Free(tall)
 	}
+	return temb, tall
+}
 
-	// 2. conv_in; the skip stack starts with its output.
+// encode is conv_in and the down blocks. Every resnet (+ transformer)
+// output and every downsampler output is pushed on the skip stack, which
+// starts with conv_in's output; the last one pushed is also returned.
+func (u *UNet) encode(b tensor.Backend, f *fwd, sample, temb, tall *tensor.Tensor, nb, h, w int) (hs *tensor.Tensor, skips []*tensor.Tensor) {
+	c := u.Cfg
 	x := sample
 	if c.CenterInputSample {
 		x = b.Scale(sample, 2, -1)
 	}
-	hs := u.convIn.Forward(b, x, tensor.ConvOpts{})
+	hs = u.convIn.Forward(b, x, tensor.ConvOpts{})
 	if x != sample {
 		b.Free(x)
 	}
-	tr("conv_in", hs)
-	skips := []*tensor.Tensor{hs}
-
-	// 3. Down blocks: each resnet (+ transformer) output and each
-	// downsampler output is pushed.
+	f.record("conv_in", hs)
+	skips = []*tensor.Tensor{hs}
 	lh, lw := h, w
 	for i, d := range u.down {
 		ch := c.BlockOut[i]
 		for j, r := range d.resnets {
 			rn := r.Forward(b, hs, temb, tall)
-			tr(d.name+".resnets."+itoa(j), rn)
+			f.record(d.name+".resnets."+itoa(j), rn)
 			if t := d.attns[j]; t != nil {
-				a := t.forward(b, rn, context, f, nb, lh, lw, ch)
+				a := t.forward(b, rn, f.context, f, nb, lh, lw, ch)
 				b.Free(rn)
 				rn = a
-				tr(t.name, rn)
+				f.record(t.name, rn)
 			}
 			hs = rn
 			skips = append(skips, hs)
@@ -438,25 +454,29 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 			lh, lw = levelSize(lh, 1), levelSize(lw, 1)
 			skips = append(skips, hs)
 		}
-		tr(d.name, hs)
+		f.record(d.name, hs)
 	}
+	return hs, skips
+}
 
-	// 4. Mid block (its input stays on the skip stack).
-	if m := u.mid; m != nil {
-		ch := c.BlockOut[len(c.BlockOut)-1]
-		cur := m.resnets[0].Forward(b, hs, temb, tall)
-		for k, t := range m.attns {
-			a := t.forward(b, cur, context, f, nb, lh, lw, ch)
-			b.Free(cur)
-			cur = m.resnets[k+1].Forward(b, a, temb, tall)
-			b.Free(a)
-		}
-		hs = cur
-		tr("mid_block", hs)
+// forward runs the mid block on x (left on the skip stack, not freed).
+func (m *midBlock) forward(b tensor.Backend, f *fwd, x, temb, tall *tensor.Tensor, nb, h, w, ch int) *tensor.Tensor {
+	cur := m.resnets[0].Forward(b, x, temb, tall)
+	for k, t := range m.attns {
+		a := t.forward(b, cur, f.context, f, nb, h, w, ch)
+		b.Free(cur)
+		cur = m.resnets[k+1].Forward(b, a, temb, tall)
+		b.Free(a)
 	}
+	f.record("mid_block", cur)
+	return cur
+}
 
-	// 5. Up blocks: pop a skip before each resnet, input [h, skip] on
-	// channels; nearest 2× + 3×3 conv at the end.
+// decode is the up blocks: a skip is popped before each resnet, whose
+// input is [h, skip] on channels; nearest 2× + 3×3 conv at each block's
+// end. Every skip is freed.
+func (u *UNet) decode(b tensor.Backend, f *fwd, hs *tensor.Tensor, skips []*tensor.Tensor, temb, tall *tensor.Tensor, nb, lh, lw int) *tensor.Tensor {
+	c := u.Cfg
 	for j, ub := range u.up {
 		ch := c.BlockOut[len(c.BlockOut)-1-j]
 		for k, r := range ub.resnets {
@@ -469,12 +489,12 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 			b.Free(skip)
 			rn := r.Forward(b, cat, temb, tall)
 			b.Free(cat)
-			tr(ub.name+".resnets."+itoa(k), rn)
+			f.record(ub.name+".resnets."+itoa(k), rn)
 			if t := ub.attns[k]; t != nil {
-				a := t.forward(b, rn, context, f, nb, lh, lw, ch)
+				a := t.forward(b, rn, f.context, f, nb, lh, lw, ch)
 				b.Free(rn)
 				rn = a
-				tr(t.name, rn)
+				f.record(t.name, rn)
 			}
 			hs = rn
 		}
@@ -484,14 +504,17 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 			hs = x
 			lh, lw = 2*lh, 2*lw
 		}
-		tr(ub.name, hs)
+		f.record(ub.name, hs)
 	}
 	if len(skips) != 0 {
 		b.SetErr(fmt.Errorf("unet: %d skip connections left after the up blocks", len(skips)))
 		b.Free(skips...)
 	}
+	return hs
+}
 
-	// 6. conv_norm_out + SiLU, conv_out.
+// head is conv_norm_out + SiLU, then conv_out; it frees hs.
+func (u *UNet) head(b tensor.Backend, f *fwd, hs *tensor.Tensor) *tensor.Tensor {
 	var n *tensor.Tensor
 	if f.trace != nil {
 		g := u.normOut.Forward(b, hs, false)

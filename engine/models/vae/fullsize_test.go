@@ -32,7 +32,10 @@ func TestFullSizeDryRun(t *testing.T) {
 		}
 		lat := b.New("latents", tensor.F32, batch, 64, 64, 4)
 		base := b.Live
-		out := d.Decode(b, lat)
+		out, err := d.Decode(b, lat)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := b.Err(); err != nil {
 			t.Fatal(err)
 		}

@@ -127,35 +127,55 @@ func (d *Decoder) Free(b tensor.Backend) {
 
 // Decode maps latents [B, h, w, C_latent] (NHWC, as the sampler leaves
 // them) to images [B, H, W, C_out] in about [−1, 1]: it divides by
-// scaling_factor (and adds shift_factor) first. Errors are recorded on b.
-func (d *Decoder) Decode(b tensor.Backend, latents *tensor.Tensor) *tensor.Tensor {
+// scaling_factor (and adds shift_factor) first. The error is a bad input
+// or the backend's.
+func (d *Decoder) Decode(b tensor.Backend, latents *tensor.Tensor) (*tensor.Tensor, error) {
+	if err := d.check(latents); err != nil {
+		return nil, err
+	}
 	z := b.Scale(latents, 1/d.Cfg.ScalingFactor, d.Cfg.ShiftFactor)
-	out := d.DecodeZ(b, z)
+	out, err := d.DecodeZ(b, z)
 	b.Free(z)
-	return out
+	return out, err
 }
 
 // DecodeZ decodes already-scaled latents z (what diffusers' vae.decode
 // takes). Batch entries are decoded one at a time, so activation memory
 // does not grow with the batch.
-func (d *Decoder) DecodeZ(b tensor.Backend, z *tensor.Tensor) *tensor.Tensor {
+func (d *Decoder) DecodeZ(b tensor.Backend, z *tensor.Tensor) (*tensor.Tensor, error) {
+	if err := b.Err(); err != nil {
+		return nil, err
+	}
+	if err := d.check(z); err != nil {
+		return nil, err
+	}
 	c := d.Cfg
-	if z == nil || len(z.Shape) != 4 || z.Shape[3] != c.LatentChannels || z.DType != tensor.F32 {
-		b.SetErr(fmt.Errorf("vae: latents %v must be f32 [B, h, w, %d]", z, c.LatentChannels))
-		return b.New("vae.failed", tensor.F32, 1, 1, 1, c.OutChannels)
-	}
 	nb, h, w := z.Shape[0], z.Shape[1], z.Shape[2]
+	var out *tensor.Tensor
 	if nb == 1 {
-		return d.decodeOne(b, z)
+		out = d.decodeOne(b, z)
+	} else {
+		per := h * w * c.LatentChannels
+		outs := make([]*tensor.Tensor, nb)
+		for i := range outs {
+			outs[i] = d.decodeOne(b, b.View(z, i*per, 1, h, w, c.LatentChannels))
+		}
+		out = b.Concat(0, outs...)
+		b.Free(outs...)
 	}
-	per := h * w * c.LatentChannels
-	outs := make([]*tensor.Tensor, nb)
-	for i := range outs {
-		outs[i] = d.decodeOne(b, b.View(z, i*per, 1, h, w, c.LatentChannels))
+	if err := b.Err(); err != nil {
+		b.Free(out)
+		return nil, err
 	}
-	out := b.Concat(0, outs...)
-	b.Free(outs...)
-	return out
+	return out, nil
+}
+
+// check validates latents against the config.
+func (d *Decoder) check(z *tensor.Tensor) error {
+	if z == nil || len(z.Shape) != 4 || z.Shape[3] != d.Cfg.LatentChannels || z.DType != tensor.F32 {
+		return fmt.Errorf("vae: latents %v must be f32 [B, h, w, %d]", z, d.Cfg.LatentChannels)
+	}
+	return nil
 }
 
 func (d *Decoder) decodeOne(b tensor.Backend, z *tensor.Tensor) *tensor.Tensor {
