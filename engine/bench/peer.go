@@ -21,6 +21,7 @@ import (
 
 	"harmony/engine/dryrun"
 	"harmony/engine/gpu"
+	"harmony/engine/models/nn"
 	"harmony/engine/models/unet"
 	"harmony/engine/tensor"
 	"harmony/loader"
@@ -108,11 +109,7 @@ func LoadPeerUNet(ctx context.Context, src loader.Source, b tensor.Backend) (*un
 // backend.
 func GFLOP(cfg *unet.Config, in *PeerInput) (float64, error) {
 	b := dryrun.New()
-	w := tensor.NewWeights("unet")
-	for name, shape := range unet.Tensors(cfg) {
-		w.Put(name, b.NewWeight("unet."+name, tensor.F32, shape...))
-	}
-	u, err := unet.Load(b, cfg, w)
+	u, err := unet.Load(b, cfg, nn.Placeholders(b, "unet", unet.Tensors(cfg), nil))
 	if err != nil {
 		return 0, err
 	}

@@ -203,11 +203,17 @@ func (v *Vars) Finish(pkg string) error {
 }
 
 // Placeholders makes weights for every tensor of shapes on b without
-// contents (NewWeight): what a dry run or a FLOP count loads a model from.
-func Placeholders(b tensor.Backend, component string, shapes map[string][]int) *tensor.Weights {
+// contents (NewWeight): what a dry run or a FLOP count loads a model from
+// (shapes from the model's Tensors). dtype gives each tensor's storage
+// type; nil stores every one as F32.
+func Placeholders(b tensor.Backend, component string, shapes map[string][]int, dtype func(name string, shape []int) tensor.DType) *tensor.Weights {
 	w := tensor.NewWeights(component)
 	for name, s := range shapes {
-		w.Put(name, b.NewWeight(component+"."+name, tensor.F32, s...))
+		dt := tensor.F32
+		if dtype != nil {
+			dt = dtype(name, s)
+		}
+		w.Put(name, b.NewWeight(component+"."+name, dt, s...))
 	}
 	return w
 }

@@ -49,11 +49,7 @@ func TestFullSizeDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := dryrun.New()
-	w := tensor.NewWeights("unet")
-	for name, s := range Tensors(cfg) {
-		w.Put(name, b.NewWeight(name, loader.StorageType(loader.PrecisionF16, name, s), s...))
-	}
-	u, err := Load(b, cfg, w)
+	u, err := Load(b, cfg, nn.Placeholders(b, "unet", Tensors(cfg), f16Storage))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,11 +97,7 @@ func TestFullSizeDryRun(t *testing.T) {
 // input size (batch 2, 16×24 latent).
 func tinyFlops(t testing.TB, cfg *Config) int64 {
 	b := dryrun.New()
-	w := tensor.NewWeights("unet")
-	for name, s := range Tensors(cfg) {
-		w.Put(name, b.NewWeight(name, tensor.F32, s...))
-	}
-	u, err := Load(b, cfg, w)
+	u, err := Load(b, cfg, nn.Placeholders(b, "unet", Tensors(cfg), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,4 +121,9 @@ func BenchmarkTinyUNet(bm *testing.B) {
 		b.Free(mustForward(bm, u, b, sample, ts, ctx, nil))
 	}
 	bm.ReportMetric(float64(flops)*float64(bm.N)/bm.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// f16Storage is the storage type of a PrecisionF16 load.
+func f16Storage(name string, shape []int) tensor.DType {
+	return loader.StorageType(loader.PrecisionF16, name, shape)
 }
