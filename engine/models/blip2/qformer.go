@@ -12,6 +12,7 @@ package blip2
 
 import (
 	"fmt"
+	"strconv"
 
 	"harmony/engine/models/nn"
 	"harmony/engine/tensor"
@@ -22,6 +23,11 @@ import (
 type QFormer struct {
 	Config Config
 	Vision *VisionModel
+	// Trace, when set, receives intermediate tensors by module path: the
+	// vision encoder's (see VisionModel.forward), "embeddings" (the
+	// Q-Former's input [B, Q+L, D]), "encoder.layer.N" (each layer's
+	// output) and "query_output" (the last layer's query rows [B, Q, D]).
+	Trace nn.Trace
 
 	weights     *tensor.Weights
 	queryTokens *tensor.Tensor // query_tokens [1, Q, D]
@@ -51,34 +57,11 @@ type projLayer struct {
 	mlp nn.MLP
 }
 
-// Trace keeps the intermediates of one Forward call (golden checks,
-// debugging). The caller frees them with Free.
-type Trace struct {
-	Vision      VisionTrace
-	ImageEmbeds *tensor.Tensor   // [B, 1+P, Dv] vision last_hidden_state (post_layernorm)
-	Embeddings  *tensor.Tensor   // [B, Q+L, D] Q-Former embeddings output
-	Layers      []*tensor.Tensor // [B, Q+L, D] each Q-Former layer's output
-	QueryOutput *tensor.Tensor   // [B, Q, D] the query rows of the last layer
-}
-
-// Free releases the kept tensors.
-func (tr *Trace) Free(b tensor.Backend) {
-	tr.Vision.Free(b)
-	b.Free(tr.ImageEmbeds, tr.Embeddings, tr.QueryOutput)
-	b.Free(tr.Layers...)
-	*tr = Trace{}
-}
-
 // Encode returns the projected query embeddings [B, Q, D] (the subject
 // embeddings) for pixels [B, H, W, 3] NHWC and the subject's BERT token
 // rows textIDs (B rows of equal length L, padded; nil for no text) with
 // attnMask (1 real token, 0 padding; nil for all ones).
 func (m *QFormer) Encode(b tensor.Backend, pixels *tensor.Tensor, textIDs, attnMask [][]int32) (*tensor.Tensor, error) {
-	return m.Forward(b, pixels, textIDs, attnMask, nil)
-}
-
-// Forward is Encode that keeps intermediates in tr when tr is not nil.
-func (m *QFormer) Forward(b tensor.Backend, pixels *tensor.Tensor, textIDs, attnMask [][]int32, tr *Trace) (*tensor.Tensor, error) {
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
@@ -90,48 +73,27 @@ func (m *QFormer) Forward(b tensor.Backend, pixels *tensor.Tensor, textIDs, attn
 	if err != nil {
 		return nil, err
 	}
-
-	var vtr *VisionTrace
-	if tr != nil {
-		vtr = &tr.Vision
-	}
-	img, err := m.Vision.Forward(b, pixels, vtr)
+	img, err := m.Vision.forward(b, pixels, m.Trace)
 	if err != nil {
 		return nil, err
 	}
-	if tr != nil {
-		tr.ImageEmbeds = img
-	}
 
 	x := m.embed(b, nb, nt, flat)
-	if tr != nil {
-		tr.Embeddings = x
-	}
+	m.Trace.Record("embeddings", x)
 	kb := b.FromF32("qformer.key_bias", keyBias, nb, nq+nt)
 	for i := range m.layers {
 		y := m.layers[i].forward(b, x, img, nq, kb)
-		if tr != nil {
-			tr.Layers = append(tr.Layers, y)
-		} else {
-			b.Free(x)
-		}
+		b.Free(x)
+		m.Trace.Record("encoder.layer."+strconv.Itoa(i), y)
 		x = y
 	}
-	b.Free(kb)
-	if tr == nil {
-		b.Free(img)
-	}
+	b.Free(kb, img)
 
 	qo := b.Slice(x, 1, 0, nq)
-	if tr != nil {
-		tr.QueryOutput = qo
-	} else {
-		b.Free(x)
-	}
+	b.Free(x)
+	m.Trace.Record("query_output", qo)
 	out := m.proj.forward(b, qo)
-	if tr == nil {
-		b.Free(qo)
-	}
+	b.Free(qo)
 	if err := b.Err(); err != nil {
 		b.Free(out)
 		return nil, err

@@ -7,6 +7,7 @@ package blip2
 
 import (
 	"fmt"
+	"strconv"
 
 	"harmony/engine/models/nn"
 	"harmony/engine/tensor"
@@ -15,6 +16,8 @@ import (
 // VisionModel is the image encoder (visual_encoder.* in the state dict).
 type VisionModel struct {
 	Config VisionConfig
+	// Trace, when set, receives intermediate tensors (see forward).
+	Trace nn.Trace
 
 	patch  nn.Conv2d      // embeddings.patch_embedding [Dv, 3, p, p], stride p (no bias)
 	class  *tensor.Tensor // embeddings.class_embedding [1, 1, Dv]
@@ -24,23 +27,16 @@ type VisionModel struct {
 	postLN nn.LayerNorm
 }
 
-// VisionTrace keeps the vision encoder's intermediates.
-type VisionTrace struct {
-	Embeddings *tensor.Tensor   // [B, 1+P, Dv] class + patch tokens + positions, before pre_layernorm
-	Layers     []*tensor.Tensor // [B, 1+P, Dv] each encoder layer's output
-}
-
-// Free releases the kept tensors.
-func (tr *VisionTrace) Free(b tensor.Backend) {
-	b.Free(tr.Embeddings)
-	b.Free(tr.Layers...)
-	*tr = VisionTrace{}
-}
-
 // Forward encodes pixels [B, H, W, 3] (NHWC, normalized, H = W =
 // image_size) into image embeddings [B, 1+P, Dv] after post_layernorm.
-// Intermediates are kept in tr when it is not nil.
-func (m *VisionModel) Forward(b tensor.Backend, pixels *tensor.Tensor, tr *VisionTrace) (*tensor.Tensor, error) {
+func (m *VisionModel) Forward(b tensor.Backend, pixels *tensor.Tensor) (*tensor.Tensor, error) {
+	return m.forward(b, pixels, m.Trace)
+}
+
+// forward is Forward tracing into tr ("visual_encoder.embeddings" before
+// pre_layernorm, "visual_encoder.encoder.layers.N",
+// "visual_encoder.post_layernorm": the output).
+func (m *VisionModel) forward(b tensor.Backend, pixels *tensor.Tensor, tr nn.Trace) (*tensor.Tensor, error) {
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
@@ -50,28 +46,19 @@ func (m *VisionModel) Forward(b tensor.Backend, pixels *tensor.Tensor, tr *Visio
 		return nil, fmt.Errorf("blip2: vision: pixels %v must be f32 [B, %d, %d, %d]", pixels, cfg.ImageSize, cfg.ImageSize, ImageChannels)
 	}
 	x := m.embed(b, pixels)
-	if tr != nil {
-		tr.Embeddings = x
-	}
+	tr.Record("visual_encoder.embeddings", x)
 	h := m.preLN.Forward(b, x)
-	if tr == nil {
-		b.Free(x)
-	}
+	b.Free(x)
 	x = h
 	for i := range m.layers {
 		y := m.layers[i].Forward(b, x, tensor.AttnOpts{})
-		if i == 0 || tr == nil { // the pre_layernorm output is never traced
-			b.Free(x)
-		}
-		if tr != nil {
-			tr.Layers = append(tr.Layers, y)
-		}
+		b.Free(x)
+		tr.Record("visual_encoder.encoder.layers."+strconv.Itoa(i), y)
 		x = y
 	}
 	out := m.postLN.Forward(b, x)
-	if tr == nil || len(m.layers) == 0 {
-		b.Free(x)
-	}
+	b.Free(x)
+	tr.Record("visual_encoder.post_layernorm", out)
 	if err := b.Err(); err != nil {
 		b.Free(out)
 		return nil, err

@@ -10,6 +10,7 @@ package clip
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"harmony/engine/models/nn"
 	"harmony/engine/tensor"
@@ -22,6 +23,10 @@ const prefix = "text_model"
 // from: Free releases them.
 type TextModel struct {
 	Config Config
+	// Trace, when set, receives intermediate tensors by module path
+	// ("embeddings": token (+ context) + position embeddings,
+	// "encoder.layers.N": each layer's output), all [B, S, D].
+	Trace nn.Trace
 
 	weights  *tensor.Weights
 	tokenEmb nn.Embedding // embeddings.token_embedding.weight [V, D]
@@ -84,20 +89,6 @@ func (m *TextModel) Free(b tensor.Backend) {
 	}
 }
 
-// Trace keeps intermediate activations of one Forward call (golden checks,
-// debugging). The caller frees them with Free.
-type Trace struct {
-	Embeddings *tensor.Tensor   // [B, S, D] token (+ context) + position embeddings
-	Layers     []*tensor.Tensor // [B, S, D] output of each encoder layer
-}
-
-// Free releases the kept tensors.
-func (tr *Trace) Free(b tensor.Backend) {
-	b.Free(tr.Embeddings)
-	b.Free(tr.Layers...)
-	*tr = Trace{}
-}
-
 // Encode runs the text encoder and returns last_hidden_state [B, S, D]
 // after final_layer_norm, S = len(ids[r]) + (context length, or 0).
 //
@@ -107,11 +98,6 @@ func (tr *Trace) Free(b tensor.Backend) {
 // gets position embedding 0..S−1 and the causal mask spans all S rows,
 // context included (§7.1–7.2). No padding mask is applied.
 func (m *TextModel) Encode(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, ctxBeginPos []int) (*tensor.Tensor, error) {
-	return m.Forward(b, ids, ctx, ctxBeginPos, nil)
-}
-
-// Forward is Encode that keeps intermediates in tr when tr is not nil.
-func (m *TextModel) Forward(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, ctxBeginPos []int, tr *Trace) (*tensor.Tensor, error) {
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
@@ -119,23 +105,16 @@ func (m *TextModel) Forward(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor,
 	if err != nil {
 		return nil, err
 	}
-	if tr != nil {
-		tr.Embeddings = x
-	}
+	m.Trace.Record("embeddings", x)
 	attn := tensor.AttnOpts{Causal: true}
 	for i := range m.layers {
 		y := m.layers[i].Forward(b, x, attn)
-		if tr != nil {
-			tr.Layers = append(tr.Layers, y)
-		} else {
-			b.Free(x)
-		}
+		b.Free(x)
+		m.Trace.Record("encoder.layers."+strconv.Itoa(i), y)
 		x = y
 	}
 	out := m.final.Forward(b, x)
-	if tr == nil {
-		b.Free(x)
-	}
+	b.Free(x)
 	if err := b.Err(); err != nil {
 		b.Free(out)
 		return nil, err

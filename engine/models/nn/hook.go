@@ -37,3 +37,10 @@ type Sited interface {
 // to the model and is freed after the call returns: read it, do not keep
 // it. Off (nil) it costs a model one nil check per module.
 type Trace func(name string, t *tensor.Tensor)
+
+// Record hands t to the trace when there is one.
+func (tr Trace) Record(name string, t *tensor.Tensor) {
+	if tr != nil {
+		tr(name, t)
+	}
+}

@@ -104,109 +104,135 @@ func (u *UNet) Free(b tensor.Backend) {
 
 // build constructs the module tree, reading (or only naming) its weights.
 func build(p *nn.Vars, c *Config) *UNet {
-	n := c.Levels()
 	u := &UNet{Cfg: c, timeProjDim: c.BlockOut[0]}
+	bd := &builder{u: u, c: c}
 	u.convIn = nn.LoadConv2d(p, "conv_in", c.BlockOut[0], c.InChannels, c.ConvInKernel, true)
 	u.linear1 = nn.LoadLinear(p, "time_embedding.linear_1", c.TimeEmbedDim, u.timeProjDim, true)
 	u.linear2 = nn.LoadLinear(p, "time_embedding.linear_2", c.TimeEmbedDim, c.TimeEmbedDim, true)
-	var resnets []*nn.Resnet
-	resnet := func(pp *nn.Vars, in, out int, scale float32) *nn.Resnet {
-		r := nn.LoadResnet(pp, nn.ResnetSpec{In: in, Out: out, TembDim: c.TimeEmbedDim, Groups: c.NormGroups, Eps: c.NormEps, OutScale: scale})
-		resnets = append(resnets, r)
-		return r
+	for i := range c.DownTypes {
+		u.down = append(u.down, bd.downBlock(p, i))
 	}
-	transformer := func(pp *nn.Vars, name string, ch, heads, layers, crossDim int, onlyCross bool, site nn.Site) *transformer2D {
-		u.contextDims = append(u.contextDims, crossDim)
-		return loadTransformer(pp, name, transformerSpec{
-			channels: ch, heads: heads, layers: layers, crossDim: crossDim, groups: c.NormGroups,
-			onlyCross: onlyCross, linearProj: c.UseLinearProj, site: site,
-		})
+	u.mid = bd.midBlock(p)
+	for j := range c.UpTypes {
+		u.up = append(u.up, bd.upBlock(p, j))
 	}
-
-	out := c.BlockOut[0]
-	for i, typ := range c.DownTypes {
-		in := out
-		out = c.BlockOut[i]
-		name := "down_blocks." + itoa(i)
-		bp := p.Sub(name)
-		d := &downBlock{name: name}
-		for j := range c.LayersPerBlock[i] {
-			rin := in
-			if j > 0 {
-				rin = out
-			}
-			d.resnets = append(d.resnets, resnet(bp.Sub("resnets."+itoa(j)), rin, out, 1))
-			var t *transformer2D
-			if typ == CrossAttnDown {
-				an := name + ".attentions." + itoa(j)
-				t = transformer(bp.Sub("attentions."+itoa(j)), an, out, c.Heads[i], c.DownTLayer[i][j], c.CrossDim[i], c.OnlyCross[i],
-					nn.Site{Block: "down", Index: i, Level: i})
-			}
-			d.attns = append(d.attns, t)
-		}
-		if i < n-1 {
-			cv := nn.LoadConv2d(bp, "downsamplers.0.conv", out, out, 3, true)
-			cv.Stride = 2
-			d.down = &cv
-		}
-		u.down = append(u.down, d)
-	}
-
-	last := c.BlockOut[n-1]
-	switch c.MidType {
-	case MidCrossAttn:
-		mp := p.Sub("mid_block")
-		m := &midBlock{}
-		m.resnets = append(m.resnets, resnet(mp.Sub("resnets.0"), last, last, c.MidScale))
-		m.attns = append(m.attns, transformer(mp.Sub("attentions.0"), "mid_block.attentions.0", last, c.Heads[n-1], c.MidTLayers, c.CrossDim[n-1], false,
-			nn.Site{Block: "mid", Index: 0, Level: n - 1}))
-		m.resnets = append(m.resnets, resnet(mp.Sub("resnets.1"), last, last, c.MidScale))
-		u.mid = m
-	case MidPlain:
-		u.mid = &midBlock{resnets: []*nn.Resnet{resnet(p.Sub("mid_block.resnets.0"), last, last, c.MidScale)}}
-	}
-
-	out = c.BlockOut[n-1]
-	for j, typ := range c.UpTypes {
-		ri := n - 1 - j // the down block this up block mirrors
-		prev := out
-		out = c.BlockOut[ri]
-		in := c.BlockOut[max(ri-1, 0)]
-		name := "up_blocks." + itoa(j)
-		bp := p.Sub(name)
-		ub := &upBlock{name: name}
-		layers := c.LayersPerBlock[ri] + 1
-		for k := range layers {
-			skip := out
-			if k == layers-1 {
-				skip = in
-			}
-			rin := out
-			if k == 0 {
-				rin = prev
-			}
-			ub.resnets = append(ub.resnets, resnet(bp.Sub("resnets."+itoa(k)), rin+skip, out, 1))
-			var t *transformer2D
-			if typ == CrossAttnUp {
-				an := name + ".attentions." + itoa(k)
-				t = transformer(bp.Sub("attentions."+itoa(k)), an, out, c.Heads[ri], c.UpTLayer[j][k], c.CrossDim[ri], c.OnlyCross[ri],
-					nn.Site{Block: "up", Index: j, Level: ri})
-			}
-			ub.attns = append(ub.attns, t)
-		}
-		if j < n-1 {
-			cv := nn.LoadConv2d(bp, "upsamplers.0.conv", out, out, 3, true)
-			ub.up = &cv
-			u.nUpsamplers++
-		}
-		u.up = append(u.up, ub)
-	}
-
 	u.normOut = nn.LoadGroupNorm(p, "conv_norm_out", c.BlockOut[0], c.NormGroups, c.NormEps)
 	u.convOut = nn.LoadConv2d(p, "conv_out", c.OutChannels, c.BlockOut[0], c.ConvOutKernel, true)
-	u.joinTimeProjections(p, resnets)
+	u.joinTimeProjections(p, bd.resnets)
 	u.joinContextProjections(p)
 	return u
+}
+
+// builder makes the blocks of one UNet, keeping every resnet (in build
+// order) for joinTimeProjections.
+type builder struct {
+	u       *UNet
+	c       *Config
+	resnets []*nn.Resnet
+}
+
+func (bd *builder) resnet(p *nn.Vars, in, out int, scale float32) *nn.Resnet {
+	c := bd.c
+	r := nn.LoadResnet(p, nn.ResnetSpec{In: in, Out: out, TembDim: c.TimeEmbedDim, Groups: c.NormGroups, Eps: c.NormEps, OutScale: scale})
+	bd.resnets = append(bd.resnets, r)
+	return r
+}
+
+// transformer reads attentions.<j> of a block (p is the block's view).
+func (bd *builder) transformer(p *nn.Vars, block string, j, ch, heads, layers, crossDim int, onlyCross bool, site nn.Site) *transformer2D {
+	bd.u.contextDims = append(bd.u.contextDims, crossDim)
+	return loadTransformer(p.At("attentions", j), block+".attentions."+itoa(j), transformerSpec{
+		channels: ch, heads: heads, layers: layers, crossDim: crossDim, groups: bd.c.NormGroups,
+		onlyCross: onlyCross, linearProj: bd.c.UseLinearProj, site: site,
+	})
+}
+
+// downBlock is down_blocks.<i>: resnets (+ transformers), then a stride-2
+// downsampler except in the last block.
+func (bd *builder) downBlock(p *nn.Vars, i int) *downBlock {
+	c := bd.c
+	in, out := c.BlockOut[max(i-1, 0)], c.BlockOut[i]
+	name := "down_blocks." + itoa(i)
+	bp := p.Sub(name)
+	d := &downBlock{name: name}
+	for j := range c.LayersPerBlock[i] {
+		rin := in
+		if j > 0 {
+			rin = out
+		}
+		d.resnets = append(d.resnets, bd.resnet(bp.At("resnets", j), rin, out, 1))
+		var t *transformer2D
+		if c.DownTypes[i] == CrossAttnDown {
+			t = bd.transformer(bp, name, j, out, c.Heads[i], c.DownTLayer[i][j], c.CrossDim[i], c.OnlyCross[i],
+				nn.Site{Block: "down", Index: i, Level: i})
+		}
+		d.attns = append(d.attns, t)
+	}
+	if i < c.Levels()-1 {
+		cv := nn.LoadConv2d(bp, "downsamplers.0.conv", out, out, 3, true)
+		cv.Stride = 2
+		d.down = &cv
+	}
+	return d
+}
+
+// midBlock is mid_block (nil for mid_block_type null).
+func (bd *builder) midBlock(p *nn.Vars) *midBlock {
+	c := bd.c
+	n := c.Levels()
+	last := c.BlockOut[n-1]
+	mp := p.Sub("mid_block")
+	switch c.MidType {
+	case MidCrossAttn:
+		m := &midBlock{}
+		m.resnets = append(m.resnets, bd.resnet(mp.Sub("resnets.0"), last, last, c.MidScale))
+		m.attns = append(m.attns, bd.transformer(mp, "mid_block", 0, last, c.Heads[n-1], c.MidTLayers, c.CrossDim[n-1], false,
+			nn.Site{Block: "mid", Index: 0, Level: n - 1}))
+		m.resnets = append(m.resnets, bd.resnet(mp.Sub("resnets.1"), last, last, c.MidScale))
+		return m
+	case MidPlain:
+		return &midBlock{resnets: []*nn.Resnet{bd.resnet(mp.Sub("resnets.0"), last, last, c.MidScale)}}
+	}
+	return nil
+}
+
+// upBlock is up_blocks.<j>, mirroring down block n−1−j: one resnet more,
+// each reading a popped skip, then a nearest 2× + conv upsampler except in
+// the last block.
+func (bd *builder) upBlock(p *nn.Vars, j int) *upBlock {
+	c := bd.c
+	n := c.Levels()
+	ri := n - 1 - j // the down block this up block mirrors
+	prev := c.BlockOut[min(ri+1, n-1)]
+	out := c.BlockOut[ri]
+	in := c.BlockOut[max(ri-1, 0)]
+	name := "up_blocks." + itoa(j)
+	bp := p.Sub(name)
+	ub := &upBlock{name: name}
+	layers := c.LayersPerBlock[ri] + 1
+	for k := range layers {
+		skip := out
+		if k == layers-1 {
+			skip = in
+		}
+		rin := out
+		if k == 0 {
+			rin = prev
+		}
+		ub.resnets = append(ub.resnets, bd.resnet(bp.At("resnets", k), rin+skip, out, 1))
+		var t *transformer2D
+		if c.UpTypes[j] == CrossAttnUp {
+			t = bd.transformer(bp, name, k, out, c.Heads[ri], c.UpTLayer[j][k], c.CrossDim[ri], c.OnlyCross[ri],
+				nn.Site{Block: "up", Index: j, Level: ri})
+		}
+		ub.attns = append(ub.attns, t)
+	}
+	if j < n-1 {
+		cv := nn.LoadConv2d(bp, "upsamplers.0.conv", out, out, 3, true)
+		ub.up = &cv
+		bd.u.nUpsamplers++
+	}
+	return ub
 }
 
 // joinContextProjections joins the k and v weights of every attention that
@@ -337,13 +363,6 @@ func levelSize(s, l int) int {
 	return s
 }
 
-// record hands t to the call's trace, if any.
-func (f *fwd) record(name string, t *tensor.Tensor) {
-	if f.trace != nil {
-		f.trace(name, t)
-	}
-}
-
 // Forward predicts the noise for sample [B, h, w, Cin] (NHWC) at timesteps
 // (one per batch entry, or one for all) given context [B, Tc, Dc]; hook may
 // be nil. Returns [B, h, w, Cout]; the error is a bad input or the
@@ -390,7 +409,7 @@ func (u *UNet) timeEmbedding(b tensor.Backend, f *fwd, timesteps []float32, nb i
 		}
 	}
 	tp := b.TimestepEmbedding(ts, u.timeProjDim, c.FlipSinToCos, c.FreqShift)
-	f.record("time_proj", tp)
+	f.trace.Record("time_proj", tp)
 	e1 := u.linear1.Forward(b, tp, tensor.Epilogue{Act: tensor.ActSiLU})
 	b.Free(tp)
 	post := tensor.ActNone
@@ -404,7 +423,7 @@ func (u *UNet) timeEmbedding(b tensor.Backend, f *fwd, timesteps []float32, nb i
 	} else {
 		emb := u.linear2.Forward(b, e1, tensor.Epilogue{Act: post})
 		b.Free(e1)
-		f.record("time_embedding", emb)
+		f.trace.Record("time_embedding", emb)
 		if c.TimeEmbedAct {
 			a := b.Activate(emb, tensor.ActSiLU)
 			b.Free(emb)
@@ -432,19 +451,19 @@ func (u *UNet) encode(b tensor.Backend, f *fwd, sample, temb, tall *tensor.Tenso
 	if x != sample {
 		b.Free(x)
 	}
-	f.record("conv_in", hs)
+	f.trace.Record("conv_in", hs)
 	skips = []*tensor.Tensor{hs}
 	lh, lw := h, w
 	for i, d := range u.down {
 		ch := c.BlockOut[i]
 		for j, r := range d.resnets {
 			rn := r.Forward(b, hs, temb, tall)
-			f.record(d.name+".resnets."+itoa(j), rn)
+			f.trace.Record(d.name+".resnets."+itoa(j), rn)
 			if t := d.attns[j]; t != nil {
 				a := t.forward(b, rn, f.context, f, nb, lh, lw, ch)
 				b.Free(rn)
 				rn = a
-				f.record(t.name, rn)
+				f.trace.Record(t.name, rn)
 			}
 			hs = rn
 			skips = append(skips, hs)
@@ -454,7 +473,7 @@ func (u *UNet) encode(b tensor.Backend, f *fwd, sample, temb, tall *tensor.Tenso
 			lh, lw = levelSize(lh, 1), levelSize(lw, 1)
 			skips = append(skips, hs)
 		}
-		f.record(d.name, hs)
+		f.trace.Record(d.name, hs)
 	}
 	return hs, skips
 }
@@ -468,7 +487,7 @@ func (m *midBlock) forward(b tensor.Backend, f *fwd, x, temb, tall *tensor.Tenso
 		cur = m.resnets[k+1].Forward(b, a, temb, tall)
 		b.Free(a)
 	}
-	f.record("mid_block", cur)
+	f.trace.Record("mid_block", cur)
 	return cur
 }
 
@@ -489,12 +508,12 @@ func (u *UNet) decode(b tensor.Backend, f *fwd, hs *tensor.Tensor, skips []*tens
 			b.Free(skip)
 			rn := r.Forward(b, cat, temb, tall)
 			b.Free(cat)
-			f.record(ub.name+".resnets."+itoa(k), rn)
+			f.trace.Record(ub.name+".resnets."+itoa(k), rn)
 			if t := ub.attns[k]; t != nil {
 				a := t.forward(b, rn, f.context, f, nb, lh, lw, ch)
 				b.Free(rn)
 				rn = a
-				f.record(t.name, rn)
+				f.trace.Record(t.name, rn)
 			}
 			hs = rn
 		}
@@ -504,7 +523,7 @@ func (u *UNet) decode(b tensor.Backend, f *fwd, hs *tensor.Tensor, skips []*tens
 			hs = x
 			lh, lw = 2*lh, 2*lw
 		}
-		f.record(ub.name, hs)
+		f.trace.Record(ub.name, hs)
 	}
 	if len(skips) != 0 {
 		b.SetErr(fmt.Errorf("unet: %d skip connections left after the up blocks", len(skips)))

@@ -180,11 +180,7 @@ func (d *Decoder) check(z *tensor.Tensor) error {
 
 func (d *Decoder) decodeOne(b tensor.Backend, z *tensor.Tensor) *tensor.Tensor {
 	c := d.Cfg
-	tr := func(name string, t *tensor.Tensor) {
-		if d.Trace != nil {
-			d.Trace(name, t)
-		}
-	}
+	tr := d.Trace.Record
 	x := z
 	if d.postQuant != nil {
 		x = d.postQuant.Forward(b, z, tensor.Epilogue{})
