@@ -225,7 +225,7 @@ func RunPeerUNet(ctx context.Context, b tensor.Backend, dev *gpu.Device, u *unet
 		i := dev.Info()
 		res.Adapter, res.Backend, res.Fallback = i.Adapter, i.Backend, i.Fallback
 	}
-	gf, err := GFLOP(u.Cfg, in)
+	gf, err := GFLOP(u.Config, in)
 	if err != nil {
 		return nil, err
 	}

@@ -183,10 +183,10 @@ func (m *Model) loadModels(c *Components) (string, error) {
 	m.VAE = m.models["vae"].(*vae.Decoder)
 	m.NumQuery = m.QFormer.Config.NumQueryTokens
 	m.TextLen, m.Hidden = m.Text.Config.MaxPositions, m.Text.Config.Hidden
-	m.UNetConfig = m.UNet.Cfg
+	m.UNetConfig = m.UNet.Config
 	m.LatentFactor = 1 << (len(m.UNetConfig.BlockOut) - 1)
 	m.LatentChannels = m.UNetConfig.InChannels
-	m.VAEFactor = 1 << (len(m.VAE.Cfg.BlockOut) - 1)
+	m.VAEFactor = 1 << (len(m.VAE.Config.BlockOut) - 1)
 	return "", nil
 }
 

@@ -114,7 +114,7 @@ func BenchmarkTinyUNet(bm *testing.B) {
 	g := golden.Open(bm, "golden", "e_unet.safetensors")
 	u := tiny(bm, b, "diffusion_pytorch_model.safetensors", loader.PrecisionF32)
 	defer u.Free(b)
-	flops := tinyFlops(bm, u.Cfg)
+	flops := tinyFlops(bm, u.Config)
 	sample, ts, ctx := goldenInputs(bm, b, g)
 	bm.ResetTimer()
 	for range bm.N {

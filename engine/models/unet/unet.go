@@ -21,7 +21,7 @@ var _ nn.Sited = (*UNet)(nil)
 
 // UNet is a loaded UNet2DConditionModel.
 type UNet struct {
-	Cfg *Config
+	Config *Config
 	// Trace, when set, receives intermediate tensors (debugging and golden
 	// tests) by module path ("time_proj", "down_blocks.0.resnets.0",
 	// "…transformer_blocks.0.attn1" before its residual, "mid_block",
@@ -104,7 +104,7 @@ func (u *UNet) Free(b tensor.Backend) {
 
 // build constructs the module tree, reading (or only naming) its weights.
 func build(p *nn.Vars, c *Config) *UNet {
-	u := &UNet{Cfg: c, timeProjDim: c.BlockOut[0]}
+	u := &UNet{Config: c, timeProjDim: c.BlockOut[0]}
 	bd := &builder{u: u, c: c}
 	u.convIn = nn.LoadConv2d(p, "conv_in", c.BlockOut[0], c.InChannels, c.ConvInKernel, true)
 	u.linear1 = nn.LoadLinear(p, "time_embedding.linear_1", c.TimeEmbedDim, u.timeProjDim, true)
@@ -385,7 +385,7 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 	hs, skips := u.encode(b, f, sample, temb, tall, nb, h, w)
 	lh, lw := levelSize(h, len(u.down)-1), levelSize(w, len(u.down)-1)
 	if u.mid != nil {
-		hs = u.mid.forward(b, f, hs, temb, tall, nb, lh, lw, u.Cfg.BlockOut[len(u.Cfg.BlockOut)-1])
+		hs = u.mid.forward(b, f, hs, temb, tall, nb, lh, lw, u.Config.BlockOut[len(u.Config.BlockOut)-1])
 	}
 	hs = u.decode(b, f, hs, skips, temb, tall, nb, lh, lw)
 	out := u.head(b, f, hs)
@@ -400,7 +400,7 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 // resnet then reads temb = SiLU(emb), and tall is every resnet's
 // projection of it at once (nil when the projections were not joined).
 func (u *UNet) timeEmbedding(b tensor.Backend, f *fwd, timesteps []float32, nb int) (temb, tall *tensor.Tensor) {
-	c := u.Cfg
+	c := u.Config
 	ts := timesteps
 	if len(ts) == 1 && nb > 1 {
 		ts = make([]float32, nb)
@@ -442,7 +442,7 @@ func (u *UNet) timeEmbedding(b tensor.Backend, f *fwd, timesteps []float32, nb i
 // output and every downsampler output is pushed on the skip stack, which
 // starts with conv_in's output; the last one pushed is also returned.
 func (u *UNet) encode(b tensor.Backend, f *fwd, sample, temb, tall *tensor.Tensor, nb, h, w int) (hs *tensor.Tensor, skips []*tensor.Tensor) {
-	c := u.Cfg
+	c := u.Config
 	x := sample
 	if c.CenterInputSample {
 		x = b.Scale(sample, 2, -1)
@@ -495,7 +495,7 @@ func (m *midBlock) forward(b tensor.Backend, f *fwd, x, temb, tall *tensor.Tenso
 // input is [h, skip] on channels; nearest 2× + 3×3 conv at each block's
 // end. Every skip is freed.
 func (u *UNet) decode(b tensor.Backend, f *fwd, hs *tensor.Tensor, skips []*tensor.Tensor, temb, tall *tensor.Tensor, nb, lh, lw int) *tensor.Tensor {
-	c := u.Cfg
+	c := u.Config
 	for j, ub := range u.up {
 		ch := c.BlockOut[len(c.BlockOut)-1-j]
 		for k, r := range ub.resnets {
@@ -551,7 +551,7 @@ func (u *UNet) head(b tensor.Backend, f *fwd, hs *tensor.Tensor) *tensor.Tensor 
 
 // checkInputs validates Forward's arguments against the config.
 func (u *UNet) checkInputs(sample *tensor.Tensor, ts []float32, ctx *tensor.Tensor) error {
-	c := u.Cfg
+	c := u.Config
 	if sample == nil || len(sample.Shape) != 4 || sample.Shape[3] != c.InChannels || sample.DType != tensor.F32 {
 		return fmt.Errorf("unet: sample %v must be f32 [B, h, w, %d]", sample, c.InChannels)
 	}

@@ -16,7 +16,7 @@ import (
 
 // Decoder is a loaded AutoencoderKL decoder.
 type Decoder struct {
-	Cfg *Config
+	Config *Config
 	// Trace, when set, receives intermediate tensors by module path
 	// ("post_quant_conv", "decoder.conv_in", "decoder.mid_block",
 	// "decoder.up_blocks.0", "decoder.conv_norm_out" before its SiLU).
@@ -69,7 +69,7 @@ func loadMid(p *nn.Vars, c *Config) ([]*nn.Resnet, *attention) {
 // buildDecoder constructs the decoder, reading (or only naming) weights.
 func buildDecoder(p *nn.Vars, c *Config) *Decoder {
 	n := len(c.BlockOut)
-	d := &Decoder{Cfg: c}
+	d := &Decoder{Config: c}
 	if c.UsePostQuantConv {
 		l := nn.LoadPointwise(p, "post_quant_conv", c.LatentChannels, c.LatentChannels)
 		d.postQuant = &l
@@ -133,7 +133,7 @@ func (d *Decoder) Decode(b tensor.Backend, latents *tensor.Tensor) (*tensor.Tens
 	if err := d.check(latents); err != nil {
 		return nil, err
 	}
-	z := b.Scale(latents, 1/d.Cfg.ScalingFactor, d.Cfg.ShiftFactor)
+	z := b.Scale(latents, 1/d.Config.ScalingFactor, d.Config.ShiftFactor)
 	out, err := d.DecodeZ(b, z)
 	b.Free(z)
 	return out, err
@@ -149,7 +149,7 @@ func (d *Decoder) DecodeZ(b tensor.Backend, z *tensor.Tensor) (*tensor.Tensor, e
 	if err := d.check(z); err != nil {
 		return nil, err
 	}
-	c := d.Cfg
+	c := d.Config
 	nb, h, w := z.Shape[0], z.Shape[1], z.Shape[2]
 	var out *tensor.Tensor
 	if nb == 1 {
@@ -172,14 +172,14 @@ func (d *Decoder) DecodeZ(b tensor.Backend, z *tensor.Tensor) (*tensor.Tensor, e
 
 // check validates latents against the config.
 func (d *Decoder) check(z *tensor.Tensor) error {
-	if z == nil || len(z.Shape) != 4 || z.Shape[3] != d.Cfg.LatentChannels || z.DType != tensor.F32 {
-		return fmt.Errorf("vae: latents %v must be f32 [B, h, w, %d]", z, d.Cfg.LatentChannels)
+	if z == nil || len(z.Shape) != 4 || z.Shape[3] != d.Config.LatentChannels || z.DType != tensor.F32 {
+		return fmt.Errorf("vae: latents %v must be f32 [B, h, w, %d]", z, d.Config.LatentChannels)
 	}
 	return nil
 }
 
 func (d *Decoder) decodeOne(b tensor.Backend, z *tensor.Tensor) *tensor.Tensor {
-	c := d.Cfg
+	c := d.Config
 	tr := d.Trace.Record
 	x := z
 	if d.postQuant != nil {
