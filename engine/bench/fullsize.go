@@ -31,6 +31,7 @@ import (
 	"slices"
 	"time"
 
+	"harmony/engine/dryrun"
 	"harmony/engine/gpu"
 	"harmony/engine/harmony"
 	"harmony/engine/imageproc"
@@ -38,7 +39,6 @@ import (
 	"harmony/engine/models/blip2"
 	"harmony/engine/models/clip"
 	"harmony/engine/models/unet"
-	"harmony/engine/models/unet/dryrun"
 	"harmony/engine/models/vae"
 	"harmony/engine/pipeline"
 	"harmony/engine/rng"
@@ -319,7 +319,7 @@ func (r *stageRun) qformer(photo []byte) (StageResult, error) {
 	// The pipeline's stage 2, photo preprocessing included (milliseconds
 	// against the encoders' seconds).
 	call := func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error) {
-		m, err := blip2.Load(w, cfg)
+		m, err := blip2.Load(b, cfg, w)
 		if err != nil {
 			return nil, err
 		}
@@ -360,7 +360,7 @@ func (r *stageRun) textEncoder() (StageResult, error) {
 	// The pipeline's stage 3 for the main process: the negative prompt and
 	// the amplified prompt with the subject embeddings.
 	call := func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error) {
-		m, err := clip.Load(w, cfg)
+		m, err := clip.Load(b, cfg, w)
 		if err != nil {
 			return nil, err
 		}
@@ -471,7 +471,7 @@ func (r *stageRun) unetCall(batch int) (StageResult, error) {
 		c := b.FromF32("context", ctxv, batch, seq, d)
 		defer b.Free(x, c)
 		if batch != 4 {
-			return u.Forward(b, x, []float32{981}, c, nil), b.Err()
+			return u.Forward(b, x, []float32{981}, c, nil)
 		}
 		// Call 1 as the denoising loop makes it: Begin, the hooked call,
 		// End (reading the mask layers' probabilities back).
@@ -483,11 +483,14 @@ func (r *stageRun) unetCall(batch int) (StageResult, error) {
 		if err := hook.Begin(1); err != nil {
 			return nil, err
 		}
-		out := u.Forward(b, x, []float32{981}, c, hook)
+		out, err := u.Forward(b, x, []float32{981}, c, hook)
+		if err != nil {
+			return nil, err
+		}
 		if err := hook.End(r.ctx, 1); err != nil {
 			return out, err
 		}
-		return out, b.Err()
+		return out, nil
 	}
 	var err error
 	if res.Activations, res.Largest, res.GFLOP, err = dry("unet", r.meta.Configs["unet"], call); err != nil {
@@ -557,8 +560,7 @@ func (r *stageRun) vaeDecode() (StageResult, error) {
 		}
 		x := b.FromF32("latents", z, 1, lat, lat, cfg.LatentChannels)
 		defer b.Free(x)
-		out := d.Decode(b, x)
-		return out, b.Err()
+		return d.Decode(b, x)
 	}
 	_, err = r.stage(&res, "vae", call)
 	return res, err

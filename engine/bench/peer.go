@@ -19,9 +19,10 @@ import (
 	"sort"
 	"time"
 
+	"harmony/engine/dryrun"
 	"harmony/engine/gpu"
+	"harmony/engine/models/nn"
 	"harmony/engine/models/unet"
-	"harmony/engine/models/unet/dryrun"
 	"harmony/engine/tensor"
 	"harmony/loader"
 )
@@ -108,21 +109,18 @@ func LoadPeerUNet(ctx context.Context, src loader.Source, b tensor.Backend) (*un
 // backend.
 func GFLOP(cfg *unet.Config, in *PeerInput) (float64, error) {
 	b := dryrun.New()
-	w := tensor.NewWeights("unet")
-	for name, shape := range unet.Tensors(cfg) {
-		w.Put(name, b.NewWeight("unet."+name, tensor.F32, shape...))
-	}
-	u, err := unet.Load(b, cfg, w)
+	u, err := unet.Load(b, cfg, nn.Placeholders(b, "unet", unet.Tensors(cfg), nil))
 	if err != nil {
 		return 0, err
 	}
 	s := in.SampleShape
 	x := b.New("sample", tensor.F32, s[0], s[2], s[3], s[1])
 	c := b.New("context", tensor.F32, in.ContextShape...)
-	b.Free(u.Forward(b, x, []float32{in.Timestep}, c, nil))
-	if err := b.Err(); err != nil {
+	y, err := u.Forward(b, x, []float32{in.Timestep}, c, nil)
+	if err != nil {
 		return 0, err
 	}
+	b.Free(y)
 	return float64(b.Flops) / 1e9, nil
 }
 
@@ -227,7 +225,7 @@ func RunPeerUNet(ctx context.Context, b tensor.Backend, dev *gpu.Device, u *unet
 		i := dev.Info()
 		res.Adapter, res.Backend, res.Fallback = i.Adapter, i.Backend, i.Fallback
 	}
-	gf, err := GFLOP(u.Cfg, in)
+	gf, err := GFLOP(u.Config, in)
 	if err != nil {
 		return nil, err
 	}
@@ -302,13 +300,13 @@ func call(ctx context.Context, b tensor.Backend, u *unet.UNet, in *PeerInput) (o
 	s := in.SampleShape
 	x := b.FromF32("sample", nchwToNHWC(in.Sample, s), s[0], s[2], s[3], s[1])
 	c := b.FromF32("context", in.Context, in.ContextShape...)
-	y := u.Forward(b, x, []float32{in.Timestep}, c, nil)
+	y, err := u.Forward(b, x, []float32{in.Timestep}, c, nil)
 	rec = time.Since(t0)
-	v, err := b.Read(ctx, y)
-	b.Free(x, c, y)
+	var v []float32
 	if err == nil {
-		err = b.Err()
+		v, err = b.Read(ctx, y)
 	}
+	b.Free(x, c, y)
 	if err != nil {
 		return nil, 0, fmt.Errorf("bench: unet call: %w", err)
 	}

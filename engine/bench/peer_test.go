@@ -165,7 +165,10 @@ func TestRunPeerUNet(t *testing.T) {
 	// The same call done by hand, in NHWC.
 	x := b.FromF32("x", nchwToNHWC(in.Sample, in.SampleShape), 2, 4, 6, 4)
 	c := b.FromF32("c", in.Context, in.ContextShape...)
-	y := u.Forward(b, x, []float32{in.Timestep}, c, nil)
+	y, err := u.Forward(b, x, []float32{in.Timestep}, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	v, err := b.Read(context.Background(), y)
 	if err != nil {
 		t.Fatal(err)

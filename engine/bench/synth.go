@@ -6,26 +6,22 @@
 // throughput, UNet steps, the tiny pipeline, load throughput).
 //
 // synth.go plans the synthetic checkpoint: its configs (blipdiffusion.md
-// §2.1–2.8) and every tensor the released files hold (the model packages'
-// shape tables plus the int64 position_ids buffers; the test compares the
-// list with blipdiffusion_tensors.tsv), and draws each tensor's values from
+// §2.1–2.8) and every tensor the released files hold (catalog.BLIPDiffusion's
+// stored shapes; the test compares the list with blipdiffusion_tensors.tsv),
+// and draws each tensor's values from
 // a generator seeded by its name, scaled so activations stay O(1) as in the
 // golden tiny models.
 package bench
 
 import (
-	"fmt"
-	"harmony/engine/models/released"
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"sort"
 	"strings"
 
-	"harmony/engine/models/blip2"
-	"harmony/engine/models/clip"
-	"harmony/engine/models/unet"
-	"harmony/engine/models/vae"
+	"harmony/engine/models/catalog"
+	"harmony/engine/models/released"
 	"harmony/loader"
 )
 
@@ -56,29 +52,6 @@ type Synth struct {
 	Tensors    []Tensor          // by component, then name
 }
 
-// Components are the model components in the order they are written.
-var Components = []string{"text_encoder", "qformer", "unet", "vae"}
-
-// WeightFile is a component's weight file in the diffusers layout:
-// diffusers models use diffusion_pytorch_model.*, transformers ones model.*.
-func WeightFile(component string) string {
-	if component == "unet" || component == "vae" {
-		return component + "/diffusion_pytorch_model.safetensors"
-	}
-	return component + "/model.safetensors"
-}
-
-// ConfigFile is where a component's config lives in the diffusers layout.
-func ConfigFile(component string) string {
-	switch component {
-	case "scheduler":
-		return "scheduler/scheduler_config.json"
-	case "image_processor":
-		return "image_processor/preprocessor_config.json"
-	}
-	return component + "/config.json"
-}
-
 // Plan returns the released checkpoint's layout: configs and tensors.
 func Plan() (*Synth, error) {
 	return PlanFrom([]byte(released.ModelIndex), map[string][]byte{
@@ -96,8 +69,9 @@ func Plan() (*Synth, error) {
 // scheduler and image_processor are copied when present).
 func PlanFrom(modelIndex []byte, configs map[string][]byte) (*Synth, error) {
 	s := &Synth{ModelIndex: modelIndex, Configs: configs}
-	for _, comp := range Components {
-		shapes, err := componentTensors(comp, s.Configs[comp])
+	for _, c := range catalog.BLIPDiffusion.Models() {
+		comp := c.Name
+		shapes, err := catalog.BLIPDiffusion.StoredShapes(comp, s.Configs[comp])
 		if err != nil {
 			return nil, err
 		}
@@ -115,46 +89,6 @@ func PlanFrom(modelIndex []byte, configs map[string][]byte) (*Synth, error) {
 		}
 	}
 	return s, nil
-}
-
-// componentTensors is every tensor of a component's released file: what
-// the model reads (its shape table), the VAE encoder and the legacy VAE
-// attention names included, plus the int64 position_ids buffers that
-// transformers saves with the text models.
-func componentTensors(comp string, config []byte) (map[string][]int, error) {
-	switch comp {
-	case "text_encoder":
-		cfg, err := clip.ParseConfig(config)
-		if err != nil {
-			return nil, err
-		}
-		m := clip.Tensors(cfg)
-		m["text_model.embeddings.position_ids"] = []int{1, cfg.MaxPositions}
-		return m, nil
-	case "qformer":
-		cfg, err := blip2.ParseConfig(config)
-		if err != nil {
-			return nil, err
-		}
-		m := blip2.Tensors(cfg)
-		m["embeddings.position_ids"] = []int{1, cfg.QFormer.MaxPositions}
-		return m, nil
-	case "unet":
-		cfg, err := unet.ParseConfig(config)
-		if err != nil {
-			return nil, err
-		}
-		return unet.Tensors(cfg), nil
-	case "vae":
-		cfg, err := vae.ParseConfig(config)
-		if err != nil {
-			return nil, err
-		}
-		// The released VAE was saved by diffusers 0.16 (§2.5, §12).
-		cfg.LegacyAttentionNames = true
-		return vae.Tensors(cfg), nil
-	}
-	return nil, fmt.Errorf("bench: no model component %q", comp)
 }
 
 // Bytes is the total size of the tensors.

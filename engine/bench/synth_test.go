@@ -15,6 +15,7 @@ import (
 	"github.com/x448/float16"
 
 	"harmony/engine/cpu"
+	"harmony/engine/models/catalog"
 	"harmony/engine/models/modeltest"
 	"harmony/engine/pipeline"
 	"harmony/engine/tensor"
@@ -80,7 +81,8 @@ func TestPlanMatchesTSV(t *testing.T) {
 		t.Errorf("%d parameters, want about 1.56 G", params)
 	}
 	// Every component's tensors are what the loader's shape check wants.
-	for _, comp := range Components {
+	for _, c := range catalog.BLIPDiffusion.Models() {
+		comp := c.Name
 		exp, err := pipeline.ExpectedShapes(comp, s.Configs[comp])
 		if err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"harmony/engine/models/catalog"
 	"harmony/loader"
 )
 
@@ -39,7 +40,11 @@ const chunkElems = 1 << 18
 func (s *Synth) Write(ctx context.Context, dir string, opt WriteOptions) error {
 	small := map[string][]byte{"model_index.json": s.ModelIndex}
 	for c, b := range s.Configs {
-		small[ConfigFile(c)] = b
+		comp, ok := catalog.BLIPDiffusion.Component(c)
+		if !ok {
+			return fmt.Errorf("bench: synth: no component %q", c)
+		}
+		small[comp.ConfigFile] = b
 	}
 	if opt.Tokenizer == nil {
 		return fmt.Errorf("bench: synth: no tokenizer files given")
@@ -61,14 +66,14 @@ func (s *Synth) Write(ctx context.Context, dir string, opt WriteOptions) error {
 	}
 	total := s.Bytes()
 	var done int64
-	for _, comp := range Components {
+	for _, c := range catalog.BLIPDiffusion.Models() {
 		var ts []Tensor
 		for _, t := range s.Tensors {
-			if t.Component == comp {
+			if t.Component == c.Name {
 				ts = append(ts, t)
 			}
 		}
-		name := filepath.Join(dir, filepath.FromSlash(WeightFile(comp)))
+		name := filepath.Join(dir, filepath.FromSlash(c.WeightFile))
 		err := writeFile(name, func(w io.Writer) error {
 			return writeSafetensors(ctx, w, ts, func(n int64) {
 				done += n

@@ -10,7 +10,7 @@
 //
 // Subject masks and swap (§3), once per run:
 //
-//	sites := … // the UNet's attention layers (unet.Sites or unet.SitesFor)
+//	sites := u.Sites(h, w) // the UNet's attention layers (nn.Sited)
 //	sets, err := harmony.SelectLayers(sites, harmony.LayerOptions{})
 //	sched := harmony.NewMaskSchedule(harmony.DefaultSwapStart.Index(N))
 //

@@ -1,6 +1,6 @@
 // layers.go selects the mask and swap layers of harmony-method.md §3
 // ("UNet levels", "Subject masks" step 1, "Swap") among the UNet's
-// attention sites (unet.Sites, or unet.SitesFor a config).
+// attention sites, as any model implementing nn.Sited lists them.
 package harmony
 
 import (
@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"strings"
 
-	"harmony/engine/models/unet"
+	"harmony/engine/models/nn"
 )
 
 // AttnSite is one attention layer of the UNet, as the UNet lists it
-// (unet.Sites): name, block kind ("down", "mid", "up"), block index,
+// (nn.Sited): name, block kind ("down", "mid", "up"), block index,
 // resolution level, self or cross, and feature-map size.
-type AttnSite = unet.Site
+type AttnSite = nn.Site
 
 // Module is the Transformer2DModel a site belongs to: its name without the
 // ".transformer_blocks.N.attnK" tail ("up_blocks.1.attentions.0").

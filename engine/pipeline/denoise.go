@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"harmony/engine/models/unet"
+	"harmony/engine/models/nn"
 	"harmony/engine/tensor"
 )
 
@@ -64,7 +64,7 @@ func (r *run) denoise(ctx context.Context, procs []*process, uncond *tensor.Tens
 			in = append(in, nchwToNHWC(p.latents, 1, c, h, w)...)
 		}
 		sample := b.FromF32("sample", in, batch, h, w, c)
-		var hook unet.Hook
+		var hook nn.Hook
 		if ctl != nil {
 			if err := ctl.Begin(i); err != nil {
 				b.Free(sample)
@@ -72,7 +72,11 @@ func (r *run) denoise(ctx context.Context, procs []*process, uncond *tensor.Tens
 			}
 			hook = ctl
 		}
-		out := m.UNet.Forward(b, sample, []float32{float32(t)}, text, hook)
+		out, err := m.UNet.Forward(b, sample, []float32{float32(t)}, text, hook)
+		if err != nil {
+			b.Free(sample)
+			return err
+		}
 		vals, err := b.Read(ctx, out)
 		b.Free(sample, out)
 		if err != nil {

@@ -413,7 +413,10 @@ func (r *run) decode(ctx context.Context, latents []float32) (*Image, error) {
 	c := m.LatentChannels
 	z := b.FromF32("latents", nchwToNHWC(latents, 1, c, r.lh, r.lw), 1, r.lh, r.lw, c)
 	defer b.Free(z)
-	x := m.VAE.Decode(b, z)
+	x, err := m.VAE.Decode(b, z)
+	if err != nil {
+		return nil, err
+	}
 	defer b.Free(x)
 	v, err := b.Read(ctx, x)
 	if err != nil {

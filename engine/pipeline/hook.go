@@ -1,4 +1,4 @@
-// hook.go: Harmony's UNet hook (unet.Hook), the part of the method that
+// hook.go: Harmony's UNet hook (nn.Hook), the part of the method that
 // runs inside the UNet calls: it asks the mask layers for their
 // subject-column probabilities, turns them into subject masks after each
 // call (harmony-method.md §3), and swaps the main process's self-attention
@@ -11,7 +11,7 @@ import (
 	"fmt"
 
 	"harmony/engine/harmony"
-	"harmony/engine/models/unet"
+	"harmony/engine/models/nn"
 	"harmony/engine/tensor"
 )
 
@@ -19,7 +19,7 @@ import (
 // model's attention sites and text layout, and where the processes sit in
 // the UNet batch.
 type HookLayout struct {
-	Sites   []unet.Site    // the UNet's attention sites at the latent size (unet.UNet.Sites)
+	Sites   []nn.Site      // the UNet's attention sites at the latent size (unet.UNet.Sites)
 	Text    harmony.Layout // where the subject embeddings sit in the text sequence
 	TextLen int            // text positions (77)
 	// Processes is the number of processes in each half of the batch: the
@@ -67,7 +67,7 @@ type HarmonyHook struct {
 }
 
 type siteProbs struct {
-	site unet.Site
+	site nn.Site
 	p    *tensor.Tensor
 }
 
@@ -203,8 +203,8 @@ func (c *HarmonyHook) Prime(main, vis harmony.Mask) error {
 	return nil
 }
 
-// Attention implements unet.Hook.
-func (c *HarmonyHook) Attention(s unet.Site) ([2]int, *tensor.Swap) {
+// Attention implements nn.Hook.
+func (c *HarmonyHook) Attention(s nn.Site) ([2]int, *tensor.Swap) {
 	if c.mask[s.Name] {
 		return c.cols, nil
 	}
@@ -250,8 +250,8 @@ func (c *HarmonyHook) swapAt(h, w int) *swapTensors {
 	return st
 }
 
-// Probs implements unet.Hook.
-func (c *HarmonyHook) Probs(s unet.Site, p *tensor.Tensor) {
+// Probs implements nn.Hook.
+func (c *HarmonyHook) Probs(s nn.Site, p *tensor.Tensor) {
 	c.probs = append(c.probs, siteProbs{site: s, p: p})
 }
 

@@ -1,15 +1,12 @@
 // loader.go connects the pipeline to the loader: the parts of a loaded
-// checkpoint, and the table of tensor shapes each component's config
-// implies (for harmony pack and for checking loads).
+// checkpoint, and the shape table (catalog.BLIPDiffusion's) that harmony
+// pack and loads check against.
 package pipeline
 
 import (
 	"context"
 
-	"harmony/engine/models/blip2"
-	"harmony/engine/models/clip"
-	"harmony/engine/models/unet"
-	"harmony/engine/models/vae"
+	"harmony/engine/models/catalog"
 	"harmony/engine/tensor"
 	"harmony/engine/tokenizer"
 	"harmony/loader"
@@ -56,33 +53,7 @@ func ComponentsFromLoader(lm *loader.Model) *Components {
 // the model code reads for a BLIP-Diffusion component, from its config.
 // Components it does not know are not checked.
 func ExpectedShapes(component string, config []byte) (map[string][]int, error) {
-	switch component {
-	case "text_encoder":
-		cfg, err := clip.ParseConfig(config)
-		if err != nil {
-			return nil, err
-		}
-		return clip.Tensors(cfg), nil
-	case "qformer":
-		cfg, err := blip2.ParseConfig(config)
-		if err != nil {
-			return nil, err
-		}
-		return blip2.Tensors(cfg), nil
-	case "unet":
-		cfg, err := unet.ParseConfig(config)
-		if err != nil {
-			return nil, err
-		}
-		return unet.Tensors(cfg), nil
-	case "vae":
-		cfg, err := vae.ParseConfig(config)
-		if err != nil {
-			return nil, err
-		}
-		return vae.Tensors(cfg), nil
-	}
-	return nil, nil
+	return catalog.BLIPDiffusion.Shapes(component, config)
 }
 
 var _ loader.ShapeTable = ExpectedShapes

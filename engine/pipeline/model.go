@@ -14,6 +14,7 @@ import (
 
 	"harmony/engine/imageproc"
 	"harmony/engine/models/blip2"
+	"harmony/engine/models/catalog"
 	"harmony/engine/models/clip"
 	"harmony/engine/models/unet"
 	"harmony/engine/models/vae"
@@ -60,6 +61,7 @@ type Model struct {
 	LatentChannels int
 
 	weights map[string]*tensor.Weights
+	models  map[string]catalog.Model // every loaded component, which owns its weights
 }
 
 // modelIndex is the part of model_index.json the pipeline reads.
@@ -82,41 +84,36 @@ func (e *ModelError) Error() string {
 
 func (e *ModelError) Unwrap() error { return e.Err }
 
-// Assemble builds the Model from loaded components. Every tensor's presence
-// and shape is checked against the configs before anything runs.
+// Assemble builds the Model from loaded components (catalog.BLIPDiffusion).
+// Every tensor's presence and shape is checked against the configs before
+// anything runs.
 func Assemble(b tensor.Backend, c *Components) (*Model, error) {
-	fail := func(part string, err error) (*Model, error) {
-		return nil, &ModelError{Model: c.Name, Part: part, Err: err}
-	}
 	m := &Model{Name: c.Name, B: b, weights: c.Weights}
+	for _, step := range []func(*Components) (string, error){m.readIndexAndFiles, m.loadModels, m.checkSizes} {
+		if part, err := step(c); err != nil {
+			return nil, &ModelError{Model: c.Name, Part: part, Err: err}
+		}
+	}
+	return m, nil
+}
+
+// readIndexAndFiles reads model_index.json, the tokenizers, the image
+// processor and the scheduler config. A failure names its part.
+func (m *Model) readIndexAndFiles(c *Components) (string, error) {
 	var mi modelIndex
 	if len(c.ModelIndex) > 0 {
 		if err := json.Unmarshal(c.ModelIndex, &mi); err != nil {
-			return fail("model_index.json", err)
+			return "model_index.json", err
 		}
 	}
 	m.CtxBeginPos = 2
 	if mi.CtxBeginPos != nil {
 		m.CtxBeginPos = *mi.CtxBeginPos
 	}
-	cfg := func(name string) ([]byte, error) {
-		d, ok := c.Configs[name]
-		if !ok || len(d) == 0 {
-			return nil, errors.New("config missing")
-		}
-		return d, nil
-	}
-	weights := func(name string) (*tensor.Weights, error) {
-		w := c.Weights[name]
-		if w == nil {
-			return nil, errors.New("weights missing")
-		}
-		return w, nil
-	}
 
 	var err error
 	if m.CLIP, err = tokenizer.NewCLIP(c.Tokenizer); err != nil {
-		return fail("tokenizer", err)
+		return "tokenizer", err
 	}
 	if len(c.BERTVocab) > 0 {
 		m.BERT, err = tokenizer.NewBERT(c.BERTVocab)
@@ -124,112 +121,99 @@ func Assemble(b tensor.Backend, c *Components) (*Model, error) {
 		m.BERT, err = tokenizer.DefaultBERT()
 	}
 	if err != nil {
-		return fail("qformer tokenizer", err)
+		return "qformer tokenizer", err
 	}
 
 	m.Image = imageproc.DefaultConfig()
 	if d, ok := c.Configs["image_processor"]; ok && len(d) > 0 {
 		if m.Image, err = imageproc.ParseConfig(d); err != nil {
-			return fail("image_processor", err)
+			return "image_processor", err
 		}
 	}
 	if mi.Mean != nil || mi.Std != nil {
 		if m.Image, err = m.Image.WithMeanStd(mi.Mean, mi.Std); err != nil {
-			return fail("model_index.json mean/std", err)
+			return "model_index.json mean/std", err
 		}
 	}
 
-	d, err := cfg("scheduler")
+	d, err := config(c, "scheduler")
 	if err == nil {
 		m.Sched, err = sched.ParseConfig(d)
 		m.SchedRaw = d
 	}
 	if err != nil {
-		return fail("scheduler", err)
+		return "scheduler", err
 	}
-
-	d, err = cfg("qformer")
-	if err != nil {
-		return fail("qformer", err)
-	}
-	qcfg, err := blip2.ParseConfig(d)
-	if err != nil {
-		return fail("qformer", err)
-	}
-	w, err := weights("qformer")
-	if err != nil {
-		return fail("qformer", err)
-	}
-	if m.QFormer, err = blip2.Load(w, qcfg); err != nil {
-		return fail("qformer", err)
-	}
-	m.NumQuery = qcfg.NumQueryTokens
-
-	if d, err = cfg("text_encoder"); err != nil {
-		return fail("text_encoder", err)
-	}
-	tcfg, err := clip.ParseConfig(d)
-	if err != nil {
-		return fail("text_encoder", err)
-	}
-	if w, err = weights("text_encoder"); err != nil {
-		return fail("text_encoder", err)
-	}
-	if m.Text, err = clip.Load(w, tcfg); err != nil {
-		return fail("text_encoder", err)
-	}
-	m.TextLen, m.Hidden = tcfg.MaxPositions, tcfg.Hidden
-
-	if d, err = cfg("unet"); err != nil {
-		return fail("unet", err)
-	}
-	ucfg, err := unet.ParseConfig(d)
-	if err != nil {
-		return fail("unet", err)
-	}
-	if w, err = weights("unet"); err != nil {
-		return fail("unet", err)
-	}
-	if m.UNet, err = unet.Load(b, ucfg, w); err != nil {
-		return fail("unet", err)
-	}
-	m.UNetConfig = ucfg
-	m.LatentFactor = 1 << (len(ucfg.BlockOut) - 1)
-	m.LatentChannels = ucfg.InChannels
-
-	if d, err = cfg("vae"); err != nil {
-		return fail("vae", err)
-	}
-	vcfg, err := vae.ParseConfig(d)
-	if err != nil {
-		return fail("vae", err)
-	}
-	if w, err = weights("vae"); err != nil {
-		return fail("vae", err)
-	}
-	if m.VAE, err = vae.Load(b, vcfg, w); err != nil {
-		return fail("vae", err)
-	}
-	m.VAEFactor = 1 << (len(vcfg.BlockOut) - 1)
-
-	switch {
-	case m.NumQuery+0 > m.TextLen:
-		return fail("text_encoder", fmt.Errorf("%d query tokens do not fit %d positions", m.NumQuery, m.TextLen))
-	case m.CtxBeginPos < 1 || m.CtxBeginPos > m.TextLen-m.NumQuery-1:
-		return fail("model_index.json", fmt.Errorf("ctx_begin_pos %d outside the prompt", m.CtxBeginPos))
-	case qcfg.QFormer.Hidden != m.Hidden:
-		return fail("qformer", fmt.Errorf("subject embeddings are %d wide, the text encoder %d", qcfg.QFormer.Hidden, m.Hidden))
-	}
-	for _, d := range ucfg.CrossDim {
-		if d != m.Hidden {
-			return fail("unet", fmt.Errorf("cross_attention_dim %d ≠ text width %d", d, m.Hidden))
-		}
-	}
-	return m, nil
+	return "", nil
 }
 
-// Close frees the weights on the backend.
+// config is a component's config file, which must not be empty.
+func config(c *Components, name string) ([]byte, error) {
+	d, ok := c.Configs[name]
+	if !ok || len(d) == 0 {
+		return nil, errors.New("config missing")
+	}
+	return d, nil
+}
+
+// loadModels loads every model component of the table, checking every
+// tensor, and keeps the sizes the pipeline reads from their configs.
+func (m *Model) loadModels(c *Components) (string, error) {
+	m.models = map[string]catalog.Model{}
+	for _, comp := range catalog.BLIPDiffusion.Models() {
+		d, err := config(c, comp.Name)
+		if err != nil {
+			return comp.Name, err
+		}
+		cfg, err := comp.Parse(d)
+		if err != nil {
+			return comp.Name, err
+		}
+		w := c.Weights[comp.Name]
+		if w == nil {
+			return comp.Name, errors.New("weights missing")
+		}
+		if m.models[comp.Name], err = comp.Load(m.B, cfg, w); err != nil {
+			return comp.Name, err
+		}
+	}
+	m.Text = m.models["text_encoder"].(*clip.TextModel)
+	m.QFormer = m.models["qformer"].(*blip2.QFormer)
+	m.UNet = m.models["unet"].(*unet.UNet)
+	m.VAE = m.models["vae"].(*vae.Decoder)
+	m.NumQuery = m.QFormer.Config.NumQueryTokens
+	m.TextLen, m.Hidden = m.Text.Config.MaxPositions, m.Text.Config.Hidden
+	m.UNetConfig = m.UNet.Config
+	m.LatentFactor = 1 << (len(m.UNetConfig.BlockOut) - 1)
+	m.LatentChannels = m.UNetConfig.InChannels
+	m.VAEFactor = 1 << (len(m.VAE.Config.BlockOut) - 1)
+	return "", nil
+}
+
+// checkSizes checks that the components fit together.
+func (m *Model) checkSizes(*Components) (string, error) {
+	switch {
+	case m.NumQuery+0 > m.TextLen:
+		return "text_encoder", fmt.Errorf("%d query tokens do not fit %d positions", m.NumQuery, m.TextLen)
+	case m.CtxBeginPos < 1 || m.CtxBeginPos > m.TextLen-m.NumQuery-1:
+		return "model_index.json", fmt.Errorf("ctx_begin_pos %d outside the prompt", m.CtxBeginPos)
+	case m.QFormer.Config.QFormer.Hidden != m.Hidden:
+		return "qformer", fmt.Errorf("subject embeddings are %d wide, the text encoder %d", m.QFormer.Config.QFormer.Hidden, m.Hidden)
+	}
+	for _, d := range m.UNetConfig.CrossDim {
+		if d != m.Hidden {
+			return "unet", fmt.Errorf("cross_attention_dim %d ≠ text width %d", d, m.Hidden)
+		}
+	}
+	return "", nil
+}
+
+// Close frees the models and any other weights on the backend.
 func (m *Model) Close() {
+	for _, c := range m.models {
+		c.Free(m.B)
+	}
+	m.models = nil
 	for _, w := range m.weights {
 		w.Free(m.B)
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"slices"
@@ -107,25 +108,26 @@ var encodeCases = []struct {
 		[]string{"last_hidden_state", "projected_query_embeds"}, "qformer.batch3."},
 }
 
-// pick returns the traced tensor a golden name refers to.
-func pick(tr *Trace, out *tensor.Tensor, what string) *tensor.Tensor {
+// traceName is the traced module a golden name refers to ("out": the
+// output).
+func traceName(cfg Config, what string) string {
 	switch what {
 	case "vision_embeddings":
-		return tr.Vision.Embeddings
+		return "visual_encoder.embeddings"
 	case "vision_layer0_out":
-		return tr.Vision.Layers[0]
+		return "visual_encoder.encoder.layers.0"
 	case "vision_last_hidden_state":
-		return tr.ImageEmbeds
+		return "visual_encoder.post_layernorm"
 	case "text_embeddings_out":
-		return tr.Embeddings
+		return "embeddings"
 	case "layer0_out":
-		return tr.Layers[0]
+		return "encoder.layer.0"
 	case "last_hidden_state":
-		return tr.Layers[len(tr.Layers)-1]
+		return fmt.Sprintf("encoder.layer.%d", cfg.QFormer.Layers-1)
 	case "query_output":
-		return tr.QueryOutput
+		return "query_output"
 	case "projected_query_embeds":
-		return out
+		return "out"
 	}
 	panic("unknown golden tensor " + what)
 }
@@ -142,7 +144,7 @@ func TestGolden(t *testing.T) {
 				w, err := loader.ReadSafetensorsWeights(b, "qformer", path, pc.p)
 				require.NoError(t, err)
 				defer w.Free(b)
-				m, err := Load(w, cfg)
+				m, err := Load(b, cfg, w)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -152,22 +154,25 @@ func TestGolden(t *testing.T) {
 						pv, ps := nhwc(t, gd, ec.pixels)
 						pixels := b.FromF32("pixels", pv, ps...)
 						defer b.Free(pixels)
-						var tr Trace
+						var traced map[string]modeltest.Captured
+						m.Trace, traced = modeltest.Capture(t, b)
 						start := time.Now()
-						out, err := m.Forward(b, pixels, intRows(t, ga, ec.ids), intRows(t, ga, ec.mask), &tr)
-						defer tr.Free(b)
+						out, err := m.Encode(b, pixels, intRows(t, ga, ec.ids), intRows(t, ga, ec.mask))
+						m.Trace = nil
 						require.NoError(t, err)
-						defer b.Free(out)
 						elapsed := time.Since(start)
+						ov, err := b.Read(context.Background(), out)
+						require.NoError(t, err)
+						traced["out"] = modeltest.Captured{Values: ov, Shape: out.Shape}
+						b.Free(out)
 						for _, what := range ec.checks {
 							name := ec.prefix + what
-							got := pick(&tr, out, what)
+							got := traced[traceName(cfg, what)]
 							want, shape := gd.MustF32(t, name)
 							if !slices.Equal(got.Shape, shape) {
 								t.Fatalf("%s: shape %v, golden %v", name, got.Shape, shape)
 							}
-							v, err := b.Read(context.Background(), got)
-							require.NoError(t, err)
+							v := got.Values
 							golden.Close(t, name, v, want, pc.goldenRel, 1e-6)
 							if sameRel == 0 {
 								cpuOut[name] = v
@@ -193,7 +198,7 @@ func TestNoText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +243,7 @@ func TestCrossAttentionFrequency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +267,7 @@ func TestInputErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +352,7 @@ func TestLoadMissing(t *testing.T) {
 			for n, s := range shapes {
 				w.Put(n, b.New(n, tensor.F32, s...))
 			}
-			_, err := Load(w, cfg)
+			_, err := Load(b, cfg, w)
 			var me *tensor.MissingError
 			if !errors.As(err, &me) || me.Name != tc.want || (me.Have != nil) != tc.shape {
 				t.Fatalf("error %v, want a MissingError for %s", err, tc.want)
@@ -437,8 +442,8 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-// TestFreesIntermediates: Encode leaves only its output allocated, and a
-// traced run releases everything through Trace.Free.
+// TestFreesIntermediates: Encode leaves only its output allocated, traced
+// or not.
 func TestFreesIntermediates(t *testing.T) {
 	cfg := tinyConfig(t)
 	b := cpu.New()
@@ -446,7 +451,7 @@ func TestFreesIntermediates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,15 +475,15 @@ func TestFreesIntermediates(t *testing.T) {
 				t.Errorf("after Encode %d bytes are live beyond the inputs, want only the output's %d", got, want)
 			}
 			b.Free(out)
-			var tr Trace
-			out, err = m.Forward(b, pixels, tc.ids, tc.mask, &tr)
+			m.Trace, _ = modeltest.Capture(t, b)
+			out, err = m.Encode(b, pixels, tc.ids, tc.mask)
+			m.Trace = nil
 			if err != nil {
 				t.Fatal(err)
 			}
 			b.Free(out)
-			tr.Free(b)
 			if got := b.Allocated() - base; got != 0 {
-				t.Errorf("after a traced run and Trace.Free, %d bytes are still live", got)
+				t.Errorf("after a traced run %d bytes are still live", got)
 			}
 		})
 	}

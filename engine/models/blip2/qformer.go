@@ -12,8 +12,9 @@ package blip2
 
 import (
 	"fmt"
-	"math"
+	"strconv"
 
+	"harmony/engine/models/nn"
 	"harmony/engine/tensor"
 )
 
@@ -22,51 +23,38 @@ import (
 type QFormer struct {
 	Config Config
 	Vision *VisionModel
+	// Trace, when set, receives intermediate tensors by module path: the
+	// vision encoder's (see VisionModel.forward), "embeddings" (the
+	// Q-Former's input [B, Q+L, D]), "encoder.layer.N" (each layer's
+	// output) and "query_output" (the last layer's query rows [B, Q, D]).
+	Trace nn.Trace
 
+	weights     *tensor.Weights
 	queryTokens *tensor.Tensor // query_tokens [1, Q, D]
-	wordEmb     *tensor.Tensor // embeddings.word_embeddings.weight [V, D]
-	posEmb      *tensor.Tensor // embeddings.position_embeddings.weight [P, D]
-	embLN       norm           // embeddings.LayerNorm
+	wordEmb     nn.Embedding   // embeddings.word_embeddings.weight [V, D]
+	posEmb      nn.Embedding   // embeddings.position_embeddings.weight [P, D]
+	embLN       nn.LayerNorm   // embeddings.LayerNorm
 	layers      []qLayer
 	proj        projLayer
 }
 
-// qLayer is one Blip2QFormerLayer.
+// qLayer is one Blip2QFormerLayer (BERT style: each block's output is
+// LayerNorm(block + residual)).
 type qLayer struct {
-	q, k, v, attnOut linear // attention.attention.{query,key,value}, attention.output.dense
-	attnLN           norm   // attention.output.LayerNorm
-	hasCross         bool   // layer index % cross_attention_frequency == 0
-	cq, ck, cv       linear // crossattention.attention.* (k, v read the image width)
-	crossOut         linear // crossattention.output.dense
-	crossLN          norm   // crossattention.output.LayerNorm
-	inter, out       linear // text-row FFN: intermediate.dense, output.dense
-	outLN            norm   // output.LayerNorm
-	interQ, outQ     linear // query-row FFN: intermediate_query.dense, output_query.dense
-	outQLN           norm   // output_query.LayerNorm
+	self    nn.Attention  // attention.attention.{query,key,value}, attention.output.dense
+	selfLN  nn.LayerNorm  // attention.output.LayerNorm
+	cross   *nn.Attention // crossattention.*, k and v reading the image width; nil unless layer index % cross_attention_frequency == 0
+	crossLN nn.LayerNorm  // crossattention.output.LayerNorm
+	ffn     nn.MLP        // text rows: intermediate.dense, output.dense
+	ffnLN   nn.LayerNorm  // output.LayerNorm
+	ffnQ    nn.MLP        // query rows: intermediate_query.dense, output_query.dense
+	ffnQLN  nn.LayerNorm  // output_query.LayerNorm
 }
 
 // projLayer is x + dense2(QuickGELU(dense1(LayerNorm(x)))).
 type projLayer struct {
-	ln             norm
-	dense1, dense2 linear
-}
-
-// Trace keeps the intermediates of one Forward call (golden checks,
-// debugging). The caller frees them with Free.
-type Trace struct {
-	Vision      VisionTrace
-	ImageEmbeds *tensor.Tensor   // [B, 1+P, Dv] vision last_hidden_state (post_layernorm)
-	Embeddings  *tensor.Tensor   // [B, Q+L, D] Q-Former embeddings output
-	Layers      []*tensor.Tensor // [B, Q+L, D] each Q-Former layer's output
-	QueryOutput *tensor.Tensor   // [B, Q, D] the query rows of the last layer
-}
-
-// Free releases the kept tensors.
-func (tr *Trace) Free(b tensor.Backend) {
-	tr.Vision.Free(b)
-	b.Free(tr.ImageEmbeds, tr.Embeddings, tr.QueryOutput)
-	b.Free(tr.Layers...)
-	*tr = Trace{}
+	ln  nn.LayerNorm
+	mlp nn.MLP
 }
 
 // Encode returns the projected query embeddings [B, Q, D] (the subject
@@ -74,15 +62,9 @@ func (tr *Trace) Free(b tensor.Backend) {
 // rows textIDs (B rows of equal length L, padded; nil for no text) with
 // attnMask (1 real token, 0 padding; nil for all ones).
 func (m *QFormer) Encode(b tensor.Backend, pixels *tensor.Tensor, textIDs, attnMask [][]int32) (*tensor.Tensor, error) {
-	return m.Forward(b, pixels, textIDs, attnMask, nil)
-}
-
-// Forward is Encode that keeps intermediates in tr when tr is not nil.
-func (m *QFormer) Forward(b tensor.Backend, pixels *tensor.Tensor, textIDs, attnMask [][]int32, tr *Trace) (*tensor.Tensor, error) {
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
-	cfg := m.Config.QFormer
 	if pixels == nil || len(pixels.Shape) != 4 {
 		return nil, fmt.Errorf("blip2: encode: pixels %v must be [B, H, W, 3]", pixels)
 	}
@@ -91,51 +73,27 @@ func (m *QFormer) Forward(b tensor.Backend, pixels *tensor.Tensor, textIDs, attn
 	if err != nil {
 		return nil, err
 	}
-
-	var vtr *VisionTrace
-	if tr != nil {
-		vtr = &tr.Vision
-	}
-	img, err := m.Vision.Forward(b, pixels, vtr)
+	img, err := m.Vision.forward(b, pixels, m.Trace)
 	if err != nil {
 		return nil, err
 	}
-	if tr != nil {
-		tr.ImageEmbeds = img
-	}
 
 	x := m.embed(b, nb, nt, flat)
-	if tr != nil {
-		tr.Embeddings = x
-	}
+	m.Trace.Record("embeddings", x)
 	kb := b.FromF32("qformer.key_bias", keyBias, nb, nq+nt)
-	scale := float32(1 / math.Sqrt(float64(cfg.Hidden/cfg.Heads)))
-	self := tensor.AttnOpts{Heads: cfg.Heads, Scale: scale, KeyBias: kb}
-	cross := tensor.AttnOpts{Heads: cfg.Heads, Scale: scale} // every image token is valid: no mask
 	for i := range m.layers {
-		y := m.layers[i].forward(b, x, img, nq, self, cross, cfg)
-		if tr != nil {
-			tr.Layers = append(tr.Layers, y)
-		} else {
-			b.Free(x)
-		}
+		y := m.layers[i].forward(b, x, img, nq, kb)
+		b.Free(x)
+		m.Trace.Record("encoder.layer."+strconv.Itoa(i), y)
 		x = y
 	}
-	b.Free(kb)
-	if tr == nil {
-		b.Free(img)
-	}
+	b.Free(kb, img)
 
 	qo := b.Slice(x, 1, 0, nq)
-	if tr != nil {
-		tr.QueryOutput = qo
-	} else {
-		b.Free(x)
-	}
+	b.Free(x)
+	m.Trace.Record("query_output", qo)
 	out := m.proj.forward(b, qo)
-	if tr == nil {
-		b.Free(qo)
-	}
+	b.Free(qo)
 	if err := b.Err(); err != nil {
 		b.Free(out)
 		return nil, err
@@ -192,14 +150,10 @@ func (m *QFormer) textInputs(nb int, ids, mask [][]int32) (flat []int32, keyBias
 // embeddings of the text]) → [B, Q+L, D]. Queries get no position.
 func (m *QFormer) embed(b tensor.Backend, nb, nt int, flat []int32) *tensor.Tensor {
 	cfg := m.Config.QFormer
-	x := repeatBatch(b, m.queryTokens, nb) // [B, Q, D]
+	x := nn.RepeatBatch(b, m.queryTokens, nb) // [B, Q, D]
 	if nt > 0 {
-		words := b.Embedding(m.wordEmb, flat) // [B·L, D]
-		posIDs := make([]int32, nt)
-		for i := range posIDs {
-			posIDs[i] = int32(i)
-		}
-		pos := b.Embedding(m.posEmb, posIDs) // [L, D]
+		words := m.wordEmb.Forward(b, flat) // [B·L, D]
+		pos := m.posEmb.Positions(b, nt)    // [L, D]
 		text := b.Add(b.Reshape(words, nb, nt, cfg.Hidden), pos)
 		b.Free(words, pos)
 		q := x
@@ -209,24 +163,18 @@ func (m *QFormer) embed(b tensor.Backend, nb, nt int, flat []int32) *tensor.Tens
 		}
 		b.Free(text)
 	}
-	out := b.LayerNorm(x, m.embLN.g, m.embLN.b, cfg.LayerNormEps)
+	out := m.embLN.Forward(b, x)
 	if x != m.queryTokens {
 		b.Free(x)
 	}
 	return out
 }
 
-// forward is one Q-Former layer over x [B, Q+L, D] (§6.3).
-func (l *qLayer) forward(b tensor.Backend, x, img *tensor.Tensor, nq int, self, cross tensor.AttnOpts, cfg QFormerConfig) *tensor.Tensor {
-	eps := cfg.LayerNormEps
+// forward is one Q-Former layer over x [B, Q+L, D] (§6.3); keyBias masks
+// the text padding in self-attention.
+func (l *qLayer) forward(b tensor.Backend, x, img *tensor.Tensor, nq int, keyBias *tensor.Tensor) *tensor.Tensor {
 	// 1. Self-attention over queries and text, padding masked.
-	q := b.Linear(x, l.q.w, l.q.b, tensor.Epilogue{})
-	k := b.Linear(x, l.k.w, l.k.b, tensor.Epilogue{})
-	v := b.Linear(x, l.v.w, l.v.b, tensor.Epilogue{})
-	a, _ := b.Attention(q, k, v, self)
-	b.Free(q, k, v)
-	all := addNorm(b, a, l.attnOut, x, l.attnLN, eps)
-	b.Free(a)
+	all := addNorm(b, l.self.Forward(b, x, x, x, tensor.AttnOpts{KeyBias: keyBias}), l.selfLN)
 
 	// 2. Split the query rows from the text rows.
 	aq, at := all, (*tensor.Tensor)(nil)
@@ -235,54 +183,40 @@ func (l *qLayer) forward(b tensor.Backend, x, img *tensor.Tensor, nq int, self, 
 		b.Free(all)
 	}
 
-	// 3. Cross-attention of the query rows to the image embeddings.
-	if l.hasCross {
-		cq := b.Linear(aq, l.cq.w, l.cq.b, tensor.Epilogue{})
-		ck := b.Linear(img, l.ck.w, l.ck.b, tensor.Epilogue{})
-		cv := b.Linear(img, l.cv.w, l.cv.b, tensor.Epilogue{})
-		c, _ := b.Attention(cq, ck, cv, cross)
-		b.Free(cq, ck, cv)
-		cqOut := addNorm(b, c, l.crossOut, aq, l.crossLN, eps)
-		b.Free(c, aq)
-		aq = cqOut
+	// 3. Cross-attention of the query rows to the image embeddings (every
+	// image token is valid: no mask).
+	if l.cross != nil {
+		cq := addNorm(b, l.cross.Forward(b, aq, img, aq, tensor.AttnOpts{}), l.crossLN)
+		b.Free(aq)
+		aq = cq
 	}
 
 	// 4–5. Separate FFNs for query and text rows.
-	fq := ffn(b, aq, l.interQ, l.outQ, l.outQLN, cfg)
+	fq := addNorm(b, l.ffnQ.Forward(b, aq, aq), l.ffnQLN)
 	b.Free(aq)
 	if at == nil {
 		return fq
 	}
-	ft := ffn(b, at, l.inter, l.out, l.outLN, cfg)
+	ft := addNorm(b, l.ffn.Forward(b, at, at), l.ffnLN)
 	b.Free(at)
 	y := b.Concat(1, fq, ft)
 	b.Free(fq, ft)
 	return y
 }
 
-// addNorm is BERT's output block: LayerNorm(dense(h) + residual).
-func addNorm(b tensor.Backend, h *tensor.Tensor, dense linear, residual *tensor.Tensor, ln norm, eps float32) *tensor.Tensor {
-	r := b.Linear(h, dense.w, dense.b, tensor.Epilogue{Residual: residual})
-	y := b.LayerNorm(r, ln.g, ln.b, eps)
+// addNorm is the LayerNorm closing each BERT block; it takes r (block
+// output + residual) and frees it.
+func addNorm(b tensor.Backend, r *tensor.Tensor, ln nn.LayerNorm) *tensor.Tensor {
+	y := ln.Forward(b, r)
 	b.Free(r)
-	return y
-}
-
-// ffn is LayerNorm(W2·act(W1·x + b1) + b2 + x).
-func ffn(b tensor.Backend, x *tensor.Tensor, inter, out linear, ln norm, cfg QFormerConfig) *tensor.Tensor {
-	f := b.Linear(x, inter.w, inter.b, tensor.Epilogue{Act: cfg.Act})
-	y := addNorm(b, f, out, x, ln, cfg.LayerNormEps)
-	b.Free(f)
 	return y
 }
 
 // forward is ProjLayer (§6.4): pre-norm residual MLP with QuickGELU, no
 // trailing norm (dropout is off at inference).
 func (p *projLayer) forward(b tensor.Backend, x *tensor.Tensor) *tensor.Tensor {
-	h := b.LayerNorm(x, p.ln.g, p.ln.b, ProjLayerEps)
-	f := b.Linear(h, p.dense1.w, p.dense1.b, tensor.Epilogue{Act: tensor.ActQuickGELU})
+	h := p.ln.Forward(b, x)
+	y := p.mlp.Forward(b, h, x)
 	b.Free(h)
-	y := b.Linear(f, p.dense2.w, p.dense2.b, tensor.Epilogue{Residual: x})
-	b.Free(f)
 	return y
 }

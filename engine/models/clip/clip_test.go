@@ -95,7 +95,7 @@ func TestGolden(t *testing.T) {
 				w, err := loader.ReadSafetensorsWeights(b, "text_encoder", path, pc.p)
 				require.NoError(t, err)
 				defer w.Free(b)
-				m, err := Load(w, cfg)
+				m, err := Load(b, cfg, w)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -109,13 +109,17 @@ func TestGolden(t *testing.T) {
 							ctxT = b.FromF32("ctx", v, s...)
 							defer b.Free(ctxT)
 						}
-						var tr Trace
+						var traced map[string]modeltest.Captured
+						m.Trace, traced = modeltest.Capture(t, b)
 						start := time.Now()
-						out, err := m.Forward(b, ids, ctxT, ec.pos, &tr)
-						defer tr.Free(b)
+						out, err := m.Encode(b, ids, ctxT, ec.pos)
+						m.Trace = nil
 						require.NoError(t, err)
-						defer b.Free(out)
-						check := func(name string, got *tensor.Tensor) {
+						v, err := b.Read(context.Background(), out)
+						require.NoError(t, err)
+						traced["out"] = modeltest.Captured{Values: v, Shape: out.Shape}
+						b.Free(out)
+						check := func(name string, got modeltest.Captured) {
 							t.Helper()
 							if name == "" {
 								return
@@ -124,8 +128,7 @@ func TestGolden(t *testing.T) {
 							if !slices.Equal(got.Shape, shape) {
 								t.Fatalf("%s: shape %v, golden %v", name, got.Shape, shape)
 							}
-							v, err := b.Read(context.Background(), got)
-							require.NoError(t, err)
+							v := got.Values
 							golden.Close(t, name, v, want, pc.goldenRel, 1e-6)
 							if sameRel == 0 {
 								cpuOut[name] = v
@@ -133,9 +136,9 @@ func TestGolden(t *testing.T) {
 								golden.Close(t, name+" vs cpu on the same f16 weights", v, ref, sameRel, 1e-6)
 							}
 						}
-						check(ec.embeddings, tr.Embeddings)
-						check(ec.layer0, tr.Layers[0])
-						check(ec.last, out)
+						check(ec.embeddings, traced["embeddings"])
+						check(ec.layer0, traced["encoder.layers.0"])
+						check(ec.last, traced["out"])
 						t.Logf("%s %s: %v", b.Name(), ec.name, time.Since(start))
 					})
 				}
@@ -154,7 +157,7 @@ func TestContextEdges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,18 +168,19 @@ func TestContextEdges(t *testing.T) {
 		ctxV[i] = float32(i%17) / 7
 	}
 	ctxT := b.FromF32("ctx", ctxV, 2, nc, d)
-	tokTab, _ := b.Read(context.Background(), m.tokenEmb)
-	posTab, _ := b.Read(context.Background(), m.posEmb)
+	tokTab, _ := b.Read(context.Background(), m.tokenEmb.Table)
+	posTab, _ := b.Read(context.Background(), m.posEmb.Table)
 	pos := []int{0, nt}
-	var tr Trace
-	out, err := m.Forward(b, ids, ctxT, pos, &tr)
+	var traced map[string]modeltest.Captured
+	m.Trace, traced = modeltest.Capture(t, b)
+	out, err := m.Encode(b, ids, ctxT, pos)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []int{2, nt + nc, d}; !slices.Equal(out.Shape, want) {
 		t.Fatalf("output %v, want %v", out.Shape, want)
 	}
-	got, _ := b.Read(context.Background(), tr.Embeddings)
+	got := traced["embeddings"].Values
 	var want []float32
 	for r := range ids {
 		var rows [][]float32
@@ -204,7 +208,7 @@ func TestInputErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +293,7 @@ func TestLoadMissing(t *testing.T) {
 			for n, s := range shapes {
 				w.Put(n, b.New(n, tensor.F32, s...))
 			}
-			_, err := Load(w, cfg)
+			_, err := Load(b, cfg, w)
 			var me *tensor.MissingError
 			if !errors.As(err, &me) || me.Name != tc.want || (me.Have != nil) != tc.shape {
 				t.Fatalf("error %v, want a MissingError for %s", err, tc.want)
@@ -331,8 +335,8 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-// TestFreesIntermediates: Encode leaves only its output allocated, and a
-// traced run releases everything through Trace.Free.
+// TestFreesIntermediates: Encode leaves only its output allocated, traced
+// or not.
 func TestFreesIntermediates(t *testing.T) {
 	cfg := tinyConfig(t)
 	b := cpu.New()
@@ -340,7 +344,7 @@ func TestFreesIntermediates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Load(w, cfg)
+	m, err := Load(b, cfg, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,14 +359,13 @@ func TestFreesIntermediates(t *testing.T) {
 		t.Errorf("after Encode %d bytes are live beyond the inputs, want only the output's %d", got, want)
 	}
 	b.Free(out)
-	var tr Trace
-	out, err = m.Forward(b, ids, ctxT, []int{2, 0}, &tr)
+	m.Trace, _ = modeltest.Capture(t, b)
+	out, err = m.Encode(b, ids, ctxT, []int{2, 0})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.Free(out)
-	tr.Free(b)
 	if got := b.Allocated() - base; got != 0 {
-		t.Errorf("after a traced run and Trace.Free, %d bytes are still live", got)
+		t.Errorf("after a traced run %d bytes are still live", got)
 	}
 }

@@ -10,81 +10,49 @@ package clip
 import (
 	"errors"
 	"fmt"
-	"math"
+	"strconv"
 
+	"harmony/engine/models/nn"
 	"harmony/engine/tensor"
 )
 
 // prefix is where the text transformer lives in the state dict.
-const prefix = "text_model."
+const prefix = "text_model"
 
-// TextModel is a loaded text encoder. Its tensors belong to the Weights it
-// was loaded from; the model never frees them.
+// TextModel is a loaded text encoder. It owns the Weights it was loaded
+// from: Free releases them.
 type TextModel struct {
 	Config Config
+	// Trace, when set, receives intermediate tensors by module path
+	// ("embeddings": token (+ context) + position embeddings,
+	// "encoder.layers.N": each layer's output), all [B, S, D].
+	Trace nn.Trace
 
-	tokenEmb *tensor.Tensor // embeddings.token_embedding.weight [V, D]
-	posEmb   *tensor.Tensor // embeddings.position_embedding.weight [P, D]
-	layers   []layer
-	final    norm // final_layer_norm
+	weights  *tensor.Weights
+	tokenEmb nn.Embedding // embeddings.token_embedding.weight [V, D]
+	posEmb   nn.Embedding // embeddings.position_embedding.weight [P, D]
+	layers   []nn.EncoderLayer
+	final    nn.LayerNorm // final_layer_norm
 }
 
-type linear struct{ w, b *tensor.Tensor } // PyTorch nn.Linear: w [out, in], b [out]
-type norm struct{ g, b *tensor.Tensor }   // nn.LayerNorm weight and bias
-
-type layer struct {
-	ln1, ln2     norm
-	q, k, v, out linear // self_attn.{q,k,v,out}_proj
-	fc1, fc2     linear // mlp
-}
-
-// getter fetches tensors by state-dict name and shape, recording each
-// request, so that Tensors and Load walk the same list.
-type getter struct {
-	w      *tensor.Weights // nil: record only
-	shapes map[string][]int
-	errs   []error
-}
-
-func (g *getter) get(name string, shape ...int) *tensor.Tensor {
-	g.shapes[name] = shape
-	if g.w == nil {
-		return nil
-	}
-	t, err := g.w.Shaped(name, shape...)
-	if err != nil {
-		g.errs = append(g.errs, err)
-	}
-	return t
-}
-
-func (g *getter) linear(name string, out, in int) linear {
-	return linear{g.get(name+".weight", out, in), g.get(name+".bias", out)}
-}
-
-func (g *getter) norm(name string, c int) norm {
-	return norm{g.get(name+".weight", c), g.get(name+".bias", c)}
-}
-
-func build(cfg Config, g *getter) *TextModel {
+func build(cfg Config, v *nn.Vars) *TextModel {
 	d := cfg.Hidden
 	m := &TextModel{Config: cfg}
-	m.tokenEmb = g.get(prefix+"embeddings.token_embedding.weight", cfg.VocabSize, d)
-	m.posEmb = g.get(prefix+"embeddings.position_embedding.weight", cfg.MaxPositions, d)
+	v = v.Sub(prefix)
+	m.tokenEmb = nn.LoadEmbedding(v, "embeddings.token_embedding.weight", cfg.VocabSize, d)
+	m.posEmb = nn.LoadEmbedding(v, "embeddings.position_embedding.weight", cfg.MaxPositions, d)
 	for i := range cfg.Layers {
-		p := fmt.Sprintf("%sencoder.layers.%d.", prefix, i)
-		m.layers = append(m.layers, layer{
-			ln1: g.norm(p+"layer_norm1", d),
-			ln2: g.norm(p+"layer_norm2", d),
-			q:   g.linear(p+"self_attn.q_proj", d, d),
-			k:   g.linear(p+"self_attn.k_proj", d, d),
-			v:   g.linear(p+"self_attn.v_proj", d, d),
-			out: g.linear(p+"self_attn.out_proj", d, d),
-			fc1: g.linear(p+"mlp.fc1", cfg.Intermediate, d),
-			fc2: g.linear(p+"mlp.fc2", d, cfg.Intermediate),
+		lv := v.At("encoder.layers", i)
+		m.layers = append(m.layers, nn.EncoderLayer{
+			LN1: nn.LoadLayerNorm(lv, "layer_norm1", d, cfg.LayerNormEps),
+			LN2: nn.LoadLayerNorm(lv, "layer_norm2", d, cfg.LayerNormEps),
+			Attn: nn.LoadAttention(lv.Sub("self_attn"), nn.AttnSpec{
+				Names: nn.CLIPAttnNames, Dim: d, Heads: cfg.Heads, QKVBias: true, OutBias: true,
+			}),
+			MLP: nn.LoadMLP(lv.Sub("mlp"), "fc1", "fc2", d, cfg.Intermediate, cfg.Act, false),
 		})
 	}
-	m.final = g.norm(prefix+"final_layer_norm", d)
+	m.final = nn.LoadLayerNorm(v, "final_layer_norm", d, FinalLayerNormEps)
 	return m
 }
 
@@ -92,37 +60,33 @@ func build(cfg Config, g *getter) *TextModel {
 // config implies (the int64 position_ids buffer is not read: positions are
 // 0..S−1).
 func Tensors(cfg Config) map[string][]int {
-	g := &getter{shapes: map[string][]int{}}
-	build(cfg, g)
-	return g.shapes
+	v := nn.Recorder()
+	build(cfg, v)
+	return v.Shapes()
 }
 
 // Load checks every tensor the model needs for presence and shape before
-// anything runs; the error joins a *tensor.MissingError per problem.
-func Load(w *tensor.Weights, cfg Config) (*TextModel, error) {
+// anything runs; the error wraps the first *tensor.MissingError. The model
+// owns w from then on.
+func Load(b tensor.Backend, cfg Config, w *tensor.Weights) (*TextModel, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := &getter{w: w, shapes: map[string][]int{}}
-	m := build(cfg, g)
-	if len(g.errs) > 0 {
-		return nil, fmt.Errorf("clip: load: %w", errors.Join(g.errs...))
+	v := nn.NewVars(b, w)
+	m := build(cfg, v)
+	if err := v.Finish("clip"); err != nil {
+		return nil, err
 	}
+	m.weights = w
 	return m, nil
 }
 
-// Trace keeps intermediate activations of one Forward call (golden checks,
-// debugging). The caller frees them with Free.
-type Trace struct {
-	Embeddings *tensor.Tensor   // [B, S, D] token (+ context) + position embeddings
-	Layers     []*tensor.Tensor // [B, S, D] output of each encoder layer
-}
-
-// Free releases the kept tensors.
-func (tr *Trace) Free(b tensor.Backend) {
-	b.Free(tr.Embeddings)
-	b.Free(tr.Layers...)
-	*tr = Trace{}
+// Free releases the weights.
+func (m *TextModel) Free(b tensor.Backend) {
+	if m.weights != nil {
+		m.weights.Free(b)
+		m.weights = nil
+	}
 }
 
 // Encode runs the text encoder and returns last_hidden_state [B, S, D]
@@ -134,11 +98,6 @@ func (tr *Trace) Free(b tensor.Backend) {
 // gets position embedding 0..S−1 and the causal mask spans all S rows,
 // context included (§7.1–7.2). No padding mask is applied.
 func (m *TextModel) Encode(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, ctxBeginPos []int) (*tensor.Tensor, error) {
-	return m.Forward(b, ids, ctx, ctxBeginPos, nil)
-}
-
-// Forward is Encode that keeps intermediates in tr when tr is not nil.
-func (m *TextModel) Forward(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, ctxBeginPos []int, tr *Trace) (*tensor.Tensor, error) {
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
@@ -146,28 +105,16 @@ func (m *TextModel) Forward(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor,
 	if err != nil {
 		return nil, err
 	}
-	if tr != nil {
-		tr.Embeddings = x
-	}
-	cfg := m.Config
-	attn := tensor.AttnOpts{
-		Heads:  cfg.Heads,
-		Scale:  float32(1 / math.Sqrt(float64(cfg.Hidden/cfg.Heads))),
-		Causal: true,
-	}
+	m.Trace.Record("embeddings", x)
+	attn := tensor.AttnOpts{Causal: true}
 	for i := range m.layers {
-		y := m.layers[i].forward(b, x, attn, cfg.Act, cfg.LayerNormEps)
-		if tr != nil {
-			tr.Layers = append(tr.Layers, y)
-		} else {
-			b.Free(x)
-		}
+		y := m.layers[i].Forward(b, x, attn)
+		b.Free(x)
+		m.Trace.Record("encoder.layers."+strconv.Itoa(i), y)
 		x = y
 	}
-	out := b.LayerNorm(x, m.final.g, m.final.b, FinalLayerNormEps)
-	if tr == nil {
-		b.Free(x)
-	}
+	out := m.final.Forward(b, x)
+	b.Free(x)
 	if err := b.Err(); err != nil {
 		b.Free(out)
 		return nil, err
@@ -215,7 +162,7 @@ func (m *TextModel) embed(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, c
 		return nil, fmt.Errorf("clip: encode: sequence of %d tokens exceeds max_position_embeddings %d", ns, m.Config.MaxPositions)
 	}
 
-	tok := b.Embedding(m.tokenEmb, flat) // [B·T, D]
+	tok := m.tokenEmb.Forward(b, flat) // [B·T, D]
 	seq := tok
 	if ctx != nil {
 		// Row r becomes tok[r, :p] ++ ctx[r] ++ tok[r, p:], gathered by one
@@ -235,11 +182,7 @@ func (m *TextModel) embed(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, c
 		seq = b.Concat(0, parts...) // [B·S, D]
 		b.Free(tok)
 	}
-	posIDs := make([]int32, ns)
-	for i := range posIDs {
-		posIDs[i] = int32(i)
-	}
-	pos := b.Embedding(m.posEmb, posIDs) // [S, D]
+	pos := m.posEmb.Positions(b, ns) // [S, D]
 	x := b.Add(b.Reshape(seq, nb, ns, d), pos)
 	b.Free(seq, pos)
 	if err := b.Err(); err != nil {
@@ -247,24 +190,4 @@ func (m *TextModel) embed(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, c
 		return nil, err
 	}
 	return x, nil
-}
-
-// forward is one pre-LN CLIPEncoderLayer:
-// h = x + out_proj(attn(LN1(x))); y = h + fc2(act(fc1(LN2(h)))).
-func (l *layer) forward(b tensor.Backend, x *tensor.Tensor, attn tensor.AttnOpts, act tensor.Act, eps float32) *tensor.Tensor {
-	h := b.LayerNorm(x, l.ln1.g, l.ln1.b, eps)
-	q := b.Linear(h, l.q.w, l.q.b, tensor.Epilogue{})
-	k := b.Linear(h, l.k.w, l.k.b, tensor.Epilogue{})
-	v := b.Linear(h, l.v.w, l.v.b, tensor.Epilogue{})
-	b.Free(h)
-	a, _ := b.Attention(q, k, v, attn)
-	b.Free(q, k, v)
-	r := b.Linear(a, l.out.w, l.out.b, tensor.Epilogue{Residual: x})
-	b.Free(a)
-	h = b.LayerNorm(r, l.ln2.g, l.ln2.b, eps)
-	f := b.Linear(h, l.fc1.w, l.fc1.b, tensor.Epilogue{Act: act})
-	b.Free(h)
-	y := b.Linear(f, l.fc2.w, l.fc2.b, tensor.Epilogue{Residual: r})
-	b.Free(f, r)
-	return y
 }

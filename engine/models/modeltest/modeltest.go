@@ -1,11 +1,13 @@
 // Package modeltest is the model packages' shared test support: the
 // backends every model test body runs on (the CPU reference, and the GPU
-// backend natively and in the wasm build under Node + Dawn), and the
-// released checkpoint's tensor table (testdata/blipdiffusion_tensors.tsv).
+// backend natively and in the wasm build under Node + Dawn), the capture of
+// traced intermediates, and the released checkpoint's tensor table
+// (testdata/blipdiffusion_tensors.tsv).
 // Only tests import it.
 package modeltest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -15,6 +17,7 @@ import (
 	"harmony/engine/cpu"
 	"harmony/engine/gpu/gputest"
 	"harmony/engine/kernels"
+	"harmony/engine/models/nn"
 	"harmony/engine/tensor"
 	"harmony/loader/golden"
 )
@@ -49,6 +52,26 @@ func ForEach(t *testing.T, body func(t *testing.T, b tensor.Backend, bc Backend)
 	for _, bc := range Backends() {
 		t.Run(bc.Name, func(t *testing.T) { body(t, bc.Open(t), bc) })
 	}
+}
+
+// Captured is a traced tensor's values and shape.
+type Captured struct {
+	Values []float32
+	Shape  []int
+}
+
+// Capture is an nn.Trace that reads every tensor a model hands it into
+// got, by name (a model frees what it traces as soon as the call returns).
+func Capture(t testing.TB, b tensor.Backend) (tr nn.Trace, got map[string]Captured) {
+	got = map[string]Captured{}
+	return func(name string, x *tensor.Tensor) {
+		v, err := b.Read(context.Background(), x)
+		if err != nil {
+			t.Errorf("trace %s: %v", name, err)
+			return
+		}
+		got[name] = Captured{Values: v, Shape: slices.Clone(x.Shape)}
+	}, got
 }
 
 // Released is one row of the released checkpoint's tensor table.

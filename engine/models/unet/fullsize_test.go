@@ -4,8 +4,9 @@ import (
 	"testing"
 
 	"harmony/engine/cpu"
+	"harmony/engine/dryrun"
+	"harmony/engine/models/nn"
 	"harmony/engine/models/released"
-	"harmony/engine/models/unet/dryrun"
 	"harmony/engine/tensor"
 	"harmony/loader"
 	"harmony/loader/golden"
@@ -20,7 +21,7 @@ type harmonyHook struct {
 	probes int
 }
 
-func (h *harmonyHook) Attention(s Site) ([2]int, *tensor.Swap) {
+func (h *harmonyHook) Attention(s nn.Site) ([2]int, *tensor.Swap) {
 	switch {
 	case s.Cross && s.Block != "mid":
 		return [2]int{2, 18}, nil
@@ -33,7 +34,7 @@ func (h *harmonyHook) Attention(s Site) ([2]int, *tensor.Swap) {
 	return [2]int{}, nil
 }
 
-func (h *harmonyHook) Probs(s Site, p *tensor.Tensor) {
+func (h *harmonyHook) Probs(s nn.Site, p *tensor.Tensor) {
 	h.probes++
 	h.b.Free(p)
 }
@@ -48,11 +49,7 @@ func TestFullSizeDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := dryrun.New()
-	w := tensor.NewWeights("unet")
-	for name, s := range Tensors(cfg) {
-		w.Put(name, b.NewWeight(name, loader.StorageType(loader.PrecisionF16, name, s), s...))
-	}
-	u, err := Load(b, cfg, w)
+	u, err := Load(b, cfg, nn.Placeholders(b, "unet", Tensors(cfg), f16Storage))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +57,10 @@ func TestFullSizeDryRun(t *testing.T) {
 	ctx := b.New("context", tensor.F32, 4, 77, 768)
 	base := b.Live
 	hook := &harmonyHook{b: b}
-	out := u.Forward(b, sample, []float32{981}, ctx, hook)
+	out, err := u.Forward(b, sample, []float32{981}, ctx, hook)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := b.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -97,16 +97,11 @@ func TestFullSizeDryRun(t *testing.T) {
 // input size (batch 2, 16×24 latent).
 func tinyFlops(t testing.TB, cfg *Config) int64 {
 	b := dryrun.New()
-	w := tensor.NewWeights("unet")
-	for name, s := range Tensors(cfg) {
-		w.Put(name, b.NewWeight(name, tensor.F32, s...))
-	}
-	u, err := Load(b, cfg, w)
+	u, err := Load(b, cfg, nn.Placeholders(b, "unet", Tensors(cfg), nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.Forward(b, b.New("s", tensor.F32, 2, 16, 24, cfg.InChannels), []float32{875}, b.New("c", tensor.F32, 2, 77, cfg.CrossDim[0]), nil)
-	if err := b.Err(); err != nil {
+	if _, err := u.Forward(b, b.New("s", tensor.F32, 2, 16, 24, cfg.InChannels), []float32{875}, b.New("c", tensor.F32, 2, 77, cfg.CrossDim[0]), nil); err != nil {
 		t.Fatal(err)
 	}
 	return b.Flops
@@ -119,11 +114,16 @@ func BenchmarkTinyUNet(bm *testing.B) {
 	g := golden.Open(bm, "golden", "e_unet.safetensors")
 	u := tiny(bm, b, "diffusion_pytorch_model.safetensors", loader.PrecisionF32)
 	defer u.Free(b)
-	flops := tinyFlops(bm, u.Cfg)
+	flops := tinyFlops(bm, u.Config)
 	sample, ts, ctx := goldenInputs(bm, b, g)
 	bm.ResetTimer()
 	for range bm.N {
-		b.Free(u.Forward(b, sample, ts, ctx, nil))
+		b.Free(mustForward(bm, u, b, sample, ts, ctx, nil))
 	}
 	bm.ReportMetric(float64(flops)*float64(bm.N)/bm.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// f16Storage is the storage type of a PrecisionF16 load.
+func f16Storage(name string, shape []int) tensor.DType {
+	return loader.StorageType(loader.PrecisionF16, name, shape)
 }

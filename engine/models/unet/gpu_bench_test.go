@@ -27,7 +27,7 @@ func BenchmarkTinyUNetGPU(bm *testing.B) {
 	ctxb := context.Background()
 	// The first call compiles the pipelines.
 	t0 := time.Now()
-	b.Free(u.Forward(b, sample, ts, ctx, nil))
+	b.Free(mustForward(bm, u, b, sample, ts, ctx, nil))
 	if err := b.Sync(ctxb); err != nil {
 		bm.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func BenchmarkTinyUNetGPU(bm *testing.B) {
 	d0 := dev.Stats().Dispatches
 	bm.ResetTimer()
 	for range bm.N {
-		b.Free(u.Forward(b, sample, ts, ctx, nil))
+		b.Free(mustForward(bm, u, b, sample, ts, ctx, nil))
 		if err := b.Sync(ctxb); err != nil {
 			bm.Fatal(err)
 		}

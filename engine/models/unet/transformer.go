@@ -6,8 +6,7 @@
 package unet
 
 import (
-	"math"
-
+	"harmony/engine/models/nn"
 	"harmony/engine/tensor"
 )
 
@@ -24,21 +23,19 @@ const (
 // so the feed-forward runs over row chunks of at most this many elements.
 const ffChunkElems = 1 << 24
 
-// attention is a diffusers Attention (heads × head dim = inner width).
+// attention is a diffusers Attention (heads × head dim = inner width)
+// whose projections may run joined with others.
 type attention struct {
-	q, k, v, out linear
+	nn.Attention
 	// Weights joined at load: qkv [3·inner, C] for self-attention; keys
 	// and values from the context are projected for every such layer of
 	// the UNet at once (ctx, slot: see contextKV). nil when the parts could
 	// not be joined (then q, k, v run one by one).
 	qkv    *tensor.Tensor
 	ctx    *contextKV
-	slot   int    // this layer's k, v are slabs 2·slot, 2·slot+1 of ctx's projection
-	prefix string // state-dict prefix ("…attn2.")
-	inner  int
-	heads  int
-	scale  float32 // head_dim^−½
-	site   Site    // H and W are filled per call
+	slot   int     // this layer's k, v are slabs 2·slot, 2·slot+1 of ctx's projection
+	prefix string  // state-dict prefix ("…attn2.")
+	site   nn.Site // H and W are filled per call
 }
 
 // contextKV joins the k and v weights of every attention layer that reads
@@ -63,16 +60,14 @@ func slab(b tensor.Backend, t *tensor.Tensor, i int) *tensor.Tensor {
 func (a *attention) project(b tensor.Backend, x, kv *tensor.Tensor, f *fwd) (q, k, v *tensor.Tensor, free func()) {
 	switch {
 	case a.qkv != nil && kv == x:
-		t := b.Linear(x, a.qkv, nil, tensor.Epilogue{Split: a.inner})
+		t := b.Linear(x, a.qkv, nil, tensor.Epilogue{Split: a.Inner})
 		return slab(b, t, 0), slab(b, t, 1), slab(b, t, 2), func() { b.Free(t) }
 	case a.ctx != nil && f != nil && kv == f.context:
 		t := f.contextProjection(b, a.ctx)
-		q = a.q.apply(b, x, tensor.Epilogue{})
+		q = a.Q.Forward(b, x, tensor.Epilogue{})
 		return q, slab(b, t, 2*a.slot), slab(b, t, 2*a.slot+1), func() { b.Free(q) }
 	}
-	q = a.q.apply(b, x, tensor.Epilogue{})
-	k = a.k.apply(b, kv, tensor.Epilogue{})
-	v = a.v.apply(b, kv, tensor.Epilogue{})
+	q, k, v = a.Project(b, x, kv)
 	return q, k, v, func() { b.Free(q, k, v) }
 }
 
@@ -82,13 +77,13 @@ func (a *attention) project(b tensor.Backend, x, kv *tensor.Tensor, f *fwd) (q, 
 func (a *attention) forward(b tensor.Backend, x, kv, residual *tensor.Tensor, f *fwd, h, w int) *tensor.Tensor {
 	hook, tr := f.hook, f.trace
 	q, k, v, freeQKV := a.project(b, x, kv, f)
-	opts := tensor.AttnOpts{Heads: a.heads, Scale: a.scale}
+	var opts tensor.AttnOpts
 	site := a.site
 	site.H, site.W = h, w
 	if hook != nil {
 		opts.ProbCols, opts.Swap = hook.Attention(site)
 	}
-	o, probs := b.Attention(q, k, v, opts)
+	o, probs := a.Attend(b, q, k, v, opts)
 	freeQKV()
 	if probs != nil {
 		if hook != nil {
@@ -100,29 +95,29 @@ func (a *attention) forward(b tensor.Backend, x, kv, residual *tensor.Tensor, f 
 	var out *tensor.Tensor
 	if tr != nil && residual != nil {
 		// Tracing records the layer's output before the residual add.
-		y := a.out.apply(b, o, tensor.Epilogue{})
+		y := a.Out.Forward(b, o, tensor.Epilogue{})
 		tr(site.Name, y)
 		out = b.Add(y, residual)
 		b.Free(y)
 	} else {
-		out = a.out.apply(b, o, tensor.Epilogue{Residual: residual})
+		out = a.Out.Forward(b, o, tensor.Epilogue{Residual: residual})
 	}
 	b.Free(o)
 	return out
 }
 
 // feedForward is diffusers' FeedForward with GEGLU: net.0.proj C → 2F,
-// value·GELU(gate), net.2 F → C.
+// value·GELU(gate), net.2 F → C, over row chunks.
 type feedForward struct {
-	proj, out linear
-	inner     int // F
-	name      string
+	mlp   nn.MLP
+	inner int // F
+	name  string
 }
 
 // forward runs the feed-forward on x [B, N, C] and adds residual (or nil).
 // The projection's GEGLU is fused into its epilogue (no [rows, 2F] tensor);
 // rows are still chunked as they were for it.
-func (f *feedForward) forward(b tensor.Backend, x, residual *tensor.Tensor, tr Trace, chunkElems int) *tensor.Tensor {
+func (f *feedForward) forward(b tensor.Backend, x, residual *tensor.Tensor, tr nn.Trace, chunkElems int) *tensor.Tensor {
 	if tr != nil && residual != nil {
 		y := f.forward(b, x, nil, nil, chunkElems)
 		tr(f.name, y)
@@ -135,7 +130,7 @@ func (f *feedForward) forward(b tensor.Backend, x, residual *tensor.Tensor, tr T
 	rows := x.Numel() / c
 	chunk := max(1, chunkElems/(2*f.inner))
 	if chunk >= rows {
-		return f.rows(b, x, residual)
+		return f.mlp.Forward(b, x, residual)
 	}
 	var parts []*tensor.Tensor
 	for r0 := 0; r0 < rows; r0 += chunk {
@@ -144,50 +139,41 @@ func (f *feedForward) forward(b tensor.Backend, x, residual *tensor.Tensor, tr T
 		if residual != nil {
 			res = b.View(residual, r0*c, n, c)
 		}
-		parts = append(parts, f.rows(b, b.View(x, r0*c, n, c), res))
+		parts = append(parts, f.mlp.Forward(b, b.View(x, r0*c, n, c), res))
 	}
 	out := b.Concat(0, parts...)
 	b.Free(parts...)
-	return setShape(b, out, shape...)
-}
-
-func (f *feedForward) rows(b tensor.Backend, x, residual *tensor.Tensor) *tensor.Tensor {
-	g := f.proj.apply(b, x, tensor.Epilogue{GEGLU: true})
-	out := f.out.apply(b, g, tensor.Epilogue{Residual: residual})
-	b.Free(g)
-	return out
+	return nn.Relabel(b, out, shape...)
 }
 
 // basicBlock is a BasicTransformerBlock with layer_norm and GEGLU.
 type basicBlock struct {
-	norm1, norm2, norm3 norm
+	norm1, norm2, norm3 nn.LayerNorm
 	attn1, attn2        attention
 	onlyCross           bool // attn1 attends to the context
 	ff                  feedForward
 	name                string
 }
 
-func loadBasicBlock(p *Params, name string, dim, heads, headDim, crossDim int, onlyCross bool, site Site) *basicBlock {
+func loadBasicBlock(p *nn.Vars, name string, dim, heads, headDim, crossDim int, onlyCross bool, site nn.Site) *basicBlock {
 	inner := heads * headDim
-	scale := float32(1 / math.Sqrt(float64(headDim)))
 	kv1 := dim
 	if onlyCross {
 		kv1 = crossDim
 	}
 	bb := &basicBlock{name: name, onlyCross: onlyCross}
-	bb.norm1 = loadNorm(p, "norm1", dim)
-	bb.attn1 = loadAttention(p.Sub("attn1"), dim, kv1, inner, heads, scale, !onlyCross)
+	bb.norm1 = nn.LoadLayerNorm(p, "norm1", dim, blockLNEps)
+	bb.attn1 = loadAttention(p.Sub("attn1"), dim, kv1, inner, heads, !onlyCross)
 	bb.attn1.site = site
 	bb.attn1.site.Name, bb.attn1.site.Cross = name+".attn1", onlyCross
-	bb.norm2 = loadNorm(p, "norm2", dim)
-	bb.attn2 = loadAttention(p.Sub("attn2"), dim, crossDim, inner, heads, scale, false)
+	bb.norm2 = nn.LoadLayerNorm(p, "norm2", dim, blockLNEps)
+	bb.attn2 = loadAttention(p.Sub("attn2"), dim, crossDim, inner, heads, false)
 	bb.attn2.site = site
 	bb.attn2.site.Name, bb.attn2.site.Cross = name+".attn2", true
-	bb.norm3 = loadNorm(p, "norm3", dim)
+	bb.norm3 = nn.LoadLayerNorm(p, "norm3", dim, blockLNEps)
 	ffInner := 4 * dim // FeedForward mult 4
 	bb.ff = feedForward{
-		proj:  loadLinear(p, "ff.net.0.proj", 2*ffInner, dim, true),
-		out:   loadLinear(p, "ff.net.2", dim, ffInner, true),
+		mlp:   nn.LoadMLP(p, "ff.net.0.proj", "ff.net.2", dim, ffInner, tensor.ActNone, true),
 		inner: ffInner,
 		name:  name + ".ff",
 	}
@@ -198,38 +184,34 @@ func loadBasicBlock(p *Params, name string, dim, heads, headDim, crossDim int, o
 // and to_out.0 (with bias), and joins q, k, v of a self-attention for one
 // projection GEMM (layers reading the context are joined UNet-wide, see
 // joinContextProjections).
-func loadAttention(p *Params, dim, kvDim, inner, heads int, scale float32, self bool) attention {
+func loadAttention(p *nn.Vars, dim, kvDim, inner, heads int, self bool) attention {
 	a := attention{
-		q:      loadLinear(p, "to_q", inner, dim, false),
-		k:      loadLinear(p, "to_k", inner, kvDim, false),
-		v:      loadLinear(p, "to_v", inner, kvDim, false),
-		out:    loadLinear(p, "to_out.0", dim, inner, true),
-		prefix: p.prefix,
-		inner:  inner,
-		heads:  heads,
-		scale:  scale,
+		Attention: nn.LoadAttention(p, nn.AttnSpec{
+			Names: nn.DiffusersAttnNames, Dim: dim, KVDim: kvDim, Heads: heads, Inner: inner, OutBias: true,
+		}),
+		prefix: p.Path(""),
 	}
 	if self {
-		ws := []*tensor.Tensor{a.q.w, a.k.w, a.v.w}
-		a.qkv = p.fuse([]string{"to_q.weight", "to_k.weight", "to_v.weight"}, ws)
-		a.q.w, a.k.w, a.v.w = ws[0], ws[1], ws[2]
+		ws := []*tensor.Tensor{a.Q.W, a.K.W, a.V.W}
+		a.qkv = p.Fuse([]string{"to_q.weight", "to_k.weight", "to_v.weight"}, ws)
+		a.Q.W, a.K.W, a.V.W = ws[0], ws[1], ws[2]
 	}
 	return a
 }
 
 // forward maps x [B, N, C] (not freed) to a new [B, N, C].
 func (bb *basicBlock) forward(b tensor.Backend, x, ctx *tensor.Tensor, f *fwd, h, w int) *tensor.Tensor {
-	n := b.LayerNorm(x, bb.norm1.g, bb.norm1.b, blockLNEps)
+	n := bb.norm1.Forward(b, x)
 	kv := n
 	if bb.onlyCross {
 		kv = ctx
 	}
 	x1 := bb.attn1.forward(b, n, kv, x, f, h, w)
 	b.Free(n)
-	n = b.LayerNorm(x1, bb.norm2.g, bb.norm2.b, blockLNEps)
+	n = bb.norm2.Forward(b, x1)
 	x2 := bb.attn2.forward(b, n, ctx, x1, f, h, w)
 	b.Free(n, x1)
-	n = b.LayerNorm(x2, bb.norm3.g, bb.norm3.b, blockLNEps)
+	n = bb.norm3.Forward(b, x2)
 	x3 := bb.ff.forward(b, n, x2, f.trace, f.chunk)
 	b.Free(n, x2)
 	if f.trace != nil {
@@ -240,9 +222,8 @@ func (bb *basicBlock) forward(b tensor.Backend, x, ctx *tensor.Tensor, f *fwd, h
 
 // transformer2D is a Transformer2DModel on continuous NHWC input.
 type transformer2D struct {
-	norm            norm
-	groups          int
-	projIn, projOut linear
+	norm            nn.GroupNorm
+	projIn, projOut nn.Linear
 	blocks          []*basicBlock
 	inner           int
 	name            string
@@ -252,20 +233,20 @@ type transformer2D struct {
 type transformerSpec struct {
 	channels, heads, layers, crossDim, groups int
 	onlyCross, linearProj                     bool
-	site                                      Site // Block, Index, Level
+	site                                      nn.Site // Block, Index, Level
 }
 
-func loadTransformer(p *Params, name string, s transformerSpec) *transformer2D {
+func loadTransformer(p *nn.Vars, name string, s transformerSpec) *transformer2D {
 	headDim := s.channels / s.heads // diffusers: out_channels // num_attention_heads
 	inner := s.heads * headDim
-	t := &transformer2D{name: name, groups: s.groups, inner: inner}
-	t.norm = loadNorm(p, "norm", s.channels)
+	t := &transformer2D{name: name, inner: inner}
+	t.norm = nn.LoadGroupNorm(p, "norm", s.channels, s.groups, transformerGNEps)
 	if s.linearProj {
-		t.projIn = loadLinear(p, "proj_in", inner, s.channels, true)
-		t.projOut = loadLinear(p, "proj_out", s.channels, inner, true)
+		t.projIn = nn.LoadLinear(p, "proj_in", inner, s.channels, true)
+		t.projOut = nn.LoadLinear(p, "proj_out", s.channels, inner, true)
 	} else {
-		t.projIn = load1x1(p, "proj_in", inner, s.channels)
-		t.projOut = load1x1(p, "proj_out", s.channels, inner)
+		t.projIn = nn.LoadPointwise(p, "proj_in", inner, s.channels)
+		t.projOut = nn.LoadPointwise(p, "proj_out", s.channels, inner)
 	}
 	for d := range s.layers {
 		bn := tname(name, d)
@@ -284,15 +265,15 @@ func tname(prefix string, d int) string {
 
 // forward maps x [B, H, W, C] (not freed) to a new [B, H, W, C].
 func (t *transformer2D) forward(b tensor.Backend, x, ctx *tensor.Tensor, f *fwd, nb, h, w, c int) *tensor.Tensor {
-	n := b.GroupNorm(x, t.norm.g, t.norm.b, t.groups, transformerGNEps, false)
-	hs := t.projIn.apply(b, b.Reshape(n, nb, h*w, c), tensor.Epilogue{})
+	n := t.norm.Forward(b, x, false)
+	hs := t.projIn.Forward(b, b.Reshape(n, nb, h*w, c), tensor.Epilogue{})
 	b.Free(n)
 	for _, bb := range t.blocks {
 		next := bb.forward(b, hs, ctx, f, h, w)
 		b.Free(hs)
 		hs = next
 	}
-	out := t.projOut.apply(b, hs, tensor.Epilogue{Residual: x})
+	out := t.projOut.Forward(b, hs, tensor.Epilogue{Residual: x})
 	b.Free(hs)
-	return setShape(b, out, nb, h, w, c)
+	return nn.Relabel(b, out, nb, h, w, c)
 }

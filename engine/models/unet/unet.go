@@ -1,68 +1,48 @@
 // Package unet implements diffusers' UNet2DConditionModel for SD-family
-// configurations (blipdiffusion.md §8) on the tensor.Backend op set, sized
+// configurations (blipdiffusion.md §8) on the nn building blocks, sized
 // entirely from config.json. Feature maps are NHWC. Every attention layer is
-// observable and alterable through a Hook (the Harmony method reads
-// cross-attention probabilities and swaps self-attention keys and values).
+// observable and alterable through an nn.Hook (the Harmony method reads
+// cross-attention probabilities and swaps self-attention keys and values)
+// and listed as an nn.Site.
 //
 // unet.go holds the network: time embedding, down blocks with the skip
-// stack, mid block, up blocks, output head, the hook types and Sites.
+// stack, mid block, up blocks, output head and Sites.
 package unet
 
 import (
 	"fmt"
 	"strconv"
 
+	"harmony/engine/models/nn"
 	"harmony/engine/tensor"
 )
 
-// Site identifies one attention layer.
-type Site struct {
-	Name  string // full module path, e.g. "up_blocks.1.attentions.0.transformer_blocks.0.attn1"
-	Block string // "down", "mid", "up"
-	Index int    // block index
-	Level int    // resolution level: number of downsamplings of the latent (0 = full res)
-	Cross bool   // keys are the context tokens (attn2, or attn1 with only_cross_attention)
-	H, W  int    // spatial size of the layer's tokens
-}
-
-// Hook observes and alters attention layers.
-type Hook interface {
-	// Attention is called before each attention layer; it returns extra
-	// options (ProbCols, Swap) for this call (zero values = plain attention).
-	Attention(site Site) (probCols [2]int, swap *tensor.Swap)
-	// Probs receives the head-averaged probabilities when probCols was set
-	// (the hook owns and frees the tensor).
-	Probs(site Site, probs *tensor.Tensor)
-}
-
-// Trace receives intermediate tensors by module path ("time_proj",
-// "down_blocks.0.resnets.0", "…transformer_blocks.0.attn1" before its
-// residual, "mid_block", "conv_norm_out" before its SiLU, …). The tensor
-// belongs to the model and is freed after the call returns: read it, do not
-// keep it. Feature maps are NHWC, token sequences [B, H·W, C].
-type Trace func(name string, t *tensor.Tensor)
+var _ nn.Sited = (*UNet)(nil)
 
 // UNet is a loaded UNet2DConditionModel.
 type UNet struct {
-	Cfg *Config
+	Config *Config
 	// Trace, when set, receives intermediate tensors (debugging and golden
-	// tests). Off it costs one nil check per module.
-	Trace Trace
+	// tests) by module path ("time_proj", "down_blocks.0.resnets.0",
+	// "…transformer_blocks.0.attn1" before its residual, "mid_block",
+	// "conv_norm_out" before its SiLU, …). Feature maps are NHWC, token
+	// sequences [B, H·W, C].
+	Trace nn.Trace
 	// FFChunkElems bounds the feed-forward's widest intermediate (see
 	// ffChunkElems); 0 means the default.
 	FFChunkElems int
 
 	weights     *tensor.Weights
-	fused       []*tensor.Tensor // weights joined at load (Params.fuse)
+	fused       []*tensor.Tensor // weights joined at load (nn.Vars.Fuse)
 	timeProjDim int
-	linear1     linear // time_embedding.linear_1
-	linear2     linear // time_embedding.linear_2
-	convIn      conv
+	linear1     nn.Linear // time_embedding.linear_1
+	linear2     nn.Linear // time_embedding.linear_2
+	convIn      nn.Conv2d
 	down        []*downBlock
 	mid         *midBlock // nil for mid_block_type null
 	up          []*upBlock
-	normOut     norm
-	convOut     conv
+	normOut     nn.GroupNorm
+	convOut     nn.Conv2d
 	contextDims []int // cross_attention_dim of every attention that reads the context
 	nUpsamplers int
 	// Every resnet's time_emb_proj joined at load: one [ΣCout, D] Linear
@@ -71,30 +51,30 @@ type UNet struct {
 }
 
 type downBlock struct {
-	resnets []*Resnet
+	resnets []*nn.Resnet
 	attns   []*transformer2D // nil entries for DownBlock2D
-	down    *conv            // stride-2 downsampler, nil for the last block
+	down    *nn.Conv2d       // stride-2 downsampler, nil for the last block
 	name    string
 }
 
 type midBlock struct {
-	resnets []*Resnet
+	resnets []*nn.Resnet
 	attns   []*transformer2D
 }
 
 type upBlock struct {
-	resnets []*Resnet
+	resnets []*nn.Resnet
 	attns   []*transformer2D
-	up      *conv // upsampler conv (after nearest 2×), nil for the last block
+	up      *nn.Conv2d // upsampler conv (after nearest 2×), nil for the last block
 	name    string
 }
 
 // Tensors lists every state-dict name the model reads for cfg, with its
 // stored (PyTorch) shape.
 func Tensors(cfg *Config) map[string][]int {
-	p := NewParams(nil, nil)
-	build(p, cfg)
-	return p.Shapes()
+	v := nn.Recorder()
+	build(v, cfg)
+	return v.Shapes()
 }
 
 // Load builds the model from w (names as in diffusion_pytorch_model.*),
@@ -102,18 +82,13 @@ func Tensors(cfg *Config) map[string][]int {
 // first missing or misshapen one (a *tensor.MissingError). w stays owned by
 // the UNet: Free releases it.
 func Load(b tensor.Backend, cfg *Config, w *tensor.Weights) (*UNet, error) {
-	p := NewParams(b, w)
-	u := build(p, cfg)
-	if err := p.Err(); err != nil {
-		b.Free(p.Fused()...)
-		return nil, err // names the component already
-	}
-	if err := b.Err(); err != nil {
-		b.Free(p.Fused()...)
-		return nil, fmt.Errorf("unet: %w", err)
+	v := nn.NewVars(b, w)
+	u := build(v, cfg)
+	if err := v.Finish("unet"); err != nil {
+		return nil, err
 	}
 	u.weights = w
-	u.fused = p.Fused()
+	u.fused = v.Fused()
 	return u, nil
 }
 
@@ -128,115 +103,142 @@ func (u *UNet) Free(b tensor.Backend) {
 }
 
 // build constructs the module tree, reading (or only naming) its weights.
-func build(p *Params, c *Config) *UNet {
-	n := c.Levels()
-	u := &UNet{Cfg: c, timeProjDim: c.BlockOut[0]}
-	u.convIn = loadConv(p, "conv_in", c.BlockOut[0], c.InChannels, c.ConvInKernel)
-	u.linear1 = loadLinear(p, "time_embedding.linear_1", c.TimeEmbedDim, u.timeProjDim, true)
-	u.linear2 = loadLinear(p, "time_embedding.linear_2", c.TimeEmbedDim, c.TimeEmbedDim, true)
-	var resnets []*Resnet
-	resnet := func(pp *Params, in, out int, scale float32) *Resnet {
-		r := LoadResnet(pp, ResnetSpec{In: in, Out: out, TembDim: c.TimeEmbedDim, Groups: c.NormGroups, Eps: c.NormEps, OutScale: scale})
-		resnets = append(resnets, r)
-		return r
+func build(p *nn.Vars, c *Config) *UNet {
+	u := &UNet{Config: c, timeProjDim: c.BlockOut[0]}
+	bd := &builder{u: u, c: c}
+	u.convIn = nn.LoadConv2d(p, "conv_in", c.BlockOut[0], c.InChannels, c.ConvInKernel, true)
+	u.linear1 = nn.LoadLinear(p, "time_embedding.linear_1", c.TimeEmbedDim, u.timeProjDim, true)
+	u.linear2 = nn.LoadLinear(p, "time_embedding.linear_2", c.TimeEmbedDim, c.TimeEmbedDim, true)
+	for i := range c.DownTypes {
+		u.down = append(u.down, bd.downBlock(p, i))
 	}
-	transformer := func(pp *Params, name string, ch, heads, layers, crossDim int, onlyCross bool, site Site) *transformer2D {
-		u.contextDims = append(u.contextDims, crossDim)
-		return loadTransformer(pp, name, transformerSpec{
-			channels: ch, heads: heads, layers: layers, crossDim: crossDim, groups: c.NormGroups,
-			onlyCross: onlyCross, linearProj: c.UseLinearProj, site: site,
-		})
+	u.mid = bd.midBlock(p)
+	for j := range c.UpTypes {
+		u.up = append(u.up, bd.upBlock(p, j))
 	}
-
-	out := c.BlockOut[0]
-	for i, typ := range c.DownTypes {
-		in := out
-		out = c.BlockOut[i]
-		name := "down_blocks." + itoa(i)
-		bp := p.Sub(name)
-		d := &downBlock{name: name}
-		for j := range c.LayersPerBlock[i] {
-			rin := in
-			if j > 0 {
-				rin = out
-			}
-			d.resnets = append(d.resnets, resnet(bp.Sub("resnets."+itoa(j)), rin, out, 1))
-			var t *transformer2D
-			if typ == CrossAttnDown {
-				an := name + ".attentions." + itoa(j)
-				t = transformer(bp.Sub("attentions."+itoa(j)), an, out, c.Heads[i], c.DownTLayer[i][j], c.CrossDim[i], c.OnlyCross[i],
-					Site{Block: "down", Index: i, Level: i})
-			}
-			d.attns = append(d.attns, t)
-		}
-		if i < n-1 {
-			cv := loadConv(bp, "downsamplers.0.conv", out, out, 3)
-			d.down = &cv
-		}
-		u.down = append(u.down, d)
-	}
-
-	last := c.BlockOut[n-1]
-	switch c.MidType {
-	case MidCrossAttn:
-		mp := p.Sub("mid_block")
-		m := &midBlock{}
-		m.resnets = append(m.resnets, resnet(mp.Sub("resnets.0"), last, last, c.MidScale))
-		m.attns = append(m.attns, transformer(mp.Sub("attentions.0"), "mid_block.attentions.0", last, c.Heads[n-1], c.MidTLayers, c.CrossDim[n-1], false,
-			Site{Block: "mid", Index: 0, Level: n - 1}))
-		m.resnets = append(m.resnets, resnet(mp.Sub("resnets.1"), last, last, c.MidScale))
-		u.mid = m
-	case MidPlain:
-		u.mid = &midBlock{resnets: []*Resnet{resnet(p.Sub("mid_block.resnets.0"), last, last, c.MidScale)}}
-	}
-
-	out = c.BlockOut[n-1]
-	for j, typ := range c.UpTypes {
-		ri := n - 1 - j // the down block this up block mirrors
-		prev := out
-		out = c.BlockOut[ri]
-		in := c.BlockOut[max(ri-1, 0)]
-		name := "up_blocks." + itoa(j)
-		bp := p.Sub(name)
-		ub := &upBlock{name: name}
-		layers := c.LayersPerBlock[ri] + 1
-		for k := range layers {
-			skip := out
-			if k == layers-1 {
-				skip = in
-			}
-			rin := out
-			if k == 0 {
-				rin = prev
-			}
-			ub.resnets = append(ub.resnets, resnet(bp.Sub("resnets."+itoa(k)), rin+skip, out, 1))
-			var t *transformer2D
-			if typ == CrossAttnUp {
-				an := name + ".attentions." + itoa(k)
-				t = transformer(bp.Sub("attentions."+itoa(k)), an, out, c.Heads[ri], c.UpTLayer[j][k], c.CrossDim[ri], c.OnlyCross[ri],
-					Site{Block: "up", Index: j, Level: ri})
-			}
-			ub.attns = append(ub.attns, t)
-		}
-		if j < n-1 {
-			cv := loadConv(bp, "upsamplers.0.conv", out, out, 3)
-			ub.up = &cv
-			u.nUpsamplers++
-		}
-		u.up = append(u.up, ub)
-	}
-
-	u.normOut = loadNorm(p, "conv_norm_out", c.BlockOut[0])
-	u.convOut = loadConv(p, "conv_out", c.OutChannels, c.BlockOut[0], c.ConvOutKernel)
-	u.joinTimeProjections(p, resnets)
+	u.normOut = nn.LoadGroupNorm(p, "conv_norm_out", c.BlockOut[0], c.NormGroups, c.NormEps)
+	u.convOut = nn.LoadConv2d(p, "conv_out", c.OutChannels, c.BlockOut[0], c.ConvOutKernel, true)
+	u.joinTimeProjections(p, bd.resnets)
 	u.joinContextProjections(p)
 	return u
+}
+
+// builder makes the blocks of one UNet, keeping every resnet (in build
+// order) for joinTimeProjections.
+type builder struct {
+	u       *UNet
+	c       *Config
+	resnets []*nn.Resnet
+}
+
+func (bd *builder) resnet(p *nn.Vars, in, out int, scale float32) *nn.Resnet {
+	c := bd.c
+	r := nn.LoadResnet(p, nn.ResnetSpec{In: in, Out: out, TembDim: c.TimeEmbedDim, Groups: c.NormGroups, Eps: c.NormEps, OutScale: scale})
+	bd.resnets = append(bd.resnets, r)
+	return r
+}
+
+// transformer reads attentions.<j> of a block (p is the block's view).
+func (bd *builder) transformer(p *nn.Vars, block string, j, ch, heads, layers, crossDim int, onlyCross bool, site nn.Site) *transformer2D {
+	bd.u.contextDims = append(bd.u.contextDims, crossDim)
+	return loadTransformer(p.At("attentions", j), block+".attentions."+itoa(j), transformerSpec{
+		channels: ch, heads: heads, layers: layers, crossDim: crossDim, groups: bd.c.NormGroups,
+		onlyCross: onlyCross, linearProj: bd.c.UseLinearProj, site: site,
+	})
+}
+
+// downBlock is down_blocks.<i>: resnets (+ transformers), then a stride-2
+// downsampler except in the last block.
+func (bd *builder) downBlock(p *nn.Vars, i int) *downBlock {
+	c := bd.c
+	in, out := c.BlockOut[max(i-1, 0)], c.BlockOut[i]
+	name := "down_blocks." + itoa(i)
+	bp := p.Sub(name)
+	d := &downBlock{name: name}
+	for j := range c.LayersPerBlock[i] {
+		rin := in
+		if j > 0 {
+			rin = out
+		}
+		d.resnets = append(d.resnets, bd.resnet(bp.At("resnets", j), rin, out, 1))
+		var t *transformer2D
+		if c.DownTypes[i] == CrossAttnDown {
+			t = bd.transformer(bp, name, j, out, c.Heads[i], c.DownTLayer[i][j], c.CrossDim[i], c.OnlyCross[i],
+				nn.Site{Block: "down", Index: i, Level: i})
+		}
+		d.attns = append(d.attns, t)
+	}
+	if i < c.Levels()-1 {
+		cv := nn.LoadConv2d(bp, "downsamplers.0.conv", out, out, 3, true)
+		cv.Stride = 2
+		d.down = &cv
+	}
+	return d
+}
+
+// midBlock is mid_block (nil for mid_block_type null).
+func (bd *builder) midBlock(p *nn.Vars) *midBlock {
+	c := bd.c
+	n := c.Levels()
+	last := c.BlockOut[n-1]
+	mp := p.Sub("mid_block")
+	switch c.MidType {
+	case MidCrossAttn:
+		m := &midBlock{}
+		m.resnets = append(m.resnets, bd.resnet(mp.Sub("resnets.0"), last, last, c.MidScale))
+		m.attns = append(m.attns, bd.transformer(mp, "mid_block", 0, last, c.Heads[n-1], c.MidTLayers, c.CrossDim[n-1], false,
+			nn.Site{Block: "mid", Index: 0, Level: n - 1}))
+		m.resnets = append(m.resnets, bd.resnet(mp.Sub("resnets.1"), last, last, c.MidScale))
+		return m
+	case MidPlain:
+		return &midBlock{resnets: []*nn.Resnet{bd.resnet(mp.Sub("resnets.0"), last, last, c.MidScale)}}
+	}
+	return nil
+}
+
+// upBlock is up_blocks.<j>, mirroring down block n−1−j: one resnet more,
+// each reading a popped skip, then a nearest 2× + conv upsampler except in
+// the last block.
+func (bd *builder) upBlock(p *nn.Vars, j int) *upBlock {
+	c := bd.c
+	n := c.Levels()
+	ri := n - 1 - j // the down block this up block mirrors
+	prev := c.BlockOut[min(ri+1, n-1)]
+	out := c.BlockOut[ri]
+	in := c.BlockOut[max(ri-1, 0)]
+	name := "up_blocks." + itoa(j)
+	bp := p.Sub(name)
+	ub := &upBlock{name: name}
+	layers := c.LayersPerBlock[ri] + 1
+	for k := range layers {
+		skip := out
+		if k == layers-1 {
+			skip = in
+		}
+		rin := out
+		if k == 0 {
+			rin = prev
+		}
+		ub.resnets = append(ub.resnets, bd.resnet(bp.At("resnets", k), rin+skip, out, 1))
+		var t *transformer2D
+		if c.UpTypes[j] == CrossAttnUp {
+			t = bd.transformer(bp, name, k, out, c.Heads[ri], c.UpTLayer[j][k], c.CrossDim[ri], c.OnlyCross[ri],
+				nn.Site{Block: "up", Index: j, Level: ri})
+		}
+		ub.attns = append(ub.attns, t)
+	}
+	if j < n-1 {
+		cv := nn.LoadConv2d(bp, "upsamplers.0.conv", out, out, 3, true)
+		ub.up = &cv
+		bd.u.nUpsamplers++
+	}
+	return ub
 }
 
 // joinContextProjections joins the k and v weights of every attention that
 // reads the context, per (inner width, context width, dtype), so that a call
 // projects the context once per group instead of once per layer.
-func (u *UNet) joinContextProjections(p *Params) {
+func (u *UNet) joinContextProjections(p *nn.Vars) {
 	type key struct {
 		inner, kvDim int
 		dt           tensor.DType
@@ -254,10 +256,10 @@ func (u *UNet) joinContextProjections(p *Params) {
 					as = append(as, &bb.attn1)
 				}
 				for _, a := range as {
-					if a.k.w == nil || a.v.w == nil {
-						return // recording, or missing (reported by Params)
+					if a.K.W == nil || a.V.W == nil {
+						return // recording, or missing (reported by Vars)
 					}
-					k := key{a.inner, a.k.w.Shape[1], a.k.w.DType}
+					k := key{a.Inner, a.K.W.Shape[1], a.K.W.DType}
 					if groups[k] == nil {
 						order = append(order, k)
 					}
@@ -281,14 +283,14 @@ func (u *UNet) joinContextProjections(p *Params) {
 		var ws []*tensor.Tensor
 		for _, a := range as {
 			names = append(names, a.prefix+"to_k.weight", a.prefix+"to_v.weight")
-			ws = append(ws, a.k.w, a.v.w)
+			ws = append(ws, a.K.W, a.V.W)
 		}
 		var g *contextKV
-		if w := p.fuse(names, ws); w != nil {
+		if w := p.Fuse(names, ws); w != nil {
 			g = &contextKV{w: w, inner: k.inner}
 		}
 		for i, a := range as {
-			a.k.w, a.v.w = ws[2*i], ws[2*i+1]
+			a.K.W, a.V.W = ws[2*i], ws[2*i+1]
 			a.ctx, a.slot = g, i
 		}
 	}
@@ -297,23 +299,23 @@ func (u *UNet) joinContextProjections(p *Params) {
 // joinTimeProjections joins every resnet's time_emb_proj (weights and
 // biases) so that Forward projects the time embedding for all of them with
 // one Linear; each resnet reads its columns (tensor.ConvOpts.ChanBiasCol).
-func (u *UNet) joinTimeProjections(p *Params, rs []*Resnet) {
+func (u *UNet) joinTimeProjections(p *nn.Vars, rs []*nn.Resnet) {
 	var wn, bn []string
 	var ws, bs []*tensor.Tensor
 	for _, r := range rs {
-		if r.temb == nil {
+		if r.Temb == nil {
 			return
 		}
-		wn, bn = append(wn, r.tembName+".weight"), append(bn, r.tembName+".bias")
-		ws, bs = append(ws, r.temb.w), append(bs, r.temb.b)
+		wn, bn = append(wn, r.TembName+".weight"), append(bn, r.TembName+".bias")
+		ws, bs = append(ws, r.Temb.W), append(bs, r.Temb.B)
 	}
-	w := p.fuse(wn, ws)
-	bias := p.fuse(bn, bs)
+	w := p.Fuse(wn, ws)
+	bias := p.Fuse(bn, bs)
 	col := 0
 	for i, r := range rs {
-		r.temb.w, r.temb.b = ws[i], bs[i]
-		r.tembCol = col
-		col += r.out
+		r.Temb.W, r.Temb.B = ws[i], bs[i]
+		r.TembCol = col
+		col += r.Out
 	}
 	if w != nil && bias != nil {
 		u.tembW, u.tembB = w, bias
@@ -322,8 +324,8 @@ func (u *UNet) joinTimeProjections(p *Params, rs []*Resnet) {
 
 // fwd carries one Forward call's options down the module tree.
 type fwd struct {
-	hook    Hook
-	trace   Trace
+	hook    nn.Hook
+	trace   nn.Trace
 	chunk   int            // feed-forward chunk bound, elements
 	context *tensor.Tensor // the call's context (cross-attention keys and values)
 	// The joint projections of the context made so far (contextKV); freed
@@ -363,17 +365,14 @@ func levelSize(s, l int) int {
 
 // Forward predicts the noise for sample [B, h, w, Cin] (NHWC) at timesteps
 // (one per batch entry, or one for all) given context [B, Tc, Dc]; hook may
-// be nil. Returns [B, h, w, Cout]. Errors are recorded on b (check b.Err()).
-// h and w must be multiples of 2^(levels−1).
-func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []float32, context *tensor.Tensor, hook Hook) *tensor.Tensor {
-	c := u.Cfg
+// be nil. Returns [B, h, w, Cout]; the error is a bad input or the
+// backend's. h and w must be multiples of 2^(levels−1).
+func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []float32, context *tensor.Tensor, hook nn.Hook) (*tensor.Tensor, error) {
+	if err := b.Err(); err != nil {
+		return nil, err
+	}
 	if err := u.checkInputs(sample, timesteps, context); err != nil {
-		b.SetErr(err)
-		shape := []int{1, 1, 1, c.OutChannels}
-		if sample != nil && len(sample.Shape) == 4 {
-			shape = []int{sample.Shape[0], sample.Shape[1], sample.Shape[2], c.OutChannels}
-		}
-		return b.New("unet.failed", tensor.F32, shape...)
+		return nil, err
 	}
 	nb, h, w := sample.Shape[0], sample.Shape[1], sample.Shape[2]
 	f := &fwd{hook: hook, trace: u.Trace, chunk: u.FFChunkElems, context: context}
@@ -381,14 +380,27 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 		f.chunk = ffChunkElems
 	}
 	defer f.free(b)
-	tr := func(name string, t *tensor.Tensor) {
-		if f.trace != nil {
-			f.trace(name, t)
-		}
+	temb, tall := u.timeEmbedding(b, f, timesteps, nb)
+	defer b.Free(temb, tall)
+	hs, skips := u.encode(b, f, sample, temb, tall, nb, h, w)
+	lh, lw := levelSize(h, len(u.down)-1), levelSize(w, len(u.down)-1)
+	if u.mid != nil {
+		hs = u.mid.forward(b, f, hs, temb, tall, nb, lh, lw, u.Config.BlockOut[len(u.Config.BlockOut)-1])
 	}
+	hs = u.decode(b, f, hs, skips, temb, tall, nb, lh, lw)
+	out := u.head(b, f, hs)
+	if err := b.Err(); err != nil {
+		b.Free(out)
+		return nil, err
+	}
+	return out, nil
+}
 
-	// 1. Time embedding: sinusoid → linear_1, SiLU → linear_2; every resnet
-	// then reads SiLU(emb).
+// timeEmbedding is the sinusoid → linear_1, SiLU → linear_2 stack; every
+// resnet then reads temb = SiLU(emb), and tall is every resnet's
+// projection of it at once (nil when the projections were not joined).
+func (u *UNet) timeEmbedding(b tensor.Backend, f *fwd, timesteps []float32, nb int) (temb, tall *tensor.Tensor) {
+	c := u.Config
 	ts := timesteps
 	if len(ts) == 1 && nb > 1 {
 		ts = make([]float32, nb)
@@ -397,22 +409,21 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 		}
 	}
 	tp := b.TimestepEmbedding(ts, u.timeProjDim, c.FlipSinToCos, c.FreqShift)
-	tr("time_proj", tp)
-	e1 := u.linear1.apply(b, tp, tensor.Epilogue{Act: tensor.ActSiLU})
+	f.trace.Record("time_proj", tp)
+	e1 := u.linear1.Forward(b, tp, tensor.Epilogue{Act: tensor.ActSiLU})
 	b.Free(tp)
 	post := tensor.ActNone
 	if c.TimestepPostAct {
 		post = tensor.ActSiLU
 	}
-	var temb *tensor.Tensor
 	if post == tensor.ActNone && !c.TimeEmbedAct && f.trace == nil {
 		// Nothing reads emb but through SiLU: fold it into linear_2.
-		temb = u.linear2.apply(b, e1, tensor.Epilogue{Act: tensor.ActSiLU})
+		temb = u.linear2.Forward(b, e1, tensor.Epilogue{Act: tensor.ActSiLU})
 		b.Free(e1)
 	} else {
-		emb := u.linear2.apply(b, e1, tensor.Epilogue{Act: post})
+		emb := u.linear2.Forward(b, e1, tensor.Epilogue{Act: post})
 		b.Free(e1)
-		tr("time_embedding", emb)
+		f.trace.Record("time_embedding", emb)
 		if c.TimeEmbedAct {
 			a := b.Activate(emb, tensor.ActSiLU)
 			b.Free(emb)
@@ -421,66 +432,70 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 		temb = b.Activate(emb, tensor.ActSiLU)
 		b.Free(emb)
 	}
-	defer b.Free(temb)
-	var tall *tensor.Tensor // every resnet's projection of temb
 	if u.tembW != nil {
 		tall = b.Linear(temb, u.tembW, u.tembB, tensor.Epilogue{})
-		defer b.Free(tall)
 	}
+	return temb, tall
+}
 
-	// 2. conv_in; the skip stack starts with its output.
+// encode is conv_in and the down blocks. Every resnet (+ transformer)
+// output and every downsampler output is pushed on the skip stack, which
+// starts with conv_in's output; the last one pushed is also returned.
+func (u *UNet) encode(b tensor.Backend, f *fwd, sample, temb, tall *tensor.Tensor, nb, h, w int) (hs *tensor.Tensor, skips []*tensor.Tensor) {
+	c := u.Config
 	x := sample
 	if c.CenterInputSample {
 		x = b.Scale(sample, 2, -1)
 	}
-	hs := u.convIn.apply(b, x, tensor.ConvOpts{})
+	hs = u.convIn.Forward(b, x, tensor.ConvOpts{})
 	if x != sample {
 		b.Free(x)
 	}
-	tr("conv_in", hs)
-	skips := []*tensor.Tensor{hs}
-
-	// 3. Down blocks: each resnet (+ transformer) output and each
-	// downsampler output is pushed.
+	f.trace.Record("conv_in", hs)
+	skips = []*tensor.Tensor{hs}
 	lh, lw := h, w
 	for i, d := range u.down {
 		ch := c.BlockOut[i]
 		for j, r := range d.resnets {
-			rn := r.forward(b, hs, temb, tall)
-			tr(d.name+".resnets."+itoa(j), rn)
+			rn := r.Forward(b, hs, temb, tall)
+			f.trace.Record(d.name+".resnets."+itoa(j), rn)
 			if t := d.attns[j]; t != nil {
-				a := t.forward(b, rn, context, f, nb, lh, lw, ch)
+				a := t.forward(b, rn, f.context, f, nb, lh, lw, ch)
 				b.Free(rn)
 				rn = a
-				tr(t.name, rn)
+				f.trace.Record(t.name, rn)
 			}
 			hs = rn
 			skips = append(skips, hs)
 		}
 		if d.down != nil {
-			hs = b.Conv2D(hs, d.down.w, d.down.b, tensor.ConvOpts{Stride: 2, Pad: 1})
+			hs = d.down.Forward(b, hs, tensor.ConvOpts{})
 			lh, lw = levelSize(lh, 1), levelSize(lw, 1)
 			skips = append(skips, hs)
 		}
-		tr(d.name, hs)
+		f.trace.Record(d.name, hs)
 	}
+	return hs, skips
+}
 
-	// 4. Mid block (its input stays on the skip stack).
-	if m := u.mid; m != nil {
-		ch := c.BlockOut[len(c.BlockOut)-1]
-		cur := m.resnets[0].forward(b, hs, temb, tall)
-		for k, t := range m.attns {
-			a := t.forward(b, cur, context, f, nb, lh, lw, ch)
-			b.Free(cur)
-			cur = m.resnets[k+1].forward(b, a, temb, tall)
-			b.Free(a)
-		}
-		hs = cur
-		tr("mid_block", hs)
+// forward runs the mid block on x (left on the skip stack, not freed).
+func (m *midBlock) forward(b tensor.Backend, f *fwd, x, temb, tall *tensor.Tensor, nb, h, w, ch int) *tensor.Tensor {
+	cur := m.resnets[0].Forward(b, x, temb, tall)
+	for k, t := range m.attns {
+		a := t.forward(b, cur, f.context, f, nb, h, w, ch)
+		b.Free(cur)
+		cur = m.resnets[k+1].Forward(b, a, temb, tall)
+		b.Free(a)
 	}
+	f.trace.Record("mid_block", cur)
+	return cur
+}
 
-	// 5. Up blocks: pop a skip before each resnet, input [h, skip] on
-	// channels; nearest 2× + 3×3 conv at the end.
+// decode is the up blocks: a skip is popped before each resnet, whose
+// input is [h, skip] on channels; nearest 2× + 3×3 conv at each block's
+// end. Every skip is freed.
+func (u *UNet) decode(b tensor.Backend, f *fwd, hs *tensor.Tensor, skips []*tensor.Tensor, temb, tall *tensor.Tensor, nb, lh, lw int) *tensor.Tensor {
+	c := u.Config
 	for j, ub := range u.up {
 		ch := c.BlockOut[len(c.BlockOut)-1-j]
 		for k, r := range ub.resnets {
@@ -491,49 +506,52 @@ func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []floa
 				b.Free(hs)
 			}
 			b.Free(skip)
-			rn := r.forward(b, cat, temb, tall)
+			rn := r.Forward(b, cat, temb, tall)
 			b.Free(cat)
-			tr(ub.name+".resnets."+itoa(k), rn)
+			f.trace.Record(ub.name+".resnets."+itoa(k), rn)
 			if t := ub.attns[k]; t != nil {
-				a := t.forward(b, rn, context, f, nb, lh, lw, ch)
+				a := t.forward(b, rn, f.context, f, nb, lh, lw, ch)
 				b.Free(rn)
 				rn = a
-				tr(t.name, rn)
+				f.trace.Record(t.name, rn)
 			}
 			hs = rn
 		}
 		if ub.up != nil {
-			x := b.Conv2D(hs, ub.up.w, ub.up.b, tensor.ConvOpts{Upsample: true, Pad: 1})
+			x := ub.up.Forward(b, hs, tensor.ConvOpts{Upsample: true})
 			b.Free(hs)
 			hs = x
 			lh, lw = 2*lh, 2*lw
 		}
-		tr(ub.name, hs)
+		f.trace.Record(ub.name, hs)
 	}
 	if len(skips) != 0 {
 		b.SetErr(fmt.Errorf("unet: %d skip connections left after the up blocks", len(skips)))
 		b.Free(skips...)
 	}
+	return hs
+}
 
-	// 6. conv_norm_out + SiLU, conv_out.
+// head is conv_norm_out + SiLU, then conv_out; it frees hs.
+func (u *UNet) head(b tensor.Backend, f *fwd, hs *tensor.Tensor) *tensor.Tensor {
 	var n *tensor.Tensor
 	if f.trace != nil {
-		g := b.GroupNorm(hs, u.normOut.g, u.normOut.b, c.NormGroups, c.NormEps, false)
+		g := u.normOut.Forward(b, hs, false)
 		f.trace("conv_norm_out", g)
 		n = b.Activate(g, tensor.ActSiLU)
 		b.Free(g)
 	} else {
-		n = b.GroupNorm(hs, u.normOut.g, u.normOut.b, c.NormGroups, c.NormEps, true)
+		n = u.normOut.Forward(b, hs, true)
 	}
 	b.Free(hs)
-	out := u.convOut.apply(b, n, tensor.ConvOpts{})
+	out := u.convOut.Forward(b, n, tensor.ConvOpts{})
 	b.Free(n)
 	return out
 }
 
 // checkInputs validates Forward's arguments against the config.
 func (u *UNet) checkInputs(sample *tensor.Tensor, ts []float32, ctx *tensor.Tensor) error {
-	c := u.Cfg
+	c := u.Config
 	if sample == nil || len(sample.Shape) != 4 || sample.Shape[3] != c.InChannels || sample.DType != tensor.F32 {
 		return fmt.Errorf("unet: sample %v must be f32 [B, h, w, %d]", sample, c.InChannels)
 	}
@@ -560,13 +578,13 @@ func (u *UNet) checkInputs(sample *tensor.Tensor, ts []float32, ctx *tensor.Tens
 
 // SitesFor lists the attention layers a config implies, without weights
 // (the module tree is built in recording mode).
-func SitesFor(cfg *Config, h, w int) []Site {
-	return build(NewParams(nil, nil), cfg).Sites(h, w)
+func SitesFor(cfg *Config, h, w int) []nn.Site {
+	return build(nn.Recorder(), cfg).Sites(h, w)
 }
 
 // Sites lists every attention layer in call order for a latent of h×w.
-func (u *UNet) Sites(h, w int) []Site {
-	var out []Site
+func (u *UNet) Sites(h, w int) []nn.Site {
+	var out []nn.Site
 	add := func(t *transformer2D) {
 		if t == nil {
 			return

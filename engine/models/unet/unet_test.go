@@ -15,6 +15,7 @@ import (
 
 	"harmony/engine/cpu"
 	"harmony/engine/models/modeltest"
+	"harmony/engine/models/nn"
 	"harmony/engine/models/released"
 	"harmony/engine/tensor"
 	"harmony/loader"
@@ -170,15 +171,15 @@ type recorder struct {
 	b     tensor.Backend
 	want  map[string][2]int // site name → probability columns
 	probs map[string][]float32
-	seen  []Site
+	seen  []nn.Site
 }
 
-func (r *recorder) Attention(s Site) ([2]int, *tensor.Swap) {
+func (r *recorder) Attention(s nn.Site) ([2]int, *tensor.Swap) {
 	r.seen = append(r.seen, s)
 	return r.want[s.Name], nil
 }
 
-func (r *recorder) Probs(s Site, p *tensor.Tensor) {
+func (r *recorder) Probs(s nn.Site, p *tensor.Tensor) {
 	v, err := r.b.Read(context.Background(), p)
 	if err == nil {
 		r.probs[s.Name] = v
@@ -213,7 +214,10 @@ func testGoldenUNet(t *testing.T, b tensor.Backend) {
 		traced[name], shapes[name] = v, slices.Clone(x.Shape)
 	}
 	start := time.Now()
-	out := u.Forward(b, sample, ts, ctx, rec)
+	out, err := u.Forward(b, sample, ts, ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := b.Read(context.Background(), out)
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +273,10 @@ func TestGoldenUNetF16(t *testing.T) {
 	u := tiny(t, b, "diffusion_pytorch_model.fp16.safetensors", loader.PrecisionF16)
 	defer u.Free(b)
 	sample, ts, ctx := goldenInputs(t, b, g)
-	out := u.Forward(b, sample, ts, ctx, nil)
+	out, err := u.Forward(b, sample, ts, ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := b.Read(context.Background(), out)
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +299,10 @@ func TestSitesAndMemory(t *testing.T) {
 
 	rec := &recorder{b: b, probs: map[string][]float32{}}
 	start := time.Now()
-	out := u.Forward(b, sample, ts, ctx, rec)
+	out, err := u.Forward(b, sample, ts, ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("tiny UNet call (batch 2, %d×%d latent) on the CPU: %v", h, w, time.Since(start))
 	ref, err := b.Read(context.Background(), out)
 	if err != nil {
@@ -320,7 +330,10 @@ func TestSitesAndMemory(t *testing.T) {
 	}
 
 	// One timestep for the whole batch equals the same one per entry.
-	out = u.Forward(b, sample, []float32{ts[0], ts[0]}, ctx, nil)
+	out, err = u.Forward(b, sample, []float32{ts[0], ts[0]}, ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	v, _ := b.Read(context.Background(), out)
 	b.Free(out)
 	if d := golden.Compare(v, ref); d.MaxAbs != 0 {
@@ -329,7 +342,10 @@ func TestSitesAndMemory(t *testing.T) {
 
 	// Chunked feed-forward (a few rows at a time) is the same computation.
 	u.FFChunkElems = 1000
-	out = u.Forward(b, sample, ts, ctx, nil)
+	out, err = u.Forward(b, sample, ts, ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	v, _ = b.Read(context.Background(), out)
 	b.Free(out)
 	u.FFChunkElems = 0
@@ -397,8 +413,8 @@ func TestForwardRejectsBadInputs(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			bb := cpu.New()
-			out := u.Forward(bb, b.New("s", tensor.F32, c.sample...), c.ts, c.ctx, nil)
-			if bb.Err() == nil || out == nil {
+			out, err := u.Forward(bb, b.New("s", tensor.F32, c.sample...), c.ts, c.ctx, nil)
+			if err == nil || out != nil {
 				t.Fatalf("no error (out %v)", out)
 			}
 		})
@@ -413,7 +429,7 @@ type swapper struct {
 	masks []*tensor.Tensor
 }
 
-func (s *swapper) Attention(site Site) ([2]int, *tensor.Swap) {
+func (s *swapper) Attention(site nn.Site) ([2]int, *tensor.Swap) {
 	if site.Cross || site.Block != "up" {
 		return [2]int{}, nil
 	}
@@ -428,7 +444,7 @@ func (s *swapper) Attention(site Site) ([2]int, *tensor.Swap) {
 	return [2]int{}, &tensor.Swap{Mode: tensor.SwapKV, Partner: []int{1, -1}, RowMask: rows, KeyMask: keys}
 }
 
-func (s *swapper) Probs(Site, *tensor.Tensor) {}
+func (s *swapper) Probs(nn.Site, *tensor.Tensor) {}
 
 // TestHookSwap checks the swap reaches the attention op: empty masks change
 // nothing, full masks change entry 0 and leave its partner bit for bit.
@@ -438,8 +454,11 @@ func TestHookSwap(t *testing.T) {
 	u := tiny(t, b, "diffusion_pytorch_model.safetensors", loader.PrecisionF32)
 	defer u.Free(b)
 	sample, ts, ctx := goldenInputs(t, b, g)
-	run := func(h Hook) []float32 {
-		out := u.Forward(b, sample, ts, ctx, h)
+	run := func(h nn.Hook) []float32 {
+		out, err := u.Forward(b, sample, ts, ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
 		v, err := b.Read(context.Background(), out)
 		if err != nil {
 			t.Fatal(err)
@@ -486,11 +505,21 @@ func TestLoadTwiceSharesJoinedWeights(t *testing.T) {
 		defer b.Free(sample, ctx)
 		var outs [2][]float32
 		for i, m := range []*UNet{u, u2} {
-			y := m.Forward(b, sample, ts, ctx, nil)
+			y := mustForward(t, m, b, sample, ts, ctx, nil)
 			outs[i], err = b.Read(context.Background(), y)
 			require.NoError(t, err)
 			b.Free(y)
 		}
 		require.Equal(t, outs[0], outs[1])
 	})
+}
+
+// mustForward is Forward that fails tb on an error.
+func mustForward(tb testing.TB, u *UNet, b tensor.Backend, sample *tensor.Tensor, ts []float32, ctx *tensor.Tensor, h nn.Hook) *tensor.Tensor {
+	tb.Helper()
+	out, err := u.Forward(b, sample, ts, ctx, h)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }

@@ -8,7 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"harmony/engine/models/unet"
+	"harmony/engine/models/nn"
 )
 
 // Block types this engine knows.
@@ -146,49 +146,45 @@ func (c *Config) AdaptNames(has func(name string) bool) {
 // Tensors lists every state-dict name of the whole AutoencoderKL (encoder,
 // quant convs and decoder) with its stored shape.
 func Tensors(cfg *Config) map[string][]int {
-	p := unet.NewParams(nil, nil)
-	loadEncoder(p, cfg)
-	buildDecoder(p, cfg)
-	return p.Shapes()
+	v := nn.Recorder()
+	loadEncoder(v, cfg)
+	buildDecoder(v, cfg)
+	return v.Shapes()
 }
 
 // loadEncoder names the encoder's tensors (never run: BLIP-Diffusion only
 // decodes).
-func loadEncoder(p *unet.Params, c *Config) {
+func loadEncoder(p *nn.Vars, c *Config) {
 	n := len(c.BlockOut)
 	e := p.Sub("encoder")
-	conv := func(pp *unet.Params, name string, out, in, k int) {
-		pp.Get(name+".weight", out, in, k, k)
-		pp.Get(name+".bias", out)
-	}
+	conv := func(pp *nn.Vars, name string, out, in, k int) { nn.LoadConv2d(pp, name, out, in, k, true) }
 	conv(e, "conv_in", c.BlockOut[0], c.InChannels, 3)
 	out := c.BlockOut[0]
 	for i := range n {
 		in := out
 		out = c.BlockOut[i]
-		bp := e.Sub("down_blocks." + fmt.Sprint(i))
+		bp := e.At("down_blocks", i)
 		for j := range c.LayersPerBlock {
 			rin := in
 			if j > 0 {
 				rin = out
 			}
-			unet.LoadResnet(bp.Sub("resnets."+fmt.Sprint(j)), c.resnetSpec(rin, out))
+			nn.LoadResnet(bp.At("resnets", j), c.resnetSpec(rin, out))
 		}
 		if i < n-1 {
 			conv(bp, "downsamplers.0.conv", out, out, 3)
 		}
 	}
 	loadMid(e.Sub("mid_block"), c)
-	e.Get("conv_norm_out.weight", c.BlockOut[n-1])
-	e.Get("conv_norm_out.bias", c.BlockOut[n-1])
+	nn.LoadGroupNorm(e, "conv_norm_out", c.BlockOut[n-1], c.NormGroups, normEps)
 	conv(e, "conv_out", 2*c.LatentChannels, c.BlockOut[n-1], 3)
 	if c.UseQuantConv {
 		conv(p, "quant_conv", 2*c.LatentChannels, 2*c.LatentChannels, 1)
 	}
 }
 
-func (c *Config) resnetSpec(in, out int) unet.ResnetSpec {
-	return unet.ResnetSpec{In: in, Out: out, Groups: c.NormGroups, Eps: normEps, OutScale: 1}
+func (c *Config) resnetSpec(in, out int) nn.ResnetSpec {
+	return nn.ResnetSpec{In: in, Out: out, Groups: c.NormGroups, Eps: normEps, OutScale: 1}
 }
 
 func deref[T any](p *T, d T) T {

@@ -3,8 +3,9 @@ package vae
 import (
 	"testing"
 
+	"harmony/engine/dryrun"
+	"harmony/engine/models/nn"
 	"harmony/engine/models/released"
-	"harmony/engine/models/unet/dryrun"
 	"harmony/engine/tensor"
 	"harmony/loader"
 )
@@ -22,17 +23,19 @@ func TestFullSizeDryRun(t *testing.T) {
 	var peak1 int64
 	for _, batch := range []int{1, 4} {
 		b := dryrun.New()
-		w := tensor.NewWeights("vae")
-		for name, s := range Tensors(cfg) {
-			w.Put(name, b.NewWeight(name, loader.StorageType(loader.PrecisionF16, name, s), s...))
+		f16 := func(name string, shape []int) tensor.DType {
+			return loader.StorageType(loader.PrecisionF16, name, shape)
 		}
-		d, err := Load(b, cfg, w)
+		d, err := Load(b, cfg, nn.Placeholders(b, "vae", Tensors(cfg), f16))
 		if err != nil {
 			t.Fatal(err)
 		}
 		lat := b.New("latents", tensor.F32, batch, 64, 64, 4)
 		base := b.Live
-		out := d.Decode(b, lat)
+		out, err := d.Decode(b, lat)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := b.Err(); err != nil {
 			t.Fatal(err)
 		}

@@ -142,7 +142,10 @@ func testGoldenVAE(t *testing.T, b tensor.Backend) {
 	}
 	z := upload(t, b, g, "vae.decode.in")
 	start := time.Now()
-	out := d.DecodeZ(b, z)
+	out, err := d.DecodeZ(b, z)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := b.Read(context.Background(), out)
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +175,10 @@ func testGoldenVAE(t *testing.T, b tensor.Backend) {
 
 	// The random latent, untraced.
 	z = upload(t, b, g, "vae.decode_random.in")
-	out = d.DecodeZ(b, z)
+	out, err = d.DecodeZ(b, z)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err = b.Read(context.Background(), out)
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +230,10 @@ func TestDecodeBatchScaleLegacy(t *testing.T) {
 	base := b.Allocated()
 	x := b.FromF32("latents", lat, 2, shape[2], shape[3], shape[1])
 	start := time.Now()
-	out := d.Decode(b, x)
+	out, err := d.Decode(b, x)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := b.Read(context.Background(), out)
 	if err != nil {
 		t.Fatal(err)
