@@ -243,7 +243,9 @@ func LoadPack(ctx context.Context, src Source, b tensor.Backend, opt *Options) (
 			return fail(err)
 		}
 	}
-	cv := &conv{chunk: o.ChunkSize}
+	// A pack's infinities were kept on purpose when it was written (and
+	// its shards are checked by SHA-256); NaN is refused all the same.
+	cv := &conv{chunk: o.ChunkSize, allowOverflow: true}
 	var fps []*filePlan
 	defer func() {
 		for _, fp := range fps {
@@ -321,6 +323,9 @@ type PackOptions struct {
 	Extra     map[string][]byte // more files to include by path (a BERT vocab.txt)
 	PieceSize int64             // as in Options
 	ChunkSize int               // as in Options
+	// AllowOverflow keeps finite weights beyond float16's ±65504 as ±Inf
+	// instead of refusing the tensor.
+	AllowOverflow bool
 }
 
 // packPlace is where a tensor goes in the pack.
@@ -361,7 +366,7 @@ func WritePack(ctx context.Context, src Source, outDir string, opt *PackOptions)
 	if po.ShardSize <= 0 {
 		po.ShardSize = DefaultShardSize
 	}
-	o := (&Options{Variant: po.Variant, Shapes: po.Shapes, Progress: po.Progress, PieceSize: po.PieceSize, ChunkSize: po.ChunkSize}).defaults()
+	o := (&Options{Variant: po.Variant, Shapes: po.Shapes, Progress: po.Progress, PieceSize: po.PieceSize, ChunkSize: po.ChunkSize, AllowOverflow: po.AllowOverflow}).defaults()
 	d, err := openDiffusers(ctx, src, &o)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,6 +170,11 @@ func runGenerate(ctx context.Context, args []string) error {
 		}
 		if o.Latents, err = f.Float32("latents"); err != nil {
 			return fmt.Errorf("harmony generate: --latents %s: %v", g.latents, err)
+		}
+		for i, v := range o.Latents {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("harmony generate: --latents %s: tensor \"latents\" element %d is %v; the initial noise must be finite", g.latents, i, v)
+			}
 		}
 	}
 

@@ -419,6 +419,9 @@ func (r *run) decode(ctx context.Context, latents []float32) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkFinite(v, "decode", 0, "image"); err != nil {
+		return nil, err
+	}
 	return postprocess(v, x.Shape[2], x.Shape[1]), nil
 }
 

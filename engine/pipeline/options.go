@@ -261,6 +261,9 @@ func (o *Options) check(m *Model) (warnings []string, err error) {
 	if o.Latents != nil && len(o.Latents) != m.LatentChannels*lh*lw {
 		return nil, optErr("latents", len(o.Latents), "must hold [1, %d, %d, %d] = %d values for this model and size", m.LatentChannels, lh, lw, m.LatentChannels*lh*lw)
 	}
+	if i := firstNonFinite(o.Latents); i >= 0 {
+		return nil, optErr("latents", nil, "must be finite, but element %d is %v", i, o.Latents[i])
+	}
 	if o.Method == MethodHarmony && h.Swap {
 		if err := checkLayers(m.UNet.Sites(lh, lw), h); err != nil {
 			return nil, err
