@@ -507,38 +507,11 @@ func hashFile(f *os.File) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// writeAtomic writes a file under a temporary name, syncs and renames it.
+// writeAtomic writes a file through a synced temporary beside it
+// (WriteFile), creating its folder.
 func writeAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("loader: %w", err)
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("loader: %w", err)
-	}
-	if err := commitFile(f, data, path); err != nil {
-		return fmt.Errorf("loader: %w", err)
-	}
-	return nil
-}
-
-// commitFile writes data to f, a new temporary file, syncs and closes it,
-// and renames it to dst; on any failure it removes f, so a partial file is
-// never left under either name.
-func commitFile(f *os.File, data []byte, dst string) error {
-	_, err := f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), dst)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return WriteFile(path, data)
 }
