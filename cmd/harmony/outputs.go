@@ -70,9 +70,8 @@ func checkFolder(option, dir string, need int64) error {
 			}
 			break
 		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("harmony generate: %s %s: %v", option, dir, err)
-		}
+		// Not there (or below a file, which the loop finds next): the
+		// folder will be created inside the nearest one that exists.
 		up := filepath.Dir(d)
 		if up == d {
 			return fmt.Errorf("harmony generate: %s %s: no part of the path exists", option, dir)
