@@ -239,7 +239,7 @@ func (r *run) generate(ctx context.Context) (*Result, error) {
 	t0 = time.Now()
 	r.progress("decode", res.Timings.Calls, res.Timings.Calls)
 	for _, p := range procs {
-		img, err := r.decode(ctx, p.latents)
+		img, err := r.decode(ctx, p.name, p.latents)
 		if err != nil {
 			return nil, err
 		}
@@ -428,8 +428,9 @@ func (r *run) newScheduler() (sched.Scheduler, error) {
 	return s, nil
 }
 
-// decode runs the VAE on NCHW latents and postprocesses (§9, §11.10–11).
-func (r *run) decode(ctx context.Context, latents []float32) (*Image, error) {
+// decode runs the VAE on NCHW latents of the process named proc and
+// postprocesses (§9, §11.10–11).
+func (r *run) decode(ctx context.Context, proc string, latents []float32) (*Image, error) {
 	m, b := r.m, r.b
 	c := m.LatentChannels
 	z := b.FromF32("latents", nchwToNHWC(latents, 1, c, r.lh, r.lw), 1, r.lh, r.lw, c)
@@ -440,7 +441,7 @@ func (r *run) decode(ctx context.Context, latents []float32) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFinite(v, "decode", 0, "image"); err != nil {
+	if err := checkFinite(v, "decode", 0, proc+" image"); err != nil {
 		return nil, err
 	}
 	return postprocess(v, x.Shape[2], x.Shape[1]), nil
