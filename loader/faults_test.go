@@ -65,6 +65,7 @@ func TestNonFiniteWeights(t *testing.T) {
 		{"f32 1e6 to f16, allowed", ramp(21, 1e6), F32, tensor.F16, true, ""},
 		{"f32 NaN to f16, overflow allowed", ramp(5, nan), F32, tensor.F16, true, "element 5 is NaN"},
 		{"f32 65504 to f16", ramp(1, 65504), F32, tensor.F16, false, ""},
+		{"f32 +Inf to f16, overflow allowed", ramp(9, inf), F32, tensor.F16, true, "element 9 is +Inf"},
 		{"f32 1e6 kept as f32", ramp(1, 1e6), F32, tensor.F32, false, ""},
 	}
 	for _, c := range cases {

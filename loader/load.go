@@ -37,8 +37,9 @@ type Options struct {
 	// DefaultChunkSize).
 	ChunkSize int
 	// AllowOverflow keeps finite weights beyond float16's range, which
-	// become ±Inf, instead of refusing them. NaN and ±Inf stored in the
-	// files are refused either way.
+	// become ±Inf, instead of refusing them. NaN and ±Inf stored in a
+	// diffusers folder's files are refused either way; a pack's stored
+	// infinities were kept on purpose when it was written and load.
 	AllowOverflow bool
 }
 

@@ -245,7 +245,7 @@ func LoadPack(ctx context.Context, src Source, b tensor.Backend, opt *Options) (
 	}
 	// A pack's infinities were kept on purpose when it was written (and
 	// its shards are checked by SHA-256); NaN is refused all the same.
-	cv := &conv{chunk: o.ChunkSize, allowOverflow: true}
+	cv := &conv{chunk: o.ChunkSize, allowOverflow: true, allowInf: true}
 	var fps []*filePlan
 	defer func() {
 		for _, fp := range fps {

@@ -290,8 +290,8 @@ type conv struct {
 	buf   []byte
 	chunk int // bytes of output per upload
 	// allowOverflow keeps finite values that round to ±Inf in binary16
-	// instead of refusing the tensor.
-	allowOverflow bool
+	// instead of refusing the tensor; allowInf keeps stored infinities.
+	allowOverflow, allowInf bool
 }
 
 // tensorSink converts a tensor's stored bytes and writes them to the
@@ -411,13 +411,14 @@ func (s *tensorSink) emit(b []byte) error {
 }
 
 // check refuses a chunk whose output out holds a NaN, or ±Inf unless the
-// conversion allows overflow; in is the chunk's stored bytes.
+// conversion allows it (overflow from a finite value, or an infinity
+// stored as such); in is the chunk's stored bytes.
 func (s *tensorSink) check(out, in []byte) error {
 	to, from := s.tp.out, s.tp.info.DType
 	for i := firstNonFinite(out, to); i >= 0; {
 		v := value(in[i*from.Size():], from)
 		overflow := !math.IsNaN(v) && !math.IsInf(v, 0)
-		if math.IsNaN(v) || !s.cv.allowOverflow {
+		if math.IsNaN(v) || (overflow && !s.cv.allowOverflow) || (!overflow && !s.cv.allowInf) {
 			return s.nonFinite(in, i, overflow)
 		}
 		j := firstNonFinite(out[(i+1)*to.Size():], to)
