@@ -169,10 +169,13 @@ func writeOutputs(g *generateFlags, res *pipeline.Result) error {
 }
 
 // lockName is the lock file that serializes runs committing into one
-// folder; a lock older than lockStale is a killed run's and is taken over.
+// folder. It is held only while a run's files are written and renamed
+// (well under a second for pictures, seconds for a large dump), so one
+// older than lockStale is a killed run's and is taken over; lockWait is
+// longer, so a waiting run gets there.
 const (
 	lockName  = ".harmony-write.lock"
-	lockStale = 2 * time.Minute
+	lockStale = 30 * time.Second
 	lockWait  = time.Minute
 )
 
