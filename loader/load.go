@@ -36,6 +36,11 @@ type Options struct {
 	// ChunkSize is the most converted bytes uploaded at once (default
 	// DefaultChunkSize).
 	ChunkSize int
+	// AllowOverflow keeps finite weights beyond float16's range, which
+	// become ±Inf, instead of refusing them. NaN and ±Inf stored in a
+	// diffusers folder's files are refused either way; a pack's stored
+	// infinities were kept on purpose when it was written and load.
+	AllowOverflow bool
 }
 
 func (o *Options) defaults() Options {
@@ -358,7 +363,7 @@ func (d *diffusers) filePlans(tgt target, cv *conv, o *Options) ([]*filePlan, er
 
 // transfer allocates and streams every planned tensor to tgt.
 func (d *diffusers) transfer(ctx context.Context, tgt target, o *Options) error {
-	cv := &conv{chunk: o.ChunkSize}
+	cv := &conv{chunk: o.ChunkSize, allowOverflow: o.AllowOverflow}
 	fps, err := d.filePlans(tgt, cv, o) // refuses compressed entries before anything is allocated
 	if err != nil {
 		return err

@@ -243,7 +243,9 @@ func LoadPack(ctx context.Context, src Source, b tensor.Backend, opt *Options) (
 			return fail(err)
 		}
 	}
-	cv := &conv{chunk: o.ChunkSize}
+	// A pack's infinities were kept on purpose when it was written (and
+	// its shards are checked by SHA-256); NaN is refused all the same.
+	cv := &conv{chunk: o.ChunkSize, allowOverflow: true, allowInf: true}
 	var fps []*filePlan
 	defer func() {
 		for _, fp := range fps {
@@ -321,6 +323,9 @@ type PackOptions struct {
 	Extra     map[string][]byte // more files to include by path (a BERT vocab.txt)
 	PieceSize int64             // as in Options
 	ChunkSize int               // as in Options
+	// AllowOverflow keeps finite weights beyond float16's ±65504 as ±Inf
+	// instead of refusing the tensor.
+	AllowOverflow bool
 }
 
 // packPlace is where a tensor goes in the pack.
@@ -361,7 +366,7 @@ func WritePack(ctx context.Context, src Source, outDir string, opt *PackOptions)
 	if po.ShardSize <= 0 {
 		po.ShardSize = DefaultShardSize
 	}
-	o := (&Options{Variant: po.Variant, Shapes: po.Shapes, Progress: po.Progress, PieceSize: po.PieceSize, ChunkSize: po.ChunkSize}).defaults()
+	o := (&Options{Variant: po.Variant, Shapes: po.Shapes, Progress: po.Progress, PieceSize: po.PieceSize, ChunkSize: po.ChunkSize, AllowOverflow: po.AllowOverflow}).defaults()
 	d, err := openDiffusers(ctx, src, &o)
 	if err != nil {
 		return nil, err
@@ -502,38 +507,11 @@ func hashFile(f *os.File) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// writeAtomic writes a file under a temporary name, syncs and renames it.
+// writeAtomic writes a file through a synced temporary beside it
+// (WriteFile), creating its folder.
 func writeAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("loader: %w", err)
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("loader: %w", err)
-	}
-	if err := commitFile(f, data, path); err != nil {
-		return fmt.Errorf("loader: %w", err)
-	}
-	return nil
-}
-
-// commitFile writes data to f, a new temporary file, syncs and closes it,
-// and renames it to dst; on any failure it removes f, so a partial file is
-// never left under either name.
-func commitFile(f *os.File, data []byte, dst string) error {
-	_, err := f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), dst)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return WriteFile(path, data)
 }

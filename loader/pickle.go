@@ -50,6 +50,9 @@ func parseTorchPickle(data []byte, file string) ([]pickleEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.refused != "" {
+		return nil, formatErr(file, "", "data.pkl calls %s, which a state dict never does: refused (nothing was run)", m.refused)
+	}
 	d, ok := v.(*pyDict)
 	if !ok {
 		return nil, formatErr(file, "", "data.pkl holds a %s, not a state dict", pyType(v))
@@ -86,6 +89,10 @@ type unpickler struct {
 	marks  []int
 	memo   map[uint32]any
 	nextID uint32 // MEMOIZE index
+	// refused is the first call of a callable that runs code or touches
+	// the system (os.system, builtins.eval): never run, but reported, as
+	// a file that calls one is no state dict, whatever else it holds.
+	refused string
 }
 
 func (m *unpickler) errf(f string, a ...any) error {
@@ -654,6 +661,31 @@ func (m *unpickler) setItems(d *pyDict, items []any) error {
 		d.vals = append(d.vals, items[i+1])
 	}
 	return nil
+}
+
+// forbiddenModules are the modules whose callables run code or reach the
+// system; with forbiddenBuiltins, what a hostile pickle calls.
+var forbiddenModules = map[string]bool{
+	"os": true, "posix": true, "nt": true, "subprocess": true, "sys": true, "shutil": true,
+	"socket": true, "runpy": true, "importlib": true, "pty": true, "commands": true,
+	"webbrowser": true, "code": true, "ctypes": true, "pickle": true, "marshal": true,
+	"types": true, "io": true, "pathlib": true, "platform": true, "multiprocessing": true,
+	"threading": true, "signal": true, "tempfile": true, "urllib": true, "http": true,
+}
+
+var forbiddenBuiltins = map[string]bool{
+	"eval": true, "exec": true, "compile": true, "getattr": true, "setattr": true,
+	"delattr": true, "__import__": true, "open": true, "globals": true, "locals": true,
+	"vars": true, "input": true, "breakpoint": true, "apply": true, "execfile": true,
+}
+
+// forbidden reports whether g runs code or reaches the system.
+func forbidden(g pyGlobal) bool {
+	top, _, _ := strings.Cut(g.module, ".")
+	if forbiddenModules[top] {
+		return true
+	}
+	return (g.module == "builtins" || g.module == "__builtin__") && forbiddenBuiltins[g.name]
 }
 
 // pyType names a value's type for messages (never its contents, which may

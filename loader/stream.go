@@ -289,6 +289,9 @@ func rangeKey(f File) func(off, end int64) string {
 type conv struct {
 	buf   []byte
 	chunk int // bytes of output per upload
+	// allowOverflow keeps finite values that round to ±Inf in binary16
+	// instead of refusing the tensor; allowInf keeps stored infinities.
+	allowOverflow, allowInf bool
 }
 
 // tensorSink converts a tensor's stored bytes and writes them to the
@@ -371,6 +374,9 @@ func (s *tensorSink) emit(b []byte) error {
 		// writeBuffer in a buffer of its size.
 		for len(b) > 0 {
 			k := min(len(b), s.cv.chunk&^3)
+			if err := s.check(b[:k], b[:k]); err != nil {
+				return err
+			}
 			if err := s.tgt.write(s.tp, s.outOff, b[:k]); err != nil {
 				return err
 			}
@@ -390,6 +396,11 @@ func (s *tensorSink) emit(b []byte) error {
 		if err := convert(out, to, b[:n*inSize], from); err != nil {
 			return formatErr(s.tp.info.File, s.tp.info.Name, "%v", err)
 		}
+		// The chunk just converted is still in cache: checking it here
+		// costs a fraction of the conversion.
+		if err := s.check(out, b[:n*inSize]); err != nil {
+			return err
+		}
 		if err := s.tgt.write(s.tp, s.outOff, out); err != nil {
 			return err
 		}
@@ -397,6 +408,89 @@ func (s *tensorSink) emit(b []byte) error {
 		b = b[n*inSize:]
 	}
 	return nil
+}
+
+// check refuses a chunk whose output out holds a NaN, or ±Inf unless the
+// conversion allows it (overflow from a finite value, or an infinity
+// stored as such); in is the chunk's stored bytes.
+func (s *tensorSink) check(out, in []byte) error {
+	to, from := s.tp.out, s.tp.info.DType
+	for i := firstNonFinite(out, to); i >= 0; {
+		v := value(in[i*from.Size():], from)
+		overflow := !math.IsNaN(v) && !math.IsInf(v, 0)
+		if math.IsNaN(v) || (overflow && !s.cv.allowOverflow) || (!overflow && !s.cv.allowInf) {
+			return s.nonFinite(in, i, overflow)
+		}
+		j := firstNonFinite(out[(i+1)*to.Size():], to)
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return nil
+}
+
+// nonFinite is the error for element i of the chunk b (stored bytes) that
+// is NaN or ±Inf, or (overflow) finite but beyond binary16's range.
+func (s *tensorSink) nonFinite(b []byte, i int, overflow bool) error {
+	ti := &s.tp.info
+	idx := s.outOff/int64(s.tp.out.Size()) + int64(i)
+	v := value(b[i*ti.DType.Size():], ti.DType)
+	if overflow {
+		return formatErr(ti.File, ti.Name, "element %d is %g, beyond float16's ±65504: it would become %s (load with f32 precision, or pack with --allow-overflow to keep the infinity)", idx, v, infName(v))
+	}
+	return formatErr(ti.File, ti.Name, "element %d is %s: the weights are damaged", idx, nonFiniteName(v))
+}
+
+func infName(v float64) string {
+	if v < 0 {
+		return "-Inf"
+	}
+	return "+Inf"
+}
+
+func nonFiniteName(v float64) string {
+	if math.IsNaN(v) {
+		return "NaN"
+	}
+	return infName(v)
+}
+
+// firstNonFinite returns the index of the first NaN or ±Inf among the
+// little-endian elements of type dt in b, or -1.
+func firstNonFinite(b []byte, dt tensor.DType) int {
+	le := binary.LittleEndian
+	switch dt {
+	case tensor.F32:
+		for i := 0; i+4 <= len(b); i += 4 {
+			if le.Uint32(b[i:])&0x7f800000 == 0x7f800000 {
+				return i / 4
+			}
+		}
+	case tensor.F16:
+		for i := 0; i+2 <= len(b); i += 2 {
+			if le.Uint16(b[i:])&0x7c00 == 0x7c00 {
+				return i / 2
+			}
+		}
+	}
+	return -1
+}
+
+// value reads the element at the start of b as a float64.
+func value(b []byte, dt DType) float64 {
+	le := binary.LittleEndian
+	switch dt {
+	case F32:
+		return float64(math.Float32frombits(le.Uint32(b)))
+	case F16:
+		return float64(float16.Frombits(le.Uint16(b)).Float32())
+	case BF16:
+		return float64(math.Float32frombits(uint32(le.Uint16(b)) << 16))
+	case F64:
+		return math.Float64frombits(le.Uint64(b))
+	}
+	return 0
 }
 
 // gather copies a strided tensor's elements into row-major order. span

@@ -272,6 +272,9 @@ func (m *unpickler) call(g pyGlobal, args pyTuple) (any, error) {
 		}
 		return args[0], nil
 	}
+	if m.refused == "" && forbidden(g) {
+		m.refused = g.module + "." + g.name
+	}
 	return &pyObject{callable: g}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,11 +155,20 @@ func runGenerate(ctx context.Context, args []string) error {
 		return err
 	}
 	o := &g.opts
+	if g.out == "" && g.outDir == "" && g.dump == "" {
+		g.outDir = "out"
+	}
+	if err := checkOutputs(g); err != nil {
+		return err
+	}
 	if g.image == "" {
 		o.Image, o.ImageName = www.DemoPhoto(), "demo photo"
 	} else {
 		if o.Image, err = os.ReadFile(g.image); err != nil {
 			return fmt.Errorf("harmony generate: --image: %v", err)
+		}
+		if len(o.Image) == 0 {
+			return fmt.Errorf("harmony generate: --image %s: the file is empty", g.image)
 		}
 		o.ImageName = filepath.Base(g.image)
 	}
@@ -169,6 +179,11 @@ func runGenerate(ctx context.Context, args []string) error {
 		}
 		if o.Latents, err = f.Float32("latents"); err != nil {
 			return fmt.Errorf("harmony generate: --latents %s: %v", g.latents, err)
+		}
+		for i, v := range o.Latents {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("harmony generate: --latents %s: tensor \"latents\" element %d is %v; the initial noise must be finite", g.latents, i, v)
+			}
 		}
 	}
 
@@ -197,9 +212,6 @@ func runGenerate(ctx context.Context, args []string) error {
 	fmt.Fprintf(os.Stderr, "generated %d×%d in %v (%d UNet calls of batch %d: %v; encode %v, decode %v)\n",
 		res.Main.Image.W, res.Main.Image.H, time.Since(start).Round(time.Millisecond), res.Timings.Calls, res.Timings.Batch,
 		res.Timings.Denoise.Round(time.Millisecond), res.Timings.Encode.Round(time.Millisecond), res.Timings.Decode.Round(time.Millisecond))
-	if g.out == "" && g.outDir == "" && g.dump == "" {
-		g.outDir = "out"
-	}
 	return writeOutputs(g, res)
 }
 
@@ -209,68 +221,20 @@ func openModel(ctx context.Context, b tensor.Backend, loc string, p loader.Preci
 	if loc == "" {
 		src = loader.NewFSSource(www.DemoModel(), "bundled demo model")
 	} else {
-		var err error
-		if src, _, err = loader.OpenLocation(loc); err != nil {
+		src2, file, err := loader.OpenLocation(loc)
+		if err != nil {
 			return nil, err
 		}
+		if file != "" {
+			// Loading the folder around a file would load a model the user
+			// did not name (or fail on a model_index.json never given).
+			return nil, fmt.Errorf("harmony generate: --model %s is a file; expected a model folder (a diffusers folder with model_index.json, or a pack folder with manifest.json) or its URL", loc)
+		}
+		src = src2
 	}
 	m, _, err := pipeline.Load(ctx, src, b, &loader.Options{Precision: p, Progress: bar.load})
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-func writeOutputs(g *generateFlags, res *pipeline.Result) error {
-	write := func(path string, im *pipeline.Image) error {
-		if im == nil {
-			return nil
-		}
-		data, err := im.PNG()
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			return fmt.Errorf("harmony generate: %v", err)
-		}
-		fmt.Fprintln(os.Stderr, "wrote", path)
-		return nil
-	}
-	if g.out != "" {
-		if err := write(g.out, res.Main.Image); err != nil {
-			return err
-		}
-	}
-	if g.outDir != "" {
-		if err := os.MkdirAll(g.outDir, 0o755); err != nil {
-			return fmt.Errorf("harmony generate: --out-dir: %v", err)
-		}
-		name := "harmony.png"
-		if g.opts.Method == pipeline.MethodBLIPDiffusion {
-			name = "blipdiffusion.png"
-		}
-		if err := write(filepath.Join(g.outDir, name), res.Main.Image); err != nil {
-			return err
-		}
-		if res.Baseline != nil {
-			if err := write(filepath.Join(g.outDir, "baseline.png"), res.Baseline.Image); err != nil {
-				return err
-			}
-		}
-		if res.Visual != nil {
-			if err := write(filepath.Join(g.outDir, "visual.png"), res.Visual.Image); err != nil {
-				return err
-			}
-		}
-		if err := write(filepath.Join(g.outDir, "mask.png"), res.MaskHeat); err != nil {
-			return err
-		}
-	}
-	if g.dump != "" {
-		if err := pipeline.Dump(g.dump, res); err != nil {
-			return fmt.Errorf("harmony generate: --dump: %v", err)
-		}
-		fmt.Fprintln(os.Stderr, "wrote", g.dump)
-	}
-	return nil
 }

@@ -71,6 +71,10 @@ func run(ctx context.Context, args []string) int {
 		return 0
 	}
 	msg := err.Error()
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// The stage that noticed the interrupt is no failure of its own.
+		msg = "harmony " + c.name + ": interrupted, nothing written (" + msg + ")"
+	}
 	if !strings.HasPrefix(msg, "harmony") {
 		msg = "harmony " + c.name + ": " + msg
 	}

@@ -31,6 +31,7 @@ func runPack(ctx context.Context, args []string) error {
 	shardMiB := fs.Int("shard-mib", 32, "target shard size in MiB (a larger tensor gets a shard of its own)")
 	variant := fs.String("variant", "", `weight variant to read, e.g. "fp16" (default: full-precision files)`)
 	bertVocab := fs.String("bert-vocab", "", "a BERT vocab.txt to include as qformer_tokenizer/vocab.txt")
+	allowOverflow := fs.Bool("allow-overflow", false, "keep weights beyond float16's ±65504 (they become ±Inf) instead of refusing them")
 	quiet := fs.Bool("q", false, "no progress bar")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: harmony pack --model DIR --out DIR [--shard-mib 32]")
@@ -50,7 +51,7 @@ func runPack(ctx context.Context, args []string) error {
 	if file != "" {
 		return fmt.Errorf("harmony pack: --model must be a folder or URL, not the file %s", *model)
 	}
-	opt := &loader.PackOptions{ShardSize: int64(*shardMiB) << 20, Variant: *variant, Shapes: packShapes, Extra: map[string][]byte{}}
+	opt := &loader.PackOptions{ShardSize: int64(*shardMiB) << 20, Variant: *variant, Shapes: packShapes, Extra: map[string][]byte{}, AllowOverflow: *allowOverflow}
 	if *bertVocab != "" {
 		b, err := os.ReadFile(*bertVocab)
 		if err != nil {

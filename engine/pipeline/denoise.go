@@ -87,6 +87,11 @@ func (r *run) denoise(ctx context.Context, procs []*process, uncond *tensor.Tens
 				return err
 			}
 		}
+		// The UNet's output is read back at every call anyway: a NaN or
+		// Inf here (or after the scheduler step below) would only spread.
+		if err := checkFinite(vals, "denoise", i+1, "noise prediction"); err != nil {
+			return err
+		}
 		eps := nhwcToNCHW(vals, batch, c, h, w)
 		g := float32(o.Guidance)
 		for k, p := range procs {
@@ -104,6 +109,9 @@ func (r *run) denoise(ctx context.Context, procs []*process, uncond *tensor.Tens
 			}
 			if p.latents, err = p.sch.Step(e, t, p.latents); err != nil {
 				return fmt.Errorf("pipeline: scheduler step %d: %w", i, err)
+			}
+			if err := checkFinite(p.latents, "denoise", i+1, p.name+" latents"); err != nil {
+				return err
 			}
 		}
 		if o.Progress != nil {

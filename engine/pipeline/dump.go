@@ -3,10 +3,9 @@
 package pipeline
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/binary"
 	"math"
-	"os"
 
 	"harmony/engine/harmony"
 	"harmony/loader"
@@ -59,19 +58,22 @@ func DumpTensors(res *Result, latentShape []int) []loader.SafetensorsTensor {
 	return ts
 }
 
-// Dump writes DumpTensors to path.
+// EncodeDump is the safetensors file Dump writes.
+func EncodeDump(res *Result) ([]byte, error) {
+	var buf bytes.Buffer
+	err := loader.WriteSafetensors(&buf, DumpTensors(res, res.LatentShape), map[string]string{"format": "pt", "producer": "harmony"})
+	if err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Dump writes DumpTensors to path through a synced temporary file, so an
+// existing file at path is replaced whole or not at all.
 func Dump(path string, res *Result) error {
-	f, err := os.Create(path)
+	data, err := EncodeDump(res)
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriter(f)
-	err = loader.WriteSafetensors(w, DumpTensors(res, res.LatentShape), map[string]string{"format": "pt", "producer": "harmony"})
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return loader.WriteFile(path, data)
 }

@@ -239,7 +239,7 @@ func (r *run) generate(ctx context.Context) (*Result, error) {
 	t0 = time.Now()
 	r.progress("decode", res.Timings.Calls, res.Timings.Calls)
 	for _, p := range procs {
-		img, err := r.decode(ctx, p.latents)
+		img, err := r.decode(ctx, p.name, p.latents)
 		if err != nil {
 			return nil, err
 		}
@@ -310,9 +310,30 @@ func (r *run) encodePrompt(subject *tensor.Tensor) ([]int32, *tensor.Tensor, err
 	m, o := r.m, &r.o
 	maxLen := m.TextLen - m.NumQuery
 	if n := m.CLIP.PromptOverflow(o.Prompt, o.TargetClass, maxLen); n > 0 {
-		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("the prompt \"a %s %s\" is %d tokens too long for the %d-token context; it is truncated, as the reference does", o.TargetClass, strings.TrimSpace(o.Prompt), n, maxLen))
+		r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("the prompt is %d tokens too long for the %d-token context; like the reference, it is truncated, dropping %q", n, maxLen, droppedText(m.CLIP.Tokens(tokenizer.BuildPrompt(o.Prompt, o.TargetClass, 1, 1)), n)))
 	}
 	return EncodePrompt(r.b, m.textParts(), o, subject)
+}
+
+// droppedText is the text of the last n of toks (CLIP BPE symbols) for a
+// warning: a long prompt is not repeated whole, and what is dropped is
+// shortened to its first and last words.
+func droppedText(toks []string, n int) string {
+	n = min(n, len(toks))
+	var sb strings.Builder
+	for _, t := range toks[len(toks)-n:] {
+		if w, ok := strings.CutSuffix(t, "</w>"); ok {
+			sb.WriteString(w + " ")
+		} else {
+			sb.WriteString(t)
+		}
+	}
+	words := strings.Fields(sb.String())
+	const keep = 6
+	if len(words) > 2*keep {
+		return strings.Join(words[:keep], " ") + " … " + strings.Join(words[len(words)-keep:], " ")
+	}
+	return strings.Join(words, " ")
 }
 
 // EncodePrompt is stage 3's conditional embedding on the model's parts:
@@ -407,8 +428,9 @@ func (r *run) newScheduler() (sched.Scheduler, error) {
 	return s, nil
 }
 
-// decode runs the VAE on NCHW latents and postprocesses (§9, §11.10–11).
-func (r *run) decode(ctx context.Context, latents []float32) (*Image, error) {
+// decode runs the VAE on NCHW latents of the process named proc and
+// postprocesses (§9, §11.10–11).
+func (r *run) decode(ctx context.Context, proc string, latents []float32) (*Image, error) {
 	m, b := r.m, r.b
 	c := m.LatentChannels
 	z := b.FromF32("latents", nchwToNHWC(latents, 1, c, r.lh, r.lw), 1, r.lh, r.lw, c)
@@ -420,6 +442,9 @@ func (r *run) decode(ctx context.Context, latents []float32) (*Image, error) {
 	defer b.Free(x)
 	v, err := b.Read(ctx, x)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkFinite(v, "decode", 0, proc+" image"); err != nil {
 		return nil, err
 	}
 	return postprocess(v, x.Shape[2], x.Shape[1]), nil

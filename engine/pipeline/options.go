@@ -204,6 +204,9 @@ func numErr(name string, v float64, reason string, a ...any) error {
 // warnings for inputs accepted the way the reference accepts them.
 func (o *Options) check(m *Model) (warnings []string, err error) {
 	if len(o.Image) == 0 {
+		if o.ImageName != "" {
+			return nil, optErr("image", nil, "is empty: the photo %s has 0 bytes", o.ImageName)
+		}
 		return nil, optErr("image", nil, "must be given: there is no subject photo")
 	}
 	if err := o.Validate(); err != nil {
@@ -239,7 +242,13 @@ func (o *Options) check(m *Model) (warnings []string, err error) {
 
 	f := m.LatentFactor
 	if o.Width == 0 {
-		o.Width = m.UNetConfig.SampleSize * f
+		// The default size is the config's, so a bad one is the config's
+		// fault, not the user's (who gave no size).
+		ss := m.UNetConfig.SampleSize
+		if ss <= 0 || ss > MaxSize/max(f, 1) {
+			return nil, fmt.Errorf("pipeline: unet/config.json: sample_size is %d, which gives no usable default size (1 to %d latent pixels); give --width and --height", ss, MaxSize/max(f, 1))
+		}
+		o.Width = ss * f
 	}
 	if o.Height == 0 {
 		o.Height = o.Width
@@ -260,6 +269,9 @@ func (o *Options) check(m *Model) (warnings []string, err error) {
 	lh, lw := o.Height/f, o.Width/f
 	if o.Latents != nil && len(o.Latents) != m.LatentChannels*lh*lw {
 		return nil, optErr("latents", len(o.Latents), "must hold [1, %d, %d, %d] = %d values for this model and size", m.LatentChannels, lh, lw, m.LatentChannels*lh*lw)
+	}
+	if i := firstNonFinite(o.Latents); i >= 0 {
+		return nil, optErr("latents", nil, "must be finite, but element %d is %v", i, o.Latents[i])
 	}
 	if o.Method == MethodHarmony && h.Swap {
 		if err := checkLayers(m.UNet.Sites(lh, lw), h); err != nil {
