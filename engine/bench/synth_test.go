@@ -69,7 +69,7 @@ func TestPlanMatchesTSV(t *testing.T) {
 			t.Errorf("%s %v missing from the plan", key, w.Shape)
 		}
 	}
-	// §2: 492 MB + 1.98 GB + 3.44 GB + 335 MB of fp32 is about 3.1 GB in fp16.
+	// The released fp32 files: 492 MB + 1.98 GB + 3.44 GB + 335 MB of fp32 is about 3.1 GB in fp16.
 	var params int64
 	for _, g := range s.Tensors {
 		if g.DType == loader.F16 {

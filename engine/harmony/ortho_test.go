@@ -316,7 +316,7 @@ func TestOrthogonalizeIncludeClass(t *testing.T) {
 
 // TestMGSCrossCheck compares the Householder projector with modified
 // Gram–Schmidt (rows in order, re-orthogonalized, kept when the residual is
-// ≥ rtol × the largest row norm), as harmony-method.md §2.5 says they agree.
+// ≥ rtol × the largest row norm): the two must agree.
 func TestMGSCrossCheck(t *testing.T) {
 	f := golden.Open(t, "harmony", "ortho.safetensors")
 	sum := loadSummary(t)

@@ -19,7 +19,7 @@ func tinyConfig(t *testing.T) Config {
 	return c
 }
 
-// blipConfig is BLIP-Diffusion's scheduler config (§2.6), independent of files.
+// blipConfig is BLIP-Diffusion's scheduler config, independent of files.
 func blipConfig(offset int) Config {
 	c, _ := DefaultConfig(ClassPNDM)
 	c.BetaStart, c.BetaEnd, c.BetaSchedule = 0.00085, 0.012, "scaled_linear"
@@ -58,7 +58,7 @@ func TestAlphasCumprodGolden(t *testing.T) {
 	}
 }
 
-// The §10.1 reference values.
+// The reference's scaled_linear ᾱ values.
 func TestAlphasCumprodSpec(t *testing.T) {
 	ac, err := AlphasCumprod(blipConfig(0))
 	if err != nil {

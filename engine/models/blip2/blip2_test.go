@@ -1,5 +1,5 @@
 // blip2_test.go checks the subject encoder (vision encoder, Q-Former,
-// ProjLayer) against the reference's golden tensors (golden README §5d) on
+// ProjLayer) against the reference's golden tensors (testdata/golden) on
 // every backend, with fp32 and fp16 weights, and checks its tensor list,
 // config parsing and input checks.
 package blip2
@@ -39,8 +39,8 @@ func tinyConfig(t *testing.T) Config {
 }
 
 // releasedConfig is the compact Blip2Config of Salesforce/blipdiffusion
-// (blipdiffusion.md §2.3: the converter's non-default values, vision eps
-// as expected in the full file).
+// (the converter's non-default values, vision eps 1e-5 as expected in the
+// full file).
 const releasedConfig = `{"num_query_tokens": 16,
 	"vision_config": {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 23,
 		"hidden_act": "quick_gelu", "layer_norm_eps": 1e-05},

@@ -1,5 +1,5 @@
 // clip_test.go checks the context CLIP text encoder against the reference's
-// golden tensors (golden README §5b) on every backend, with fp32 and fp16
+// golden tensors (testdata/golden) on every backend, with fp32 and fp16
 // weights, and checks its tensor list, config parsing and input checks.
 package clip
 

@@ -55,7 +55,7 @@ func TestTensorsSD15(t *testing.T) {
 	for _, s := range got {
 		params += tensor.Numel(s)
 	}
-	if params != 859520964 { // blipdiffusion.md §13
+	if params != 859520964 { // SD 1.x UNet: 859,520,964 parameters
 		t.Errorf("%d parameters, want 859,520,964", params)
 	}
 }

@@ -50,7 +50,7 @@ func TestTensorsSD(t *testing.T) {
 			dec += tensor.Numel(s)
 		}
 	}
-	// blipdiffusion.md §13.
+	// The SD 1.x AutoencoderKL's parameter counts.
 	if all != 83653863 || dec != 49490199 {
 		t.Errorf("%d parameters (%d in the decoder), want 83,653,863 (49,490,199)", all, dec)
 	}
