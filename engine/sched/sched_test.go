@@ -68,7 +68,7 @@ func TestAlphasCumprodSpec(t *testing.T) {
 		t    int
 		want float64
 	}{{0, 0.99915}, {20, 0.981314}, {500, 0.276333}, {960, 0.0073652}, {980, 0.0058438}, {999, 0.0046601}} {
-		if d := math.Abs(float64(ac[c.t])-c.want) / c.want; d > 1e-5 { // the spec rounds to 5–6 digits
+		if d := math.Abs(float64(ac[c.t])-c.want) / c.want; d > 1e-5 { // the want values are rounded to 5–6 digits
 			t.Errorf("ᾱ_%d = %v, want ≈ %v", c.t, ac[c.t], c.want)
 		}
 	}

@@ -303,8 +303,8 @@ func TestInputErrors(t *testing.T) {
 
 // TestTensorsMatchCheckpoint: the tensor list the config implies is
 // exactly the checkpoint's (less the position_ids buffer), for the tiny
-// model's file and, when the spec's table is beside the goldens, for the
-// released model's config.
+// model's file and, for the released model's config, the released
+// checkpoint's table (testdata/blipdiffusion_tensors.tsv).
 func TestTensorsMatchCheckpoint(t *testing.T) {
 	t.Run("tiny", func(t *testing.T) {
 		f, err := golden.Load(golden.Path(t, "blipdiffusion-tiny", "qformer", "model.safetensors"))
