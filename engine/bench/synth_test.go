@@ -47,7 +47,7 @@ func TestPlanMatchesTSV(t *testing.T) {
 	}
 	want := readTSV(t)
 	if len(want) != 1810 {
-		t.Fatalf("the tsv lists %d tensors, the spec says 1,810", len(want))
+		t.Fatalf("the tsv lists %d tensors, want 1,810 (the released checkpoint)", len(want))
 	}
 	got := map[string]Tensor{}
 	for _, g := range s.Tensors {

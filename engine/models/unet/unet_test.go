@@ -47,7 +47,7 @@ func TestTensorsSD15(t *testing.T) {
 	}
 	want := modeltest.SpecTensors(t, "unet")
 	if len(want) != 686 {
-		t.Fatalf("tsv lists %d unet tensors, the spec says 686", len(want))
+		t.Fatalf("tsv lists %d unet tensors, want 686 (the released checkpoint)", len(want))
 	}
 	got := Tensors(cfg)
 	modeltest.CompareTensorLists(t, got, want)

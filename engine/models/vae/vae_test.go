@@ -24,7 +24,7 @@ func TestTensorsSD(t *testing.T) {
 	}
 	want := modeltest.SpecTensors(t, "vae")
 	if len(want) != 248 {
-		t.Fatalf("tsv lists %d vae tensors, the spec says 248", len(want))
+		t.Fatalf("tsv lists %d vae tensors, want 248 (the released checkpoint)", len(want))
 	}
 	// The released VAE (diffusers 0.16 save) spells the mid-block attention
 	// the legacy way.
