@@ -1,9 +1,9 @@
-// bench.go is `harmony bench` (issue 6 part 3): per-kernel throughput at
+// bench.go is `harmony bench`: per-kernel throughput at
 // Stable Diffusion shapes, one UNet step at tiny, medium and full size,
 // the whole tiny pipeline, load throughput, and optionally the full-size
 // stages of fullsize.go, gathered into one JSON report.
 //
-// Timing rule (the one shared/peers uses for onnxruntime, so figures
+// Timing rule (the one the onnxruntime peer harness uses, so figures
 // compare): warm-up calls first (they compile the pipelines), then the
 // median of the timed calls; one call runs from inputs already on the
 // device to its output read back (or a device sync for the kernels).

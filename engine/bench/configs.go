@@ -12,7 +12,7 @@ import (
 
 // MediumUNetChannels are the medium UNet's block_out_channels: SD 1.5 at a
 // quarter of the width (37.5 M parameters instead of 860 M), the medium
-// model of the onnxruntime comparison (shared/peers).
+// model of the onnxruntime peer comparison.
 var MediumUNetChannels = []int{64, 128, 256, 256}
 
 // UNetConfigJSON returns SD 1.5's UNet config with other

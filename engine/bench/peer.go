@@ -1,8 +1,8 @@
 // Package bench holds in-tree benchmarks of the engine.
 //
 // peer.go times one UNet2DConditionModel call the way the onnxruntime peer
-// harness (shared/peers, README "The model and the call") times
-// session.run(), so the two engines can be compared side by side: the same
+// harness times onnxruntime's session.run() on an ONNX export of the same
+// UNet, so the two engines can be compared side by side: the same
 // weights (the fp32 diffusers folder), the same inputs (golden_io.safetensors:
 // sample [B,C,H,W] NCHW, timestep, encoder_hidden_states, out_sample), 2
 // warm-up calls then N timed calls, median and min; one call runs from CPU

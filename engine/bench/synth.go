@@ -5,8 +5,9 @@
 // their time and memory, and the benchmarks of `harmony bench` (kernel
 // throughput, UNet steps, the tiny pipeline, load throughput).
 //
-// synth.go plans the synthetic checkpoint: its configs (blipdiffusion.md
-// §2.1–2.8) and every tensor the released files hold (catalog.BLIPDiffusion's
+// synth.go plans the synthetic checkpoint: its configs (the released
+// model_index, component and tokenizer configs of engine/models/released)
+// and every tensor the released files hold (catalog.BLIPDiffusion's
 // stored shapes; the test compares the list with blipdiffusion_tensors.tsv),
 // and draws each tensor's values from
 // a generator seeded by its name, scaled so activations stay O(1) as in the

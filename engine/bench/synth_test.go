@@ -47,7 +47,7 @@ func TestPlanMatchesTSV(t *testing.T) {
 	}
 	want := readTSV(t)
 	if len(want) != 1810 {
-		t.Fatalf("the tsv lists %d tensors, the spec says 1,810", len(want))
+		t.Fatalf("the tsv lists %d tensors, want 1,810 (the released checkpoint)", len(want))
 	}
 	got := map[string]Tensor{}
 	for _, g := range s.Tensors {
@@ -69,7 +69,7 @@ func TestPlanMatchesTSV(t *testing.T) {
 			t.Errorf("%s %v missing from the plan", key, w.Shape)
 		}
 	}
-	// §2: 492 MB + 1.98 GB + 3.44 GB + 335 MB of fp32 is about 3.1 GB in fp16.
+	// The released fp32 files: 492 MB + 1.98 GB + 3.44 GB + 335 MB of fp32 is about 3.1 GB in fp16.
 	var params int64
 	for _, g := range s.Tensors {
 		if g.DType == loader.F16 {

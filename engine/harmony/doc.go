@@ -1,14 +1,15 @@
 // Package harmony holds the CPU-side math of the Harmony method
-// (docs/harmony-method.md) as pure functions; the pipeline wires them to the
+// as pure functions; the pipeline wires them to the
 // text encoder and the UNet.
 //
-// Contextual embedding orchestration (§2):
+// Contextual embedding orchestration (the visual rows projected off the
+// span of the text rows):
 //
 //	rows, err := harmony.ClassifyRows(ids61, classIDs, harmony.BLIPLayout)
 //	res, err := harmony.Orthogonalize(E, D, rows, harmony.DefaultOrthoOptions())
 //	// res.E replaces the main process's conditional embedding; log res.Warning.
 //
-// Subject masks and swap (§3), once per run:
+// Subject masks and self-attention swap, once per run:
 //
 //	sites := u.Sites(h, w) // the UNet's attention layers (nn.Sited)
 //	sets, err := harmony.SelectLayers(sites, harmony.LayerOptions{})

@@ -1,5 +1,6 @@
-// layers.go selects the mask and swap layers of harmony-method.md §3
-// ("UNet levels", "Subject masks" step 1, "Swap") among the UNet's
+// layers.go selects the mask layers (the cross-attention layers whose
+// probabilities make the subject masks) and the swap layers (the
+// self-attention layers the main process swaps) among the UNet's
 // attention sites, as any model implementing nn.Sited lists them.
 package harmony
 

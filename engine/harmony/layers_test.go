@@ -29,7 +29,7 @@ func TestLayersTinyUNet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scale := 1 << (c.Levels() - 1) // the VAE/latent factor of §11.7
+	scale := 1 << (c.Levels() - 1) // the VAE/latent factor (8 for SD 1.x)
 	sites := unet.SitesFor(c, sum.Args.Height/scale, sum.Args.Width/scale)
 	for _, run := range maskRuns {
 		info := sum.Runs[run]
@@ -67,7 +67,7 @@ func TestLayersTinyUNet(t *testing.T) {
 	}
 }
 
-// sdUNet is the SD-1.x topology of BLIP-Diffusion's UNet (blipdiffusion.md §8).
+// sdUNet is the SD-1.x topology of BLIP-Diffusion's UNet.
 const sdUNet = `{
   "block_out_channels": [320, 640, 1280, 1280],
   "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
@@ -92,7 +92,7 @@ func TestLayersSD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// harmony-method.md §3: Lm = 2; ten mask layers at 32² and 16²
+	// Mask level Lm = 2: ten mask layers at 32² and 16²
 	// (down_blocks.1–2, up_blocks.1–2); nine swap layers at 16², 32², 64².
 	if sets.MaskLevel != 2 || sets.GridH != 16 || sets.GridW != 16 {
 		t.Errorf("mask level %d grid %d×%d", sets.MaskLevel, sets.GridH, sets.GridW)

@@ -1,6 +1,5 @@
-// mask.go implements the subject-mask math of harmony-method.md §3
-// ("Subject masks", steps 2–5, and the swap layers' nearest-neighbour
-// resize): per-layer subject maps, area averaging to the mask grid, the
+// mask.go implements the subject-mask math (and the swap layers'
+// nearest-neighbour resize of the masks): per-layer subject maps, area averaging to the mask grid, the
 // equal-weight layer average, min–max normalization and the strict
 // threshold. Maps are row-major H×W grids of float32.
 package harmony

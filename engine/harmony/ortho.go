@@ -1,5 +1,5 @@
-// ortho.go implements the contextual embedding orchestration of
-// harmony-method.md §2 (steps 5–7): an orthonormal basis of the text rows by
+// ortho.go implements the second half of the contextual embedding
+// orchestration (after the rows are classified): an orthonormal basis of the text rows by
 // column-pivoted Householder QR in float64, the rank rule, and the
 // projection of the visual rows off that span.
 package harmony
@@ -12,7 +12,7 @@ import (
 )
 
 // DefaultRankRTol is the rank rule's relative threshold: pivots with
-// |R_kk| ≥ 1e-6·|R_00| count (harmony-method.md §2.5).
+// |R_kk| ≥ 1e-6·|R_00| count.
 const DefaultRankRTol = 1e-6
 
 // pivotTie is the relative gap below which two remaining column norms count

@@ -235,7 +235,7 @@ func checkOtherRowsIdentical(t *testing.T, name string, E, got []float32, D int,
 	}
 }
 
-// checkOrthogonal is the method page's check: max_k |q_kᵀ·v⊥| ≤ 1e-5·|v|
+// checkOrthogonal is the method's orthogonality check: max_k |q_kᵀ·v⊥| ≤ 1e-5·|v|
 // after the cast to f32.
 func checkOrthogonal(t *testing.T, name string, res *OrthoResult, E []float32, D int, visual []int) {
 	t.Helper()
@@ -316,7 +316,7 @@ func TestOrthogonalizeIncludeClass(t *testing.T) {
 
 // TestMGSCrossCheck compares the Householder projector with modified
 // Gram–Schmidt (rows in order, re-orthogonalized, kept when the residual is
-// ≥ rtol × the largest row norm), as harmony-method.md §2.5 says they agree.
+// ≥ rtol × the largest row norm): the two must agree.
 func TestMGSCrossCheck(t *testing.T) {
 	f := golden.Open(t, "harmony", "ortho.safetensors")
 	sum := loadSummary(t)

@@ -1,5 +1,5 @@
 // rows.go classifies the rows of the conditional text embedding for the
-// contextual embedding orchestration (harmony-method.md §2, steps 1–4):
+// contextual embedding orchestration:
 // visual rows, special (BOS/EOS) rows, class rows and text rows.
 package harmony
 
@@ -8,7 +8,7 @@ import (
 	"fmt"
 )
 
-// CLIP tokenizer special ids (blipdiffusion.md §3.1); padding uses EOS.
+// CLIP tokenizer special ids (<|startoftext|>, <|endoftext|>); padding uses EOS.
 const (
 	CLIPBOS int32 = 49406
 	CLIPEOS int32 = 49407
@@ -108,7 +108,7 @@ func matchAt(ids []int32, at int, seq []int32) bool {
 }
 
 // SubjectColumns returns the cross-attention key columns (rows of E) whose
-// attention makes a subject mask (harmony-method.md §3, knob mask-tokens):
+// attention makes a subject mask (knob mask-tokens):
 // the visual rows, plus the process's own class rows when withClass
 // ("visual+class").
 func SubjectColumns(r Rows, withClass bool) []int {

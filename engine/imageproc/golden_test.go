@@ -1,4 +1,4 @@
-// The image processor against the reference (golden README §5c): for both
+// The image processor against the reference's goldens (testdata/golden): for both
 // input images the RGB input, the PIL-bicubic 224×224 uint8 image and the
 // normalized pixel_values.
 package imageproc

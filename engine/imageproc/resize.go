@@ -1,4 +1,5 @@
-// PIL-compatible antialiased resampling (blipdiffusion.md §4 step 3),
+// PIL-compatible antialiased resampling (the reference image's bicubic
+// resize to 224×224),
 // reimplemented from the behaviour of Pillow's libImaging/Resample.c so the
 // resized uint8 image matches the reference bit for bit:
 //

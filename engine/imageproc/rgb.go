@@ -1,5 +1,5 @@
 // Conversion of decoded images to 8-bit RGB with PIL's convert("RGB")
-// semantics (blipdiffusion.md §4 step 1): alpha is dropped, not composited
+// semantics, the reference processor's first step: alpha is dropped, not composited
 // (straight, non-premultiplied colour is kept); palettes are looked up;
 // grey is replicated; 16-bit colour keeps the high byte (PIL's ";16B"
 // unpackers), while 16-bit grey clips to 255 like PIL's I;16 → RGB.

@@ -11,8 +11,8 @@ import (
 )
 
 // TestAttentionNeverAllocatesScores: the fused attention's GPU memory
-// grows with N, never with N×N (harmony-method.md §5: the self-attention
-// never materializes its scores, 4096² per head at 512×512). N = 3000
+// grows with N, never with N×N (the self-attention must never materialize
+// its scores, 4096² per head at 512×512). N = 3000
 // would need 36 MB per head for the scores; the whole call, swap and
 // probability columns included, must stay far below one such buffer.
 func TestAttentionNeverAllocatesScores(t *testing.T) {

@@ -44,7 +44,7 @@ type mathRef struct {
 }
 
 // TestActMathAccuracy checks act.wgsl pointwise and relatively (not just
-// against max|ref|) over a dense grid: the brief is ≲ 1e-7 relative for
+// against max|ref|) over a dense grid: the target is ≲ 1e-7 relative for
 // erf. Quick GELU rounds 1.702·x to f32 before exp, which costs up to
 // |1.702·x|·2^-24 relative where σ(1.702·x) is tiny (x ≪ 0).
 func TestActMathAccuracy(t *testing.T) {

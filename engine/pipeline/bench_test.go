@@ -11,7 +11,8 @@ import (
 // BenchmarkHarmonyVsPlain times the golden 8-step generation on the tiny
 // model with plain BLIP-Diffusion (batch 2) and with Harmony's defaults
 // (batch 4: orchestration, visual-only process, masks, swap), and reports
-// both and their ratio (harmony-method.md §5: about twice the UNet work).
+// both and their ratio (Harmony is about twice the UNet work: batch 4
+// instead of 2).
 //
 //	go test -run XXX -bench HarmonyVsPlain -benchtime 3x ./engine/pipeline/
 func BenchmarkHarmonyVsPlain(b *testing.B) {

@@ -13,7 +13,7 @@ import (
 	"harmony/loader/golden"
 )
 
-// The method page's checks (harmony-method.md §3), on the GPU with the
+// The Harmony method's checks on masks and swap, on the GPU with the
 // tiny golden model.
 
 func harmonyOpts(t *testing.T, mode tensor.SwapMode) Options {

@@ -1,7 +1,7 @@
 // hook.go: Harmony's UNet hook (nn.Hook), the part of the method that
 // runs inside the UNet calls: it asks the mask layers for their
 // subject-column probabilities, turns them into subject masks after each
-// call (harmony-method.md §3), and swaps the main process's self-attention
+// call, and swaps the main process's self-attention
 // one call later. The denoising loop drives it, and so does the full-size
 // benchmark (engine/bench), so both run the same layers and columns.
 package pipeline

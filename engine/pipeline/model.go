@@ -1,8 +1,9 @@
 // Package pipeline is BLIP-Diffusion and the Harmony method end to end:
 // the loaded model (tokenizers, subject encoder, text encoder, UNet, VAE and
 // scheduler config) and Generate, which reads top to bottom as the
-// reference pipeline's numbered stages (blipdiffusion.md §11) with the
-// Harmony additions of harmony-method.md §2–§4.
+// stages of diffusers' BlipDiffusionPipeline.__call__ with the Harmony
+// additions (embedding orchestration, subject masks and swap, the returned
+// masks).
 //
 // model.go assembles a Model from a loaded checkpoint's parts.
 package pipeline

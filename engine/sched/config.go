@@ -1,4 +1,4 @@
-// config.go reads diffusers' scheduler_config.json (blipdiffusion.md §2.6)
+// config.go reads diffusers' scheduler_config.json
 // into a Config, applying the defaults of the scheduler class the config is
 // read for, the way diffusers' from_config does: a field missing from the
 // file takes the target class's default, and fields the class does not know

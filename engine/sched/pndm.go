@@ -1,4 +1,4 @@
-// pndm.go implements PNDMScheduler (blipdiffusion.md §10.2–10.3; Liu et al.
+// pndm.go implements diffusers' PNDMScheduler (Liu et al.
 // 2022, "Pseudo Numerical Methods for Diffusion Models on Manifolds"):
 // pseudo linear multistep (PLMS) steps, preceded by pseudo Runge–Kutta (PRK)
 // warm-up calls unless skip_prk_steps is set (BLIP-Diffusion sets it).
@@ -153,7 +153,7 @@ func (s *PNDM) stepPRK(eps []float32, t int, x []float32) []float32 {
 	return out
 }
 
-// stepPLMS is diffusers' step_plms (blipdiffusion.md §10.3).
+// stepPLMS is diffusers' step_plms.
 func (s *PNDM) stepPLMS(eps []float32, t int, x []float32) ([]float32, error) {
 	if !s.cfg.SkipPRKSteps && len(s.ets) < 3 {
 		return nil, fmt.Errorf("sched: PNDM: PLMS step with %d history entries (PRK warm-up incomplete)", len(s.ets))

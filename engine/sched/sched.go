@@ -3,7 +3,7 @@
 // else; classifier-free guidance and the UNet live in the pipeline.
 //
 // PNDM (PLMS with or without the Runge–Kutta warm-up) follows
-// blipdiffusion.md §10 and diffusers' PNDMScheduler; DDIM (eta = 0) follows
+// diffusers' PNDMScheduler; DDIM (eta = 0) follows
 // DDIMScheduler. All arithmetic mirrors the reference's torch float32
 // operations one by one (each product, sum and quotient rounded to float32,
 // sqrt correctly rounded, no fused multiply-adds), so a step fed the

@@ -19,7 +19,7 @@ func tinyConfig(t *testing.T) Config {
 	return c
 }
 
-// blipConfig is BLIP-Diffusion's scheduler config (§2.6), independent of files.
+// blipConfig is BLIP-Diffusion's scheduler config, independent of files.
 func blipConfig(offset int) Config {
 	c, _ := DefaultConfig(ClassPNDM)
 	c.BetaStart, c.BetaEnd, c.BetaSchedule = 0.00085, 0.012, "scaled_linear"
@@ -58,7 +58,7 @@ func TestAlphasCumprodGolden(t *testing.T) {
 	}
 }
 
-// The §10.1 reference values.
+// The reference's scaled_linear ᾱ values.
 func TestAlphasCumprodSpec(t *testing.T) {
 	ac, err := AlphasCumprod(blipConfig(0))
 	if err != nil {
@@ -68,7 +68,7 @@ func TestAlphasCumprodSpec(t *testing.T) {
 		t    int
 		want float64
 	}{{0, 0.99915}, {20, 0.981314}, {500, 0.276333}, {960, 0.0073652}, {980, 0.0058438}, {999, 0.0046601}} {
-		if d := math.Abs(float64(ac[c.t])-c.want) / c.want; d > 1e-5 { // the spec rounds to 5–6 digits
+		if d := math.Abs(float64(ac[c.t])-c.want) / c.want; d > 1e-5 { // the want values are rounded to 5–6 digits
 			t.Errorf("ᾱ_%d = %v, want ≈ %v", c.t, ac[c.t], c.want)
 		}
 	}

@@ -1,5 +1,5 @@
 // schedule.go computes the noise schedule (β, ᾱ) and the inference timestep
-// grids of blipdiffusion.md §10.1–10.2, reproducing the reference's float32
+// grids (timestep_spacing "leading"), reproducing the reference's float32
 // values bit for bit.
 //
 // The reference builds β with torch.linspace in float32 and ᾱ with

@@ -1,5 +1,5 @@
 // Text cleaning shared by both tokenizers: transformers' BasicTokenizer
-// (blipdiffusion.md §3.1 "basic cleaner" without ftfy, §3.2 uncased BERT) and
+// (CLIP's "basic cleaner" without ftfy; uncased BERT) and
 // the Python string behaviours it relies on (str.split, str.lower,
 // unicodedata categories), reimplemented on the Go unicode tables.
 package tokenizer

@@ -1,4 +1,4 @@
-// The Q-Former's BERT tokenizer (blipdiffusion.md §3.2): bert-base-uncased
+// The Q-Former's BERT tokenizer: bert-base-uncased
 // WordPiece plus the "[DEC]" bos token the Q-Former adds, called on the
 // subject words with padding=True.
 //

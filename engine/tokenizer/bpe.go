@@ -1,4 +1,4 @@
-// Byte-level BPE of the CLIP tokenizer (blipdiffusion.md §3.1): the GPT-2
+// Byte-level BPE of the CLIP tokenizer: the GPT-2
 // byte-to-unicode map, and merges applied by rank to a word whose last symbol
 // carries the end-of-word suffix "</w>".
 package tokenizer

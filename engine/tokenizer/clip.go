@@ -1,7 +1,6 @@
 // Package tokenizer turns prompt text into token ids for BLIP-Diffusion:
-// the CLIP byte-level BPE tokenizer of the text encoder (blipdiffusion.md
-// §3.1) and the uncased BERT WordPiece tokenizer of the Q-Former's subject
-// text (§3.2). Both are built from the bytes of the model folder's files so
+// the CLIP byte-level BPE tokenizer of the text encoder and the uncased
+// BERT WordPiece tokenizer of the Q-Former's subject text. Both are built from the bytes of the model folder's files so
 // they work in the browser, and both reproduce the slow (pure-Python)
 // transformers tokenizers id for id.
 //

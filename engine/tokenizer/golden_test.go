@@ -1,4 +1,4 @@
-// Token ids against the reference tokenizers' goldens (golden README §5a):
+// Token ids against the reference tokenizers' goldens (testdata/golden):
 // every id tensor of a_tokenizers.safetensors must match exactly.
 package tokenizer
 

@@ -1,5 +1,5 @@
 // Unicode canonical normalization (NFD and NFC, UAX #15) for the tokenizers'
-// text cleaning (blipdiffusion.md §3): CLIP's BasicTokenizer path applies NFC,
+// text cleaning: CLIP's BasicTokenizer path applies NFC,
 // BERT strips accents through NFD.
 //
 // The standard library has no normalization tables and golang.org/x/text is

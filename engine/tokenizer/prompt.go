@@ -1,5 +1,4 @@
-// The BLIP-Diffusion pipeline's prompt building (golden README §7,
-// blipdiffusion.md §3.1): the conditional prompt is "a {target} {prompt}"
+// The BLIP-Diffusion pipeline's prompt building: the conditional prompt is "a {target} {prompt}"
 // repeated to amplify it, and tokenized to leave room for the Q-Former's
 // query tokens inside the text encoder's 77 positions.
 package tokenizer

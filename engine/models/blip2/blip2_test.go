@@ -1,5 +1,5 @@
 // blip2_test.go checks the subject encoder (vision encoder, Q-Former,
-// ProjLayer) against the reference's golden tensors (golden README §5d) on
+// ProjLayer) against the reference's golden tensors (testdata/golden) on
 // every backend, with fp32 and fp16 weights, and checks its tensor list,
 // config parsing and input checks.
 package blip2
@@ -39,8 +39,8 @@ func tinyConfig(t *testing.T) Config {
 }
 
 // releasedConfig is the compact Blip2Config of Salesforce/blipdiffusion
-// (blipdiffusion.md §2.3: the converter's non-default values, vision eps
-// as expected in the full file).
+// (the converter's non-default values, vision eps 1e-5 as expected in the
+// full file).
 const releasedConfig = `{"num_query_tokens": 16,
 	"vision_config": {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 23,
 		"hidden_act": "quick_gelu", "layer_norm_eps": 1e-05},
@@ -303,8 +303,8 @@ func TestInputErrors(t *testing.T) {
 
 // TestTensorsMatchCheckpoint: the tensor list the config implies is
 // exactly the checkpoint's (less the position_ids buffer), for the tiny
-// model's file and, when the spec's table is beside the goldens, for the
-// released model's config.
+// model's file and, for the released model's config, the released
+// checkpoint's table (testdata/blipdiffusion_tensors.tsv).
 func TestTensorsMatchCheckpoint(t *testing.T) {
 	t.Run("tiny", func(t *testing.T) {
 		f, err := golden.Load(golden.Path(t, "blipdiffusion-tiny", "qformer", "model.safetensors"))

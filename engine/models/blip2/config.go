@@ -1,12 +1,12 @@
 // config.go parses the Q-Former's config.json (transformers Blip2Config
-// with its vision_config and qformer_config; blipdiffusion.md §2.3).
+// with its vision_config and qformer_config).
 //
 // Keys the file leaves out take the defaults of the transformers classes
 // (v4.36.2, the version that wrote the goldens; golden/resolved_configs.json
 // lists the filled-in values). The released checkpoint's config.json is a
 // full dump, so defaults only matter for compact files such as the tiny
 // model's. Vision layer_norm_eps defaults to 1e-6 (Blip2VisionConfig); the
-// released file is expected to say 1e-5 (§2.3) — it is always read from the
+// released file is expected to say 1e-5 — it is always read from the
 // file when present.
 
 package blip2
@@ -25,7 +25,7 @@ type Config struct {
 	QFormer        QFormerConfig // qformer_config
 }
 
-// VisionConfig sizes the ViT image encoder (§5).
+// VisionConfig sizes the ViT image encoder.
 type VisionConfig struct {
 	Hidden       int        // hidden_size: width Dv
 	Intermediate int        // intermediate_size: MLP width
@@ -44,7 +44,7 @@ func (c VisionConfig) Patches() int { return c.ImageSize / c.PatchSize }
 // Positions is the token count: the class token and one per patch.
 func (c VisionConfig) Positions() int { return c.Patches()*c.Patches() + 1 }
 
-// QFormerConfig sizes the BERT-style querying transformer (§6).
+// QFormerConfig sizes the BERT-style querying transformer.
 type QFormerConfig struct {
 	VocabSize               int        // vocab_size: word embedding rows
 	Hidden                  int        // hidden_size: width D

@@ -1,9 +1,9 @@
 // Package blip2 implements BLIP-Diffusion's subject encoder: the BLIP-2
-// vision encoder, the Q-Former and the ProjLayer (blipdiffusion.md §5–6),
+// vision encoder, the Q-Former and the ProjLayer,
 // written against tensor.Backend and sized from config.json.
 //
 // qformer.go implements diffusers' Blip2QFormerModel as BLIP-Diffusion
-// calls it (blipdiffusion.md §6): learned queries and the subject's BERT
+// calls it: learned queries and the subject's BERT
 // tokens share self-attention, the query rows alone cross-attend to the
 // image embeddings, query and text rows have separate FFNs (post-LN, BERT
 // style), and the ProjLayer turns the query outputs into the subject
@@ -170,7 +170,7 @@ func (m *QFormer) embed(b tensor.Backend, nb, nt int, flat []int32) *tensor.Tens
 	return out
 }
 
-// forward is one Q-Former layer over x [B, Q+L, D] (§6.3); keyBias masks
+// forward is one Q-Former layer over x [B, Q+L, D]; keyBias masks
 // the text padding in self-attention.
 func (l *qLayer) forward(b tensor.Backend, x, img *tensor.Tensor, nq int, keyBias *tensor.Tensor) *tensor.Tensor {
 	// 1. Self-attention over queries and text, padding masked.
@@ -212,7 +212,7 @@ func addNorm(b tensor.Backend, r *tensor.Tensor, ln nn.LayerNorm) *tensor.Tensor
 	return y
 }
 
-// forward is ProjLayer (§6.4): pre-norm residual MLP with QuickGELU, no
+// forward is ProjLayer: pre-norm residual MLP with QuickGELU, no
 // trailing norm (dropout is off at inference).
 func (p *projLayer) forward(b tensor.Backend, x *tensor.Tensor) *tensor.Tensor {
 	h := p.ln.Forward(b, x)

@@ -1,5 +1,5 @@
 // vision.go implements the BLIP-2 vision encoder as diffusers' copy of
-// Blip2VisionModel runs it (blipdiffusion.md §5): a CLIP ViT with a patch
+// Blip2VisionModel runs it: a CLIP ViT with a patch
 // convolution, class token, position table, pre_layernorm, pre-LN blocks
 // with a fused qkv projection, and post_layernorm over every token.
 

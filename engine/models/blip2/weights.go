@@ -1,5 +1,5 @@
 // weights.go builds the subject encoder from its tensors
-// (blipdiffusion.md §12.2): one construction walk over nn.Vars serves
+// (the qformer/ state dict, 679 tensors in the released file): one construction walk over nn.Vars serves
 // Tensors (names and shapes only) and Load (checked tensors).
 
 package blip2

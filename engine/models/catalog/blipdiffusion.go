@@ -1,5 +1,5 @@
-// blipdiffusion.go is the BLIP-Diffusion checkpoint (blipdiffusion.md §2,
-// §12): text encoder, subject encoder, UNet and VAE, then the scheduler
+// blipdiffusion.go is the BLIP-Diffusion checkpoint (Salesforce/blipdiffusion's
+// diffusers folder and its state dicts): text encoder, subject encoder, UNet and VAE, then the scheduler
 // and image processor configs.
 package catalog
 
@@ -51,7 +51,7 @@ var BLIPDiffusion = Table{
 		Tensors:    vae.Tensors,
 		Stored: func(cfg *vae.Config) map[string][]int {
 			c := *cfg
-			c.LegacyAttentionNames = true // the released VAE was saved by diffusers 0.16 (§2.5, §12)
+			c.LegacyAttentionNames = true // the released VAE was saved by diffusers ≤ 0.16 (query/key/value/proj_attn names)
 			return vae.Tensors(&c)
 		},
 		Load: vae.Load,

@@ -1,5 +1,5 @@
 // clip_test.go checks the context CLIP text encoder against the reference's
-// golden tensors (golden README §5b) on every backend, with fp32 and fp16
+// golden tensors (testdata/golden) on every backend, with fp32 and fp16
 // weights, and checks its tensor list, config parsing and input checks.
 package clip
 
@@ -244,8 +244,8 @@ func TestInputErrors(t *testing.T) {
 
 // TestTensorsMatchCheckpoint: the tensor list the config implies is
 // exactly the checkpoint's (less the position_ids buffer), for the tiny
-// model's file and, when the spec's table is beside the goldens, for the
-// released model's config.
+// model's file and, for the released model's config, the released
+// checkpoint's table (testdata/blipdiffusion_tensors.tsv).
 func TestTensorsMatchCheckpoint(t *testing.T) {
 	t.Run("tiny", func(t *testing.T) {
 		f, err := golden.Load(golden.Path(t, "blipdiffusion-tiny", "text_encoder", "model.safetensors"))

@@ -1,5 +1,5 @@
 // config.go parses the text encoder's config.json (transformers
-// CLIPTextConfig; blipdiffusion.md §2.2), filling the class defaults for
+// CLIPTextConfig), filling the class defaults for
 // keys the file leaves out.
 
 package clip
@@ -26,7 +26,7 @@ type Config struct {
 
 // FinalLayerNormEps is the eps of final_layer_norm. diffusers'
 // ContextCLIPTextTransformer builds it as nn.LayerNorm(hidden) with
-// PyTorch's default eps instead of config.layer_norm_eps (golden README §7).
+// PyTorch's default eps instead of config.layer_norm_eps.
 const FinalLayerNormEps = 1e-5
 
 // fileConfig mirrors the JSON keys; it is pre-filled with the defaults of

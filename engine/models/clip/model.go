@@ -1,5 +1,5 @@
-// Package clip implements diffusers' ContextCLIPTextModel
-// (blipdiffusion.md §7), BLIP-Diffusion's text encoder: the CLIP text
+// Package clip implements diffusers' ContextCLIPTextModel,
+// BLIP-Diffusion's text encoder: the CLIP text
 // transformer whose embedding step can insert context embeddings (the
 // subject embeddings from engine/models/blip2) into the token sequence.
 // It is written against tensor.Backend and sized from config.json.
@@ -96,7 +96,7 @@ func (m *TextModel) Free(b tensor.Backend) {
 // prompt) or [B, Lc, D] F32 context embeddings, inserted into row r before
 // the token at ctxBeginPos[r] (0 ≤ pos ≤ len(ids[r])); every position then
 // gets position embedding 0..S−1 and the causal mask spans all S rows,
-// context included (§7.1–7.2). No padding mask is applied.
+// context included. No padding mask is applied.
 func (m *TextModel) Encode(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, ctxBeginPos []int) (*tensor.Tensor, error) {
 	if err := b.Err(); err != nil {
 		return nil, err

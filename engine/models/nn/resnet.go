@@ -1,5 +1,5 @@
-// resnet.go: diffusers' ResnetBlock2D (blipdiffusion.md §8.2), the block
-// of the UNet and, without the time embedding, of the VAE (§9).
+// resnet.go: diffusers' ResnetBlock2D, the block of the UNet (GroupNorm 32,
+// eps 1e-5) and, without the time embedding, of the VAE (eps 1e-6).
 package nn
 
 import "harmony/engine/tensor"

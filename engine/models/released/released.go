@@ -1,11 +1,11 @@
 // Package released holds the released BLIP-Diffusion configs
-// (blipdiffusion.md §2.1–2.7) as the checkpoint ships them, but for
+// (Salesforce/blipdiffusion) as the checkpoint ships them, but for
 // torch_dtype "float16" in the two transformers configs: the synthetic
 // checkpoint (engine/bench), whose files are fp16, writes them, and the
 // model tests parse them.
 package released
 
-// ModelIndex is model_index.json (§2.1).
+// ModelIndex is model_index.json.
 const ModelIndex = `{
   "_class_name": "BlipDiffusionPipeline",
   "_diffusers_version": "0.18.0.dev0",
@@ -22,7 +22,7 @@ const ModelIndex = `{
 }
 `
 
-// TextEncoder is text_encoder/config.json (§2.2). torch_dtype says
+// TextEncoder is text_encoder/config.json. torch_dtype says
 // float16 because the synthetic files are fp16 (the released ones are fp32).
 const TextEncoder = `{
   "_name_or_path": "cache/models--runwayml--stable-diffusion-v1-5",
@@ -49,7 +49,7 @@ const TextEncoder = `{
 }
 `
 
-// QFormer is qformer/config.json (§2.3): the full Blip2Config dump,
+// QFormer is qformer/config.json: the full Blip2Config dump,
 // with the converter's overrides (num_query_tokens 16; vision 1024 wide,
 // 23 layers, 4096, quick_gelu; Q-Former cross-attention in every layer,
 // encoder width 1024, vocabulary 30523) and the defaults of the
@@ -101,7 +101,7 @@ const QFormer = `{
 }
 `
 
-// UNet is unet/config.json: SD 1.5 (§2.4).
+// UNet is unet/config.json: SD 1.5.
 const UNet = `{
   "_class_name": "UNet2DConditionModel",
   "_diffusers_version": "0.18.0.dev0",
@@ -135,7 +135,7 @@ const UNet = `{
 }
 `
 
-// VAE is vae/config.json (§2.5).
+// VAE is vae/config.json.
 const VAE = `{
   "_class_name": "AutoencoderKL",
   "_diffusers_version": "0.16.0",
@@ -154,7 +154,7 @@ const VAE = `{
 }
 `
 
-// Scheduler is scheduler/scheduler_config.json (§2.6; steps_offset 0,
+// Scheduler is scheduler/scheduler_config.json (steps_offset 0,
 // the class default the converter leaves).
 const Scheduler = `{
   "_class_name": "PNDMScheduler",
@@ -172,7 +172,7 @@ const Scheduler = `{
 }
 `
 
-// ImageProcessor is image_processor/preprocessor_config.json (§2.7).
+// ImageProcessor is image_processor/preprocessor_config.json.
 const ImageProcessor = `{
   "do_center_crop": true,
   "do_convert_rgb": true,

@@ -1,5 +1,5 @@
 // config.go reads a diffusers UNet2DConditionModel config.json into the
-// per-block sizes the model is built from (blipdiffusion.md §2.4, §8), and
+// per-block sizes the model is built from, and
 // refuses configurations this engine does not implement with a plain error
 // naming the key.
 package unet

@@ -1,5 +1,5 @@
 // gpu_bench_test.go: the tiny golden UNet call on the GPU backend — time and
-// dispatches per call, the figures issue 6 tracks for CPU-emulated adapters
+// dispatches per call, the figures that matter on CPU-emulated adapters
 // where each dispatch has a fixed cost (SwiftShader, lavapipe).
 //
 //	go test ./engine/models/unet/ -run '^$' -bench TinyUNetGPU -benchtime 5x

@@ -1,5 +1,6 @@
 // transformer.go: Transformer2DModel and BasicTransformerBlock
-// (blipdiffusion.md §8.3): GroupNorm → proj_in → blocks of self-attention,
+// (one BasicTransformerBlock per attention, use_linear_projection false):
+// GroupNorm → proj_in → blocks of self-attention,
 // cross-attention with the text tokens and a GEGLU feed-forward (each
 // pre-LayerNorm with a residual) → proj_out + residual. Every attention call
 // goes through the Harmony Hook.

@@ -1,5 +1,5 @@
 // Package unet implements diffusers' UNet2DConditionModel for SD-family
-// configurations (blipdiffusion.md §8) on the nn building blocks, sized
+// configurations on the nn building blocks, sized
 // entirely from config.json. Feature maps are NHWC. Every attention layer is
 // observable and alterable through an nn.Hook (the Harmony method reads
 // cross-attention probabilities and swaps self-attention keys and values)

@@ -1,5 +1,5 @@
-// config.go reads a diffusers AutoencoderKL config.json (blipdiffusion.md
-// §2.5) and lists the state-dict tensors it implies (§12.4), encoder
+// config.go reads a diffusers AutoencoderKL config.json and lists the
+// state-dict tensors it implies (248 for the released VAE), encoder
 // included, so that a whole checkpoint can be validated although only the
 // decoder is built.
 package vae

@@ -1,5 +1,5 @@
 // Package vae implements the decoder of diffusers' AutoencoderKL
-// (blipdiffusion.md §9) on the tensor.Backend op set, sized from
+// on the tensor.Backend op set, sized from
 // config.json: latents / scaling_factor → post_quant_conv → conv_in → mid
 // block (resnet, single-head attention, resnet) → up blocks (reversed
 // channels, layers_per_block+1 resnets, nearest 2× + conv upsamplers) →

@@ -24,7 +24,7 @@ func TestTensorsSD(t *testing.T) {
 	}
 	want := modeltest.SpecTensors(t, "vae")
 	if len(want) != 248 {
-		t.Fatalf("tsv lists %d vae tensors, the spec says 248", len(want))
+		t.Fatalf("tsv lists %d vae tensors, want 248 (the released checkpoint)", len(want))
 	}
 	// The released VAE (diffusers 0.16 save) spells the mid-block attention
 	// the legacy way.
@@ -50,7 +50,7 @@ func TestTensorsSD(t *testing.T) {
 			dec += tensor.Numel(s)
 		}
 	}
-	// blipdiffusion.md §13.
+	// The SD 1.x AutoencoderKL's parameter counts.
 	if all != 83653863 || dec != 49490199 {
 		t.Errorf("%d parameters (%d in the decoder), want 83,653,863 (49,490,199)", all, dec)
 	}
