@@ -277,7 +277,8 @@ func joinURL(base, name string) string {
 }
 
 // parseContentRange parses "bytes a-b/total" ("*" total gives -1) and
-// "bytes */total".
+// "bytes */total" (b = -1). A range past a known total is refused: the
+// server's answer cannot be trusted for the size or the offset.
 func parseContentRange(h string) (a, b, total int64, err error) {
 	rest, ok := strings.CutPrefix(h, "bytes ")
 	if !ok {
@@ -301,9 +302,9 @@ func parseContentRange(h string) (a, b, total int64, err error) {
 		return 0, 0, 0, errors.New("bad range")
 	}
 	if a, err = strconv.ParseInt(as, 10, 64); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, errors.New("bad range")
 	}
-	if b, err = strconv.ParseInt(bs, 10, 64); err != nil || b < a {
+	if b, err = strconv.ParseInt(bs, 10, 64); err != nil || b < a || total >= 0 && b >= total {
 		return 0, 0, 0, errors.New("bad range")
 	}
 	return a, b, total, nil
