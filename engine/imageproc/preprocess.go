@@ -150,16 +150,22 @@ func (c Config) WithMeanStd(mean, std []float64) (Config, error) {
 }
 
 func (c Config) validate() error {
+	// The pixel budget of decoding bounds the outputs too: a hostile
+	// config asking for 16384×16384 would need gigabytes of floats.
 	if c.DoResize {
 		if c.Width <= 0 || c.Height <= 0 || c.Width > 1<<14 || c.Height > 1<<14 {
-			return fmt.Errorf("imageproc: bad resize target %d×%d", c.Width, c.Height)
+			return fmt.Errorf("imageproc: size: bad resize target %d×%d", c.Width, c.Height)
+		}
+		if int64(c.Width)*int64(c.Height) > DefaultMaxPixels {
+			return fmt.Errorf("imageproc: size: resize target %d×%d is over the %d-pixel budget", c.Width, c.Height, DefaultMaxPixels)
 		}
 		if _, _, ok := c.Resample.kernel(); !ok {
 			return fmt.Errorf("imageproc: resample %d (%v) not supported", int(c.Resample), c.Resample)
 		}
 	}
-	if c.DoCenterCrop && (c.CropWidth <= 0 || c.CropHeight <= 0 || c.CropWidth > 1<<14 || c.CropHeight > 1<<14) {
-		return fmt.Errorf("imageproc: bad crop size %d×%d", c.CropWidth, c.CropHeight)
+	if c.DoCenterCrop && (c.CropWidth <= 0 || c.CropHeight <= 0 || c.CropWidth > 1<<14 || c.CropHeight > 1<<14 ||
+		int64(c.CropWidth)*int64(c.CropHeight) > DefaultMaxPixels) {
+		return fmt.Errorf("imageproc: crop_size: bad crop size %d×%d (at most %d pixels)", c.CropWidth, c.CropHeight, DefaultMaxPixels)
 	}
 	if c.DoNormalize {
 		for i, s := range c.Std {

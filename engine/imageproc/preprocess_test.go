@@ -37,6 +37,8 @@ func TestParseConfig(t *testing.T) {
 		{"nearest", `{"resample": 0}`, nil, "resample 0"},
 		{"zero std", `{"image_std": [1, 0, 1]}`, nil, "image_std[1]"},
 		{"zero size", `{"size": {"height": 0, "width": 5}}`, nil, "resize target"},
+		{"huge size", `{"size": {"height": 16384, "width": 16384}}`, nil, "size: resize target 16384×16384 is over"},
+		{"huge crop", `{"crop_size": {"height": 16000, "width": 9000}}`, nil, "crop_size: bad crop size"},
 	} {
 		got, err := ParseConfig([]byte(c.json))
 		if c.err != "" {
