@@ -16,6 +16,7 @@ import (
 	"harmony/engine/gpu"
 	"harmony/engine/kernels"
 	"harmony/engine/pipeline"
+	"harmony/engine/pngmeta"
 	"harmony/engine/tensor"
 	"harmony/loader"
 	"harmony/www"
@@ -226,7 +227,7 @@ func writeOutputs(g *generateFlags, res *pipeline.Result) error {
 		if im == nil {
 			return nil
 		}
-		data, err := im.PNG()
+		data, err := pngmeta.PNG(im, &g.opts, g.model)
 		if err != nil {
 			return err
 		}
