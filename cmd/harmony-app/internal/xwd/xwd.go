@@ -24,7 +24,7 @@ func Decode(data []byte) (*image.NRGBA, error) {
 	headerSize, version, format := h[0], h[1], h[2]
 	w, ht := int(h[4]), int(h[5])
 	byteOrder, bpp, bpl := h[7], h[11], int(h[12])
-	rmask, gmask, bmask := h[15], h[16], h[17]
+	rmask, gmask, bmask := h[14], h[15], h[16]
 	ncolors := int(h[19])
 	if version != 7 || format != 2 || bpp != 32 {
 		return nil, fmt.Errorf("xwd: unsupported dump (version %d, format %d, %d bits per pixel)", version, format, bpp)
