@@ -9,8 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
 
 	"gioui.org/app"
+	"gioui.org/io/system"
 	"gioui.org/op"
 	"gioui.org/unit"
 
@@ -34,7 +39,15 @@ func main() {
 	}
 
 	var w app.Window
-	a := state.New(state.Config{GPU: gpu.Options{DefaultLimits: *defaultLimits}, OnChange: w.Invalidate})
+	var a *state.App
+	var logged state.Phase
+	onChange := func() {
+		w.Invalidate()
+		if a != nil {
+			logPhase(a.Snapshot(), &logged)
+		}
+	}
+	a = state.New(state.Config{GPU: gpu.Options{DefaultLimits: *defaultLimits}, OnChange: onChange})
 
 	var settings state.Settings
 	path := *settingsPath
@@ -70,6 +83,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, startErr)
 	}
 
+	// SIGINT and SIGTERM close the window the way its close button does,
+	// so the settings are still written and the GPU released.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		w.Perform(system.ActionClose)
+	}()
+
 	go func() {
 		w.Option(app.Title("Harmony"), app.Size(unit.Dp(1100), unit.Dp(860)))
 		err := run(&w, u)
@@ -86,6 +108,29 @@ func main() {
 		os.Exit(0)
 	}()
 	app.Main()
+}
+
+var logMu sync.Mutex
+
+// logPhase writes each change of phase to stderr, one line each: a record
+// of what the window did, and what scripted checks wait for.
+func logPhase(s state.Snapshot, last *state.Phase) {
+	logMu.Lock()
+	defer logMu.Unlock()
+	if s.Phase == *last {
+		return
+	}
+	*last = s.Phase
+	switch s.Phase {
+	case state.Ready:
+		fmt.Fprintf(os.Stderr, "harmony-app: ready: %s\n", s.Model)
+	case state.Done:
+		fmt.Fprintf(os.Stderr, "harmony-app: done in %v\n", s.Result.Elapsed.Round(time.Millisecond))
+	case state.Failed:
+		fmt.Fprintf(os.Stderr, "harmony-app: error: %v\n", s.Err)
+	default:
+		fmt.Fprintf(os.Stderr, "harmony-app: %s\n", s.Phase)
+	}
 }
 
 // run is the window's event loop.
