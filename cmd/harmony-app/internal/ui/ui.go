@@ -55,6 +55,7 @@ type Drawn struct {
 	Preview  bool     // the live preview was shown
 	Progress string   // the progress line
 	Adapter  string   // the adapter line
+	Advanced []string // the options the advanced panel listed
 }
 
 // UI is the window's contents.
@@ -520,6 +521,7 @@ func (u *UI) advancedPanel(s state.Snapshot) layout.Widget {
 		}
 		var rows []layout.FlexChild
 		for _, name := range u.order {
+			u.Drawn.Advanced = append(u.Drawn.Advanced, name)
 			f := u.fields[name]
 			var in layout.Widget
 			if f.info.OnOff {

@@ -13,10 +13,12 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"gioui.org/gpu/headless"
+	"gioui.org/io/input"
 	"gioui.org/layout"
 	"gioui.org/op"
 	"gioui.org/unit"
@@ -24,14 +26,16 @@ import (
 
 	"harmony/cmd/harmony-app/internal/state"
 	"harmony/engine/gpu/gputest"
+	"harmony/engine/pipeline"
 )
 
 const shotW, shotH = 1000, 1400
 
 // renderer draws frames of u, headless when it can.
 type renderer struct {
-	t   *testing.T
-	win *headless.Window
+	t      *testing.T
+	win    *headless.Window
+	router input.Router // an input source, so widgets draw enabled
 }
 
 func newRenderer(t *testing.T) *renderer {
@@ -51,8 +55,9 @@ func (r *renderer) frame(u *UI, name string) *image.RGBA {
 	for range 2 {
 		ops.Reset()
 		gtx := layout.Context{Ops: &ops, Now: time.Now(), Metric: unit.Metric{PxPerDp: 1, PxPerSp: 1},
-			Constraints: layout.Exact(image.Pt(shotW, shotH))}
+			Constraints: layout.Exact(image.Pt(shotW, shotH)), Source: r.router.Source()}
 		u.Layout(gtx)
+		r.router.Frame(&ops)
 	}
 	if r.win == nil {
 		return nil
@@ -102,6 +107,20 @@ func TestRenderStates(t *testing.T) {
 	if img != nil {
 		require.Zero(t, count(img, banner), "a banner without an error")
 	}
+
+	// The advanced panel lists every option the form has no place for,
+	// once, in the pipeline's order.
+	u.showAdv = true
+	r.frame(u, "1-advanced")
+	u.showAdv = false
+	var want []string
+	for _, info := range pipeline.OptionList() {
+		if !slices.Contains(main, info.Name) {
+			want = append(want, info.Name)
+		}
+	}
+	require.Equal(t, want, u.Drawn.Advanced)
+	require.Contains(t, want, "mask-threshold")
 
 	// A refused option: the banner carries the pipeline's message.
 	err := a.Set("steps", "many")
