@@ -61,10 +61,13 @@ func (l *lines) String() string {
 	return l.buf.String()
 }
 
-func (l *lines) wait(t *testing.T, what string, d time.Duration) {
+func (l *lines) wait(t *testing.T, what string, d time.Duration) { l.waitN(t, what, 1, d) }
+
+// waitN waits for the n-th occurrence of what.
+func (l *lines) waitN(t *testing.T, what string, n int, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
-	for !strings.Contains(l.String(), what) {
+	for strings.Count(l.String(), what) < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %q after %v; output:\n%s", what, d, l.String())
 		}
@@ -212,9 +215,22 @@ func TestWindowEndToEnd(t *testing.T) {
 		require.True(t, bytes.Equal(want.Pix, got.Pix), "%s: the window's picture differs from the CLI's", k)
 	}
 
-	// Esc while idle does nothing; SIGTERM closes the window, and the
-	// settings are written on the way out.
+	// Keyboard: a click into the steps field (at 96 dpi one Dp is one
+	// pixel; the field sits under the prompt rows), select all, type 200;
+	// Enter in a field generates, Esc cancels at the next UNet call.
+	xdo("mousemove", "--sync", "40", "470", "click", "1")
+	xdo("key", "ctrl+a", "BackSpace")
+	for _, k := range []string{"2", "0", "0"} {
+		xdo("key", k) // one at a time: xdotool type can repeat keys on Xvfb
+	}
+	xdo("key", "Return")
+	log.waitN(t, "harmony-app: generating", 2, 30*time.Second)
+	time.Sleep(time.Second)
 	xdo("key", "Escape")
+	log.wait(t, "harmony-app: cancelled", time.Minute)
+
+	// SIGTERM closes the window, and the settings are written on the way
+	// out.
 	require.NoError(t, app.Process.Signal(syscall.SIGTERM))
 	select {
 	case <-exited:
@@ -225,6 +241,7 @@ func TestWindowEndToEnd(t *testing.T) {
 	saved, err := state.ReadSettings(settings)
 	require.NoError(t, err)
 	require.Equal(t, "4242", saved.Options["seed"])
+	require.Equal(t, "200", saved.Options["steps"])
 	require.Equal(t, "playing a guitar", saved.Options["prompt"])
 }
 
