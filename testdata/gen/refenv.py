@@ -5,7 +5,9 @@ Makes nothing by itself. On import it:
     transformers v4.36.2, huggingface_hub v0.20.3 installed there by setup.sh with
     `pip install --no-deps --target`), then `shims/` (the pure-Python `safetensors` stand-in);
   * sets HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE / DIFFUSERS_OFFLINE so nothing is downloaded;
-  * pins torch to CPU, float32, `torch.set_num_threads(2)` (override with HARMONY_THREADS).
+  * pins torch to CPU, float32, `torch.set_num_threads(2)` (override with HARMONY_THREADS);
+  * selects the CPU kernels of the machine the goldens were made on (OpenBLAS Haswell sgemm,
+    oneDNN avx512_core, ATen AVX2; see below -- needed for bit-identity).
 
 `apply_tokenizer_shim()` repairs transformers' fallback `AddedToken` (see README.md),
 `bert_cache(vocab_txt)` makes the Q-Former's hard-coded
@@ -39,6 +41,17 @@ if not os.path.isdir(os.path.join(SITE, "diffusers")):
 sys.path.insert(0, os.path.join(HERE, "shims"))
 sys.path.insert(0, SITE)
 sys.path.insert(0, HERE)
+
+# CPU kernels of the machine the goldens were made on. Must be set before torch (and with it
+# OpenBLAS and oneDNN) is loaded. The goldens match: OpenBLAS sgemm with its Haswell (AVX2)
+# kernel, oneDNN convolutions with its avx512_core kernels, ATen's AVX2 kernels -- what an
+# AVX-512 machine that OpenBLAS 0.3.21 does not classify as an AVX-512 core (e.g. AMD Zen 4) picks
+# by default. On an Intel AVX-512 CPU, OpenBLAS would otherwise pick its SkylakeX/Cooperlake
+# kernels, which round differently (about 1e-6 relative). On a CPU without AVX-512 the oneDNN
+# convolutions cannot match bit for bit (the UNet/VAE goldens then differ by ~1e-6 relative).
+os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
