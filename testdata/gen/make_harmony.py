@@ -163,6 +163,8 @@ class Harmony:
                 R["raw_v"].append(raw_v.float())
                 R["norm_m"].append(norm_m.float())
                 R["norm_v"].append(norm_v.float())
+                R.setdefault("norm64_m", []).append(norm_m)
+                R.setdefault("norm64_v", []).append(norm_v)
                 R["m_m"].append(m_m)
                 R["m_v"].append(m_v)
                 used = state.masks if state.swap_now else {"main": torch.zeros_like(m_m), "vis": torch.zeros_like(m_v)}
@@ -243,7 +245,10 @@ def main():
             safetensors_io.save(T, os.path.join(rdir, name + ".safetensors"), metadata={"format": "pt", "producer": PRODUCER})
             for k, im in pngs.items():
                 im.save(os.path.join(rdir, f"{name}_{k}.png"))
-        write_ortho(hm, hdir)
+        ortho_summary = write_ortho(hm, hdir)
+        summary = build_summary(hm, meta_of, ortho_summary)
+    with open(os.path.join(hdir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
     print("wrote", hdir)
 
 
@@ -262,30 +267,67 @@ def synth_embedding():
     return E, rows
 
 
+def ortho_checks(E, rows, mode, H):
+    """Checks of one orthogonalization (summary.json "ortho")."""
+    Ep, info = H.orthogonalize(E, rows, mode)
+    Q, lam = info["Q"], info["lam"]
+    V = E[rows["visual"]].double().numpy()
+    Vp64 = V - lam * ((V @ Q) @ Q.T)
+    Vp32 = Ep[rows["visual"]].double().numpy()
+    vnorm = np.linalg.norm(V, axis=1)
+    T64 = E[rows["text_used"]].double().numpy()
+    Qm = H.mgs_basis(T64)
+    Ep_mgs = H.project(E, rows["visual"], Qm, H.ortho_lambda(mode, Qm.shape[1]))
+    others = [r for r in range(E.shape[0]) if r not in rows["visual"]]
+    return Ep, info, {
+        "rank": info["rank"],
+        "lam": lam,
+        "max_QtVperp_over_V_fp64": float(np.max(np.linalg.norm(Vp64 @ Q, axis=1) / vnorm)),
+        "max_QtVperp_over_V_fp32": float(np.max(np.linalg.norm(Vp32 @ Q, axis=1) / vnorm)),
+        "visual_rows_norm_ratio": float(np.linalg.norm(Vp32) / np.linalg.norm(V)),
+        "mgs_rank": int(Qm.shape[1]),
+        "mgs_vs_householder_max_abs": float((Ep_mgs.double() - Ep.double()).abs().max()),
+        "other_rows_bit_identical": bool(torch.equal(Ep[others], E[others])),
+    }
+
+
 def write_ortho(hm, hdir):
+    """ortho.safetensors; returns the "ortho" part of summary.json."""
     import harmony_method as H
     import safetensors_io
 
     opts = dict(H.DEFAULT_OPTIONS)
     out = {}
+    summ = {}
     for prefix, reps in (("", 20), ("reps1.", 1)):
         built, ids, E, rows, _ = hm.main_embedding(reps, dict(opts, ortho=False))
         E = E[0]
+        sec = summ.setdefault(prefix or "reps20", {})
         out[prefix + "E"] = E
         out[prefix + "ids61"] = ids[0]
         for k, key in (("visual", "visual"), ("text", "text"), ("klass", "class"), ("special", "special"), ("text_used", "text_used")):
             out[prefix + "rows." + key] = torch.tensor(rows[k], dtype=torch.int64)
         for mode, key in (("full", "full"), ("mean", "mean"), (0.5, "lambda0.5")):
-            Ep, info = H.orthogonalize(E, rows, mode)
+            Ep, info, sec[key] = ortho_checks(E, rows, mode, H)
             out[prefix + "E_perp." + key] = Ep
-        out[prefix + "pivots"] = torch.from_numpy(info["pivots"]).float()
+        empty, _ = H.orthogonalize(E, dict(rows, text_used=[]), "full")
+        sec["empty_T_bit_identical"] = bool(torch.equal(empty, E))
+        piv32 = torch.from_numpy(info["pivots"]).float()
+        r = info["rank"]
+        sec["pivot_gap"] = [float(piv32[r - 2]), float(piv32[r - 1])]
+        out[prefix + "pivots"] = piv32
         out[prefix + "rank"] = torch.tensor([info["rank"]], dtype=torch.int64)
     Es, rs = synth_embedding()
     out["synth.E"] = Es
     out["synth.rows.visual"] = torch.tensor(rs["visual"], dtype=torch.int64)
     out["synth.rows.text_used"] = torch.tensor(rs["text_used"], dtype=torch.int64)
+    syn = summ["synthetic"] = {}
     for mode, key in (("full", "full"), ("mean", "mean"), (0.5, "lambda0.5")):
-        Ep, info = H.orthogonalize(Es, rs, mode)
+        Ep, info, chk = ortho_checks(Es, rs, mode, H)
+        syn[key] = {k: chk[k] for k in ("rank", "mgs_rank", "mgs_vs_householder_max_abs", "max_QtVperp_over_V_fp64")}
+        if key == "full":
+            syn["pivots_over_largest"] = [float(x) for x in info["pivots"] / info["pivots"][0]]
+            syn["pivot_order_rows"] = [rs["text_used"][int(p)] for p in info["perm"]]
         out["synth.E_perp." + key] = Ep
     out["synth.pivots"] = torch.from_numpy(info["pivots"]).float()
     out["synth.rank"] = torch.tensor([info["rank"]], dtype=torch.int64)
@@ -293,6 +335,84 @@ def write_ortho(hm, hdir):
     out["ids61_vis"] = ids_vis[0]
     out["E_vis"] = hm.cond(ids_vis)[0]
     safetensors_io.save(out, os.path.join(hdir, "ortho.safetensors"), metadata={"format": "pt", "producer": PRODUCER})
+    return summ
+
+
+def margin(norms, tau):
+    d = torch.stack(norms).sub(tau).abs()
+    flat = d.reshape(d.shape[0], -1)
+    return {
+        "min": float(d.min()),
+        "argmin_step": int(flat.min(dim=1).values.argmin()),
+        "n_below_1e_5": int((d < 1e-5).sum()),
+        "n_below_1e_4": int((d < 1e-4).sum()),
+        "n_below_1e_3": int((d < 1e-3).sum()),
+        "n_total": d.numel(),
+    }
+
+
+def rows_json(rows):
+    return {k: rows[k] for k in ("visual", "special", "klass", "text")}
+
+
+def build_summary(hm, meta_of, ortho_summary):
+    """summary.json: arguments, per-run options and layer/mask statistics, ortho checks, rows."""
+    import harmony_method as H
+
+    runs = {}
+    for name, (opts, reps, m) in meta_of.items():
+        e = {"options": opts, "prompt_reps": reps, "built_prompt": m["built"]}
+        if opts["swap"]:
+            R, st = m["R"], m["state"]
+            tau = opts["mask_threshold"]
+            mm, mv = margin(R["norm64_m"], tau), margin(R["norm64_v"], tau)
+            ids_vis = m["ids_vis"][0].tolist()
+            e.update(
+                {
+                    "mask_layers": m["mask_layers"],
+                    "swap_layers": m["swap_layers"],
+                    "mask_level": m["lm"],
+                    "layer_hw": {k: list(v[1]) for k, v in m["layers"].items()},
+                    "swap_start_index": H.swap_start_index(opts["swap_start"], STEPS),
+                    "swap_active": R["active"],
+                    "mask_pixels_main": [int(x.sum()) for x in R["m_m"]],
+                    "mask_pixels_vis": [int(x.sum()) for x in R["m_v"]],
+                    "mask_grid": list(m["grid"]),
+                    "threshold_margin_min": min(mm["min"], mv["min"]),
+                    "threshold_margin": {"main": mm, "vis": mv},
+                    "empty_vis_skips": st.empty_vis_skips,
+                    "visual_prompt": opts["visual_prompt"].replace("{class}", SUBJECT),
+                    "ids61_vis": ids_vis,
+                    "rows_vis": rows_json(H.classify_rows(ids_vis, hm.class_ids, hm.special, hm.eos)),
+                }
+            )
+        if opts["ortho"]:
+            e.update({"ortho_rank": m["info"]["rank"], "ortho_lambda": m["info"]["lam"], "n_text_rows": len(m["rows"]["text_used"])})
+        runs[name] = e
+    rows20 = hm.main_embedding(20, dict(H.DEFAULT_OPTIONS, ortho=False))[3]
+    rows1 = hm.main_embedding(1, dict(H.DEFAULT_OPTIONS, ortho=False))[3]
+    return {
+        "args": {
+            "prompt": PROMPT,
+            "source_subject_category": SUBJECT,
+            "target_subject_category": SUBJECT,
+            "guidance_scale": GUIDANCE,
+            "height": HEIGHT,
+            "width": WIDTH,
+            "num_inference_steps": STEPS,
+            "neg_prompt": NEG_PROMPT,
+            "prompt_strength": PROMPT_STRENGTH,
+            "prompt_reps": 20,
+        },
+        "model_path": "blipdiffusion-tiny",
+        "image": "inputs/" + IMG1,
+        "init_latents": ["golden/g_pipeline.safetensors", "pipe.init_latents"],
+        "runs": runs,
+        "ortho": ortho_summary,
+        "rows": rows_json(rows20),
+        "rows_reps1": rows_json(rows1),
+        "class_ids": hm.class_ids,
+    }
 
 
 if __name__ == "__main__":
