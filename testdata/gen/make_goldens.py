@@ -495,9 +495,12 @@ same for a 1-thread fp32 run (see ../tolerances.json for more statistics).
 
 
 def resolved_configs(pipe):
-    """Configs with defaults filled in. The transformers configs are those of freshly built models
-    after save_pretrained (which records architectures and torch_dtype); a config loaded back
-    from disk would differ only in its `_name_or_path` and key order."""
+    """Configs with defaults filled in: those of the freshly built pipeline after save_pretrained
+    (which records architectures/torch_dtype in the transformers configs and _class_name /
+    _diffusers_version in the diffusers ones). Configs loaded back from disk would differ only in
+    `_name_or_path`, key order and `_use_default_values`. Note: diffusers builds
+    `_use_default_values` as list(set(...)), so its order follows Python's string hash seed
+    (PYTHONHASHSEED)."""
     import tempfile
 
     mem = inmemory_pipeline()
@@ -507,11 +510,11 @@ def resolved_configs(pipe):
     return {
         "text_encoder": mem.text_encoder.config.to_dict(),
         "qformer": mem.qformer.config.to_dict(),
-        "unet": dict(pipe.unet.config),
-        "vae": dict(pipe.vae.config),
-        "scheduler": dict(pipe.scheduler.config),
-        "image_processor": pipe.image_processor.to_dict(),
-        "pipeline": dict(pipe.config),
+        "unet": dict(mem.unet.config),
+        "vae": dict(mem.vae.config),
+        "scheduler": dict(mem.scheduler.config),
+        "image_processor": mem.image_processor.to_dict(),
+        "pipeline": dict(mem.config),
         "tokenizer": {
             "cls": "CLIPTokenizer (slow)",
             "vocab_size": tok.vocab_size,

@@ -126,17 +126,26 @@ def build_components(clip_tok_dir):
         num_query_tokens=16,
     )
     qformer = Blip2QFormerModel(qformer_config)
+    # The keyword set is that of the SD1.5 unet config (it decides `_use_default_values`).
     unet = UNet2DConditionModel(
         sample_size=16,
         in_channels=4,
         out_channels=4,
+        center_input_sample=False,
+        flip_sin_to_cos=True,
+        freq_shift=0,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        mid_block_type="UNetMidBlock2DCrossAttn",
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         block_out_channels=(32, 64),
         layers_per_block=2,
-        attention_head_dim=8,
-        cross_attention_dim=32,
+        downsample_padding=1,
+        mid_block_scale_factor=1,
+        act_fn="silu",
         norm_num_groups=8,
+        norm_eps=1e-5,
+        cross_attention_dim=32,
+        attention_head_dim=8,
     )
     vae = AutoencoderKL(
         in_channels=3,
@@ -145,6 +154,7 @@ def build_components(clip_tok_dir):
         up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
         block_out_channels=(32, 64),
         layers_per_block=2,
+        act_fn="silu",
         latent_channels=4,
         norm_num_groups=8,
         sample_size=32,
