@@ -383,16 +383,8 @@ func badCases(t *testing.T) []badCase {
 		{class: "files", name: "file in place of --dump's folder", args: func(e *badEnv) []string {
 			return e.gen("--dump", filepath.Join(e.outDir, "harmony.png", "run.safetensors"))
 		}, code: 1, want: []string{"--dump", "not a folder"}},
-		{class: "files", name: "read-only --out-dir", skip: func(e *badEnv) string {
-			if os.Geteuid() == 0 {
-				return "running as root, which ignores permissions (the file-in-place cases cover an unwritable folder)"
-			}
-			return ""
-		}, args: func(e *badEnv) []string {
-			ro := filepath.Join(e.tmp, "ro")
-			require.NoError(e.t, os.MkdirAll(ro, 0o555))
-			e.t.Cleanup(func() { os.Chmod(ro, 0o755) })
-			return e.gen("--out-dir", ro)
+		{class: "files", name: "read-only --out-dir", skip: func(e *badEnv) string { return readOnlyDir(e) }, args: func(e *badEnv) []string {
+			return e.gen("--out-dir", filepath.Join(e.tmp, "ro"))
 		}, code: 1, want: []string{"--out-dir", "cannot write"}},
 		{class: "files", name: "full disk", skip: func(e *badEnv) string { return fullDisk(e) }, args: func(e *badEnv) []string {
 			return e.gen("--out-dir", filepath.Join(e.tmp, "full"))
