@@ -320,7 +320,6 @@ func badCases(t *testing.T) []badCase {
 		}
 	}
 	longPrompt := strings.Repeat("with a very long and winding description of everything around it, ", 8) + "LASTWORD"
-	tinyBin := func(e *badEnv) string { return filepath.Join(filepath.Dir(e.model), "blipdiffusion-tiny-bin") }
 	return []badCase{
 		// Numbers.
 		{class: "numbers", name: "guidance NaN", args: func(e *badEnv) []string { return e.gen("--guidance", "NaN") }, code: 2, want: []string{"--guidance", "finite"}},
@@ -394,13 +393,8 @@ func badCases(t *testing.T) []badCase {
 		{class: "messages", name: "--model names a file", args: func(e *badEnv) []string {
 			return e.gen("--model", filepath.Join(e.model, "unet", "config.json"))
 		}, code: 1, want: []string{"--model", "config.json", "is a file", "expected a model folder"}},
-		{class: "messages", name: "forbidden pickle", skip: func(e *badEnv) string {
-			if _, err := os.Stat(tinyBin(e)); err != nil {
-				return "no blipdiffusion-tiny-bin beside the tiny model"
-			}
-			return ""
-		}, args: func(e *badEnv) []string {
-			m := e.modelCopy("pickle-model", tinyBin(e), map[string]func([]byte) []byte{
+		{class: "messages", name: "forbidden pickle", args: func(e *badEnv) []string {
+			m := e.modelCopy("pickle-model", golden.TinyBin(e.t), map[string]func([]byte) []byte{
 				"vae/diffusion_pytorch_model.bin": func([]byte) []byte { return forbiddenPickle(e.t) }})
 			return e.gen("--model", m)
 		}, code: 1, want: []string{"os.system", "refused"}},
