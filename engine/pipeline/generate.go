@@ -99,7 +99,9 @@ type run struct {
 	lw    int // latent width
 }
 
-// Generate runs one generation. It honours ctx between UNet calls.
+// Generate runs one generation. It honours ctx between UNet calls and in
+// every GPU read; a cancelled run frees what it held and leaves the model
+// ready for the next one.
 func Generate(ctx context.Context, m *Model, o Options) (*Result, error) {
 	r := &run{m: m, b: m.B, o: o, start: time.Now(), res: &Result{}}
 	out, err := r.generate(ctx)
