@@ -217,7 +217,7 @@ func TestWindowEndToEnd(t *testing.T) {
 
 	// Keyboard: a click into the steps field (at 96 dpi one Dp is one
 	// pixel; the field sits under the prompt rows), select all, type 200;
-	// Enter in a field generates, Esc cancels at the next UNet call.
+	// Enter in a field generates, Esc cancels.
 	xdo("mousemove", "--sync", "40", "470", "click", "1")
 	xdo("key", "ctrl+a", "BackSpace")
 	for _, k := range []string{"2", "0", "0"} {

@@ -307,13 +307,22 @@ func (p *platform) uncaptured(op string) error {
 	return &ValidationError{Op: op, Message: msg}
 }
 
-// settle awaits the error scopes of submitted batches.
+// settle awaits the error scopes of submitted batches. When ctx ends first,
+// the scopes not yet seen stay queued for the next wait: a cancelled Read
+// must neither lose an earlier batch's error nor report one as its own.
 func (p *platform) settle(ctx context.Context, d *Device) error {
 	scopes := p.scopes
 	p.scopes = nil
 	var first error
-	for _, s := range scopes {
+	for i, s := range scopes {
 		e, err := await(ctx, s.promise, d.timeout())
+		if err != nil && err == ctx.Err() {
+			p.scopes = scopes[i:]
+			if first != nil {
+				return first
+			}
+			return err
+		}
 		if err != nil && first == nil {
 			first = err
 		}
@@ -384,7 +393,21 @@ func (p *platform) wait(ctx context.Context, d *Device) error {
 func (p *platform) mapRead(ctx context.Context, d *Device, b *wgpu.Buffer, n uint64) ([]byte, error) {
 	jb := handle(b)
 	mode := js.Global().Get("GPUMapMode").Get("READ")
-	if _, err := await(ctx, jb.Call("mapAsync", mode, 0, n), d.timeout()); err != nil {
+	promise := jb.Call("mapAsync", mode, 0, n)
+	if mapRequested != nil {
+		mapRequested()
+	}
+	if _, err := await(ctx, promise, d.timeout()); err != nil {
+		if err == ctx.Err() {
+			// The caller stopped waiting. Left pending, the map keeps the
+			// buffer unusable: the next Read's copy into it would be a
+			// validation error, remembered as the device's. unmap cancels
+			// the map (its promise rejects with an AbortError nobody
+			// awaits), and the batches' error scopes stay queued for the
+			// next wait.
+			jb.Call("unmap")
+			return nil, err
+		}
 		if serr := p.settle(ctx, d); serr != nil {
 			return nil, serr
 		}

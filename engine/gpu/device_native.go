@@ -218,7 +218,13 @@ func (platform) mapRead(ctx context.Context, d *Device, b *wgpu.Buffer, n uint64
 	}); err != nil {
 		return nil, err
 	}
+	if mapRequested != nil {
+		mapRequested()
+	}
 	if err := d.poll(ctx, func() bool { return finished }); err != nil {
+		if err == ctx.Err() && !finished {
+			d.abortMap(b)
+		}
 		return nil, err
 	}
 	if status == wgpu.BufferMapAsyncStatusDeviceLost {
@@ -232,6 +238,23 @@ func (platform) mapRead(ctx context.Context, d *Device, b *wgpu.Buffer, n uint64
 	out := make([]byte, n)
 	copy(out, b.GetMappedRange(0, uint(n)))
 	return out, b.Unmap()
+}
+
+// abortMap frees the read-back buffer of a map the caller stopped waiting
+// for. Left pending, the buffer counts as mapped and the next Read's copy
+// into it fails validation inside Submit, which wgpu-native turns into an
+// abort of the whole process. Unmap cancels the pending map (its callback
+// reports the abort); should that fail, the buffer is dropped instead and
+// the next Read allocates a fresh one (Destroy also ends the map).
+func (d *Device) abortMap(b *wgpu.Buffer) {
+	if err := b.Unmap(); err == nil {
+		return
+	}
+	if d.staging == b {
+		d.staging, d.stagingCap = nil, 0
+	}
+	b.Destroy()
+	b.Release()
 }
 
 func (platform) close(d *Device) {

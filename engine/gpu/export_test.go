@@ -54,3 +54,10 @@ func (c *BindCache) Reset() { c.c.reset() }
 
 // MaxBindGroups is the cache's bound.
 const MaxBindGroups = maxBindGroups
+
+// OnMapRequested sets the hook that runs between requesting a read-back map
+// and awaiting it; the returned func removes it.
+func OnMapRequested(f func()) (restore func()) {
+	mapRequested = f
+	return func() { mapRequested = nil }
+}

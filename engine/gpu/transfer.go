@@ -11,6 +11,11 @@ import (
 	"github.com/cogentcore/webgpu/wgpu"
 )
 
+// mapRequested, when set (tests only), runs once a read-back map has been
+// requested and before it is awaited: a test cancels there to land a
+// cancellation inside the wait deterministically, whatever the GPU's speed.
+var mapRequested func()
+
 // writeWindow is how many bytes Write uploads between waits for the queue:
 // two shards' worth, so that loading keeps streaming.
 const writeWindow = 64 << 20
@@ -79,6 +84,13 @@ func (d *Device) Read(ctx context.Context, b *Buffer, offset, size uint64) ([]by
 	if size == 0 {
 		return nil, nil
 	}
+	op := "read of " + strconv.Quote(b.label)
+	// A context that has already ended stops the Read before it records a
+	// copy; one that ends during the wait is handled by mapRead, which
+	// leaves the read-back buffer unmapped and reusable either way.
+	if err := ctx.Err(); err != nil {
+		return nil, d.wrapErr(op, err)
+	}
 	if err := d.flushLocked(); err != nil {
 		return nil, err
 	}
@@ -86,7 +98,6 @@ func (d *Device) Read(ctx context.Context, b *Buffer, offset, size uint64) ([]by
 	if err := d.ensureStaging(n); err != nil {
 		return nil, err
 	}
-	op := "read of " + strconv.Quote(b.label)
 	enc, err := d.dev.CreateCommandEncoder(nil)
 	if err != nil {
 		return nil, d.wrapErr(op, err)

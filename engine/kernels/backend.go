@@ -11,6 +11,7 @@ package kernels
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -185,7 +186,7 @@ func (b *Backend) Read(ctx context.Context, t *tensor.Tensor) ([]float32, error)
 	n := t.Numel()
 	raw, err := b.dev.Read(ctx, st.buf, aligned, (start-aligned+uint64(n*es)+3)&^3)
 	if err != nil {
-		b.SetErr(err)
+		b.setWaitErr(err)
 		return nil, err
 	}
 	raw = raw[start-aligned:]
@@ -221,8 +222,19 @@ func (b *Backend) Sync(ctx context.Context) error {
 		return err
 	}
 	err := b.dev.Sync(ctx)
-	b.SetErr(err)
+	b.setWaitErr(err)
 	return err
+}
+
+// setWaitErr records the error of a wait on the GPU (Read, Sync) unless it
+// is the caller's context ending: that stops one generation, while the
+// device (which gpu leaves usable after a cancelled wait) and the backend
+// serve the next. The device's own timeout and loss stay sticky.
+func (b *Backend) setWaitErr(err error) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return
+	}
+	b.SetErr(err)
 }
 
 // View implements tensor.Backend.

@@ -99,7 +99,9 @@ type run struct {
 	lw    int // latent width
 }
 
-// Generate runs one generation. It honours ctx between UNet calls.
+// Generate runs one generation. It honours ctx between UNet calls and in
+// every GPU read; a cancelled run frees what it held and leaves the model
+// ready for the next one.
 func Generate(ctx context.Context, m *Model, o Options) (*Result, error) {
 	r := &run{m: m, b: m.B, o: o, start: time.Now(), res: &Result{}}
 	out, err := r.generate(ctx)
@@ -152,6 +154,20 @@ func (r *run) generate(ctx context.Context) (*Result, error) {
 	}
 	main := &process{name: "main", cond: cond, ids: condIDs}
 	procs := []*process{main}
+	// Registered before the first return that can follow (a Read the
+	// caller cancels among them), and reading procs when it runs: every
+	// process's conditioning, and cond wherever it went, is freed on every
+	// path. Freeing a tensor twice is harmless.
+	defer func() {
+		seen := map[*tensor.Tensor]bool{cond: true}
+		b.Free(cond)
+		for _, p := range procs {
+			if !seen[p.cond] {
+				seen[p.cond] = true
+				b.Free(p.cond)
+			}
+		}
+	}()
 	var visual, base *process
 	if harmonyOn {
 		if res.Embedding, err = b.Read(ctx, cond); err != nil {
@@ -196,15 +212,6 @@ func (r *run) generate(ctx context.Context) (*Result, error) {
 			main.cond, main.ids = b.Reshape(visual.cond, visual.cond.Shape...), visual.ids
 		}
 	}
-	defer func() {
-		seen := map[*tensor.Tensor]bool{}
-		for _, p := range procs {
-			if !seen[p.cond] {
-				seen[p.cond] = true
-				b.Free(p.cond)
-			}
-		}
-	}()
 	res.Timings.Encode = time.Since(r.start)
 
 	// 4. Timesteps: one scheduler per process (PNDM keeps a history).

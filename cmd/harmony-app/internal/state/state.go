@@ -138,7 +138,6 @@ type App struct {
 	preview   *pipeline.Image
 	result    *Result
 	cancel    context.CancelFunc
-	stop      bool          // Cancel was asked while generating: cancel at the next UNet call
 	done      chan struct{} // closed when the running load or generation ends
 }
 
@@ -337,8 +336,8 @@ func (a *App) Generate() error {
 	}
 	o.Image, o.ImageName = a.photo.Data, a.photo.Name
 	ctx, cancel := context.WithCancel(context.Background())
-	a.phase, a.err, a.cancel, a.done = Generating, nil, nil, make(chan struct{})
-	a.progress, a.preview, a.stop = Progress{Stage: "encode"}, nil, false
+	a.phase, a.err, a.cancel, a.done = Generating, nil, cancel, make(chan struct{})
+	a.progress, a.preview = Progress{Stage: "encode"}, nil
 	m, name, done := a.model, a.modelName, a.done
 	a.mu.Unlock()
 	a.changed()
@@ -352,15 +351,6 @@ func (a *App) Generate() error {
 		if p.Preview != nil {
 			a.preview = p.Preview
 		}
-		if a.stop && p.Stage == "denoise" && p.Call < p.Calls {
-			// Cancelled here, between UNet calls, where the denoising
-			// loop checks the context before its next GPU read: a read
-			// abandoned by its context leaves the device's staging buffer
-			// mapped and the backend failed, which would break every later
-			// generation on this model. A request during the last call
-			// lets the run finish.
-			cancel()
-		}
 		a.mu.Unlock()
 		a.changed()
 	}
@@ -370,7 +360,7 @@ func (a *App) Generate() error {
 		start := time.Now()
 		res, err := pipeline.Generate(ctx, m, o)
 		a.mu.Lock()
-		a.stop = false
+		a.cancel = nil
 		switch {
 		case err != nil && ctx.Err() != nil:
 			a.phase, a.err = Cancelled, nil
@@ -394,14 +384,12 @@ func (a *App) Generate() error {
 	return nil
 }
 
-// Cancel stops the running load, or the running generation at its next
-// UNet call.
+// Cancel stops the running load or generation. A generation stops at once,
+// even inside a GPU read: the engine leaves the device and the model ready
+// for the next one.
 func (a *App) Cancel() {
 	a.mu.Lock()
-	switch {
-	case a.phase == Generating:
-		a.stop = true
-	case a.cancel != nil:
+	if a.cancel != nil {
 		a.cancel()
 	}
 	a.mu.Unlock()
