@@ -15,6 +15,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"harmony/engine/tensor"
 )
 
 // Size limits for the small files.
@@ -289,14 +291,30 @@ func checkShapes(table ShapeTable, comp, where string, config []byte, have map[s
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	// The first bad tensor is reported in full, the rest counted and the
+	// next few named, so a config implying thousands of absent tensors
+	// gives one short message.
+	var first *TensorError
 	for _, n := range names {
 		h, ok := have[n]
+		if ok && sameShape(h, want[n]) {
+			continue
+		}
+		if first != nil {
+			if len(first.Others) < tensor.ListedNames {
+				first.Others = append(first.Others, n)
+			}
+			first.More++
+			continue
+		}
 		if !ok {
-			return &TensorError{Kind: TensorMissing, File: where, Component: comp, Tensor: n, Want: want[n]}
+			first = &TensorError{Kind: TensorMissing, File: where, Component: comp, Tensor: n, Want: want[n]}
+		} else {
+			first = &TensorError{Kind: TensorShape, File: files[n], Component: comp, Tensor: n, Stored: stored[n], Want: want[n], Have: h}
 		}
-		if !sameShape(h, want[n]) {
-			return &TensorError{Kind: TensorShape, File: files[n], Component: comp, Tensor: n, Stored: stored[n], Want: want[n], Have: h}
-		}
+	}
+	if first != nil {
+		return first
 	}
 	return nil
 }
