@@ -23,6 +23,12 @@ import (
 const (
 	maxConfig    = 16 << 20
 	maxTokenizer = 64 << 20
+
+	// Bounds of a sharded checkpoint's *.index.json: far above any
+	// diffusers model (the largest have a few thousand tensors in tens of
+	// shards).
+	maxIndexTensors = 1 << 20
+	maxIndexShards  = 1 << 10
 )
 
 // ComponentKind is what a model_index.json entry is.
@@ -206,6 +212,9 @@ func findWeights(ctx context.Context, src Source, c Component, variant string) (
 		}
 		var shards []string
 		seen := map[string]bool{}
+		if len(ix.WeightMap) > maxIndexTensors {
+			return nil, formatErr(src.String()+"/"+path, "", "weight_map lists %d tensors, more than %d", len(ix.WeightMap), maxIndexTensors)
+		}
 		for _, s := range ix.WeightMap {
 			if err := validName(s); err != nil || strings.Contains(s, "/") {
 				return nil, formatErr(src.String()+"/"+path, "", "bad shard name %q", s)
@@ -214,6 +223,11 @@ func findWeights(ctx context.Context, src Source, c Component, variant string) (
 				seen[s] = true
 				shards = append(shards, s)
 			}
+		}
+		// Every shard is opened (its header read) before any check of the
+		// tensors: a hostile index must not name thousands.
+		if len(shards) > maxIndexShards {
+			return nil, formatErr(src.String()+"/"+path, "", "weight_map names %d shard files, more than %d", len(shards), maxIndexShards)
 		}
 		sort.Strings(shards)
 		var out []*weightFile

@@ -34,9 +34,9 @@ func TestParseConfig(t *testing.T) {
 		{"size without width", `{"size": {"height": 3}}`, nil, "height and width"},
 		{"shortest edge", `{"size": {"shortest_edge": 224}}`, nil, "height and width"},
 		{"two means", `{"image_mean": [1, 2]}`, nil, "image_mean"},
-		{"nearest", `{"resample": 0}`, nil, "resample 0"},
+		{"nearest", `{"resample": 0}`, nil, "resample is not supported"},
 		{"zero std", `{"image_std": [1, 0, 1]}`, nil, "image_std[1]"},
-		{"zero size", `{"size": {"height": 0, "width": 5}}`, nil, "resize target"},
+		{"zero size", `{"size": {"height": 0, "width": 5}}`, nil, "size.height must be ≥ 1, got 0"},
 	} {
 		got, err := ParseConfig([]byte(c.json))
 		if c.err != "" {
