@@ -445,6 +445,7 @@ func configCases(t *testing.T) []badCase {
 		{"qformer/config.json", "num_query_tokens"},
 		{"scheduler/scheduler_config.json", "num_train_timesteps"},
 		{"image_processor/preprocessor_config.json", "resample"},
+		{"model_index.json", "ctx_begin_pos"},
 	}
 	var out []badCase
 	for _, f := range fields {
