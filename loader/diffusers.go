@@ -204,32 +204,10 @@ func findWeights(ctx context.Context, src Source, c Component, variant string) (
 		if err != nil {
 			return nil, err
 		}
-		var ix struct {
-			WeightMap map[string]string `json:"weight_map"`
+		shards, err := parseShardIndex(idx, src.String()+"/"+path)
+		if err != nil {
+			return nil, err
 		}
-		if err := json.Unmarshal(idx, &ix); err != nil || len(ix.WeightMap) == 0 {
-			return nil, formatErr(src.String()+"/"+path, "", "bad sharded-checkpoint index (needs a weight_map)")
-		}
-		var shards []string
-		seen := map[string]bool{}
-		if len(ix.WeightMap) > maxIndexTensors {
-			return nil, formatErr(src.String()+"/"+path, "", "weight_map lists %d tensors, more than %d", len(ix.WeightMap), maxIndexTensors)
-		}
-		for _, s := range ix.WeightMap {
-			if err := validName(s); err != nil || strings.Contains(s, "/") {
-				return nil, formatErr(src.String()+"/"+path, "", "bad shard name %q", s)
-			}
-			if !seen[s] {
-				seen[s] = true
-				shards = append(shards, s)
-			}
-		}
-		// Every shard is opened (its header read) before any check of the
-		// tensors: a hostile index must not name thousands.
-		if len(shards) > maxIndexShards {
-			return nil, formatErr(src.String()+"/"+path, "", "weight_map names %d shard files, more than %d", len(shards), maxIndexShards)
-		}
-		sort.Strings(shards)
 		var out []*weightFile
 		for _, s := range shards {
 			w, err := openWeightFile(ctx, src, c.Name+"/"+s)
@@ -243,6 +221,39 @@ func findWeights(ctx context.Context, src Source, c Component, variant string) (
 	}
 	return nil, &SourceError{URL: src.String() + "/" + c.Name, Op: "open",
 		Err: fmt.Errorf("no weight file (tried %s): %w", strings.Join(names, ", "), fs.ErrNotExist)}
+}
+
+// parseShardIndex returns the shard files a sharded-checkpoint index
+// (*.index.json) maps tensors to, sorted and without repeats: plain names
+// beside the index, nothing that could leave the component folder.
+func parseShardIndex(data []byte, file string) ([]string, error) {
+	var ix struct {
+		WeightMap map[string]string `json:"weight_map"`
+	}
+	if err := json.Unmarshal(data, &ix); err != nil || len(ix.WeightMap) == 0 {
+		return nil, formatErr(file, "", "bad sharded-checkpoint index (needs a weight_map)")
+	}
+	if len(ix.WeightMap) > maxIndexTensors {
+		return nil, formatErr(file, "", "weight_map lists %d tensors, more than %d", len(ix.WeightMap), maxIndexTensors)
+	}
+	var shards []string
+	seen := map[string]bool{}
+	for _, s := range ix.WeightMap {
+		if err := validName(s); err != nil || strings.Contains(s, "/") {
+			return nil, formatErr(file, "", "bad shard name %q", s)
+		}
+		if !seen[s] {
+			seen[s] = true
+			shards = append(shards, s)
+		}
+	}
+	// Every shard is opened (its header read) before any check of the
+	// tensors: a hostile index must not name thousands.
+	if len(shards) > maxIndexShards {
+		return nil, formatErr(file, "", "weight_map names %d shard files, more than %d", len(shards), maxIndexShards)
+	}
+	sort.Strings(shards)
+	return shards, nil
 }
 
 func closeWeights(ws []*weightFile) {

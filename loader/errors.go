@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"harmony/engine/tensor"
 )
@@ -110,6 +111,27 @@ func (e *SourceError) Error() string {
 }
 
 func (e *SourceError) Unwrap() error { return e.Err }
+
+// TimeoutError is a server that stopped answering: no connection, no
+// response headers or no body bytes within the source's Timeouts. It comes
+// wrapped in a SourceError naming the URL. Timeout reports true, as for
+// net.Error.
+type TimeoutError struct {
+	Wait  string        // what did not come: "connection", "response" or "data"
+	After time.Duration // the timeout that ran out
+}
+
+func (e *TimeoutError) Error() string {
+	switch e.Wait {
+	case "connection":
+		return fmt.Sprintf("no connection within %v (is the host up and reachable?)", e.After)
+	case "response":
+		return fmt.Sprintf("no response within %v (the server took the request and did not answer: is it up, and the URL right?)", e.After)
+	}
+	return fmt.Sprintf("no %s within %v (the server stopped sending; a slow link may need a longer idle timeout)", e.Wait, e.After)
+}
+
+func (e *TimeoutError) Timeout() bool { return true }
 
 // QuotaError is the browser (or disk) refusing to store a cache entry.
 // The load stops: the message tells the user to free space or turn the

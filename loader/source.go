@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Source is a folder of model files: a diffusers folder, a pack, or any
@@ -49,6 +50,64 @@ type File interface {
 	Tag() string
 	Close() error
 }
+
+// Timeouts bound the waits of a network source. They are no deadline on
+// a whole transfer: a shard may stream for many minutes, but a server that
+// stops answering is given up on after one of these waits. A zero field
+// takes its default.
+type Timeouts struct {
+	Connect  time.Duration // to open a connection, TLS included (native only; default 30 s)
+	Response time.Duration // from sending a request to its response headers (default 60 s)
+	Idle     time.Duration // for the next bytes of a body being read (default 60 s)
+}
+
+// DefaultTimeouts are the waits a zero Timeouts field takes: long enough
+// for a slow link or a CDN fetching a cold file, short enough that a dead
+// server is reported within a minute or two instead of never.
+var DefaultTimeouts = Timeouts{Connect: 30 * time.Second, Response: 60 * time.Second, Idle: 60 * time.Second}
+
+func (t Timeouts) orDefault() Timeouts {
+	if t.Connect <= 0 {
+		t.Connect = DefaultTimeouts.Connect
+	}
+	if t.Response <= 0 {
+		t.Response = DefaultTimeouts.Response
+	}
+	if t.Idle <= 0 {
+		t.Idle = DefaultTimeouts.Idle
+	}
+	return t
+}
+
+// maxBackoff caps the doubling wait between retries, so that a source
+// configured with many retries still tries again within half a minute.
+const maxBackoff = 30 * time.Second
+
+// backoff is the wait before retry k+1: base doubled k times, at most
+// maxBackoff.
+func backoff(base time.Duration, k int) time.Duration {
+	for ; k > 0 && base < maxBackoff; k-- {
+		base *= 2
+	}
+	return min(base, maxBackoff)
+}
+
+// gaveUp notes the attempts made on the last transient error.
+func gaveUp(err error, attempts int) error {
+	var se *SourceError
+	if attempts > 1 && errors.As(err, &se) {
+		c := *se
+		c.Err = fmt.Errorf("%w (gave up after %d attempts)", se.Err, attempts)
+		return &c
+	}
+	return err
+}
+
+// resumeProgress is how far a resumed body must get before its earlier
+// breaks are forgiven: a shard streamed for minutes may break more often
+// than Retries in all, but a server that breaks at every few bytes still
+// fails after Retries tries.
+const resumeProgress = 1 << 20
 
 // validName checks a slash-separated relative path: no "..", no absolute
 // paths, nothing a manifest could use to escape the root.
@@ -218,7 +277,8 @@ func joinURL(base, name string) string {
 }
 
 // parseContentRange parses "bytes a-b/total" ("*" total gives -1) and
-// "bytes */total".
+// "bytes */total" (b = -1). A range past a known total is refused: the
+// server's answer cannot be trusted for the size or the offset.
 func parseContentRange(h string) (a, b, total int64, err error) {
 	rest, ok := strings.CutPrefix(h, "bytes ")
 	if !ok {
@@ -242,9 +302,9 @@ func parseContentRange(h string) (a, b, total int64, err error) {
 		return 0, 0, 0, errors.New("bad range")
 	}
 	if a, err = strconv.ParseInt(as, 10, 64); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, errors.New("bad range")
 	}
-	if b, err = strconv.ParseInt(bs, 10, 64); err != nil || b < a {
+	if b, err = strconv.ParseInt(bs, 10, 64); err != nil || b < a || total >= 0 && b >= total {
 		return 0, 0, 0, errors.New("bad range")
 	}
 	return a, b, total, nil

@@ -3,7 +3,10 @@
 // source_fetch_js.go reads files below a base URL with the browser's fetch:
 // Range requests whose bodies are streamed chunk by chunk into Go memory
 // (ReadableStream readers), so the wasm heap holds only what the loader
-// asks for. Retries and resumption follow source_http.go.
+// asks for. Retries and resumption follow source_http.go, and so do the
+// timeouts: each request has an AbortController that a timer fires when
+// the response, or the next chunk of the body, is later than Timeouts
+// allow (the timer is reset by every chunk: no deadline on the whole body).
 package loader
 
 import (
@@ -13,19 +16,22 @@ import (
 	"io"
 	"io/fs"
 	"strconv"
+	"sync/atomic"
 	"syscall/js"
 	"time"
 )
 
 // FetchSource is the files below a base URL, read with fetch.
 type FetchSource struct {
-	Base    string            // absolute or page-relative base URL
-	Header  map[string]string // extra request headers
-	Retries int               // attempts after the first
-	Backoff time.Duration
+	Base     string            // absolute or page-relative base URL
+	Header   map[string]string // extra request headers
+	Retries  int               // attempts after the first
+	Backoff  time.Duration
+	Timeouts Timeouts // Response and Idle; zero fields: DefaultTimeouts
 }
 
-// NewFetchSource returns a fetch source with 4 retries.
+// NewFetchSource returns a fetch source with 4 retries and the default
+// timeouts.
 func NewFetchSource(base string) *FetchSource {
 	return &FetchSource{Base: base, Retries: 4, Backoff: 500 * time.Millisecond}
 }
@@ -43,11 +49,12 @@ func (s *FetchSource) Open(ctx context.Context, name string) (File, error) {
 		return nil, err
 	}
 	f := &fetchFile{src: s, ctx: ctx, url: joinURL(s.Base, name)}
-	resp, status, err := f.do(0, 1, true)
+	resp, status, ab, err := f.do(0, 1, true)
 	if err != nil {
 		return nil, err
 	}
 	cancelBody(resp)
+	ab.close()
 	hdr := resp.Get("headers")
 	switch status {
 	case 206:
@@ -82,9 +89,20 @@ func header(h js.Value, name string) string {
 
 func cancelBody(resp js.Value) {
 	if b := resp.Get("body"); b.Truthy() {
-		b.Call("cancel")
+		ignoreRejection(b.Call("cancel"))
 	}
 }
+
+// ignoreRejection marks a promise whose failure does not matter (the
+// cancel of a body that already broke off or was aborted) as handled:
+// an unhandled rejection ends a Node process and litters a page's console.
+func ignoreRejection(p js.Value) {
+	if p.Type() == js.TypeObject {
+		p.Call("catch", ignore)
+	}
+}
+
+var ignore = js.FuncOf(func(js.Value, []js.Value) any { return nil })
 
 type fetchFile struct {
 	src     *FetchSource
@@ -101,58 +119,121 @@ func (f *fetchFile) Tag() string  { return f.tag }
 func (f *fetchFile) Close() error { return nil }
 
 func (f *fetchFile) headLength() (int64, error) {
-	p := js.Global().Call("fetch", f.url, js.ValueOf(map[string]any{"method": "HEAD"}))
+	to := f.src.Timeouts.orDefault()
+	ab := newAborter(f.ctx)
+	defer ab.close()
+	ab.arm("response", to.Response)
+	p := js.Global().Call("fetch", f.url, js.ValueOf(map[string]any{"method": "HEAD", "signal": ab.ac.Get("signal")}))
 	resp, err := await(f.ctx, p)
 	if err != nil {
-		return 0, err
+		return 0, ab.why(err)
 	}
 	return strconv.ParseInt(header(resp.Get("headers"), "Content-Length"), 10, 64)
 }
 
-// do fetches n bytes at off with retries; it returns the Response.
-func (f *fetchFile) do(off, n int64, probe bool) (js.Value, int, error) {
-	delay := f.src.Backoff
+// aborter is one request's AbortController, fired when ctx ends or when
+// the armed timer runs out; the timer's TimeoutError then explains the
+// rejection.
+type aborter struct {
+	ac       js.Value
+	timer    *time.Timer
+	timedOut atomic.Pointer[TimeoutError]
+	stopCtx  func() bool
+}
+
+func newAborter(ctx context.Context) *aborter {
+	a := &aborter{ac: js.Global().Get("AbortController").New()}
+	a.stopCtx = context.AfterFunc(ctx, func() { a.ac.Call("abort") })
+	return a
+}
+
+// arm starts (or restarts) the wait for what must come within d.
+func (a *aborter) arm(wait string, d time.Duration) {
+	a.disarm()
+	a.timer = time.AfterFunc(d, func() {
+		a.timedOut.Store(&TimeoutError{Wait: wait, After: d})
+		a.ac.Call("abort")
+	})
+}
+
+func (a *aborter) disarm() {
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+}
+
+func (a *aborter) close() {
+	a.disarm()
+	a.stopCtx()
+}
+
+// why turns a rejected fetch or read into the error to report: the
+// timeout that aborted it, else the rejection with a hint at its usual
+// causes (fetch gives a bare TypeError for network and CORS failures).
+func (a *aborter) why(err error) error {
+	if te := a.timedOut.Load(); te != nil {
+		return te
+	}
+	var je *jsError
+	if errors.As(err, &je) && je.Name == "TypeError" {
+		return fmt.Errorf("%w (the network failed or the server refused this page: check the URL, the connection, and that the server sends CORS headers allowing this origin)", err)
+	}
+	return err
+}
+
+// do fetches n bytes at off with retries; it returns the Response and
+// the aborter that bounds the reads of its body (the caller closes it).
+func (f *fetchFile) do(off, n int64, probe bool) (js.Value, int, *aborter, error) {
+	to := f.src.Timeouts.orDefault()
 	var last error
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if attempt > f.src.Retries {
-				return js.Undefined(), 0, last
+				return js.Undefined(), 0, nil, gaveUp(last, attempt)
 			}
 			select {
 			case <-f.ctx.Done():
-				return js.Undefined(), 0, f.ctx.Err()
-			case <-time.After(delay):
+				return js.Undefined(), 0, nil, f.ctx.Err()
+			case <-time.After(backoff(f.src.Backoff, attempt-1)):
 			}
-			delay *= 2
 		}
 		headers := map[string]any{"Range": fmt.Sprintf("bytes=%d-%d", off, off+n-1)}
 		for k, v := range f.src.Header {
 			headers[k] = v
 		}
-		ac := js.Global().Get("AbortController").New()
-		stop := context.AfterFunc(f.ctx, func() { ac.Call("abort") })
-		p := js.Global().Call("fetch", f.url, js.ValueOf(map[string]any{"headers": headers, "signal": ac.Get("signal")}))
+		ab := newAborter(f.ctx)
+		ab.arm("response", to.Response)
+		p := js.Global().Call("fetch", f.url, js.ValueOf(map[string]any{"headers": headers, "signal": ab.ac.Get("signal")}))
 		resp, err := await(f.ctx, p)
-		stop()
+		ab.disarm()
 		if err != nil {
+			ab.close()
 			if f.ctx.Err() != nil {
-				return js.Undefined(), 0, f.ctx.Err()
+				return js.Undefined(), 0, nil, f.ctx.Err()
+			}
+			err = ab.why(err)
+			var te *TimeoutError
+			if errors.As(err, &te) {
+				// Not retried, as in source_http.go: the server kept
+				// silent for the whole timeout.
+				return js.Undefined(), 0, nil, &SourceError{URL: f.url, Op: "range", Err: err}
 			}
 			last = &SourceError{URL: f.url, Op: "range", Err: err}
 			continue
 		}
 		status := resp.Get("status").Int()
 		if status == 206 || status == 200 || (status == 416 && probe) {
-			return resp, status, nil
+			return resp, status, ab, nil
 		}
 		cancelBody(resp)
+		ab.close()
 		err = errors.New(resp.Get("statusText").String())
 		if status == 404 || status == 410 {
 			err = fs.ErrNotExist
 		}
 		last = &SourceError{URL: f.url, Op: "range", Status: status, Err: err}
 		if status != 429 && status < 500 {
-			return js.Undefined(), 0, last
+			return js.Undefined(), 0, nil, last
 		}
 	}
 }
@@ -179,29 +260,34 @@ type fetchStream struct {
 	f        *fetchFile
 	off, end int64
 	reader   js.Value // ReadableStreamDefaultReader, undefined when closed
+	abort    *aborter // the request's, while reader is open
 	chunk    js.Value // current Uint8Array
 	chunkOff int
-	failures int
+	failures int   // breaks since the stream last made resumeProgress
+	resumed  int64 // offset of the last resumption
 }
 
 func (s *fetchStream) open() error {
-	resp, status, err := s.f.do(s.off, s.end-s.off, false)
+	resp, status, ab, err := s.f.do(s.off, s.end-s.off, false)
 	if err != nil {
 		return err
 	}
 	if status == 200 && s.off != 0 {
 		cancelBody(resp)
+		ab.close()
 		return &SourceError{URL: s.f.url, Op: "range", Status: status, Err: errors.New("the server ignores Range requests")}
 	}
 	if status == 206 {
 		if cr := header(resp.Get("headers"), "Content-Range"); cr != "" {
 			if a, _, _, err := parseContentRange(cr); err != nil || a != s.off {
 				cancelBody(resp)
+				ab.close()
 				return &SourceError{URL: s.f.url, Op: "range", Status: status, Err: fmt.Errorf("asked for bytes from %d, got Content-Range %q", s.off, cr)}
 			}
 		}
 	}
 	s.reader = resp.Get("body").Call("getReader")
+	s.abort = ab
 	s.chunk, s.chunkOff = js.Undefined(), 0
 	return nil
 }
@@ -225,31 +311,48 @@ func (s *fetchStream) Read(p []byte) (int, error) {
 			s.off += int64(n)
 			return n, nil
 		}
+		s.abort.arm("data", s.f.src.Timeouts.orDefault().Idle)
 		r, err := await(s.f.ctx, s.reader.Call("read"))
+		s.abort.disarm()
 		if err == nil && !r.Get("done").Bool() {
 			s.chunk, s.chunkOff = r.Get("value"), 0
+			if s.failures > 0 && s.off-s.resumed >= resumeProgress {
+				s.failures = 0
+			}
 			continue
 		}
 		if s.f.ctx.Err() != nil {
 			return 0, s.f.ctx.Err()
 		}
-		// The body ended early or broke off: resume at s.off.
+		if err != nil {
+			err = s.abort.why(err)
+		}
+		// The body ended early, broke off or stalled: resume at s.off.
 		s.Close()
 		s.failures++
+		s.resumed = s.off
 		if s.failures > s.f.src.Retries {
 			if err == nil {
 				err = io.ErrUnexpectedEOF
 			}
 			return 0, &SourceError{URL: s.f.url, Op: "read", Err: fmt.Errorf("body broke off at byte %d of %d: %w", s.off, s.end, err)}
 		}
-		time.Sleep(s.f.src.Backoff << (s.failures - 1))
+		select {
+		case <-s.f.ctx.Done():
+			return 0, s.f.ctx.Err()
+		case <-time.After(backoff(s.f.src.Backoff, s.failures-1)):
+		}
 	}
 }
 
 func (s *fetchStream) Close() error {
 	if !s.reader.IsUndefined() {
-		s.reader.Call("cancel")
+		ignoreRejection(s.reader.Call("cancel"))
 		s.reader = js.Undefined()
+	}
+	if s.abort != nil {
+		s.abort.close()
+		s.abort = nil
 	}
 	s.chunk = js.Undefined()
 	return nil

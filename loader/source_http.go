@@ -3,16 +3,23 @@
 // source_http.go reads files below an HTTP(S) base URL (a web server, a
 // pack on a CDN, a Hugging Face "resolve/main/" URL) with Range requests
 // (RFC 9110 §14), retrying network errors, 429 and 5xx responses, and
-// resuming a body that breaks off at the byte where it stopped.
+// resuming a body that breaks off or stalls at the byte where it stopped.
+// Every wait on the server is bounded (Timeouts): connecting, the response
+// headers, and each read of a body, so that a server that accepts a
+// connection and then says nothing is reported instead of waited on.
 package loader
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -27,10 +34,11 @@ type HTTPSource struct {
 	// server that ignores Range requests (default 64 MiB). Larger files
 	// from such a server can only be streamed from their start.
 	WholeLimit int64
+	Timeouts   Timeouts // zero fields: DefaultTimeouts
 }
 
 // NewHTTPSource returns a source for a base URL with 4 retries starting
-// at half a second.
+// at half a second and the default timeouts.
 func NewHTTPSource(base string) *HTTPSource {
 	return &HTTPSource{Base: base, Retries: 4, Backoff: 500 * time.Millisecond}
 }
@@ -46,7 +54,33 @@ func (s *HTTPSource) client() *http.Client {
 	if s.Client != nil {
 		return s.Client
 	}
-	return http.DefaultClient
+	return connectClient(s.Timeouts.orDefault().Connect)
+}
+
+// clients holds one client per connect timeout, so that sources with the
+// same settings share their connections.
+var clients struct {
+	sync.Mutex
+	m map[time.Duration]*http.Client
+}
+
+// connectClient returns a client like http.DefaultClient whose dialer and
+// TLS handshake give up after d.
+func connectClient(d time.Duration) *http.Client {
+	clients.Lock()
+	defer clients.Unlock()
+	if c := clients.m[d]; c != nil {
+		return c
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: d, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = d
+	c := &http.Client{Transport: t}
+	if clients.m == nil {
+		clients.m = map[time.Duration]*http.Client{}
+	}
+	clients.m[d] = c
+	return c
 }
 
 // Open implements Source: a one-byte range request gives the size (from
@@ -108,38 +142,65 @@ func (f *httpFile) Tag() string  { return f.tag }
 func (f *httpFile) Close() error { return nil }
 
 // do requests n bytes at off, retrying what may be transient. probe
-// accepts a 416 (the one-byte probe of an empty file).
+// accepts a 416 (the one-byte probe of an empty file). The response body
+// gives up after the idle timeout without bytes (timedBody).
 func (f *httpFile) do(off, n int64, probe bool) (*http.Response, error) {
-	delay := f.src.Backoff
+	to := f.src.Timeouts.orDefault()
 	var last error
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if attempt > f.src.Retries {
-				return nil, last
+				return nil, gaveUp(last, attempt)
 			}
 			select {
 			case <-f.ctx.Done():
 				return nil, f.ctx.Err()
-			case <-time.After(delay):
+			case <-time.After(backoff(f.src.Backoff, attempt-1)):
 			}
-			delay *= 2
 		}
-		req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, f.url, nil)
+		// Each request has its own context: a timer cancels it when the
+		// headers or the next body bytes are late, with a TimeoutError as
+		// the cause.
+		rctx, cancel := context.WithCancelCause(f.ctx)
+		req, err := http.NewRequestWithContext(rctx, http.MethodGet, f.url, nil)
 		if err != nil {
+			cancel(nil)
 			return nil, &SourceError{URL: f.url, Op: "open", Err: err}
 		}
 		for k, v := range f.src.Header {
 			req.Header[k] = v
 		}
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+		wait := time.AfterFunc(to.Response, func() { cancel(&TimeoutError{Wait: "response", After: to.Response}) })
 		resp, err := f.src.client().Do(req)
+		if !wait.Stop() && err == nil {
+			// The timer fired as the headers came: the body is cancelled.
+			resp.Body.Close()
+			err = context.Cause(rctx)
+		}
 		if err != nil {
+			cancel(nil)
 			if f.ctx.Err() != nil {
 				return nil, f.ctx.Err()
 			}
+			var te *TimeoutError
+			if errors.As(context.Cause(rctx), &te) {
+				// Not retried: the server accepted the request and kept
+				// silent for the whole timeout; waiting that long again
+				// Retries times would hide a dead server for many minutes.
+				return nil, &SourceError{URL: f.url, Op: "range", Err: te}
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				err = &TimeoutError{Wait: "connection", After: to.Connect}
+			}
 			last = &SourceError{URL: f.url, Op: "range", Err: err}
+			if permanent(err) {
+				return nil, last
+			}
 			continue
 		}
+		resp.Body = newTimedBody(resp.Body, rctx, cancel, to.Idle)
 		code := resp.StatusCode
 		switch {
 		case code == http.StatusPartialContent || code == http.StatusOK:
@@ -157,6 +218,53 @@ func (f *httpFile) do(off, n int64, probe bool) (*http.Response, error) {
 			return nil, last
 		}
 	}
+}
+
+// permanent reports request errors that no retry mends: a name that does
+// not resolve, a certificate the client does not trust.
+func permanent(err error) bool {
+	var dns *net.DNSError
+	var cert *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	return errors.As(err, &dns) && dns.IsNotFound || errors.As(err, &cert) || errors.As(err, &ua) || errors.As(err, &hn)
+}
+
+// timedBody is a response body whose every Read must bring bytes within
+// idle: a stalled server cancels the request, and the read fails with a
+// TimeoutError, which Stream resumes from like any broken body.
+type timedBody struct {
+	body   io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	idle   time.Duration
+	timer  *time.Timer
+}
+
+func newTimedBody(body io.ReadCloser, ctx context.Context, cancel context.CancelCauseFunc, idle time.Duration) *timedBody {
+	t := time.AfterFunc(idle, func() { cancel(&TimeoutError{Wait: "data", After: idle}) })
+	t.Stop() // armed by each Read
+	return &timedBody{body: body, ctx: ctx, cancel: cancel, idle: idle, timer: t}
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	b.timer.Reset(b.idle)
+	n, err := b.body.Read(p)
+	b.timer.Stop()
+	if err != nil && err != io.EOF {
+		var te *TimeoutError
+		if errors.As(context.Cause(b.ctx), &te) {
+			err = te
+		}
+	}
+	return n, err
+}
+
+func (b *timedBody) Close() error {
+	b.timer.Stop()
+	err := b.body.Close()
+	b.cancel(nil)
+	return err
 }
 
 // body opens the n bytes at off as a checked response body.
@@ -208,7 +316,8 @@ type httpStream struct {
 	f        *httpFile
 	off, end int64
 	body     io.ReadCloser
-	failures int
+	failures int   // breaks since the stream last made resumeProgress
+	resumed  int64 // offset of the last resumption
 }
 
 func (s *httpStream) Read(p []byte) (int, error) {
@@ -228,6 +337,9 @@ func (s *httpStream) Read(p []byte) (int, error) {
 		}
 		n, err := s.body.Read(p)
 		s.off += int64(n)
+		if s.failures > 0 && s.off-s.resumed >= resumeProgress {
+			s.failures = 0
+		}
 		if n > 0 || err == nil {
 			return n, nil
 		}
@@ -238,6 +350,7 @@ func (s *httpStream) Read(p []byte) (int, error) {
 		}
 		// The body ended early or broke: resume at s.off.
 		s.failures++
+		s.resumed = s.off
 		if s.failures > s.f.src.Retries {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
@@ -247,7 +360,7 @@ func (s *httpStream) Read(p []byte) (int, error) {
 		select {
 		case <-s.f.ctx.Done():
 			return 0, s.f.ctx.Err()
-		case <-time.After(s.f.src.Backoff << (s.failures - 1)):
+		case <-time.After(backoff(s.f.src.Backoff, s.failures-1)):
 		}
 	}
 }

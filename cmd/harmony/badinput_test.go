@@ -321,7 +321,6 @@ func badCases(t *testing.T) []badCase {
 		}
 	}
 	longPrompt := strings.Repeat("with a very long and winding description of everything around it, ", 8) + "LASTWORD"
-	tinyBin := func(e *badEnv) string { return filepath.Join(filepath.Dir(e.model), "blipdiffusion-tiny-bin") }
 	return []badCase{
 		// Numbers.
 		{class: "numbers", name: "guidance NaN", args: func(e *badEnv) []string { return e.gen("--guidance", "NaN") }, code: 2, want: []string{"--guidance", "finite"}},
@@ -384,16 +383,8 @@ func badCases(t *testing.T) []badCase {
 		{class: "files", name: "file in place of --dump's folder", args: func(e *badEnv) []string {
 			return e.gen("--dump", filepath.Join(e.outDir, "harmony.png", "run.safetensors"))
 		}, code: 1, want: []string{"--dump", "not a folder"}},
-		{class: "files", name: "read-only --out-dir", skip: func(e *badEnv) string {
-			if os.Geteuid() == 0 {
-				return "running as root, which ignores permissions (the file-in-place cases cover an unwritable folder)"
-			}
-			return ""
-		}, args: func(e *badEnv) []string {
-			ro := filepath.Join(e.tmp, "ro")
-			require.NoError(e.t, os.MkdirAll(ro, 0o555))
-			e.t.Cleanup(func() { os.Chmod(ro, 0o755) })
-			return e.gen("--out-dir", ro)
+		{class: "files", name: "read-only --out-dir", skip: func(e *badEnv) string { return readOnlyDir(e) }, args: func(e *badEnv) []string {
+			return e.gen("--out-dir", filepath.Join(e.tmp, "ro"))
 		}, code: 1, want: []string{"--out-dir", "cannot write"}},
 		{class: "files", name: "full disk", skip: func(e *badEnv) string { return fullDisk(e) }, args: func(e *badEnv) []string {
 			return e.gen("--out-dir", filepath.Join(e.tmp, "full"))
@@ -403,13 +394,8 @@ func badCases(t *testing.T) []badCase {
 		{class: "messages", name: "--model names a file", args: func(e *badEnv) []string {
 			return e.gen("--model", filepath.Join(e.model, "unet", "config.json"))
 		}, code: 1, want: []string{"--model", "config.json", "is a file", "expected a model folder"}},
-		{class: "messages", name: "forbidden pickle", skip: func(e *badEnv) string {
-			if _, err := os.Stat(tinyBin(e)); err != nil {
-				return "no blipdiffusion-tiny-bin beside the tiny model"
-			}
-			return ""
-		}, args: func(e *badEnv) []string {
-			m := e.modelCopy("pickle-model", tinyBin(e), map[string]func([]byte) []byte{
+		{class: "messages", name: "forbidden pickle", args: func(e *badEnv) []string {
+			m := e.modelCopy("pickle-model", golden.TinyBin(e.t), map[string]func([]byte) []byte{
 				"vae/diffusion_pytorch_model.bin": func([]byte) []byte { return forbiddenPickle(e.t) }})
 			return e.gen("--model", m)
 		}, code: 1, want: []string{"os.system", "refused"}},

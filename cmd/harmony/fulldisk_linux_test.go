@@ -1,5 +1,6 @@
-// fulldisk_linux_test.go: a full disk for the bad-input suite, as a tiny
-// tmpfs (Linux, as root).
+// fulldisk_linux_test.go: a full disk and a read-only folder for the
+// bad-input suite, as tiny tmpfs mounts when running as root (root ignores
+// permission bits, so a read-only mount is the only folder it cannot write).
 package main
 
 import (
@@ -23,5 +24,26 @@ func fullDisk(e *badEnv) string {
 	}
 	e.t.Cleanup(func() { syscall.Unmount(dir, 0) })
 	os.WriteFile(filepath.Join(dir, "filler"), make([]byte, 60<<10), 0o644)
+	return ""
+}
+
+// readOnlyDir makes tmp/ro a folder nobody may write: a read-only tmpfs as
+// root, a folder without write bits otherwise.
+func readOnlyDir(e *badEnv) string {
+	dir := filepath.Join(e.tmp, "ro")
+	if os.Geteuid() != 0 {
+		if err := os.MkdirAll(dir, 0o555); err != nil {
+			return err.Error()
+		}
+		e.t.Cleanup(func() { os.Chmod(dir, 0o755) })
+		return ""
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err.Error()
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_RDONLY, "size=64k"); err != nil {
+		return "cannot mount a read-only tmpfs here: " + err.Error()
+	}
+	e.t.Cleanup(func() { syscall.Unmount(dir, 0) })
 	return ""
 }

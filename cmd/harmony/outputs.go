@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"harmony/engine/pipeline"
+	"harmony/engine/pngmeta"
 	"harmony/loader"
 )
 
@@ -99,7 +100,7 @@ func writeOutputs(g *generateFlags, res *pipeline.Result) error {
 		if im == nil {
 			return nil
 		}
-		data, err := im.PNG()
+		data, err := pngmeta.PNG(im, &g.opts, g.model)
 		if err != nil {
 			return fmt.Errorf("harmony generate: %s: %v", path, err)
 		}

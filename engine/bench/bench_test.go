@@ -1,3 +1,5 @@
+//go:build !js
+
 package bench
 
 import (
@@ -15,7 +17,6 @@ import (
 // and checks the JSON report's shape: the fields a reader of
 // BENCHMARKS.md's commands relies on, with plausible values.
 func TestReportSchema(t *testing.T) {
-	skipInBrowser(t)
 	dev := gputest.Default(t)
 	rep, err := Run(context.Background(), dev, Options{
 		Small: true, Reps: 1,

@@ -1,8 +1,9 @@
+//go:build !js
+
 package bench
 
 import (
 	"context"
-	"runtime"
 	"slices"
 	"testing"
 
@@ -15,7 +16,6 @@ import (
 // TestRunStagesTiny runs every full-size stage on the tiny demo model in
 // the default-limits mode: the code of the full-size run, at test size.
 func TestRunStagesTiny(t *testing.T) {
-	skipInBrowser(t)
 	dev := gputest.Open(t, gpu.Options{DefaultLimits: true})
 	res, err := RunStages(context.Background(), dev, StageOptions{
 		Source: loader.NewFSSource(www.DemoModel(), "demo"),
@@ -55,14 +55,5 @@ func TestRunStagesTiny(t *testing.T) {
 	}
 	if _, err := RunStages(context.Background(), dev, StageOptions{Source: loader.NewFSSource(www.DemoModel(), "demo"), Stages: []string{"unet-b3"}}); err == nil {
 		t.Error("an unknown stage was accepted")
-	}
-}
-
-// skipInBrowser skips the GPU tests of this desktop tool in the wasm build:
-// under Node + Dawn on SwiftShader they take minutes, and the kernels they
-// run have their own wasm parity tests (engine/kernels, engine/models).
-func skipInBrowser(t *testing.T) {
-	if runtime.GOOS == "js" {
-		t.Skip("desktop benchmark machinery; the kernels are covered by their own wasm tests")
 	}
 }

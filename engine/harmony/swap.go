@@ -48,7 +48,13 @@ func (s SwapStart) Index(numInferenceSteps int) int {
 	if s.IsCall {
 		return s.Call
 	}
-	return int(math.Floor(float64(s.Fraction*float64(numInferenceSteps)) + 1e-9))
+	x := math.Floor(float64(s.Fraction*float64(numInferenceSteps)) + 1e-9)
+	if !(x < math.MaxInt32) {
+		// A fraction so large that f·N overflows int (1e308) is past
+		// every call too; converting it would wrap to a negative start.
+		return math.MaxInt32
+	}
+	return int(x)
 }
 
 // SwapActive reports whether UNet call i (counting every call, PNDM's

@@ -1,8 +1,9 @@
 // Decoding the reference image from bytes (blipdiffusion.md §4 step 1): the
 // format is sniffed from its signature, the header is read first so that an
 // image over the pixel budget is refused before anything is allocated, then
-// the image is decoded, its EXIF orientation applied (JPEG) and converted to
-// RGB the way PIL's convert("RGB") does.
+// the image is decoded, its EXIF orientation applied where PIL's
+// exif_transpose finds one (exif.go) and converted to RGB the way PIL's
+// convert("RGB") does.
 package imageproc
 
 import (
@@ -29,7 +30,7 @@ const DefaultMaxPixels = 40_000_000
 // DecodeOptions tunes Decode.
 type DecodeOptions struct {
 	MaxPixels         int64 // refuse images with more pixels (0: DefaultMaxPixels)
-	IgnoreOrientation bool  // keep the stored pixel order of JPEGs with an EXIF Orientation tag
+	IgnoreOrientation bool  // keep the stored pixel order of images with an EXIF Orientation tag
 }
 
 // Info describes a decoded image.
@@ -120,8 +121,8 @@ func Decode(name string, data []byte, opt DecodeOptions) (*RGB, Info, error) {
 	} else {
 		rgb = toRGB(m)
 	}
-	if f.name == "jpeg" && !opt.IgnoreOrientation {
-		info.Orientation = jpegOrientation(data)
+	if !opt.IgnoreOrientation {
+		info.Orientation = orientation(f.name, data)
 		rgb = orient(rgb, info.Orientation)
 	}
 	return rgb, info, nil

@@ -153,12 +153,17 @@ func (c Config) WithMeanStd(mean, std []float64) (Config, error) {
 
 func (c Config) validate() error {
 	// Sizes are bounded because the resized and cropped images are
-	// allocated from them; the numbers the pixels are scaled by must be
-	// finite (a NaN or Inf would reach the Q-Former as garbage).
+	// allocated from them, each side and (the pixel budget of decoding)
+	// their product: 16384×16384 would need gigabytes of floats. The
+	// numbers the pixels are scaled by must be finite (a NaN or Inf would
+	// reach the Q-Former as garbage).
 	ck := &cfgcheck.Checker{Pkg: "imageproc", File: configFile}
 	if c.DoResize {
 		ck.Int("size.width", c.Width, 1, cfgcheck.MaxImageSide)
 		ck.Int("size.height", c.Height, 1, cfgcheck.MaxImageSide)
+		if ck.OK() && int64(c.Width)*int64(c.Height) > DefaultMaxPixels {
+			ck.Fail("size", fmt.Sprintf("%d×%d", c.Width, c.Height), "must be at most %d pixels", DefaultMaxPixels)
+		}
 		if _, _, ok := c.Resample.kernel(); !ok {
 			ck.Fail("resample", int(c.Resample), "is not supported (%v)", c.Resample)
 		}
@@ -166,6 +171,9 @@ func (c Config) validate() error {
 	if c.DoCenterCrop {
 		ck.Int("crop_size.width", c.CropWidth, 1, cfgcheck.MaxImageSide)
 		ck.Int("crop_size.height", c.CropHeight, 1, cfgcheck.MaxImageSide)
+		if ck.OK() && int64(c.CropWidth)*int64(c.CropHeight) > DefaultMaxPixels {
+			ck.Fail("crop_size", fmt.Sprintf("%d×%d", c.CropWidth, c.CropHeight), "must be at most %d pixels", DefaultMaxPixels)
+		}
 	}
 	if c.DoRescale {
 		ck.Float("rescale_factor", c.RescaleFactor, -math.MaxFloat32, math.MaxFloat32)

@@ -1,3 +1,5 @@
+//go:build !js
+
 package pipeline
 
 import (
@@ -45,9 +47,6 @@ func generate(t *testing.T, m *Model, o Options) *Result {
 }
 
 func TestMethodChecks(t *testing.T) {
-	if slowAdapter {
-		t.Skip("runs natively (five 9-call generations)")
-	}
 	m := gpuModel(t, "blipdiffusion-tiny", loader.PrecisionF32, "")
 	for _, mode := range []tensor.SwapMode{tensor.SwapKV, tensor.SwapMap} {
 		name := map[tensor.SwapMode]string{tensor.SwapKV: "kv", tensor.SwapMap: "map"}[mode]

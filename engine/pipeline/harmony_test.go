@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 
 	"os"
-	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -156,12 +155,4 @@ func testHarmonyRuns(t *testing.T, m *Model, only map[string]bool) {
 			t.Logf("%s: %d calls of batch %d, denoise %v", name, res.Timings.Calls, res.Timings.Batch, res.Timings.Denoise)
 		})
 	}
-}
-
-func TestHarmonyRunsCPU(t *testing.T) {
-	if testing.Short() || runtime.GOOS == "js" {
-		t.Skip("slow on the CPU reference (and single-threaded in wasm); the GPU test covers every run")
-	}
-	m := cpuModel(t)
-	testHarmonyRuns(t, m, map[string]bool{"ortho_swap_kv": true, "ortho_mean": true})
 }

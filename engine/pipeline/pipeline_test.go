@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"os"
-	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -72,25 +71,6 @@ func checkPlain(t *testing.T, res *Result, latRel float64) {
 	require.LessOrEqual(t, maxd, 1)
 	require.LessOrEqual(t, diff, len(u8)/100)
 	require.Equal(t, []int{875, 750, 750, 625, 500, 375, 250, 125, 0}, res.Timesteps)
-}
-
-func TestPlainPipelineCPU(t *testing.T) {
-	if runtime.GOOS == "js" {
-		t.Skip("the CPU reference pipeline runs in the native build; the wasm build runs the GPU one")
-	}
-	m := cpuModel(t)
-	o := goldenOptions(t)
-	o.Method = MethodBLIPDiffusion
-	calls := 0
-	o.Progress = func(p Progress) {
-		if p.Stage == "denoise" {
-			calls++
-		}
-	}
-	res, err := Generate(context.Background(), m, o)
-	require.NoError(t, err)
-	require.Equal(t, 9, calls)
-	checkPlain(t, res, 1e-4)
 }
 
 func cpuModel(t testing.TB) *Model {

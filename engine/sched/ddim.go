@@ -29,6 +29,9 @@ func NewDDIM(cfg Config) (*DDIM, error) {
 // (leading, N = 50, offset 1: 981, 961, …, 1).
 func (s *DDIM) SetTimesteps(n int) error {
 	base, err := spacedTimesteps(s.cfg, n)
+	if err == nil {
+		err = checkTimesteps(base, s.cfg, n)
+	}
 	if err != nil {
 		return fmt.Errorf("sched: DDIM: %w", err)
 	}

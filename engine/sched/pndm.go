@@ -81,6 +81,10 @@ func (s *PNDM) SetTimesteps(n int) error {
 		reverse(plms)
 	}
 	s.timesteps = append(append([]int{}, s.prk...), plms...)
+	if err := checkTimesteps(s.timesteps, s.cfg, n); err != nil {
+		s.timesteps, s.prk = nil, nil
+		return fmt.Errorf("sched: PNDM: %w", err)
+	}
 	s.counter = 0
 	s.ets = nil
 	s.curX = nil

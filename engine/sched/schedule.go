@@ -186,6 +186,19 @@ func spacedTimesteps(c Config, n int) ([]int, error) {
 	return out, nil
 }
 
+// checkTimesteps refuses a schedule that would index ᾱ outside [0, T): a
+// steps_offset near num_train_timesteps pushes the last leading timesteps
+// (and PNDM's half-steps) past the end, where diffusers fails with an
+// IndexError and Step would panic.
+func checkTimesteps(ts []int, c Config, n int) error {
+	for _, t := range ts {
+		if t < 0 || t >= c.NumTrainTimesteps {
+			return fmt.Errorf("sched: %d steps with steps_offset %d reach timestep %d, outside num_train_timesteps %d", n, c.StepsOffset, t, c.NumTrainTimesteps)
+		}
+	}
+	return nil
+}
+
 // numpyArange reproduces np.arange(start, stop, delta) for float64: length
 // ceil((stop − start)/delta); entry 1 is start + delta, and the rest are
 // start + i·d with d = (start + delta) − start (numpy's DOUBLE_fill).

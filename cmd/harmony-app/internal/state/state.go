@@ -1,0 +1,488 @@
+// Package state is the desktop app's model, with no UI in it: the loaded
+// model, the subject photo, the generation options, and one generation at
+// a time moving through load → ready → generating → done / cancelled /
+// error, driven by the real engine. The window only draws a Snapshot and
+// calls these methods, so everything the app does is tested without one.
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"harmony/engine/gpu"
+	"harmony/engine/imageproc"
+	"harmony/engine/kernels"
+	"harmony/engine/pipeline"
+	"harmony/engine/pngmeta"
+	"harmony/engine/tensor"
+	"harmony/loader"
+	"harmony/www"
+)
+
+// Phase is where the app is.
+type Phase int
+
+const (
+	NoModel    Phase = iota // nothing loaded yet (or the last load failed)
+	Loading                 // a model is loading
+	Ready                   // a model is loaded; nothing generated yet
+	Generating              // a generation runs
+	Done                    // the last generation finished; Result holds it
+	Cancelled               // the last generation was cancelled
+	Failed                  // the last load or generation failed; Err says why
+)
+
+func (p Phase) String() string {
+	return [...]string{"no model", "loading", "ready", "generating", "done", "cancelled", "error"}[p]
+}
+
+// Kind names one of the four result pictures.
+type Kind int
+
+const (
+	Harmony  Kind = iota // the main picture (plain BLIP-Diffusion with method blipdiffusion)
+	Baseline             // BLIP-Diffusion from the same latents (compare on)
+	Visual               // Harmony's visual-only process
+	Mask                 // the subject mask as a heat-map over the main picture
+)
+
+// Kinds lists the results in the order the window shows them.
+var Kinds = []Kind{Harmony, Baseline, Visual, Mask}
+
+func (k Kind) String() string {
+	return [...]string{"Harmony", "BLIP-Diffusion", "visual only", "subject mask"}[k]
+}
+
+// File is the result's file name, the CLI's --out-dir names.
+func (k Kind) File() string {
+	return [...]string{"harmony.png", "baseline.png", "visual.png", "mask.png"}[k]
+}
+
+// DemoModel is the model location that means the bundled tiny demo.
+const DemoModel = ""
+
+// DemoModelName names the bundled model in the UI and in PNG parameters.
+const DemoModelName = "bundled demo model"
+
+// Photo is the subject photo.
+type Photo struct {
+	Name          string // file name, for messages
+	Data          []byte // the file as read
+	Format        string // "png", "jpeg", …
+	Width, Height int    // decoded size
+}
+
+// Progress is where a load or generation is.
+type Progress struct {
+	Stage       string        // "loading", "encode", "denoise", "decode"
+	Call, Calls int           // UNet calls done and in all
+	Fraction    float64       // of the stage, in [0, 1]
+	Elapsed     time.Duration // since the generation started
+	ETA         time.Duration // estimated time left (0: unknown)
+}
+
+// Result is one finished generation.
+type Result struct {
+	Images   [4]*pipeline.Image // by Kind; nil where the run made none
+	Options  pipeline.Options   // as run (the PNG parameters)
+	Model    string             // the model's name
+	Elapsed  time.Duration
+	Warnings []string
+}
+
+// Snapshot is a copy of the state for drawing; it shares nothing that
+// changes.
+type Snapshot struct {
+	Phase     Phase
+	Err       error // why the last load or generation failed (Failed)
+	Model     string
+	Device    *gpu.Info // the adapter, once opened
+	Photo     *Photo
+	Options   pipeline.Options
+	FieldErrs map[string]error // options whose last Set was refused, by name
+	Progress  Progress
+	Preview   *pipeline.Image // the latest live preview while generating
+	Result    *Result         // the last finished generation
+}
+
+// Config are the app's fixed choices.
+type Config struct {
+	GPU       gpu.Options
+	Precision loader.Precision // weights on the GPU (default f32, like the CLI)
+	// OnChange is called (from any goroutine) after every change, for the
+	// window to redraw.
+	OnChange func()
+}
+
+// App is the state. Its methods are safe from any goroutine.
+type App struct {
+	cfg Config
+
+	mu        sync.Mutex
+	phase     Phase
+	err       error
+	dev       *gpu.Device
+	info      *gpu.Info
+	back      tensor.Backend
+	model     *pipeline.Model
+	modelName string
+	photo     *Photo
+	opts      pipeline.Options
+	fieldErrs map[string]error
+	progress  Progress
+	preview   *pipeline.Image
+	result    *Result
+	cancel    context.CancelFunc
+	stop      bool          // Cancel was asked while generating: cancel at the next UNet call
+	done      chan struct{} // closed when the running load or generation ends
+}
+
+// DefaultOptions are the app's starting options: the CLI's (the demo
+// subject, the comparison picture, the model's own size) with a live
+// preview every other UNet call.
+func DefaultOptions() pipeline.Options {
+	o := pipeline.DefaultOptions()
+	o.TargetClass, o.Prompt = "dog", "swimming underwater"
+	o.Compare = true
+	o.Width, o.Height = 0, 0
+	o.PreviewEvery = 2
+	return o
+}
+
+// New returns the app with the default options and the demo photo.
+func New(cfg Config) *App {
+	if cfg.Precision == "" {
+		cfg.Precision = loader.PrecisionF32
+	}
+	a := &App{cfg: cfg, opts: DefaultOptions(), fieldErrs: map[string]error{}}
+	if err := a.SetPhoto("demo photo", www.DemoPhoto()); err != nil {
+		panic(err) // the bundled photo decodes
+	}
+	return a
+}
+
+func (a *App) changed() {
+	if a.cfg.OnChange != nil {
+		a.cfg.OnChange()
+	}
+}
+
+// Snapshot copies the state.
+func (a *App) Snapshot() Snapshot {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := Snapshot{
+		Phase: a.phase, Err: a.err, Model: a.modelName, Device: a.info, Photo: a.photo,
+		Options: a.opts, Progress: a.progress, Preview: a.preview, Result: a.result,
+		FieldErrs: make(map[string]error, len(a.fieldErrs)),
+	}
+	for k, v := range a.fieldErrs {
+		s.FieldErrs[k] = v
+	}
+	return s
+}
+
+// busy reports a running load or generation; a.mu is held.
+func (a *App) busy() bool { return a.phase == Loading || a.phase == Generating }
+
+// Load loads the model at loc (a diffusers folder, a pack folder or an
+// http(s) URL of either; DemoModel for the bundled one), replacing the
+// loaded one, and opens the GPU first if needed. It blocks until the model
+// is loaded; the window calls it from a goroutine.
+func (a *App) Load(ctx context.Context, loc string) error {
+	a.mu.Lock()
+	if a.busy() {
+		a.mu.Unlock()
+		return errors.New("harmony-app: busy: wait for the running load or generation, or cancel it")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	a.phase, a.err, a.cancel, a.done = Loading, nil, cancel, make(chan struct{})
+	a.progress = Progress{Stage: "loading"}
+	old := a.model
+	a.model = nil
+	done := a.done
+	a.mu.Unlock()
+	a.changed()
+	defer close(done)
+	defer cancel()
+	if old != nil {
+		old.Close()
+	}
+
+	m, name, err := a.load(ctx, loc)
+	a.mu.Lock()
+	if err != nil {
+		a.phase, a.err, a.modelName = Failed, err, ""
+	} else {
+		a.phase, a.model, a.modelName, a.result, a.preview = Ready, m, name, nil, nil
+	}
+	a.cancel = nil
+	a.mu.Unlock()
+	a.changed()
+	return err
+}
+
+func (a *App) load(ctx context.Context, loc string) (*pipeline.Model, string, error) {
+	a.mu.Lock()
+	dev := a.dev
+	a.mu.Unlock()
+	if dev == nil {
+		d, err := gpu.Open(ctx, a.cfg.GPU)
+		if err != nil {
+			return nil, "", err
+		}
+		info := d.Info()
+		a.mu.Lock()
+		a.dev, a.info, a.back = d, &info, kernels.New(d)
+		a.mu.Unlock()
+	}
+	var src loader.Source
+	name := loc
+	if loc == DemoModel {
+		src, name = loader.NewFSSource(www.DemoModel(), DemoModelName), DemoModelName
+	} else {
+		var err error
+		if src, _, err = loader.OpenLocation(loc); err != nil {
+			return nil, "", err
+		}
+	}
+	progress := func(p loader.Progress) {
+		a.mu.Lock()
+		if p.BytesTotal > 0 {
+			a.progress.Fraction = float64(p.BytesDone) / float64(p.BytesTotal)
+		}
+		a.mu.Unlock()
+		a.changed()
+	}
+	m, _, err := pipeline.Load(ctx, src, a.back, &loader.Options{Precision: a.cfg.Precision, Progress: progress})
+	if err != nil {
+		return nil, "", err
+	}
+	return m, name, nil
+}
+
+// SetPhoto sets the subject photo from a file's bytes; a photo that does
+// not decode is refused with the decoder's message and the old one kept.
+func (a *App) SetPhoto(name string, data []byte) error {
+	rgb, info, err := imageproc.Decode(name, data, imageproc.DecodeOptions{})
+	if err != nil {
+		return err
+	}
+	p := &Photo{Name: name, Data: data, Format: info.Format, Width: rgb.Width, Height: rgb.Height}
+	a.mu.Lock()
+	a.photo = p
+	a.mu.Unlock()
+	a.changed()
+	return nil
+}
+
+// OpenPhoto reads and sets the photo at path.
+func (a *App) OpenPhoto(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("harmony-app: photo: %v", err)
+	}
+	return a.SetPhoto(filepath.Base(path), data)
+}
+
+// Set sets one pipeline option from its string form (pipeline.Options.Set:
+// the same parsing, ranges and messages as the CLI's flags). A refused
+// value leaves the option as it was and is remembered against the option,
+// so Generate refuses to run until it is corrected.
+func (a *App) Set(name, value string) error {
+	a.mu.Lock()
+	err := a.opts.Set(name, value)
+	if err != nil {
+		a.fieldErrs[name] = err
+	} else {
+		delete(a.fieldErrs, name)
+	}
+	a.mu.Unlock()
+	a.changed()
+	return err
+}
+
+// Generate starts a generation with the current options and photo. It
+// refuses (and enters Failed with the pipeline's message) when an option
+// was refused or the options do not validate; otherwise it returns at once
+// and the generation runs until done, failed or cancelled (Wait).
+func (a *App) Generate() error {
+	a.mu.Lock()
+	if a.busy() {
+		a.mu.Unlock()
+		return errors.New("harmony-app: busy: wait for the running load or generation, or cancel it")
+	}
+	fail := func(err error) error {
+		a.phase, a.err = Failed, err
+		a.mu.Unlock()
+		a.changed()
+		return err
+	}
+	if a.model == nil {
+		return fail(errors.New("harmony-app: no model loaded: load the demo model or a model folder first"))
+	}
+	for _, info := range pipeline.OptionList() { // the first refused, in the options' order
+		if err := a.fieldErrs[info.Name]; err != nil {
+			return fail(err)
+		}
+	}
+	o := a.opts
+	if err := o.Validate(); err != nil {
+		return fail(err)
+	}
+	o.Image, o.ImageName = a.photo.Data, a.photo.Name
+	ctx, cancel := context.WithCancel(context.Background())
+	a.phase, a.err, a.cancel, a.done = Generating, nil, nil, make(chan struct{})
+	a.progress, a.preview, a.stop = Progress{Stage: "encode"}, nil, false
+	m, name, done := a.model, a.modelName, a.done
+	a.mu.Unlock()
+	a.changed()
+
+	o.Progress = func(p pipeline.Progress) {
+		a.mu.Lock()
+		a.progress = Progress{Stage: p.Stage, Call: p.Call, Calls: p.Calls, Elapsed: p.Elapsed, ETA: p.ETA}
+		if p.Calls > 0 {
+			a.progress.Fraction = float64(p.Call) / float64(p.Calls)
+		}
+		if p.Preview != nil {
+			a.preview = p.Preview
+		}
+		if a.stop && p.Stage == "denoise" && p.Call < p.Calls {
+			// Cancelled here, between UNet calls, where the denoising
+			// loop checks the context before its next GPU read: a read
+			// abandoned by its context leaves the device's staging buffer
+			// mapped and the backend failed, which would break every later
+			// generation on this model. A request during the last call
+			// lets the run finish.
+			cancel()
+		}
+		a.mu.Unlock()
+		a.changed()
+	}
+	go func() {
+		defer close(done)
+		defer cancel()
+		start := time.Now()
+		res, err := pipeline.Generate(ctx, m, o)
+		a.mu.Lock()
+		a.stop = false
+		switch {
+		case err != nil && ctx.Err() != nil:
+			a.phase, a.err = Cancelled, nil
+		case err != nil:
+			a.phase, a.err = Failed, err
+		default:
+			r := &Result{Options: o, Model: name, Elapsed: time.Since(start), Warnings: res.Warnings}
+			r.Options.Image, r.Options.Progress = nil, nil
+			r.Images[Harmony], r.Images[Mask] = res.Main.Image, res.MaskHeat
+			if res.Baseline != nil {
+				r.Images[Baseline] = res.Baseline.Image
+			}
+			if res.Visual != nil {
+				r.Images[Visual] = res.Visual.Image
+			}
+			a.phase, a.result = Done, r
+		}
+		a.mu.Unlock()
+		a.changed()
+	}()
+	return nil
+}
+
+// Cancel stops the running load, or the running generation at its next
+// UNet call.
+func (a *App) Cancel() {
+	a.mu.Lock()
+	switch {
+	case a.phase == Generating:
+		a.stop = true
+	case a.cancel != nil:
+		a.cancel()
+	}
+	a.mu.Unlock()
+}
+
+// Wait blocks until the running load or generation (if any) has ended.
+func (a *App) Wait() {
+	a.mu.Lock()
+	done := a.done
+	a.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// Encode returns the result picture k as PNG with its generation's
+// parameters (engine/pngmeta, as the CLI writes them).
+func (r *Result) Encode(k Kind) ([]byte, error) {
+	im := r.Images[k]
+	if im == nil {
+		return nil, fmt.Errorf("harmony-app: this generation made no %s picture", k)
+	}
+	return pngmeta.PNG(im, &r.Options, r.Model)
+}
+
+// Save writes the last result's picture k to path as PNG.
+func (a *App) Save(k Kind, path string) error {
+	a.mu.Lock()
+	r := a.result
+	a.mu.Unlock()
+	if r == nil {
+		return errors.New("harmony-app: nothing generated yet")
+	}
+	data, err := r.Encode(k)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return fmt.Errorf("harmony-app: save: %v", err)
+	}
+	return nil
+}
+
+// SaveAll writes every picture of the last result into dir under the
+// CLI's --out-dir names, and returns the paths written.
+func (a *App) SaveAll(dir string) ([]string, error) {
+	a.mu.Lock()
+	r := a.result
+	a.mu.Unlock()
+	if r == nil {
+		return nil, errors.New("harmony-app: nothing generated yet")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("harmony-app: save: %v", err)
+	}
+	var paths []string
+	for _, k := range Kinds {
+		if r.Images[k] == nil {
+			continue
+		}
+		p := filepath.Join(dir, k.File())
+		if err := a.Save(k, p); err != nil {
+			return paths, err
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
+
+// Close cancels any run, waits for it, and frees the model and the GPU.
+func (a *App) Close() {
+	a.Cancel()
+	a.Wait()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.model != nil {
+		a.model.Close()
+		a.model = nil
+	}
+	if a.dev != nil {
+		a.dev.Close()
+		a.dev = nil
+	}
+}
