@@ -15,12 +15,20 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"harmony/engine/tensor"
 )
 
 // Size limits for the small files.
 const (
 	maxConfig    = 16 << 20
 	maxTokenizer = 64 << 20
+
+	// Bounds of a sharded checkpoint's *.index.json: far above any
+	// diffusers model (the largest have a few thousand tensors in tens of
+	// shards).
+	maxIndexTensors = 1 << 20
+	maxIndexShards  = 1 << 10
 )
 
 // ComponentKind is what a model_index.json entry is.
@@ -225,6 +233,9 @@ func parseShardIndex(data []byte, file string) ([]string, error) {
 	if err := json.Unmarshal(data, &ix); err != nil || len(ix.WeightMap) == 0 {
 		return nil, formatErr(file, "", "bad sharded-checkpoint index (needs a weight_map)")
 	}
+	if len(ix.WeightMap) > maxIndexTensors {
+		return nil, formatErr(file, "", "weight_map lists %d tensors, more than %d", len(ix.WeightMap), maxIndexTensors)
+	}
 	var shards []string
 	seen := map[string]bool{}
 	for _, s := range ix.WeightMap {
@@ -235,6 +246,11 @@ func parseShardIndex(data []byte, file string) ([]string, error) {
 			seen[s] = true
 			shards = append(shards, s)
 		}
+	}
+	// Every shard is opened (its header read) before any check of the
+	// tensors: a hostile index must not name thousands.
+	if len(shards) > maxIndexShards {
+		return nil, formatErr(file, "", "weight_map names %d shard files, more than %d", len(shards), maxIndexShards)
 	}
 	sort.Strings(shards)
 	return shards, nil
@@ -300,14 +316,30 @@ func checkShapes(table ShapeTable, comp, where string, config []byte, have map[s
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	// The first bad tensor is reported in full, the rest counted and the
+	// next few named, so a config implying thousands of absent tensors
+	// gives one short message.
+	var first *TensorError
 	for _, n := range names {
 		h, ok := have[n]
+		if ok && sameShape(h, want[n]) {
+			continue
+		}
+		if first != nil {
+			if len(first.Others) < tensor.ListedNames {
+				first.Others = append(first.Others, n)
+			}
+			first.More++
+			continue
+		}
 		if !ok {
-			return &TensorError{Kind: TensorMissing, File: where, Component: comp, Tensor: n, Want: want[n]}
+			first = &TensorError{Kind: TensorMissing, File: where, Component: comp, Tensor: n, Want: want[n]}
+		} else {
+			first = &TensorError{Kind: TensorShape, File: files[n], Component: comp, Tensor: n, Stored: stored[n], Want: want[n], Have: h}
 		}
-		if !sameShape(h, want[n]) {
-			return &TensorError{Kind: TensorShape, File: files[n], Component: comp, Tensor: n, Stored: stored[n], Want: want[n], Have: h}
-		}
+	}
+	if first != nil {
+		return first
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"time"
+
+	"harmony/engine/tensor"
 )
 
 // FormatError is a malformed, truncated or unsupported file: bad JSON, a
@@ -50,12 +52,20 @@ type TensorError struct {
 	Want      []int  // shape the config implies (TensorShape, TensorMissing)
 	Have      []int  // shape on disk (TensorShape)
 	DType     DType  // type on disk (TensorDType)
+	// Others are the next few tensors of the component that are missing or
+	// misshapen too, and More how many there are in all beyond this one
+	// (printed with tensor.ShortList).
+	Others []string
+	More   int
 }
 
 func (e *TensorError) Error() string {
 	s := e.message()
 	if e.Stored != "" && e.Stored != e.Tensor {
 		s += fmt.Sprintf(" (stored as %q)", e.Stored)
+	}
+	if e.More > 0 {
+		s += fmt.Sprintf(" (%d more missing or misshapen: %s)", e.More, tensor.ShortList(e.Others, e.More))
 	}
 	return s
 }

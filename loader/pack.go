@@ -102,7 +102,9 @@ func ParseManifest(data []byte, file string) (*Manifest, error) {
 	}
 	paths := map[string]bool{ManifestName: true}
 	for _, f := range m.Files {
-		if validName(f.Path) != nil || paths[f.Path] || f.Bytes < 0 || !validSHA(f.SHA256) {
+		// Files are read whole into memory: no larger than a tokenizer file
+		// may be.
+		if validName(f.Path) != nil || paths[f.Path] || f.Bytes < 0 || f.Bytes > maxTokenizer || !validSHA(f.SHA256) {
 			return nil, ferr("", "bad file entry %q", f.Path)
 		}
 		paths[f.Path] = true

@@ -18,6 +18,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -414,6 +415,37 @@ func badCases(t *testing.T) []badCase {
 }
 
 // slicesDelete drops each named flag and its value from args.
+// configCases is the "configs" class: a tiny model copy with one config
+// field set to 0, −1 or 10⁹, which generate must refuse with exit status 1
+// and a message naming the file, the field and the value (no panic, no
+// hang, no allocation of what the value implies). The in-process sweeps
+// (engine/models/catalog, engine/sched, engine/imageproc) cover every
+// field; this checks a few of each component through the whole command.
+func configCases(t *testing.T) []badCase {
+	fields := []struct{ file, field string }{
+		{"unet/config.json", "norm_num_groups"},
+		{"unet/config.json", "layers_per_block"},
+		{"unet/config.json", "attention_head_dim"},
+		{"vae/config.json", "layers_per_block"},
+		{"text_encoder/config.json", "num_hidden_layers"},
+		{"qformer/config.json", "num_query_tokens"},
+		{"scheduler/scheduler_config.json", "num_train_timesteps"},
+		{"image_processor/preprocessor_config.json", "resample"},
+		{"model_index.json", "ctx_begin_pos"},
+	}
+	var out []badCase
+	for _, f := range fields {
+		for _, v := range []int{0, -1, 1_000_000_000} {
+			out = append(out, badCase{class: "configs", name: fmt.Sprintf("%s %s %d", f.file, f.field, v),
+				args: func(e *badEnv) []string {
+					m := e.modelCopy("cfg-model", e.model, map[string]func([]byte) []byte{f.file: setConfig(e.t, f.field, v)})
+					return e.gen("--model", m)
+				}, code: 1, want: []string{f.file, f.field, fmt.Sprint(v)}})
+		}
+	}
+	return out
+}
+
 func slicesDelete(args []string, flags ...string) []string {
 	var out []string
 	for i := 0; i < len(args); i++ {
@@ -485,7 +517,7 @@ func TestBadInputs(t *testing.T) {
 	seed := encodePNG(t, image.NewGray(image.Rect(0, 0, 4, 4)))
 	start := time.Now()
 	counts := map[string]int{}
-	for _, c := range badCases(t) {
+	for _, c := range append(badCases(t), configCases(t)...) {
 		t.Run(c.class+"/"+c.name, func(t *testing.T) {
 			tmp := t.TempDir()
 			e := &badEnv{t: t, tmp: tmp, model: model, photo: photo, outDir: filepath.Join(tmp, "out"), seed: seed}

@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+
+	"harmony/engine/cfgcheck"
 )
 
 // CLIP's normalization constants (OpenAI CLIP, the processor's defaults).
@@ -150,32 +152,46 @@ func (c Config) WithMeanStd(mean, std []float64) (Config, error) {
 }
 
 func (c Config) validate() error {
-	// The pixel budget of decoding bounds the outputs too: a hostile
-	// config asking for 16384×16384 would need gigabytes of floats.
+	// Sizes are bounded because the resized and cropped images are
+	// allocated from them, each side and (the pixel budget of decoding)
+	// their product: 16384×16384 would need gigabytes of floats. The
+	// numbers the pixels are scaled by must be finite (a NaN or Inf would
+	// reach the Q-Former as garbage).
+	ck := &cfgcheck.Checker{Pkg: "imageproc", File: configFile}
 	if c.DoResize {
-		if c.Width <= 0 || c.Height <= 0 || c.Width > 1<<14 || c.Height > 1<<14 {
-			return fmt.Errorf("imageproc: size: bad resize target %d×%d", c.Width, c.Height)
-		}
-		if int64(c.Width)*int64(c.Height) > DefaultMaxPixels {
-			return fmt.Errorf("imageproc: size: resize target %d×%d is over the %d-pixel budget", c.Width, c.Height, DefaultMaxPixels)
+		ck.Int("size.width", c.Width, 1, cfgcheck.MaxImageSide)
+		ck.Int("size.height", c.Height, 1, cfgcheck.MaxImageSide)
+		if ck.OK() && int64(c.Width)*int64(c.Height) > DefaultMaxPixels {
+			ck.Fail("size", fmt.Sprintf("%d×%d", c.Width, c.Height), "must be at most %d pixels", DefaultMaxPixels)
 		}
 		if _, _, ok := c.Resample.kernel(); !ok {
-			return fmt.Errorf("imageproc: resample %d (%v) not supported", int(c.Resample), c.Resample)
+			ck.Fail("resample", int(c.Resample), "is not supported (%v)", c.Resample)
 		}
 	}
-	if c.DoCenterCrop && (c.CropWidth <= 0 || c.CropHeight <= 0 || c.CropWidth > 1<<14 || c.CropHeight > 1<<14 ||
-		int64(c.CropWidth)*int64(c.CropHeight) > DefaultMaxPixels) {
-		return fmt.Errorf("imageproc: crop_size: bad crop size %d×%d (at most %d pixels)", c.CropWidth, c.CropHeight, DefaultMaxPixels)
+	if c.DoCenterCrop {
+		ck.Int("crop_size.width", c.CropWidth, 1, cfgcheck.MaxImageSide)
+		ck.Int("crop_size.height", c.CropHeight, 1, cfgcheck.MaxImageSide)
+		if ck.OK() && int64(c.CropWidth)*int64(c.CropHeight) > DefaultMaxPixels {
+			ck.Fail("crop_size", fmt.Sprintf("%d×%d", c.CropWidth, c.CropHeight), "must be at most %d pixels", DefaultMaxPixels)
+		}
+	}
+	if c.DoRescale {
+		ck.Float("rescale_factor", c.RescaleFactor, -math.MaxFloat32, math.MaxFloat32)
 	}
 	if c.DoNormalize {
-		for i, s := range c.Std {
-			if s == 0 || math.IsNaN(s) {
-				return fmt.Errorf("imageproc: image_std[%d] is %v", i, s)
+		for i := range 3 {
+			ck.Float(fmt.Sprintf("image_mean[%d]", i), c.Mean[i], -math.MaxFloat32, math.MaxFloat32)
+			ck.Float(fmt.Sprintf("image_std[%d]", i), c.Std[i], -math.MaxFloat32, math.MaxFloat32)
+			if c.Std[i] == 0 {
+				ck.Fail(fmt.Sprintf("image_std[%d]", i), c.Std[i], "must not be 0")
 			}
 		}
 	}
-	return nil
+	return ck.Err()
 }
+
+// configFile is where the processor config lives in the checkpoint.
+const configFile = "image_processor/preprocessor_config.json"
 
 // Result is a preprocessed image.
 type Result struct {

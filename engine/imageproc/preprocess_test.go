@@ -34,11 +34,11 @@ func TestParseConfig(t *testing.T) {
 		{"size without width", `{"size": {"height": 3}}`, nil, "height and width"},
 		{"shortest edge", `{"size": {"shortest_edge": 224}}`, nil, "height and width"},
 		{"two means", `{"image_mean": [1, 2]}`, nil, "image_mean"},
-		{"nearest", `{"resample": 0}`, nil, "resample 0"},
+		{"nearest", `{"resample": 0}`, nil, "resample is not supported"},
 		{"zero std", `{"image_std": [1, 0, 1]}`, nil, "image_std[1]"},
-		{"zero size", `{"size": {"height": 0, "width": 5}}`, nil, "resize target"},
-		{"huge size", `{"size": {"height": 16384, "width": 16384}}`, nil, "size: resize target 16384×16384 is over"},
-		{"huge crop", `{"crop_size": {"height": 16000, "width": 9000}}`, nil, "crop_size: bad crop size"},
+		{"zero size", `{"size": {"height": 0, "width": 5}}`, nil, "size.height must be ≥ 1, got 0"},
+		{"huge size", `{"size": {"height": 16384, "width": 16384}}`, nil, "size must be at most 40000000 pixels, got 16384×16384"},
+		{"huge crop", `{"crop_size": {"height": 16000, "width": 9000}}`, nil, "crop_size must be at most 40000000 pixels, got 9000×16000"},
 	} {
 		got, err := ParseConfig([]byte(c.json))
 		if c.err != "" {

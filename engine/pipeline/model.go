@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 
+	"harmony/engine/cfgcheck"
 	"harmony/engine/imageproc"
 	"harmony/engine/models/blip2"
 	"harmony/engine/models/catalog"
@@ -110,6 +111,13 @@ func (m *Model) readIndexAndFiles(c *Components) (string, error) {
 	m.CtxBeginPos = 2
 	if mi.CtxBeginPos != nil {
 		m.CtxBeginPos = *mi.CtxBeginPos
+		// Bounded here, before the models load; checkSizes then holds
+		// it to the text encoder's prompt length.
+		ck := &cfgcheck.Checker{Pkg: "pipeline", File: "model_index.json"}
+		ck.Int("ctx_begin_pos", m.CtxBeginPos, 1, cfgcheck.MaxPositions)
+		if err := ck.Err(); err != nil {
+			return "model_index.json", err
+		}
 	}
 
 	var err error

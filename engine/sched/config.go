@@ -9,7 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+
+	"harmony/engine/cfgcheck"
 )
 
 // ErrUnsupported marks a configuration this package understands but does not
@@ -147,14 +150,27 @@ func LoadConfig(path string) (Config, error) {
 // Validate refuses values the arithmetic cannot use. Unimplemented features
 // give errors wrapping ErrUnsupported.
 func (c Config) Validate() error {
-	if c.NumTrainTimesteps < 2 {
-		return fmt.Errorf("sched: num_train_timesteps %d < 2", c.NumTrainTimesteps)
-	}
+	// Ranges first (typed *cfgcheck.ConfigError): the schedule arrays are
+	// num_train_timesteps long, and a β outside (0, 1) makes ᾱ zero,
+	// negative or NaN (scaled_linear takes its square root).
+	ck := &cfgcheck.Checker{Pkg: "sched", File: ConfigFile}
+	ck.Int("num_train_timesteps", c.NumTrainTimesteps, 2, cfgcheck.MaxTimesteps)
 	if c.TrainedBetas != nil {
 		if len(c.TrainedBetas) != c.NumTrainTimesteps {
-			return fmt.Errorf("sched: trained_betas has %d values, num_train_timesteps is %d", len(c.TrainedBetas), c.NumTrainTimesteps)
+			ck.Fail("trained_betas", nil, "has %d values, num_train_timesteps is %d", len(c.TrainedBetas), c.NumTrainTimesteps)
+		}
+		for i, b := range c.TrainedBetas {
+			betaRange(ck, fmt.Sprintf("trained_betas[%d]", i), b)
 		}
 	} else {
+		betaRange(ck, "beta_start", c.BetaStart)
+		betaRange(ck, "beta_end", c.BetaEnd)
+	}
+	ck.Float("clip_sample_range", c.ClipSampleRange, -math.MaxFloat32, math.MaxFloat32)
+	if err := ck.Err(); err != nil {
+		return err
+	}
+	if c.TrainedBetas == nil {
 		switch c.BetaSchedule {
 		case "linear", "scaled_linear", "squaredcos_cap_v2":
 		default:
@@ -191,10 +207,19 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("%w: scheduler class %q", ErrUnsupported, c.ClassName)
 	}
-	if c.StepsOffset < 0 || c.StepsOffset >= c.NumTrainTimesteps {
-		return fmt.Errorf("sched: steps_offset %d outside [0, %d)", c.StepsOffset, c.NumTrainTimesteps)
+	ck.Int("steps_offset", c.StepsOffset, 0, c.NumTrainTimesteps-1)
+	return ck.Err()
+}
+
+// ConfigFile is where the scheduler config lives in a diffusers checkpoint
+// (the path its errors name).
+const ConfigFile = "scheduler/scheduler_config.json"
+
+// betaRange checks that a noise variance β lies in (0, 1).
+func betaRange(ck *cfgcheck.Checker, field string, b float64) {
+	if !(b > 0 && b < 1) {
+		ck.Fail(field, b, "must be in (0, 1)")
 	}
-	return nil
 }
 
 func setInt(dst *int, v *int) {

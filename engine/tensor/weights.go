@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -45,6 +46,27 @@ func (e *MissingError) Error() string {
 		return fmt.Sprintf("%s: tensor %q has shape %v, the config implies %v", e.Component, e.Name, e.Have, e.Want)
 	}
 	return fmt.Sprintf("%s: missing tensor %q", e.Component, e.Name)
+}
+
+// ListedNames is how many names ShortList spells out.
+const ListedNames = 5
+
+// ShortList is the one way a list of tensor names (missing, misshapen) is
+// printed: the first ListedNames quoted, then "… and N more", so that a
+// config implying a million absent tensors still gives one short line.
+// names may hold only the first few of total (a caller need not keep them
+// all).
+func ShortList(names []string, total int) string {
+	n := min(len(names), ListedNames, total)
+	q := make([]string, n)
+	for i, s := range names[:n] {
+		q[i] = strconv.Quote(s)
+	}
+	out := strings.Join(q, ", ")
+	if total > n {
+		out += fmt.Sprintf(" … and %d more", total-n)
+	}
+	return out
 }
 
 // Get returns the tensor or a MissingError.

@@ -420,12 +420,12 @@ func TestParseConfig(t *testing.T) {
 				c.QFormer.CrossAttentionFrequency == 1 && c.QFormer.EncoderHidden == 1024 && c.QFormer.VocabSize == 30523
 		}},
 		{"position type", `{"qformer_config": {"position_embedding_type": "relative_key"}}`, "position_embedding_type", nil},
-		{"act", `{"vision_config": {"hidden_act": "relu"}}`, "hidden_act: unsupported activation", nil},
-		{"heads", `{"qformer_config": {"num_attention_heads": 5}}`, "does not split into 5 heads", nil},
-		{"patch", `{"vision_config": {"patch_size": 15}}`, "not a multiple of patch_size", nil},
-		{"encoder width", `{"vision_config": {"hidden_size": 1024}}`, "differs from qformer encoder_hidden_size", nil},
-		{"zero", `{"num_query_tokens": 0}`, "num_query_tokens 0", nil},
-		{"syntax", `[`, "blip2: config", nil},
+		{"act", `{"vision_config": {"hidden_act": "relu"}}`, "vision_config.hidden_act is not supported: unsupported activation", nil},
+		{"heads", `{"qformer_config": {"num_attention_heads": 5}}`, "qformer_config.hidden_size must be a multiple of qformer_config.num_attention_heads 5", nil},
+		{"patch", `{"vision_config": {"patch_size": 15}}`, "vision_config.image_size must be a multiple of vision_config.patch_size 15", nil},
+		{"encoder width", `{"vision_config": {"hidden_size": 1024}}`, "qformer_config.encoder_hidden_size must equal vision_config.hidden_size 1024", nil},
+		{"zero", `{"num_query_tokens": 0}`, "num_query_tokens must be ≥ 1, got 0", nil},
+		{"syntax", `[`, "blip2: qformer/config.json", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := ParseConfig([]byte(tc.json))

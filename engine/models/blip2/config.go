@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"harmony/engine/cfgcheck"
 	"harmony/engine/tensor"
 )
 
@@ -120,18 +121,18 @@ func ParseConfig(data []byte) (Config, error) {
 		},
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
-		return Config{}, fmt.Errorf("blip2: config: %v", err)
+		return Config{}, fmt.Errorf("blip2: %s: %v", configFile, err)
 	}
 	vact, err := tensor.ParseAct(f.Vision.HiddenAct)
 	if err != nil {
-		return Config{}, fmt.Errorf("blip2: config: vision_config.hidden_act: %v", err)
+		return Config{}, cerr("vision_config.hidden_act", "is not supported: %v", err)
 	}
 	qact, err := tensor.ParseAct(f.QFormer.HiddenAct)
 	if err != nil {
-		return Config{}, fmt.Errorf("blip2: config: qformer_config.hidden_act: %v", err)
+		return Config{}, cerr("qformer_config.hidden_act", "is not supported: %v", err)
 	}
 	if f.QFormer.PositionEmbeddingType != "absolute" {
-		return Config{}, fmt.Errorf("blip2: config: position_embedding_type %q is not supported (only \"absolute\")", f.QFormer.PositionEmbeddingType)
+		return Config{}, cerr("qformer_config.position_embedding_type", "%q is not supported (only \"absolute\")", f.QFormer.PositionEmbeddingType)
 	}
 	v, q := f.Vision, f.QFormer
 	c := Config{
@@ -151,43 +152,59 @@ func ParseConfig(data []byte) (Config, error) {
 	return c, c.Validate()
 }
 
-// Validate checks that the sizes describe a model.
+// configFile is where the config lives in the checkpoint; the catalog
+// replaces it with the path it read.
+const configFile = "qformer/config.json"
+
+func cerr(field, f string, a ...any) error {
+	return &cfgcheck.ConfigError{Pkg: "blip2", File: configFile, Field: field, Reason: fmt.Sprintf(f, a...)}
+}
+
+// Validate checks that the sizes describe a model of bounded size, before
+// anything is allocated from them.
 func (c Config) Validate() error {
 	v, q := c.Vision, c.QFormer
-	for _, s := range []struct {
-		name string
-		n    int
-	}{
-		{"num_query_tokens", c.NumQueryTokens},
-		{"vision_config.hidden_size", v.Hidden}, {"vision_config.intermediate_size", v.Intermediate},
-		{"vision_config.num_hidden_layers", v.Layers}, {"vision_config.num_attention_heads", v.Heads},
-		{"vision_config.image_size", v.ImageSize}, {"vision_config.patch_size", v.PatchSize},
-		{"qformer_config.vocab_size", q.VocabSize}, {"qformer_config.hidden_size", q.Hidden},
-		{"qformer_config.num_hidden_layers", q.Layers}, {"qformer_config.num_attention_heads", q.Heads},
-		{"qformer_config.intermediate_size", q.Intermediate}, {"qformer_config.max_position_embeddings", q.MaxPositions},
-		{"qformer_config.cross_attention_frequency", q.CrossAttentionFrequency},
-		{"qformer_config.encoder_hidden_size", q.EncoderHidden},
-	} {
-		if s.n <= 0 {
-			return fmt.Errorf("blip2: config: %s %d must be positive", s.name, s.n)
-		}
+	ck := &cfgcheck.Checker{Pkg: "blip2", File: configFile}
+	ck.Int("num_query_tokens", c.NumQueryTokens, 1, cfgcheck.MaxPositions)
+	ck.Int("vision_config.hidden_size", v.Hidden, 1, cfgcheck.MaxChannels)
+	ck.Int("vision_config.intermediate_size", v.Intermediate, 1, 4*cfgcheck.MaxChannels)
+	ck.Int("vision_config.num_hidden_layers", v.Layers, 1, cfgcheck.MaxLayers)
+	ck.Int("vision_config.num_attention_heads", v.Heads, 1, cfgcheck.MaxChannels)
+	ck.Int("vision_config.image_size", v.ImageSize, 1, cfgcheck.MaxImageSide)
+	ck.Int("vision_config.patch_size", v.PatchSize, 1, cfgcheck.MaxImageSide)
+	ck.Int("qformer_config.vocab_size", q.VocabSize, 1, cfgcheck.MaxVocab)
+	ck.Int("qformer_config.hidden_size", q.Hidden, 1, cfgcheck.MaxChannels)
+	ck.Int("qformer_config.num_hidden_layers", q.Layers, 1, cfgcheck.MaxLayers)
+	ck.Int("qformer_config.num_attention_heads", q.Heads, 1, cfgcheck.MaxChannels)
+	ck.Int("qformer_config.intermediate_size", q.Intermediate, 1, 4*cfgcheck.MaxChannels)
+	ck.Int("qformer_config.max_position_embeddings", q.MaxPositions, 1, cfgcheck.MaxPositions)
+	ck.Int("qformer_config.cross_attention_frequency", q.CrossAttentionFrequency, 1, cfgcheck.MaxLayers)
+	ck.Int("qformer_config.encoder_hidden_size", q.EncoderHidden, 1, cfgcheck.MaxChannels)
+	ck.Positive("vision_config.layer_norm_eps", float64(v.LayerNormEps), 1)
+	ck.Positive("qformer_config.layer_norm_eps", float64(q.LayerNormEps), 1)
+	if !ck.OK() {
+		return ck.Err()
 	}
-	if v.Hidden%v.Heads != 0 {
-		return fmt.Errorf("blip2: config: vision hidden_size %d does not split into %d heads", v.Hidden, v.Heads)
-	}
-	if q.Hidden%q.Heads != 0 {
-		return fmt.Errorf("blip2: config: qformer hidden_size %d does not split into %d heads", q.Hidden, q.Heads)
-	}
-	if v.ImageSize%v.PatchSize != 0 {
-		// The reference's conv would drop the remainder but its position
-		// table assumes whole patches.
-		return fmt.Errorf("blip2: config: image_size %d is not a multiple of patch_size %d", v.ImageSize, v.PatchSize)
-	}
+	ck.Divides("vision_config.hidden_size", v.Hidden, v.Heads, "vision_config.num_attention_heads")
+	ck.Divides("qformer_config.hidden_size", q.Hidden, q.Heads, "qformer_config.num_attention_heads")
+	// The reference's conv would drop the remainder but its position
+	// table assumes whole patches.
+	ck.Divides("vision_config.image_size", v.ImageSize, v.PatchSize, "vision_config.patch_size")
 	if v.Hidden != q.EncoderHidden {
-		return fmt.Errorf("blip2: config: vision hidden_size %d differs from qformer encoder_hidden_size %d", v.Hidden, q.EncoderHidden)
+		ck.Fail("qformer_config.encoder_hidden_size", q.EncoderHidden, "must equal vision_config.hidden_size %d", v.Hidden)
 	}
-	if !(v.LayerNormEps > 0) || !(q.LayerNormEps > 0) {
-		return fmt.Errorf("blip2: config: layer_norm_eps %g / %g must be positive", v.LayerNormEps, q.LayerNormEps)
+	if !ck.OK() {
+		return ck.Err()
 	}
-	return nil
+	if p := v.Patches(); p*p+1 > cfgcheck.MaxPositions {
+		ck.Fail("vision_config.image_size", v.ImageSize, "implies %d patch positions, more than %d", p*p+1, cfgcheck.MaxPositions)
+	}
+	vh, vi := float64(v.Hidden), float64(v.Intermediate)
+	qh, qi := float64(q.Hidden), float64(q.Intermediate)
+	params := float64(v.Positions())*vh + float64(v.PatchSize*v.PatchSize*ImageChannels)*vh +
+		float64(v.Layers)*(4*vh*vh+2*vh*vi) +
+		float64(q.VocabSize+q.MaxPositions)*qh +
+		float64(q.Layers)*(8*qh*qh+2*qh*vh+4*qh*qi) + 8*qh*qh
+	ck.Params("num_hidden_layers", params)
+	return ck.Err()
 }

@@ -12,6 +12,7 @@ package catalog
 import (
 	"fmt"
 
+	"harmony/engine/cfgcheck"
 	"harmony/engine/tensor"
 )
 
@@ -70,7 +71,9 @@ func Define[C any, M Model](s Spec[C, M]) Component {
 		Parse: func(config []byte) (any, error) {
 			c, err := s.Parse(config)
 			if err != nil {
-				return nil, err
+				// The model package names its conventional path; the
+				// table knows the one actually read.
+				return nil, cfgcheck.InFile(err, s.Name+"/config.json")
 			}
 			return c, nil
 		},

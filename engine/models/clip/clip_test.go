@@ -315,10 +315,10 @@ func TestParseConfig(t *testing.T) {
 		{"overrides", `{"hidden_size": 32, "num_attention_heads": 4, "num_hidden_layers": 2, "intermediate_size": 128, "hidden_act": "gelu", "layer_norm_eps": 1e-6}`,
 			Config{VocabSize: 49408, Hidden: 32, Intermediate: 128, Layers: 2, Heads: 4,
 				MaxPositions: 77, Act: tensor.ActGELU, LayerNormEps: 1e-6}, ""},
-		{"heads", `{"hidden_size": 30, "num_attention_heads": 4}`, Config{}, "does not split"},
-		{"act", `{"hidden_act": "relu"}`, Config{}, "hidden_act: unsupported activation"},
-		{"zero", `{"num_hidden_layers": 0}`, Config{}, "num_hidden_layers 0"},
-		{"syntax", `{`, Config{}, "clip: config"},
+		{"heads", `{"hidden_size": 30, "num_attention_heads": 4}`, Config{}, "hidden_size must be a multiple of num_attention_heads 4, got 30"},
+		{"act", `{"hidden_act": "relu"}`, Config{}, "hidden_act is not supported: unsupported activation"},
+		{"zero", `{"num_hidden_layers": 0}`, Config{}, "text_encoder/config.json: num_hidden_layers must be ≥ 1, got 0"},
+		{"syntax", `{`, Config{}, "clip: text_encoder/config.json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseConfig([]byte(tc.json))

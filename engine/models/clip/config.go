@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"harmony/engine/cfgcheck"
 	"harmony/engine/tensor"
 )
 
@@ -49,11 +50,11 @@ func ParseConfig(data []byte) (Config, error) {
 		MaxPositions: 77, HiddenAct: "quick_gelu", LayerNormEps: 1e-5,
 	}
 	if err := json.Unmarshal(data, &f); err != nil {
-		return Config{}, fmt.Errorf("clip: config: %v", err)
+		return Config{}, fmt.Errorf("clip: %s: %v", configFile, err)
 	}
 	act, err := tensor.ParseAct(f.HiddenAct)
 	if err != nil {
-		return Config{}, fmt.Errorf("clip: config: hidden_act: %v", err)
+		return Config{}, &cfgcheck.ConfigError{Pkg: "clip", File: configFile, Field: "hidden_act", Reason: "is not supported: " + err.Error()}
 	}
 	c := Config{
 		VocabSize: f.VocabSize, Hidden: f.Hidden, Intermediate: f.Intermediate,
@@ -63,25 +64,29 @@ func ParseConfig(data []byte) (Config, error) {
 	return c, c.Validate()
 }
 
-// Validate checks that the sizes describe a model.
+// configFile is where the config lives in the checkpoint; the catalog
+// replaces it with the path it read.
+const configFile = "text_encoder/config.json"
+
+// Validate checks that the sizes describe a model of bounded size, before
+// anything is allocated from them.
 func (c Config) Validate() error {
-	for _, v := range []struct {
-		name string
-		n    int
-	}{{"vocab_size", c.VocabSize}, {"hidden_size", c.Hidden}, {"intermediate_size", c.Intermediate},
-		{"num_hidden_layers", c.Layers}, {"num_attention_heads", c.Heads}, {"max_position_embeddings", c.MaxPositions}} {
-		if v.n <= 0 {
-			return fmt.Errorf("clip: config: %s %d must be positive", v.name, v.n)
-		}
-	}
-	if c.Hidden%c.Heads != 0 {
-		return fmt.Errorf("clip: config: hidden_size %d does not split into %d heads", c.Hidden, c.Heads)
-	}
+	ck := &cfgcheck.Checker{Pkg: "clip", File: configFile}
+	ck.Int("vocab_size", c.VocabSize, 1, cfgcheck.MaxVocab)
+	ck.Int("hidden_size", c.Hidden, 1, cfgcheck.MaxChannels)
+	ck.Int("intermediate_size", c.Intermediate, 1, 4*cfgcheck.MaxChannels)
+	ck.Int("num_hidden_layers", c.Layers, 1, cfgcheck.MaxLayers)
+	ck.Int("num_attention_heads", c.Heads, 1, cfgcheck.MaxChannels)
+	ck.Int("max_position_embeddings", c.MaxPositions, 1, cfgcheck.MaxPositions)
 	if c.Act == tensor.ActNone {
-		return fmt.Errorf("clip: config: no MLP activation")
+		ck.Fail("hidden_act", nil, "must name an MLP activation")
 	}
-	if !(c.LayerNormEps > 0) {
-		return fmt.Errorf("clip: config: layer_norm_eps %g must be positive", c.LayerNormEps)
+	ck.Positive("layer_norm_eps", float64(c.LayerNormEps), 1)
+	if !ck.OK() {
+		return ck.Err()
 	}
-	return nil
+	ck.Divides("hidden_size", c.Hidden, c.Heads, "num_attention_heads")
+	h, i := float64(c.Hidden), float64(c.Intermediate)
+	ck.Params("num_hidden_layers", float64(c.VocabSize+c.MaxPositions)*h+float64(c.Layers)*(4*h*h+2*h*i))
+	return ck.Err()
 }

@@ -23,6 +23,7 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -41,7 +42,8 @@ type Vars struct {
 
 type varState struct {
 	shapes map[string][]int // every name asked for → its stored shape
-	errs   []error          // missing or misshapen tensors, in order
+	errs   []error          // the first missing or misshapen tensors, in order
+	nerrs  int              // how many there were in all
 	fused  []*tensor.Tensor // weights joined at load (see Fuse), owned by the model
 }
 
@@ -90,7 +92,10 @@ func (v *Vars) Get(name string, shape ...int) *tensor.Tensor {
 	}
 	t, err := v.w.Shaped(full, shape...)
 	if err != nil {
-		v.st.errs = append(v.st.errs, err)
+		// Only the first few are kept: Err prints no more.
+		if v.st.nerrs++; len(v.st.errs) <= tensor.ListedNames {
+			v.st.errs = append(v.st.errs, err)
+		}
 		return nil
 	}
 	if len(t.Shape) != len(shape) {
@@ -172,15 +177,26 @@ func (v *Vars) Fused() []*tensor.Tensor { return v.st.fused }
 func (v *Vars) Shapes() map[string][]int { return v.st.shapes }
 
 // Err is the first missing or misshapen tensor (a *tensor.MissingError,
-// reachable with errors.As), noting how many more there were.
+// reachable with errors.As), followed by the others in tensor.ShortList's
+// form so that the message stays one short line however many there are.
 func (v *Vars) Err() error {
-	switch n := len(v.st.errs); n {
+	switch n := v.st.nerrs; n {
 	case 0:
 		return nil
 	case 1:
 		return v.st.errs[0]
 	default:
-		return fmt.Errorf("%w (and %d more tensors missing or misshapen)", v.st.errs[0], n-1)
+		var more []string
+		for _, e := range v.st.errs[1:] {
+			var me *tensor.MissingError
+			if errors.As(e, &me) {
+				more = append(more, me.Name)
+			} else {
+				more = append(more, e.Error())
+			}
+		}
+		list := tensor.ShortList(more, n-1)
+		return fmt.Errorf("%w (%d more missing or misshapen: %s)", v.st.errs[0], n-1, list)
 	}
 }
 

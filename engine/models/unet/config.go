@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"harmony/engine/cfgcheck"
 )
 
 // Block types this engine builds. diffusers strips a "UNetRes" prefix from
@@ -110,15 +112,17 @@ type rawConfig struct {
 	ProjectionClassEmbeddings json.RawMessage `json:"projection_class_embeddings_input_dim"`
 }
 
-// ConfigError is a config.json this engine cannot build a UNet from.
-type ConfigError struct {
-	Key string // the offending key
-	Msg string
+// ConfigError is a config.json value this engine refuses (the shared
+// type of every config reader).
+type ConfigError = cfgcheck.ConfigError
+
+// configFile is where the config lives in a diffusers checkpoint; the
+// catalog replaces it with the path it read.
+const configFile = "unet/config.json"
+
+func cerr(key, f string, a ...any) error {
+	return &ConfigError{Pkg: "unet", File: configFile, Field: key, Reason: fmt.Sprintf(f, a...)}
 }
-
-func (e *ConfigError) Error() string { return "unet: config " + e.Key + ": " + e.Msg }
-
-func cerr(key, f string, a ...any) error { return &ConfigError{Key: key, Msg: fmt.Sprintf(f, a...)} }
 
 func isNull(r json.RawMessage) bool { return len(r) == 0 || string(r) == "null" }
 
@@ -127,7 +131,7 @@ func isNull(r json.RawMessage) bool { return len(r) == 0 || string(r) == "null" 
 func ParseConfig(data []byte) (*Config, error) {
 	var r rawConfig
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("unet: config: %v", err)
+		return nil, fmt.Errorf("unet: %s: %v", configFile, err)
 	}
 	if r.ClassName != "" && r.ClassName != "UNet2DConditionModel" {
 		return nil, cerr("_class_name", "%q is not UNet2DConditionModel", r.ClassName)
@@ -152,6 +156,12 @@ func ParseConfig(data []byte) (*Config, error) {
 		c.BlockOut = []int{320, 640, 1280, 1280}
 	}
 	n := len(c.BlockOut)
+	ck := &cfgcheck.Checker{Pkg: "unet", File: configFile}
+	ck.Len("block_out_channels", n, 1, cfgcheck.MaxLevels)
+	ck.Ints("block_out_channels", c.BlockOut, 1, cfgcheck.MaxChannels)
+	if err := ck.Err(); err != nil {
+		return nil, err
+	}
 	c.DownTypes = normTypes(r.DownBlockTypes, []string{CrossAttnDown, CrossAttnDown, CrossAttnDown, Down})
 	c.UpTypes = normTypes(r.UpBlockTypes, []string{Up, CrossAttnUp, CrossAttnUp, CrossAttnUp})
 	// An absent mid_block_type means the default block; an explicit null
@@ -206,9 +216,6 @@ func ParseConfig(data []byte) (*Config, error) {
 	if c.OnlyCross, err = expandBools("only_cross_attention", r.OnlyCrossAttention, n); err != nil {
 		return nil, err
 	}
-	if err := c.transformerLayers(r.TransformerLayers, r.ReverseTransformerLayers); err != nil {
-		return nil, err
-	}
 	if isNull(r.NormNumGroups) {
 		c.NormGroups = 32
 		if string(r.NormNumGroups) == "null" {
@@ -220,6 +227,17 @@ func ParseConfig(data []byte) (*Config, error) {
 	c.TimeEmbedDim = 4 * c.BlockOut[0]
 	if r.TimeEmbeddingDim != nil {
 		c.TimeEmbedDim = *r.TimeEmbeddingDim
+	}
+	// Everything that sizes an allocation is checked before the transformer
+	// layer lists (one entry per resnet) are built.
+	if err := c.checkSizes(ck, !isNull(r.SampleSize)); err != nil {
+		return nil, err
+	}
+	if err := c.transformerLayers(r.TransformerLayers, r.ReverseTransformerLayers); err != nil {
+		return nil, err
+	}
+	if err := c.checkTransformers(ck); err != nil {
+		return nil, err
 	}
 	if c.TimeEmbedAct, err = optionalSiLU("time_embedding_act_fn", r.TimeEmbeddingActFn); err != nil {
 		return nil, err
@@ -263,18 +281,91 @@ func ParseConfig(data []byte) (*Config, error) {
 	case c.MidScale == 0:
 		return nil, cerr("mid_block_scale_factor", "must not be 0")
 	}
+	return c, nil
+}
+
+// checkSizes range-checks every size except the transformer layer counts:
+// all positive and bounded, the channels of every level splitting into
+// the norm groups and the attention heads, the resnet count bounded in
+// total. hasSample says sample_size was given.
+func (c *Config) checkSizes(ck *cfgcheck.Checker, hasSample bool) error {
+	ck.Int("in_channels", c.InChannels, 1, cfgcheck.MaxChannels)
+	ck.Int("out_channels", c.OutChannels, 1, cfgcheck.MaxChannels)
+	if hasSample {
+		ck.Int("sample_size", c.SampleSize, 1, cfgcheck.MaxPositions)
+	}
+	ck.Int("norm_num_groups", c.NormGroups, 1, cfgcheck.MaxChannels)
+	ck.Ints("layers_per_block", c.LayersPerBlock, 1, cfgcheck.MaxLayers)
+	ck.Ints("cross_attention_dim", c.CrossDim, 1, cfgcheck.MaxChannels)
+	ck.Ints("attention_head_dim", c.Heads, 1, cfgcheck.MaxChannels)
+	ck.Int("time_embedding_dim", c.TimeEmbedDim, 1, 4*cfgcheck.MaxChannels)
+	ck.Int("conv_in_kernel", c.ConvInKernel, 1, cfgcheck.MaxKernel)
+	ck.Int("conv_out_kernel", c.ConvOutKernel, 1, cfgcheck.MaxKernel)
+	ck.Positive("norm_eps", float64(c.NormEps), 1)
+	ck.Float("mid_block_scale_factor", float64(c.MidScale), -1e30, 1e30)
+	if !ck.OK() {
+		return ck.Err()
+	}
+	// The sinusoid divides by half its width minus the shift.
+	ck.Float("freq_shift", float64(c.FreqShift), -cfgcheck.MaxChannels, float64(c.BlockOut[0]/2-1))
 	for i, ch := range c.BlockOut {
-		if ch <= 0 || ch%c.NormGroups != 0 {
-			return nil, cerr("block_out_channels", "%d channels of block %d do not split into %d groups", ch, i, c.NormGroups)
-		}
-		if c.Heads[i] <= 0 || ch/c.Heads[i] == 0 {
-			return nil, cerr("attention_head_dim", "%d heads for %d channels", c.Heads[i], ch)
-		}
-		if c.LayersPerBlock[i] <= 0 {
-			return nil, cerr("layers_per_block", "%d layers in block %d", c.LayersPerBlock[i], i)
+		ck.Divides(fmt.Sprintf("block_out_channels[%d]", i), ch, c.NormGroups, "norm_num_groups")
+		if c.Heads[i] > ch {
+			ck.Fail(fmt.Sprintf("attention_head_dim[%d]", i), c.Heads[i], "must be ≤ the %d channels of block %d", ch, i)
 		}
 	}
-	return c, nil
+	resnets := 2 // the mid block's
+	for _, l := range c.LayersPerBlock {
+		resnets += 2*l + 1 // down block l, up block l+1
+	}
+	if resnets > cfgcheck.MaxLayers {
+		ck.Fail("layers_per_block", nil, "implies %d resnets, more than %d", resnets, cfgcheck.MaxLayers)
+	}
+	return ck.Err()
+}
+
+// checkTransformers bounds the transformer layer counts and the parameter
+// count the whole config implies, before Tensors lists them.
+func (c *Config) checkTransformers(ck *cfgcheck.Checker) error {
+	const key = "transformer_layers_per_block"
+	blocks := 0
+	for i, l := range c.DownTLayer {
+		ck.Ints(fmt.Sprintf("%s[%d]", key, i), l, 1, cfgcheck.MaxLayers)
+		blocks += sum(l)
+	}
+	for j, l := range c.UpTLayer {
+		ck.Ints(fmt.Sprintf("reverse_%s[%d]", key, j), l, 1, cfgcheck.MaxLayers)
+		blocks += sum(l)
+	}
+	blocks += c.MidTLayers
+	if !ck.OK() {
+		return ck.Err()
+	}
+	if blocks > cfgcheck.MaxLayers {
+		ck.Fail(key, nil, "implies %d transformer blocks, more than %d", blocks, cfgcheck.MaxLayers)
+	}
+	// A rough count (resnet convs, transformer blocks, time embedding) in
+	// float64: it only has to keep absurd configs out.
+	var p float64
+	temb := float64(c.TimeEmbedDim)
+	p += temb * (temb + float64(c.BlockOut[0]))
+	for i, chi := range c.BlockOut {
+		ch := float64(chi)
+		res := 18*ch*ch + temb*ch
+		tb := 12*ch*ch + 2*ch*float64(c.CrossDim[i])
+		p += res * float64(2*c.LayersPerBlock[i]+1)
+		p += tb * float64(sum(c.DownTLayer[i])+sum(c.UpTLayer[len(c.BlockOut)-1-i]))
+	}
+	ck.Params("block_out_channels", p)
+	return ck.Err()
+}
+
+func sum(xs []int) int {
+	s := 0
+	for _, x := range xs {
+		s += x
+	}
+	return s
 }
 
 // transformerLayers expands transformer_layers_per_block (an int, or a

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"harmony/engine/cfgcheck"
 	"harmony/engine/models/nn"
 )
 
@@ -61,22 +62,24 @@ type rawConfig struct {
 	UsePostQuantConv *bool    `json:"use_post_quant_conv"`
 }
 
-// ConfigError is a config.json this engine cannot build a VAE from.
-type ConfigError struct {
-	Key string // the offending key
-	Msg string
+// ConfigError is a config.json value this engine refuses (the shared
+// type of every config reader).
+type ConfigError = cfgcheck.ConfigError
+
+// configFile is where the config lives in a diffusers checkpoint; the
+// catalog replaces it with the path it read.
+const configFile = "vae/config.json"
+
+func cerr(key, f string, a ...any) error {
+	return &ConfigError{Pkg: "vae", File: configFile, Field: key, Reason: fmt.Sprintf(f, a...)}
 }
-
-func (e *ConfigError) Error() string { return "vae: config " + e.Key + ": " + e.Msg }
-
-func cerr(key, f string, a ...any) error { return &ConfigError{Key: key, Msg: fmt.Sprintf(f, a...)} }
 
 // ParseConfig reads an AutoencoderKL config.json, filling diffusers'
 // defaults for absent keys.
 func ParseConfig(data []byte) (*Config, error) {
 	var r rawConfig
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("vae: config: %v", err)
+		return nil, fmt.Errorf("vae: %s: %v", configFile, err)
 	}
 	if r.ClassName != "" && r.ClassName != "AutoencoderKL" {
 		return nil, cerr("_class_name", "%q is not AutoencoderKL", r.ClassName)
@@ -122,18 +125,36 @@ func ParseConfig(data []byte) (*Config, error) {
 	if a := deref(r.ActFn, "silu"); a != "silu" && a != "swish" {
 		return nil, cerr("act_fn", "%q is not supported (only silu)", a)
 	}
-	for i, ch := range c.BlockOut {
-		if ch <= 0 || c.NormGroups <= 0 || ch%c.NormGroups != 0 {
-			return nil, cerr("block_out_channels", "%d channels of block %d do not split into %d groups", ch, i, c.NormGroups)
-		}
-	}
-	if c.LayersPerBlock <= 0 {
-		return nil, cerr("layers_per_block", "%d", c.LayersPerBlock)
-	}
+	return c, c.check()
+}
+
+// check range-checks every size before Tensors lists what they imply.
+func (c *Config) check() error {
+	ck := &cfgcheck.Checker{Pkg: "vae", File: configFile}
+	ck.Int("in_channels", c.InChannels, 1, cfgcheck.MaxChannels)
+	ck.Int("out_channels", c.OutChannels, 1, cfgcheck.MaxChannels)
+	ck.Int("latent_channels", c.LatentChannels, 1, cfgcheck.MaxChannels)
+	ck.Len("block_out_channels", len(c.BlockOut), 1, cfgcheck.MaxLevels)
+	ck.Ints("block_out_channels", c.BlockOut, 1, cfgcheck.MaxChannels)
+	ck.Int("norm_num_groups", c.NormGroups, 1, cfgcheck.MaxChannels)
+	// Encoder blocks have layers_per_block resnets, decoder blocks one more.
+	ck.Int("layers_per_block", c.LayersPerBlock, 1, cfgcheck.MaxLayers/(2*max(len(c.BlockOut), 1)))
+	ck.Float("scaling_factor", float64(c.ScalingFactor), -1e30, 1e30)
 	if c.ScalingFactor == 0 {
-		return nil, cerr("scaling_factor", "must not be 0")
+		ck.Fail("scaling_factor", nil, "must not be 0")
 	}
-	return c, nil
+	ck.Float("shift_factor", float64(c.ShiftFactor), -1e30, 1e30)
+	if !ck.OK() {
+		return ck.Err()
+	}
+	var p float64
+	for i, chi := range c.BlockOut {
+		ck.Divides(fmt.Sprintf("block_out_channels[%d]", i), chi, c.NormGroups, "norm_num_groups")
+		ch := float64(chi)
+		p += 18 * ch * ch * float64(2*c.LayersPerBlock+1)
+	}
+	ck.Params("block_out_channels", p)
+	return ck.Err()
 }
 
 // AdaptNames sets LegacyAttentionNames when a checkpoint spells the
