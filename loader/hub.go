@@ -175,6 +175,11 @@ func (s *HubSource) Files(ctx context.Context) (map[string]HubFile, error) {
 			s.plain = true
 			return nil, nil
 		}
+		if err != nil && errors.As(err, &se) && (se.Status == 401 || se.Status == 403 || se.Status == 404) {
+			c := *se
+			c.Err = fmt.Errorf("%w (no repository %s with a revision %q, or a private or gated one: check the id and the revision)", se.Err, s.Repo.Repo, s.Repo.Rev)
+			return nil, &c
+		}
 		if err != nil {
 			return nil, err
 		}

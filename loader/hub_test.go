@@ -188,3 +188,27 @@ func TestHubParse(t *testing.T) {
 		}
 	}
 }
+
+// TestHubMissing: a repository the Hub does not list is reported with
+// what to check; a "resolve"-shaped URL on a server without the tree API
+// is read as a plain URL.
+func TestHubMissing(t *testing.T) {
+	st := tinyST(t)
+	h := startHub(t, st, hubtest.Options{})
+	t.Setenv("HF_ENDPOINT", h.Hub.URL)
+	_, err := loader.NewHubSource(mustParseHub(t, h.Hub.URL+"/org/missing/resolve/main/")).Open(context.Background(), "model_index.json")
+	var se *loader.SourceError
+	if !errors.As(err, &se) || se.Status != http.StatusNotFound || !strings.Contains(err.Error(), "check the id") {
+		t.Fatalf("missing repository: %v", err)
+	}
+	t.Log(err)
+
+	t.Setenv("HF_ENDPOINT", "")
+	root := t.TempDir()
+	copyDir(t, st, filepath.Join(root, "org", "tiny", "resolve", "main"))
+	plain, _ := serve(t, root, nil)
+	b, err := loader.ReadAll(context.Background(), loader.NewHubSource(mustParseHub(t, plain.URL+"/org/tiny/resolve/main/")), "model_index.json", 1<<20)
+	if err != nil || !strings.Contains(string(b), "BlipDiffusionPipeline") {
+		t.Fatalf("plain server: %q, %v", b, err)
+	}
+}

@@ -226,6 +226,10 @@ func (a *aborter) why(err error) error {
 // without Range); it returns the Response and
 // the aborter that bounds the reads of its body (the caller closes it).
 func (f *fetchFile) do(off, n int64, probe bool) (js.Value, int, *aborter, error) {
+	op := "range"
+	if n < 0 {
+		op = "get"
+	}
 	to := f.src.Timeouts.orDefault()
 	var last error
 	for attempt := 0; ; attempt++ {
@@ -263,9 +267,9 @@ func (f *fetchFile) do(off, n int64, probe bool) (js.Value, int, *aborter, error
 			if errors.As(err, &te) {
 				// Not retried, as in source_http.go: the server kept
 				// silent for the whole timeout.
-				return js.Undefined(), 0, nil, &SourceError{URL: f.url, Op: "range", Err: err}
+				return js.Undefined(), 0, nil, &SourceError{URL: f.url, Op: op, Err: err}
 			}
-			last = &SourceError{URL: f.url, Op: "range", Err: err}
+			last = &SourceError{URL: f.url, Op: op, Err: err}
 			continue
 		}
 		status := resp.Get("status").Int()
@@ -278,7 +282,7 @@ func (f *fetchFile) do(off, n int64, probe bool) (js.Value, int, *aborter, error
 		if status == 404 || status == 410 {
 			err = fs.ErrNotExist
 		}
-		last = &SourceError{URL: f.url, Op: "range", Status: status, Err: err}
+		last = &SourceError{URL: f.url, Op: op, Status: status, Err: err}
 		if status != 429 && status < 500 {
 			return js.Undefined(), 0, nil, last
 		}

@@ -188,6 +188,10 @@ func (f *httpFile) Close() error { return nil }
 // retrying what may be transient. probe accepts a 416 (the one-byte probe of an empty file). The response body
 // gives up after the idle timeout without bytes (timedBody).
 func (f *httpFile) do(off, n int64, probe bool) (*http.Response, error) {
+	op := "range"
+	if n < 0 {
+		op = "get"
+	}
 	to := f.src.Timeouts.orDefault()
 	var last error
 	for attempt := 0; ; attempt++ {
@@ -233,13 +237,13 @@ func (f *httpFile) do(off, n int64, probe bool) (*http.Response, error) {
 				// Not retried: the server accepted the request and kept
 				// silent for the whole timeout; waiting that long again
 				// Retries times would hide a dead server for many minutes.
-				return nil, &SourceError{URL: f.url, Op: "range", Err: te}
+				return nil, &SourceError{URL: f.url, Op: op, Err: te}
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				err = &TimeoutError{Wait: "connection", After: to.Connect}
 			}
-			last = &SourceError{URL: f.url, Op: "range", Err: err}
+			last = &SourceError{URL: f.url, Op: op, Err: err}
 			if permanent(err) {
 				return nil, last
 			}
@@ -258,7 +262,7 @@ func (f *httpFile) do(off, n int64, probe bool) (*http.Response, error) {
 		if code == http.StatusNotFound || code == http.StatusGone {
 			err = fs.ErrNotExist
 		}
-		last = &SourceError{URL: f.url, Op: "range", Status: code, Err: err}
+		last = &SourceError{URL: f.url, Op: op, Status: code, Err: err}
 		if code != http.StatusTooManyRequests && code < 500 {
 			return nil, last
 		}
