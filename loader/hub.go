@@ -138,6 +138,7 @@ type sizedSource interface {
 type HubSource struct {
 	Repo  HubRepo
 	inner sizedSource
+	local bool // the location could have been a local folder (OpenLocation)
 
 	mu    sync.Mutex
 	files map[string]HubFile // by path relative to Repo.Sub
@@ -178,6 +179,9 @@ func (s *HubSource) Files(ctx context.Context) (map[string]HubFile, error) {
 		if err != nil && errors.As(err, &se) && (se.Status == 401 || se.Status == 403 || se.Status == 404) {
 			c := *se
 			c.Err = fmt.Errorf("%w (no repository %s with a revision %q, or a private or gated one: check the id and the revision)", se.Err, s.Repo.Repo, s.Repo.Rev)
+			if s.local {
+				c.Err = fmt.Errorf("%w; nor is there a local folder %s", c.Err, s.Repo.Repo)
+			}
 			return nil, &c
 		}
 		if err != nil {

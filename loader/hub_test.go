@@ -202,6 +202,14 @@ func TestHubMissing(t *testing.T) {
 		t.Fatalf("missing repository: %v", err)
 	}
 	t.Log(err)
+	t.Chdir(t.TempDir())
+	src, _, err := loader.OpenLocation("org/missing")
+	if err == nil {
+		_, err = src.Open(context.Background(), "model_index.json")
+	}
+	if err == nil || !strings.Contains(err.Error(), "nor is there a local folder org/missing") {
+		t.Fatalf("missing id: %v", err)
+	}
 
 	t.Setenv("HF_ENDPOINT", "")
 	root := t.TempDir()

@@ -260,7 +260,9 @@ func OpenLocation(loc string) (Source, string, error) {
 	if err != nil {
 		// A repository id (owner/name) that is no local folder.
 		if h, ok := ParseHub(loc); ok && errors.Is(err, fs.ErrNotExist) {
-			return NewHubSource(h), "", nil
+			hs := NewHubSource(h)
+			hs.local = true
+			return hs, "", nil
 		}
 		return nil, "", &SourceError{URL: loc, Op: "open", Err: unwrapPath(err)}
 	}
