@@ -28,6 +28,7 @@ import (
 	"harmony/engine/pipeline"
 	"harmony/loader"
 	"harmony/loader/golden"
+	"harmony/loader/hubtest"
 	"harmony/www"
 )
 
@@ -58,6 +59,13 @@ func (l *requestLog) wrap(h http.Handler) http.Handler {
 // page URL.
 func browserSetup(t *testing.T) (string, *requestLog) {
 	t.Helper()
+	return browserSetupWith(t, nil)
+}
+
+// browserSetupWith is browserSetup with the page's handler wrapped (nil:
+// as is).
+func browserSetupWith(t *testing.T, wrap func(http.Handler) http.Handler) (string, *requestLog) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("browser test (minutes on a CPU adapter)")
 	}
@@ -75,7 +83,11 @@ func browserSetup(t *testing.T) (string, *requestLog) {
 	log := &requestLog{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := &http.Server{Handler: log.wrap(newHandler("www"))}
+	h := newHandler("www")
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := &http.Server{Handler: log.wrap(h)}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String() + "/", log
@@ -250,4 +262,102 @@ func TestPageLocalFolder(t *testing.T) {
 	for _, r := range log.reqs {
 		require.NotContains(t, r, "safetensors", "the page fetched a file of the picked folder")
 	}
+}
+
+// TestPageHub: the demo model typed in as a Hugging Face repository URL
+// loads through a stand-in Hub on two loopback origins (loader/hubtest):
+// the tree API and 302 redirects on one, the files on a CDN origin that
+// refuses preflights and HEAD, exposing Content-Range or hiding it. The
+// page must reach "Loaded" without a single preflight, HEAD or request
+// without a simple byte range to the CDN.
+func TestPageHub(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opt  hubtest.Options
+	}{
+		{"content-range-exposed", hubtest.Options{}},
+		{"content-range-hidden", hubtest.Options{HideContentRange: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var cdn string // the CDN's origin, known once the Hub runs
+			url, _ := browserSetupWith(t, func(h http.Handler) http.Handler { return allowConnect(h, &cdn) })
+			hub, err := hubtest.Start(filepath.Join("www", "models", "tiny"), "org/tiny", c.opt)
+			require.NoError(t, err)
+			defer hub.Close()
+			cdn = hub.CDN.URL
+			out, _ := filepath.Abs(filepath.Join("testout", "e2e-hub-"+c.name))
+			require.NoError(t, os.RemoveAll(out))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "node", "wasm/node/e2e.mjs", "--mode", "hub", "--hub", hub.URL(), "--allow", hub.Hub.URL+","+hub.CDN.URL,
+				"--url", url, "--out", out, "--chromium", chromiumPath)
+			cmd.Stderr = os.Stderr
+			stdout, err := cmd.Output()
+			t.Logf("%s", strings.TrimSpace(string(stdout)))
+			var rep struct {
+				Hub       string
+				OffOrigin []string
+				Error     any
+			}
+			data, rerr := os.ReadFile(filepath.Join(out, "report.json"))
+			require.NoError(t, rerr, "the driver wrote no report")
+			require.NoError(t, json.Unmarshal(data, &rep))
+			log := hub.Log()
+			for _, r := range log {
+				t.Logf("%s %s %s %q → %d", r.Origin, r.Method, r.Path, r.Range, r.Status)
+			}
+			require.NoError(t, err, "browser run failed: %v", rep.Error)
+			require.Empty(t, rep.OffOrigin)
+			require.Contains(t, rep.Hub, "Loaded")
+			var tree, cdnGets int
+			for _, r := range log {
+				require.NotEqual(t, http.MethodOptions, r.Method, "the page sent a preflight to the %s: %s", r.Origin, r.Path)
+				require.Equal(t, http.MethodGet, r.Method, "%s %s on the %s", r.Method, r.Path, r.Origin)
+				if strings.HasPrefix(r.Path, "/api/models/") {
+					tree++
+				}
+				if r.Origin == "cdn" {
+					cdnGets++
+					require.Regexp(t, `^bytes=\d+-\d+$`, r.Range, "CDN request %s", r.Path)
+				}
+			}
+			require.Equal(t, 1, tree, "tree API requests")
+			require.NotZero(t, cdnGets, "no file came from the CDN")
+		})
+	}
+}
+
+// allowConnect adds the origin *extra (once set) to the connect-src of
+// the page's Content-Security-Policy, as serve.go does for the real Hub's
+// CDN hosts.
+func allowConnect(h http.Handler, extra *string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&cspWriter{ResponseWriter: w, extra: *extra}, r)
+	})
+}
+
+type cspWriter struct {
+	http.ResponseWriter
+	extra string
+	done  bool
+}
+
+func (w *cspWriter) fix() {
+	if w.done || w.extra == "" {
+		return
+	}
+	w.done = true
+	if c := w.Header().Get("Content-Security-Policy"); c != "" {
+		w.Header().Set("Content-Security-Policy", strings.Replace(c, "connect-src ", "connect-src "+w.extra+" ", 1))
+	}
+}
+
+func (w *cspWriter) WriteHeader(code int) {
+	w.fix()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *cspWriter) Write(p []byte) (int, error) {
+	w.fix()
+	return w.ResponseWriter.Write(p)
 }

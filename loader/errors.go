@@ -85,12 +85,12 @@ func (e *TensorError) message() string {
 // the manifest promises.
 type HashError struct {
 	File string // shard path or URL
-	Want string // hex digest from the manifest
+	Want string // hex digest from the manifest, or from the Hub's tree listing
 	Got  string // hex digest of the bytes read
 }
 
 func (e *HashError) Error() string {
-	return fmt.Sprintf("loader: %s: sha256 %s, the manifest says %s (corrupt or changed file)", e.File, e.Got, e.Want)
+	return fmt.Sprintf("loader: %s: sha256 %s, the manifest or the Hub's file list says %s (corrupt or changed file: load it again)", e.File, e.Got, e.Want)
 }
 
 // SourceError is a failure to open or read a file: a missing file, an

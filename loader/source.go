@@ -243,7 +243,9 @@ func ReadAll(ctx context.Context, src Source, name string, limit int64) ([]byte,
 }
 
 // OpenLocation returns the source for a location: an http:// or https://
-// base URL (native HTTP, or fetch in the browser), else a local folder.
+// base URL (native HTTP, or fetch in the browser; a Hugging Face Hub
+// repository URL reads the Hub's file list, hub.go), else a local folder,
+// else a Hub repository id (owner/name) when no such folder exists.
 // A path to a file inside a folder is accepted too: the source is then its
 // folder, and the second result is the file's name in it.
 //
@@ -251,11 +253,17 @@ func ReadAll(ctx context.Context, src Source, name string, limit int64) ([]byte,
 // the page.
 func OpenLocation(loc string) (Source, string, error) {
 	if browser || strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
-		s, err := newURLSource(loc)
+		s, err := openHubOrURL(loc)
 		return s, "", err
 	}
 	st, err := os.Stat(loc)
 	if err != nil {
+		// A repository id (owner/name) that is no local folder.
+		if h, ok := ParseHub(loc); ok && errors.Is(err, fs.ErrNotExist) {
+			hs := NewHubSource(h)
+			hs.local = true
+			return hs, "", nil
+		}
 		return nil, "", &SourceError{URL: loc, Op: "open", Err: unwrapPath(err)}
 	}
 	if st.IsDir() {
@@ -308,4 +316,45 @@ func parseContentRange(h string) (a, b, total int64, err error) {
 		return 0, 0, 0, errors.New("bad range")
 	}
 	return a, b, total, nil
+}
+
+// errNoContentRange is a 206 answer to the size probe without a
+// Content-Range the client can see (a CDN that does not list it in
+// Access-Control-Expose-Headers, for a page).
+var errNoContentRange = errors.New("the server hid Content-Range (or sent none) and the file size is unknown: have the server expose Content-Range (Access-Control-Expose-Headers), or load the model as a Hub repository, whose file list gives the sizes")
+
+// trustRange decides on a 206 answer to a request for n bytes whose
+// Content-Range is not visible: trusted when the file's size is known from
+// a listing and the body length (clen, -1 when unknown) is n; the bytes
+// are checked later against the listing's SHA-256 where it has one.
+func trustRange(known bool, clen, n int64) error {
+	if !known {
+		return errNoContentRange
+	}
+	if clen >= 0 && clen != n {
+		return fmt.Errorf("asked for %d bytes, got a %d-byte partial answer without Content-Range", n, clen)
+	}
+	return nil
+}
+
+// nextLink is the URL of a Link header's rel="next" (the Hub's tree API
+// pages its listing), resolved against u; "" when none.
+func nextLink(u, link string) string {
+	for _, part := range strings.Split(link, ",") {
+		target, params, ok := strings.Cut(part, ";")
+		if !ok || !strings.Contains(strings.ReplaceAll(params, " ", ""), `rel="next"`) {
+			continue
+		}
+		target = strings.Trim(strings.TrimSpace(target), "<>")
+		base, err := url.Parse(u)
+		if err != nil {
+			return ""
+		}
+		ref, err := base.Parse(target)
+		if err != nil {
+			return ""
+		}
+		return ref.String()
+	}
+	return ""
 }

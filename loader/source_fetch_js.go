@@ -38,6 +38,10 @@ func NewFetchSource(base string) *FetchSource {
 
 func newURLSource(loc string) (Source, error) { return NewFetchSource(loc), nil }
 
+func newSizedSource(base string) sizedSource { return NewFetchSource(base) }
+
+func hubEndpoint() string { return HubEndpoint }
+
 // browser is true: every location is a URL.
 const browser = true
 
@@ -60,11 +64,11 @@ func (s *FetchSource) Open(ctx context.Context, name string) (File, error) {
 	case 206:
 		if _, _, total, err := parseContentRange(header(hdr, "Content-Range")); err == nil && total >= 0 {
 			f.size = total
-		} else if n, err := f.headLength(); err == nil {
+		} else if n, err := f.wholeLength(); err == nil {
 			// Content-Range is hidden from cross-origin pages unless exposed.
 			f.size = n
 		} else {
-			return nil, &SourceError{URL: f.url, Op: "open", Status: status, Err: errors.New("cannot learn the file size (Content-Range not exposed, no Content-Length)")}
+			return nil, &SourceError{URL: f.url, Op: "open", Status: status, Err: errNoContentRange}
 		}
 	case 200:
 		n, err := strconv.ParseInt(header(hdr, "Content-Length"), 10, 64)
@@ -111,6 +115,40 @@ type fetchFile struct {
 	size    int64
 	tag     string
 	noRange bool
+	known   bool // size from a listing (the Hub's tree API), not from the server's answer
+}
+
+// openSized implements sizedSource: no request until the file is read.
+func (s *FetchSource) openSized(ctx context.Context, name string, size int64, tag string) File {
+	return &fetchFile{src: s, ctx: ctx, url: joinURL(s.Base, name), size: size, tag: tag, known: true}
+}
+
+// getAll implements sizedSource with a plain GET (no Range, no custom
+// header: no preflight), retried as range requests are.
+func (s *FetchSource) getAll(ctx context.Context, u string, limit int64) ([]byte, string, error) {
+	f := &fetchFile{src: s, ctx: ctx, url: u}
+	resp, status, ab, err := f.do(0, -1, false)
+	if err != nil {
+		return nil, "", err
+	}
+	defer ab.close()
+	if status != 200 {
+		cancelBody(resp)
+		return nil, "", &SourceError{URL: u, Op: "read", Status: status, Err: errors.New("expected the whole resource")}
+	}
+	next := nextLink(u, header(resp.Get("headers"), "Link"))
+	ab.arm("data", s.Timeouts.orDefault().Idle)
+	buf, err := await(ctx, resp.Call("arrayBuffer"))
+	if err != nil {
+		return nil, "", &SourceError{URL: u, Op: "read", Err: ab.why(err)}
+	}
+	arr := js.Global().Get("Uint8Array").New(buf)
+	if int64(arr.Length()) > limit {
+		return nil, "", &SourceError{URL: u, Op: "read", Err: fmt.Errorf("more than %d bytes", limit)}
+	}
+	b := make([]byte, arr.Length())
+	js.CopyBytesToGo(b, arr)
+	return b, next, nil
 }
 
 func (f *fetchFile) Size() int64  { return f.size }
@@ -118,15 +156,18 @@ func (f *fetchFile) Name() string { return f.url }
 func (f *fetchFile) Tag() string  { return f.tag }
 func (f *fetchFile) Close() error { return nil }
 
-func (f *fetchFile) headLength() (int64, error) {
-	to := f.src.Timeouts.orDefault()
-	ab := newAborter(f.ctx)
-	defer ab.close()
-	ab.arm("response", to.Response)
-	p := js.Global().Call("fetch", f.url, js.ValueOf(map[string]any{"method": "HEAD", "signal": ab.ac.Get("signal")}))
-	resp, err := await(f.ctx, p)
+// wholeLength learns the size from the Content-Length (a CORS-safelisted
+// response header) of a plain GET whose body is then dropped: not a HEAD,
+// which CDNs serving pages have been seen to refuse.
+func (f *fetchFile) wholeLength() (int64, error) {
+	resp, status, ab, err := f.do(0, -1, false)
 	if err != nil {
-		return 0, ab.why(err)
+		return 0, err
+	}
+	cancelBody(resp)
+	ab.close()
+	if status != 200 {
+		return 0, fmt.Errorf("status %d", status)
 	}
 	return strconv.ParseInt(header(resp.Get("headers"), "Content-Length"), 10, 64)
 }
@@ -181,9 +222,14 @@ func (a *aborter) why(err error) error {
 	return err
 }
 
-// do fetches n bytes at off with retries; it returns the Response and
+// do fetches n bytes at off with retries (n < 0: the whole resource,
+// without Range); it returns the Response and
 // the aborter that bounds the reads of its body (the caller closes it).
 func (f *fetchFile) do(off, n int64, probe bool) (js.Value, int, *aborter, error) {
+	op := "range"
+	if n < 0 {
+		op = "get"
+	}
 	to := f.src.Timeouts.orDefault()
 	var last error
 	for attempt := 0; ; attempt++ {
@@ -197,7 +243,12 @@ func (f *fetchFile) do(off, n int64, probe bool) (js.Value, int, *aborter, error
 			case <-time.After(backoff(f.src.Backoff, attempt-1)):
 			}
 		}
-		headers := map[string]any{"Range": fmt.Sprintf("bytes=%d-%d", off, off+n-1)}
+		// A single "bytes=a-b" Range is a CORS-safelisted request header:
+		// no preflight, which the Hub's CDN refuses.
+		headers := map[string]any{}
+		if n >= 0 {
+			headers["Range"] = fmt.Sprintf("bytes=%d-%d", off, off+n-1)
+		}
 		for k, v := range f.src.Header {
 			headers[k] = v
 		}
@@ -216,9 +267,9 @@ func (f *fetchFile) do(off, n int64, probe bool) (js.Value, int, *aborter, error
 			if errors.As(err, &te) {
 				// Not retried, as in source_http.go: the server kept
 				// silent for the whole timeout.
-				return js.Undefined(), 0, nil, &SourceError{URL: f.url, Op: "range", Err: err}
+				return js.Undefined(), 0, nil, &SourceError{URL: f.url, Op: op, Err: err}
 			}
-			last = &SourceError{URL: f.url, Op: "range", Err: err}
+			last = &SourceError{URL: f.url, Op: op, Err: err}
 			continue
 		}
 		status := resp.Get("status").Int()
@@ -231,7 +282,7 @@ func (f *fetchFile) do(off, n int64, probe bool) (js.Value, int, *aborter, error
 		if status == 404 || status == 410 {
 			err = fs.ErrNotExist
 		}
-		last = &SourceError{URL: f.url, Op: "range", Status: status, Err: err}
+		last = &SourceError{URL: f.url, Op: op, Status: status, Err: err}
 		if status != 429 && status < 500 {
 			return js.Undefined(), 0, nil, last
 		}
@@ -263,6 +314,7 @@ type fetchStream struct {
 	abort    *aborter // the request's, while reader is open
 	chunk    js.Value // current Uint8Array
 	chunkOff int
+	skip     int64 // bytes of the body before off (a server that ignored Range)
 	failures int   // breaks since the stream last made resumeProgress
 	resumed  int64 // offset of the last resumption
 }
@@ -272,17 +324,39 @@ func (s *fetchStream) open() error {
 	if err != nil {
 		return err
 	}
+	s.skip = 0
 	if status == 200 && s.off != 0 {
-		cancelBody(resp)
-		ab.close()
-		return &SourceError{URL: s.f.url, Op: "range", Status: status, Err: errors.New("the server ignores Range requests")}
+		// The server ignored Range and sends the whole file. A file of a
+		// listing (a Hub repository, whose CDN should honour Range) is
+		// read on by skipping to off; elsewhere it is refused, as reading
+		// it would fetch it again from its start for every piece.
+		if !s.f.known {
+			cancelBody(resp)
+			ab.close()
+			return &SourceError{URL: s.f.url, Op: "range", Status: status, Err: errors.New("the server ignores Range requests: serve the model from a server that answers them")}
+		}
+		s.skip = s.off
 	}
 	if status == 206 {
-		if cr := header(resp.Get("headers"), "Content-Range"); cr != "" {
+		hdr := resp.Get("headers")
+		if cr := header(hdr, "Content-Range"); cr != "" {
 			if a, _, _, err := parseContentRange(cr); err != nil || a != s.off {
 				cancelBody(resp)
 				ab.close()
 				return &SourceError{URL: s.f.url, Op: "range", Status: status, Err: fmt.Errorf("asked for bytes from %d, got Content-Range %q", s.off, cr)}
+			}
+		} else {
+			// Hidden from this page (not exposed by the CDN): trusted by
+			// its length, the size being known once the file is open (from
+			// the tree listing, or the Content-Length of a whole GET).
+			clen, err := strconv.ParseInt(header(hdr, "Content-Length"), 10, 64)
+			if err != nil {
+				clen = -1
+			}
+			if err := trustRange(true, clen, s.end-s.off); err != nil {
+				cancelBody(resp)
+				ab.close()
+				return &SourceError{URL: s.f.url, Op: "range", Status: status, Err: err}
 			}
 		}
 	}
@@ -304,6 +378,12 @@ func (s *fetchStream) Read(p []byte) (int, error) {
 			if err := s.open(); err != nil {
 				return 0, err
 			}
+		}
+		if !s.chunk.IsUndefined() && s.chunkOff < s.chunk.Length() && s.skip > 0 {
+			k := min(int64(s.chunk.Length()-s.chunkOff), s.skip)
+			s.chunkOff += int(k)
+			s.skip -= k
+			continue
 		}
 		if !s.chunk.IsUndefined() && s.chunkOff < s.chunk.Length() {
 			n := js.CopyBytesToGo(p, s.chunk.Call("subarray", s.chunkOff))

@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 )
@@ -44,6 +45,16 @@ func NewHTTPSource(base string) *HTTPSource {
 }
 
 func newURLSource(loc string) (Source, error) { return NewHTTPSource(loc), nil }
+
+func newSizedSource(base string) sizedSource { return NewHTTPSource(base) }
+
+// hubEndpoint is HubEndpoint, or HF_ENDPOINT when set.
+func hubEndpoint() string {
+	if e := os.Getenv("HF_ENDPOINT"); e != "" {
+		return e
+	}
+	return HubEndpoint
+}
 
 // browser is false: local paths are folders.
 const browser = false
@@ -97,7 +108,11 @@ func (s *HTTPSource) Open(ctx context.Context, name string) (File, error) {
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
-		_, _, total, err := parseContentRange(resp.Header.Get("Content-Range"))
+		cr := resp.Header.Get("Content-Range")
+		if cr == "" {
+			return nil, &SourceError{URL: f.url, Op: "open", Status: resp.StatusCode, Err: errNoContentRange}
+		}
+		_, _, total, err := parseContentRange(cr)
 		if err != nil || total < 0 {
 			return nil, &SourceError{URL: f.url, Op: "open", Status: resp.StatusCode, Err: fmt.Errorf("bad Content-Range %q", resp.Header.Get("Content-Range"))}
 		}
@@ -129,11 +144,39 @@ func (s *HTTPSource) Open(ctx context.Context, name string) (File, error) {
 }
 
 type httpFile struct {
-	src  *HTTPSource
-	ctx  context.Context
-	url  string
-	size int64
-	tag  string
+	src   *HTTPSource
+	ctx   context.Context
+	url   string
+	size  int64
+	tag   string
+	known bool // size from a listing (the Hub's tree API), not from the server's answer
+}
+
+// openSized implements sizedSource: no request until the file is read.
+func (s *HTTPSource) openSized(ctx context.Context, name string, size int64, tag string) File {
+	return &httpFile{src: s, ctx: ctx, url: joinURL(s.Base, name), size: size, tag: tag, known: true}
+}
+
+// getAll implements sizedSource with a GET without Range, retried as
+// range requests are.
+func (s *HTTPSource) getAll(ctx context.Context, u string, limit int64) ([]byte, string, error) {
+	f := &httpFile{src: s, ctx: ctx, url: u}
+	resp, err := f.do(0, -1, false)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, "", &SourceError{URL: u, Op: "read", Status: resp.StatusCode, Err: errors.New("expected the whole resource")}
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, "", &SourceError{URL: u, Op: "read", Err: err}
+	}
+	if int64(len(b)) > limit {
+		return nil, "", &SourceError{URL: u, Op: "read", Err: fmt.Errorf("more than %d bytes", limit)}
+	}
+	return b, nextLink(u, resp.Header.Get("Link")), nil
 }
 
 func (f *httpFile) Size() int64  { return f.size }
@@ -141,10 +184,14 @@ func (f *httpFile) Name() string { return f.url }
 func (f *httpFile) Tag() string  { return f.tag }
 func (f *httpFile) Close() error { return nil }
 
-// do requests n bytes at off, retrying what may be transient. probe
-// accepts a 416 (the one-byte probe of an empty file). The response body
+// do requests n bytes at off (n < 0: the whole resource, no Range),
+// retrying what may be transient. probe accepts a 416 (the one-byte probe of an empty file). The response body
 // gives up after the idle timeout without bytes (timedBody).
 func (f *httpFile) do(off, n int64, probe bool) (*http.Response, error) {
+	op := "range"
+	if n < 0 {
+		op = "get"
+	}
 	to := f.src.Timeouts.orDefault()
 	var last error
 	for attempt := 0; ; attempt++ {
@@ -170,7 +217,9 @@ func (f *httpFile) do(off, n int64, probe bool) (*http.Response, error) {
 		for k, v := range f.src.Header {
 			req.Header[k] = v
 		}
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+		if n >= 0 {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+n-1))
+		}
 		wait := time.AfterFunc(to.Response, func() { cancel(&TimeoutError{Wait: "response", After: to.Response}) })
 		resp, err := f.src.client().Do(req)
 		if !wait.Stop() && err == nil {
@@ -188,13 +237,13 @@ func (f *httpFile) do(off, n int64, probe bool) (*http.Response, error) {
 				// Not retried: the server accepted the request and kept
 				// silent for the whole timeout; waiting that long again
 				// Retries times would hide a dead server for many minutes.
-				return nil, &SourceError{URL: f.url, Op: "range", Err: te}
+				return nil, &SourceError{URL: f.url, Op: op, Err: te}
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				err = &TimeoutError{Wait: "connection", After: to.Connect}
 			}
-			last = &SourceError{URL: f.url, Op: "range", Err: err}
+			last = &SourceError{URL: f.url, Op: op, Err: err}
 			if permanent(err) {
 				return nil, last
 			}
@@ -213,7 +262,7 @@ func (f *httpFile) do(off, n int64, probe bool) (*http.Response, error) {
 		if code == http.StatusNotFound || code == http.StatusGone {
 			err = fs.ErrNotExist
 		}
-		last = &SourceError{URL: f.url, Op: "range", Status: code, Err: err}
+		last = &SourceError{URL: f.url, Op: op, Status: code, Err: err}
 		if code != http.StatusTooManyRequests && code < 500 {
 			return nil, last
 		}
@@ -274,10 +323,27 @@ func (f *httpFile) body(off, n int64) (io.ReadCloser, error) {
 		return nil, err
 	}
 	if resp.StatusCode == http.StatusOK {
-		// The whole file: usable only from its start.
-		if off != 0 {
+		// The server ignored Range and sends the whole file. A file of a
+		// listing (a Hub repository, whose CDN should honour Range) is
+		// read on by skipping to off; elsewhere a large file the server
+		// will not send in pieces is refused, as reading it would fetch it
+		// again from its start for every piece.
+		if off != 0 && !f.known {
 			resp.Body.Close()
-			return nil, &SourceError{URL: f.url, Op: "range", Status: resp.StatusCode, Err: errors.New("the server ignores Range requests")}
+			return nil, &SourceError{URL: f.url, Op: "range", Status: resp.StatusCode, Err: errors.New("the server ignores Range requests, and the file is too large to hold whole: serve it from a server that answers Range requests")}
+		}
+		if off != 0 {
+			if _, err := io.CopyN(io.Discard, resp.Body, off); err != nil {
+				resp.Body.Close()
+				return nil, &SourceError{URL: f.url, Op: "read", Status: resp.StatusCode, Err: fmt.Errorf("the server ignores Range requests, and skipping to byte %d failed: %w", off, err)}
+			}
+		}
+		return readCloser{io.LimitReader(resp.Body, n), resp.Body}, nil
+	}
+	if resp.Header.Get("Content-Range") == "" {
+		if err := trustRange(f.known, resp.ContentLength, n); err != nil {
+			resp.Body.Close()
+			return nil, &SourceError{URL: f.url, Op: "range", Status: resp.StatusCode, Err: err}
 		}
 		return readCloser{io.LimitReader(resp.Body, n), resp.Body}, nil
 	}

@@ -157,13 +157,26 @@ func (r *runner) report(file string, fromCache, force bool) {
 // run reads one file's pieces and feeds its spans.
 func (r *runner) run(fp *filePlan) error {
 	si := 0
+	var stored []string // cache keys of this file's pieces put by this run
 	for _, pc := range fp.pieces {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}
 		data, fromCache, err := r.fetch(fp.file, pc)
+		var he *HashError
+		if errors.As(err, &he) && r.cache != nil {
+			// A file checked as a whole (a Hub file against its listed
+			// SHA-256) failed after its earlier pieces were kept: drop
+			// them, or the next load would take them from the cache.
+			for _, k := range stored {
+				r.cache.Delete(r.ctx, k)
+			}
+		}
 		if err != nil {
 			return err
+		}
+		if !fromCache && r.cache != nil && pc.key != "" {
+			stored = append(stored, pc.key)
 		}
 		for si < len(fp.spans) && fp.spans[si].off < pc.end {
 			s := fp.spans[si]

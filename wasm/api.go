@@ -137,6 +137,11 @@ func modelSource(req js.Value) (loader.Source, string, error) {
 		return loader.NewFetchSource(u), u, nil
 	case "hf":
 		u := strings.TrimSpace(jsStr(req, "url"))
+		if h, ok := loader.ParseHub(u); ok {
+			// File sizes and digests from the Hub's tree API: the CDN it
+			// redirects downloads to may hide Content-Range from pages.
+			return loader.NewHubSource(h), h.ResolveBase(), nil
+		}
 		base, err := hubURL(u)
 		if err != nil {
 			return nil, "", err

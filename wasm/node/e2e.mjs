@@ -9,9 +9,14 @@
 //   node wasm/node/e2e.mjs --mode cache --url … --out DIR   (hosted pack: load, reload from
 //     the browser cache, clear the cache, load again)
 //   node wasm/node/e2e.mjs --mode folder --folder DIR --url … --out DIR   (a picked local folder)
+//   node wasm/node/e2e.mjs --mode hub --hub URL --allow ORIGIN,ORIGIN --url … --out DIR
+//     (a Hugging Face repository URL typed into the page, read from a stand-in Hub)
 //
 // Requests to any origin but the page's are aborted and listed in the
-// report; the report also says whether any request carried the photo.
+// report; the report also says whether any request carried the photo. In
+// hub mode nothing is intercepted (interception could change how the
+// browser handles CORS, which is what that mode tests): requests are only
+// watched, and any to an origin but the page's and --allow's is listed.
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
@@ -51,7 +56,14 @@ try {
   const page = await ctx.newPage();
   page.on('console', (m) => report.console.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => report.console.push(`pageerror: ${e.message}`));
-  await ctx.route('**/*', async (route) => {
+  const allowed = new Set([origin, ...(args.allow ? args.allow.split(',') : [])]);
+  if (args.mode === 'hub') {
+    page.on('request', (req) => {
+      report.requests.push({ method: req.method(), url: req.url() });
+      const u = new URL(req.url());
+      if ((u.protocol === 'http:' || u.protocol === 'https:') && !allowed.has(u.origin)) report.offOrigin.push(req.url());
+    });
+  } else await ctx.route('**/*', async (route) => {
     const req = route.request();
     const body = req.postDataBuffer();
     const entry = { method: req.method(), url: req.url(), bodyBytes: body ? body.length : 0 };
@@ -75,7 +87,10 @@ try {
     const s = document.getElementById('model-status').textContent;
     return s !== 'Loading…' && !(/ of /.test(s) && !s.startsWith('Loaded'));
   }, null, { timeout: 300000 });
-  await page.goto(args.url, { waitUntil: 'load' });
+  // In hub mode the page opens allowing the Hub's origin (what it reloads
+  // itself with when a remote model is chosen).
+  const pageURL = args.mode === 'hub' ? args.url + '?model-origin=' + encodeURIComponent(new URL(args.hub).origin) : args.url;
+  await page.goto(pageURL, { waitUntil: 'load' });
   await ready();
   report.adapter = await page.textContent('#adapter');
   if (args.mode === 'folder') {
@@ -92,6 +107,24 @@ try {
       return s.startsWith('Loaded') || !e.hidden;
     }, null, { timeout: 300000 });
     report.folder = await page.textContent('#model-status');
+    report.error = await page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : { code: e.dataset.code, text: e.textContent }; });
+    if (report.error) code = 1;
+    throw 'done';
+  }
+  if (args.mode === 'hub') {
+    // A Hub repository URL: the file list from the tree API, the files by
+    // single-range GETs through the Hub's redirect to its CDN.
+    await modelIdle();
+    await page.selectOption('#model-source', 'hf');
+    await page.fill('#model-url', args.hub);
+    await page.selectOption('#precision', 'f16');
+    await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
+    await page.click('#load-model');
+    await page.waitForFunction(() => {
+      const s = document.getElementById('model-status').textContent, e = document.getElementById('error');
+      return s.startsWith('Loaded') || !e.hidden;
+    }, null, { timeout: 300000 });
+    report.hub = await page.textContent('#model-status');
     report.error = await page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : { code: e.dataset.code, text: e.textContent }; });
     if (report.error) code = 1;
     throw 'done';
@@ -184,5 +217,5 @@ try {
   fs.rmSync(scratch, { recursive: true, force: true });
 }
 if (report.offOrigin.length || report.photoSent) code = 1;
-console.log(JSON.stringify({ error: report.error, offOrigin: report.offOrigin, photoSent: report.photoSent, generateSeconds: report.generateSeconds, outputs: Object.keys(report.outputs), cache: report.cache, folder: report.folder }));
+console.log(JSON.stringify({ error: report.error, offOrigin: report.offOrigin, photoSent: report.photoSent, generateSeconds: report.generateSeconds, outputs: Object.keys(report.outputs), cache: report.cache, folder: report.folder, hub: report.hub }));
 process.exit(code);
