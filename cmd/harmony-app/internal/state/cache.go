@@ -28,9 +28,10 @@ import (
 // to download through the cache ("hf:Salesforce/blipdiffusion").
 const HubPrefix = "hf:"
 
-// metaName is the file in a model's cache folder that says what it holds.
-// DirCache names its entries by hash, so it cannot clash with one.
-const metaName = "harmony-model.json"
+// RecordName is the file in a model's cache folder that says what it
+// holds (a CachedModel as JSON). DirCache names its entries by hash, so it
+// cannot clash with one.
+const RecordName = "harmony-model.json"
 
 // CachedModel is one model in the download cache.
 type CachedModel struct {
@@ -147,7 +148,7 @@ func (a *App) hubSource(repo string) (loader.Source, loader.Cache, string, error
 
 func readMeta(dir string) (CachedModel, error) {
 	var m CachedModel
-	data, err := os.ReadFile(filepath.Join(dir, metaName))
+	data, err := os.ReadFile(filepath.Join(dir, RecordName))
 	if err != nil {
 		return m, err
 	}
@@ -169,11 +170,11 @@ func writeMeta(dir string, m CachedModel) error {
 	}
 	// Written whole under a temporary name, so a crash never leaves a
 	// half-written record that would hide the folder from the list.
-	tmp := filepath.Join(dir, metaName+".tmp")
+	tmp := filepath.Join(dir, RecordName+".tmp")
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return fmt.Errorf("harmony-app: cache: %v", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, metaName)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, RecordName)); err != nil {
 		return fmt.Errorf("harmony-app: cache: %v", err)
 	}
 	return nil

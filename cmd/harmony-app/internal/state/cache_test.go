@@ -141,7 +141,7 @@ func largestEntry(t *testing.T, dir string) string {
 	for _, e := range ents {
 		info, err := e.Info()
 		require.NoError(t, err)
-		if e.Name() != metaName && info.Size() > size {
+		if e.Name() != RecordName && info.Size() > size {
 			best, size = filepath.Join(dir, e.Name()), info.Size()
 		}
 	}
