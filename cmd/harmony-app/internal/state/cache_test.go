@@ -265,10 +265,47 @@ func TestCachedListDelete(t *testing.T) {
 	a, l := newCacheApp(t, dir)
 	require.Empty(t, a.Snapshot().Cached)
 	pack := HubPrefix + srv.URL + "/pack/"
+	// While it downloads, the model cannot be deleted.
+	var delErr error
+	var once sync.Once
+	srv.mu.Lock()
+	srv.before = func(*http.Request) bool {
+		once.Do(func() {
+			c := a.Snapshot().Cached
+			if len(c) == 1 {
+				delErr = a.DeleteCached(c[0].Dir)
+			}
+		})
+		return false
+	}
+	srv.mu.Unlock()
 	require.NoError(t, a.Load(context.Background(), pack))
+	srv.mu.Lock()
+	srv.before = nil
+	srv.mu.Unlock()
+	require.ErrorContains(t, delErr, "downloading")
 	evs := l.take()
 	require.NotEmpty(t, evs)
 	require.Equal(t, evs[len(evs)-1].BytesTotal, evs[len(evs)-1].BytesDone)
+	shard := srv.served()
+	require.Greater(t, shard, int64(9e6))
+
+	// The shard is kept by its SHA-256: a reload sends nothing, and a
+	// corrupt copy is refused and the shard fetched again.
+	require.NoError(t, a.Load(context.Background(), pack))
+	require.Less(t, srv.served(), int64(headerSlack))
+	c := a.Snapshot().Cached
+	require.Len(t, c, 1)
+	bad := largestEntry(t, c[0].Dir)
+	data, err := os.ReadFile(bad)
+	require.NoError(t, err)
+	data[100] ^= 0x01
+	require.NoError(t, os.WriteFile(bad, data, 0o644))
+	require.NoError(t, a.Load(context.Background(), pack))
+	require.InDelta(t, shard, srv.served(), headerSlack)
+	fixed, err := os.ReadFile(bad)
+	require.NoError(t, err)
+	require.NotEqual(t, data, fixed)
 	require.NoError(t, a.Load(context.Background(), HubPrefix+srv.URL+"/diffusers"))
 
 	list := a.Snapshot().Cached
@@ -283,7 +320,8 @@ func TestCachedListDelete(t *testing.T) {
 	require.NotEmpty(t, p.Dir)
 	require.NotEmpty(t, d.Dir)
 	require.Greater(t, p.Bytes, int64(9<<20)) // the shard
-	packFiles, err := os.ReadDir(p.Dir)
+	var packFiles []os.DirEntry
+	packFiles, err = os.ReadDir(p.Dir)
 	require.NoError(t, err)
 
 	// Outside the cache or not a model: refused, nothing removed.

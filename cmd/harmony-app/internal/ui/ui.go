@@ -301,7 +301,6 @@ func (u *UI) Layout(gtx layout.Context) layout.Dimensions {
 		u.bannerRow(s),
 		u.modelRow(s),
 		u.hubRow(s),
-		u.cachePanel(s),
 		u.photoRow(s),
 		u.textFields(s),
 		u.knobRow(s),
@@ -309,6 +308,9 @@ func (u *UI) Layout(gtx layout.Context) layout.Dimensions {
 		u.previewRow(s),
 		u.resultsRow(s),
 		u.advancedPanel(s),
+		// Last, so that its height (one line a cached model) never moves
+		// the form.
+		u.cachePanel(s),
 	}
 	return material.List(u.th, &u.list).Layout(gtx, len(rows), func(gtx layout.Context, i int) layout.Dimensions {
 		return layout.UniformInset(unit.Dp(8)).Layout(gtx, rows[i])
