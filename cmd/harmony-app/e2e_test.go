@@ -123,7 +123,7 @@ func TestWindowEndToEnd(t *testing.T) {
 	require.NoError(t, state.WriteSettings(settings, state.Settings{Options: map[string]string{
 		"steps": "3", "seed": "4242", "prompt": "playing a guitar"}}))
 	out := filepath.Join(dir, "app-out")
-	app := exec.Command(appBin, "-demo", "-settings", settings, "-out-dir", out)
+	app := exec.Command(appBin, "-demo", "-settings", settings, "-out-dir", out, "-cache-dir", t.TempDir())
 	app.Env = append(os.Environ(), "DISPLAY="+display)
 	var log lines
 	app.Stdout, app.Stderr = io.Discard, &log
@@ -216,9 +216,10 @@ func TestWindowEndToEnd(t *testing.T) {
 	}
 
 	// Keyboard: a click into the steps field (at 96 dpi one Dp is one
-	// pixel; the field sits under the prompt rows), select all, type 200;
+	// pixel; the field sits under the Hugging Face row and the prompt
+	// rows), select all, type 200;
 	// Enter in a field generates, Esc cancels.
-	xdo("mousemove", "--sync", "40", "470", "click", "1")
+	xdo("mousemove", "--sync", "40", "522", "click", "1")
 	xdo("key", "ctrl+a", "BackSpace")
 	for _, k := range []string{"2", "0", "0"} {
 		xdo("key", k) // one at a time: xdotool type can repeat keys on Xvfb

@@ -1,6 +1,7 @@
 // Command harmony-app is Harmony's desktop app: a native window (Gio) over
 // the same in-process engine as the CLI — load the bundled demo or a model
-// folder, pick a subject photo, type what the subject should be doing, and
+// folder, or download one from Hugging Face into a resumable cache, pick a
+// subject photo, type what the subject should be doing, and
 // get the Harmony picture, the BLIP-Diffusion baseline, the visual-only
 // picture and the subject mask side by side.
 package main
@@ -25,7 +26,8 @@ import (
 )
 
 func main() {
-	model := flag.String("model", "", "model to load at start: a diffusers folder, a pack folder or an http(s) URL (default: the remembered one, else the bundled demo)")
+	model := flag.String("model", "", "model to load at start: a diffusers folder, a pack folder, an http(s) URL, or hf:<repository id or URL> to download through the cache (default: the remembered one, else the bundled demo)")
+	cacheDir := flag.String("cache-dir", "", "folder of downloaded models (default: harmony/models in the user's cache folder)")
 	demo := flag.Bool("demo", false, "start on the bundled demo model and demo photo, ignoring the remembered ones")
 	photo := flag.String("photo", "", "subject photo to start with (default: the remembered one, else the demo photo)")
 	outDir := flag.String("out-dir", "", "also write every finished generation's pictures into this folder (harmony.png, baseline.png, visual.png, mask.png)")
@@ -47,7 +49,7 @@ func main() {
 			logPhase(a.Snapshot(), &logged)
 		}
 	}
-	a = state.New(state.Config{GPU: gpu.Options{DefaultLimits: *defaultLimits}, OnChange: onChange})
+	a = state.New(state.Config{GPU: gpu.Options{DefaultLimits: *defaultLimits}, CacheDir: *cacheDir, OnChange: onChange})
 
 	var settings state.Settings
 	path := *settingsPath

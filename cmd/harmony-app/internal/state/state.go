@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,8 +83,15 @@ type Progress struct {
 	Stage       string        // "loading", "encode", "denoise", "decode"
 	Call, Calls int           // UNet calls done and in all
 	Fraction    float64       // of the stage, in [0, 1]
-	Elapsed     time.Duration // since the generation started
+	Elapsed     time.Duration // since the generation or load started
 	ETA         time.Duration // estimated time left (0: unknown)
+
+	// While loading: bytes of weights read in all and to read, of which
+	// CacheBytes came from the download cache, and the download rate in
+	// bytes per second (network bytes only, so a resumed download's rate
+	// and ETA are not flattered by its cached part).
+	BytesDone, BytesTotal, CacheBytes int64
+	Rate                              float64
 }
 
 // Result is one finished generation.
@@ -108,12 +116,20 @@ type Snapshot struct {
 	Progress  Progress
 	Preview   *pipeline.Image // the latest live preview while generating
 	Result    *Result         // the last finished generation
+	Cached    []CachedModel   // the download cache, as last read
+	CacheErr  error           // why the cache could not be read
 }
 
 // Config are the app's fixed choices.
 type Config struct {
 	GPU       gpu.Options
 	Precision loader.Precision // weights on the GPU (default f32, like the CLI)
+	// CacheDir is the download cache's root ("": DefaultCacheDir).
+	CacheDir string
+	// PieceSize is the most bytes fetched per range request and cache
+	// entry for diffusers files (0: the loader's default), which is also
+	// how much an interrupted download can lose.
+	PieceSize int64
 	// OnChange is called (from any goroutine) after every change, for the
 	// window to redraw.
 	OnChange func()
@@ -139,6 +155,10 @@ type App struct {
 	result    *Result
 	cancel    context.CancelFunc
 	done      chan struct{} // closed when the running load or generation ends
+
+	cached     []CachedModel
+	cacheErr   error
+	loadingDir string // the cache folder the running load downloads into
 }
 
 // DefaultOptions are the app's starting options: the CLI's (the demo
@@ -162,6 +182,7 @@ func New(cfg Config) *App {
 	if err := a.SetPhoto("demo photo", www.DemoPhoto()); err != nil {
 		panic(err) // the bundled photo decodes
 	}
+	a.RefreshCached() // a failure is kept in the snapshot
 	return a
 }
 
@@ -179,6 +200,7 @@ func (a *App) Snapshot() Snapshot {
 		Phase: a.phase, Err: a.err, Model: a.modelName, Device: a.info, Photo: a.photo,
 		Options: a.opts, Progress: a.progress, Preview: a.preview, Result: a.result,
 		FieldErrs: make(map[string]error, len(a.fieldErrs)),
+		Cached:    append([]CachedModel(nil), a.cached...), CacheErr: a.cacheErr,
 	}
 	for k, v := range a.fieldErrs {
 		s.FieldErrs[k] = v
@@ -190,9 +212,11 @@ func (a *App) Snapshot() Snapshot {
 func (a *App) busy() bool { return a.phase == Loading || a.phase == Generating }
 
 // Load loads the model at loc (a diffusers folder, a pack folder or an
-// http(s) URL of either; DemoModel for the bundled one), replacing the
+// http(s) URL of either; DemoModel for the bundled one; HubPrefix and a
+// repository id or URL to download through the cache), replacing the
 // loaded one, and opens the GPU first if needed. It blocks until the model
-// is loaded; the window calls it from a goroutine.
+// is loaded; the window calls it from a goroutine. A cancelled load ends
+// in Cancelled; what it downloaded stays in the cache for the next try.
 func (a *App) Load(ctx context.Context, loc string) error {
 	a.mu.Lock()
 	if a.busy() {
@@ -215,14 +239,20 @@ func (a *App) Load(ctx context.Context, loc string) error {
 
 	m, name, err := a.load(ctx, loc)
 	a.mu.Lock()
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		a.phase, a.err, a.modelName = Cancelled, nil, ""
+	case err != nil:
 		a.phase, a.err, a.modelName = Failed, err, ""
-	} else {
+	default:
 		a.phase, a.model, a.modelName, a.result, a.preview = Ready, m, name, nil, nil
 	}
-	a.cancel = nil
+	a.cancel, a.loadingDir = nil, ""
 	a.mu.Unlock()
 	a.changed()
+	if strings.HasPrefix(loc, HubPrefix) {
+		a.RefreshCached()
+	}
 	return err
 }
 
@@ -240,27 +270,58 @@ func (a *App) load(ctx context.Context, loc string) (*pipeline.Model, string, er
 		a.dev, a.info, a.back = d, &info, kernels.New(d)
 		a.mu.Unlock()
 	}
-	var src loader.Source
+	var (
+		src   loader.Source
+		cache loader.Cache
+		dir   string
+	)
 	name := loc
-	if loc == DemoModel {
+	switch {
+	case loc == DemoModel:
 		src, name = loader.NewFSSource(www.DemoModel(), DemoModelName), DemoModelName
-	} else {
+	case strings.HasPrefix(loc, HubPrefix):
+		repo := strings.TrimPrefix(loc, HubPrefix)
+		var err error
+		if src, cache, dir, err = a.hubSource(repo); err != nil {
+			return nil, "", err
+		}
+		name = strings.TrimSpace(repo)
+		a.mu.Lock()
+		a.loadingDir = dir
+		a.mu.Unlock()
+		a.RefreshCached() // lists the new download at once
+	default:
 		var err error
 		if src, _, err = loader.OpenLocation(loc); err != nil {
 			return nil, "", err
 		}
 	}
+	start := time.Now()
 	progress := func(p loader.Progress) {
+		el := time.Since(start)
 		a.mu.Lock()
+		pr := &a.progress
+		pr.Elapsed, pr.BytesDone, pr.BytesTotal, pr.CacheBytes = el, p.BytesDone, p.BytesTotal, p.CacheBytes
 		if p.BytesTotal > 0 {
-			a.progress.Fraction = float64(p.BytesDone) / float64(p.BytesTotal)
+			pr.Fraction = float64(p.BytesDone) / float64(p.BytesTotal)
+		}
+		pr.Rate, pr.ETA = 0, 0
+		if net := p.BytesDone - p.CacheBytes; net > 0 && el > 0 {
+			pr.Rate = float64(net) / el.Seconds()
+			pr.ETA = time.Duration(float64(p.BytesTotal-p.BytesDone) / pr.Rate * float64(time.Second))
 		}
 		a.mu.Unlock()
 		a.changed()
 	}
-	m, _, err := pipeline.Load(ctx, src, a.back, &loader.Options{Precision: a.cfg.Precision, Progress: progress})
+	m, _, err := pipeline.Load(ctx, src, a.back, &loader.Options{Precision: a.cfg.Precision, Progress: progress, Cache: cache, PieceSize: a.cfg.PieceSize})
 	if err != nil {
 		return nil, "", err
+	}
+	if dir != "" {
+		if err := markComplete(dir); err != nil {
+			m.Close()
+			return nil, "", err
+		}
 	}
 	return m, name, nil
 }

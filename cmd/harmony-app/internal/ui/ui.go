@@ -56,6 +56,8 @@ type Drawn struct {
 	Progress string   // the progress line
 	Adapter  string   // the adapter line
 	Advanced []string // the options the advanced panel listed
+	Cached   []string // the cached-models panel's lines (name — size)
+	Deletes  int      // delete buttons in that panel
 }
 
 // UI is the window's contents.
@@ -72,6 +74,10 @@ type UI struct {
 	fields    map[string]*field
 	order     []string // advanced options in OptionList order
 	modelPath widget.Editor
+	hubRepo   widget.Editor
+	hubGet    widget.Clickable
+	hubCancel widget.Clickable
+	rows      map[string]*cachedRow // cached models' buttons by folder
 	photoPath widget.Editor
 	saveDir   widget.Editor
 	demoModel, loadModel, openPhoto, demoPhoto,
@@ -101,6 +107,10 @@ func New(a *state.App, modelLoc, photoFile string) *UI {
 	u.list.Axis = layout.Vertical
 	u.modelPath.SingleLine, u.modelPath.Submit = true, true
 	u.modelPath.SetText(modelLoc)
+	u.hubRepo.SingleLine, u.hubRepo.Submit = true, true
+	if repo, ok := strings.CutPrefix(modelLoc, state.HubPrefix); ok {
+		u.hubRepo.SetText(repo)
+	}
 	u.photoPath.SingleLine, u.photoPath.Submit = true, true
 	u.photoPath.SetText(photoFile)
 	u.saveDir.SingleLine = true
@@ -176,6 +186,7 @@ func (u *UI) update(gtx layout.Context, s state.Snapshot) {
 	if u.demoModel.Clicked(gtx) {
 		u.LoadModel(state.DemoModel)
 	}
+	u.updateCache(gtx, s)
 	submitted := func(ed *widget.Editor) bool {
 		hit := false
 		for {
@@ -289,6 +300,7 @@ func (u *UI) Layout(gtx layout.Context) layout.Dimensions {
 		u.header(s),
 		u.bannerRow(s),
 		u.modelRow(s),
+		u.hubRow(s),
 		u.photoRow(s),
 		u.textFields(s),
 		u.knobRow(s),
@@ -296,6 +308,9 @@ func (u *UI) Layout(gtx layout.Context) layout.Dimensions {
 		u.previewRow(s),
 		u.resultsRow(s),
 		u.advancedPanel(s),
+		// Last, so that its height (one line a cached model) never moves
+		// the form.
+		u.cachePanel(s),
 	}
 	return material.List(u.th, &u.list).Layout(gtx, len(rows), func(gtx layout.Context, i int) layout.Dimensions {
 		return layout.UniformInset(unit.Dp(8)).Layout(gtx, rows[i])
@@ -412,6 +427,8 @@ func (u *UI) modelRow(s state.Snapshot) layout.Widget {
 		idle := s.Phase != state.Loading && s.Phase != state.Generating
 		status := "model: " + s.Model
 		switch {
+		case s.Phase == state.Loading && s.Progress.BytesTotal > 0:
+			status = downloadLine(s.Progress)
 		case s.Phase == state.Loading:
 			status = fmt.Sprintf("loading model… %.0f%%", 100*s.Progress.Fraction)
 		case s.Model == "":
@@ -565,6 +582,9 @@ func progressLine(s state.Snapshot) string {
 	case state.Done:
 		return fmt.Sprintf("done in %v", s.Result.Elapsed.Round(time.Millisecond))
 	case state.Cancelled:
+		if p.Stage == "loading" {
+			return "load cancelled: what was downloaded stays in the cache, and loading again resumes it"
+		}
 		return fmt.Sprintf("cancelled at UNet call %d/%d", p.Call, p.Calls)
 	case state.Ready:
 		return "ready: press Generate or Enter"
@@ -579,7 +599,7 @@ func (u *UI) actionRow(s state.Snapshot) layout.Widget {
 		u.Drawn.Progress = line
 		return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
 			layout.Rigid(u.button(&u.generate, "Generate", !busy && s.Model != "")), gap(8),
-			layout.Rigid(u.button(&u.cancel, "Cancel", s.Phase == state.Generating)), gap(12),
+			layout.Rigid(u.button(&u.cancel, "Cancel", busy)), gap(12),
 			layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
 				frac := float32(s.Progress.Fraction)
 				if s.Phase == state.Done {

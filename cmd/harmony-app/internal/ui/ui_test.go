@@ -150,3 +150,44 @@ func TestRenderStates(t *testing.T) {
 		require.Greater(t, count(img, px), 20, "the Harmony picture's colour %v", px)
 	}
 }
+
+// TestCachedPanel: the cached-models panel lists each model in the cache
+// with its size and a delete button, and deleting empties it.
+func TestCachedPanel(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "huggingface.co_owner_tiny-0123456789ab")
+	require.NoError(t, os.MkdirAll(model, 0o755))
+	rec := `{"name": "owner/tiny", "url": "https://huggingface.co/owner/tiny/resolve/main/", "complete": true}`
+	require.NoError(t, os.WriteFile(filepath.Join(model, state.RecordName), []byte(rec), 0o644))
+	piece := make([]byte, 3<<20-len(rec)) // 3.0 MB with the record
+	require.NoError(t, os.WriteFile(filepath.Join(model, "0f0f"), piece, 0o644))
+	// A folder that is not a cached model is neither listed nor deleted.
+	other := filepath.Join(dir, "not-a-model")
+	require.NoError(t, os.MkdirAll(other, 0o755))
+
+	a := state.New(state.Config{CacheDir: dir})
+	t.Cleanup(a.Close)
+	r := newRenderer(t)
+	u := New(a, "", "")
+	r.frame(u, "4-cached")
+	require.Equal(t, []string{"owner/tiny — 3.0 MB"}, u.Drawn.Cached)
+	require.Equal(t, 1, u.Drawn.Deletes)
+
+	// The delete button's action removes exactly that model.
+	u.DeleteCached(a.Snapshot().Cached[0].Dir)
+	r.frame(u, "5-deleted")
+	require.Empty(t, u.Drawn.Cached)
+	require.Zero(t, u.Drawn.Deletes)
+	require.Empty(t, u.Drawn.Banner)
+	_, err := os.Stat(model)
+	require.True(t, os.IsNotExist(err))
+	_, err = os.Stat(other)
+	require.NoError(t, err)
+}
+
+// TestDownloadLine: a download's progress in words.
+func TestDownloadLine(t *testing.T) {
+	p := state.Progress{BytesDone: 10 << 20, BytesTotal: 40 << 20, CacheBytes: 4 << 20, Rate: 2 << 20, ETA: 15 * time.Second}
+	require.Equal(t, "loading model… 10.0 MB of 40.0 MB (4.0 MB from the cache), 2.0 MB/s, about 15s left", downloadLine(p))
+	require.Equal(t, "owner/x — 1.5 MB (partial: Load resumes it)", cachedLine(state.CachedModel{Name: "owner/x", Bytes: 3 << 19}))
+}
