@@ -62,26 +62,17 @@ func HubURL(s string) (string, error) {
 	if s == "" {
 		return "", errors.New("harmony-app: give a repository id such as Salesforce/blipdiffusion")
 	}
+	// The loader's own reading of Hub locations, so the app, the CLI and
+	// the page agree on what names a repository.
+	if h, ok := loader.ParseHub(s); ok {
+		return h.ResolveBase(), nil
+	}
 	if !strings.Contains(s, "://") {
-		parts := strings.Split(strings.Trim(s, "/"), "/")
-		if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
-			return "", fmt.Errorf("harmony-app: %q is not a repository id (owner/name)", s)
-		}
-		return "https://huggingface.co/" + parts[0] + "/" + parts[1] + "/resolve/main/", nil
+		return "", fmt.Errorf("harmony-app: %q is not a repository id (owner/name)", s)
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return "", fmt.Errorf("harmony-app: %q is not an http(s) URL", s)
-	}
-	if strings.HasSuffix(u.Host, "huggingface.co") && !strings.Contains(u.Path, "/resolve/") {
-		parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-		if len(parts) >= 2 {
-			rev := "main"
-			if len(parts) >= 4 && parts[2] == "tree" {
-				rev = parts[3]
-			}
-			return u.Scheme + "://" + u.Host + "/" + parts[0] + "/" + parts[1] + "/resolve/" + rev + "/", nil
-		}
 	}
 	if !strings.HasSuffix(s, "/") {
 		s += "/"
