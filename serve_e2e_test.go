@@ -26,6 +26,7 @@ import (
 	"harmony/engine/gpu/gputest"
 	"harmony/engine/kernels"
 	"harmony/engine/pipeline"
+	"harmony/engine/pngmeta"
 	"harmony/loader"
 	"harmony/loader/golden"
 	"harmony/loader/hubtest"
@@ -167,12 +168,16 @@ func TestPageEndToEnd(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			file, ok := rep.Outputs[kind]
 			require.True(t, ok, "the page showed no %s picture", kind)
-			f, err := os.Open(file)
+			data, err := os.ReadFile(file)
 			require.NoError(t, err)
-			defer f.Close()
-			img, err := png.Decode(f)
+			img, err := png.Decode(bytes.NewReader(data))
 			require.NoError(t, err)
 			compareImage(t, kind, img, want)
+			// The page saves what the CLI and the app save: the
+			// generation's parameters in the PNG's text chunk.
+			params, ok := pngmeta.Text(data, pngmeta.Key)
+			require.True(t, ok, "the page's %s picture has no %q text chunk", kind, pngmeta.Key)
+			require.Contains(t, params, "Steps: ")
 			wp, err := want.PNG()
 			require.NoError(t, err)
 			require.NoError(t, os.WriteFile(filepath.Join(out, "native-"+kind+".png"), wp, 0o644))

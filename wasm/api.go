@@ -19,6 +19,7 @@ import (
 	"harmony/engine/jsx"
 	"harmony/engine/kernels"
 	"harmony/engine/pipeline"
+	"harmony/engine/pngmeta"
 	"harmony/engine/tensor"
 	"harmony/loader"
 )
@@ -31,6 +32,7 @@ type api struct {
 	dev    *gpu.Device
 	be     *kernels.Backend
 	model  *pipeline.Model
+	name   string             // the model's source, for the pictures' parameters ("" for the demo)
 	cancel context.CancelFunc // of the call in flight
 }
 
@@ -257,6 +259,10 @@ func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 		}
 		a.mu.Lock()
 		a.model = m
+		a.name = name
+		if jsStr(req, "source") == "demo" {
+			a.name = ""
+		}
 		a.mu.Unlock()
 		return obj(map[string]any{"name": name, "bytes": float64(bytes), "precision": string(p), "warnings": js.ValueOf([]any{})}), nil
 	})
@@ -312,11 +318,13 @@ func parseOptions(o js.Value) (pipeline.Options, error) {
 	return opts, opts.Validate()
 }
 
-func pngJS(im *pipeline.Image) (js.Value, error) {
+// pngJS encodes a result with the generation's parameters in its text
+// chunk, as the CLI and the desktop app save it.
+func pngJS(im *pipeline.Image, o *pipeline.Options, model string) (js.Value, error) {
 	if im == nil {
 		return js.Null(), nil
 	}
-	b, err := im.PNG()
+	b, err := pngmeta.PNG(im, o, model)
 	if err != nil {
 		return js.Null(), err
 	}
@@ -329,7 +337,7 @@ func (a *api) jsGenerate(_ js.Value, args []js.Value) any {
 			return nil, codedf(CodeBadArgument, "harmony: generate(photoBytes, name, options, onProgress)")
 		}
 		a.mu.Lock()
-		m := a.model
+		m, name := a.model, a.name
 		a.mu.Unlock()
 		if m == nil {
 			return nil, codedf(CodeNoModel, "harmony: load a model first")
@@ -363,7 +371,7 @@ func (a *api) jsGenerate(_ js.Value, args []js.Value) any {
 		}
 		out := map[string]any{}
 		for kind, im := range map[string]*pipeline.Image{"harmony": res.Main.Image, "mask": res.MaskHeat} {
-			if out[kind], err = pngJS(im); err != nil {
+			if out[kind], err = pngJS(im, &opts, name); err != nil {
 				return nil, err
 			}
 		}
@@ -371,12 +379,12 @@ func (a *api) jsGenerate(_ js.Value, args []js.Value) any {
 			out["baseline"], out["harmony"] = out["harmony"], js.Null()
 		}
 		if res.Baseline != nil {
-			if out["baseline"], err = pngJS(res.Baseline.Image); err != nil {
+			if out["baseline"], err = pngJS(res.Baseline.Image, &opts, name); err != nil {
 				return nil, err
 			}
 		}
 		if res.Visual != nil {
-			if out["visual"], err = pngJS(res.Visual.Image); err != nil {
+			if out["visual"], err = pngJS(res.Visual.Image, &opts, name); err != nil {
 				return nil, err
 			}
 		}
