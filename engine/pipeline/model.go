@@ -81,6 +81,10 @@ type ModelError struct {
 }
 
 func (e *ModelError) Error() string {
+	// A config error already names its package and file.
+	if ce := (*cfgcheck.ConfigError)(nil); errors.As(e.Err, &ce) {
+		return fmt.Sprintf("pipeline: model %s: %v", e.Model, e.Err)
+	}
 	return fmt.Sprintf("pipeline: model %s: %s: %v", e.Model, e.Part, e.Err)
 }
 
