@@ -136,7 +136,9 @@ func modelSource(req js.Value) (loader.Source, string, error) {
 			return nil, "", codedf(CodeBadArgument, "harmony: give the pack's URL (its folder or manifest.json)")
 		}
 		u = strings.TrimSuffix(u, "manifest.json")
-		return loader.NewFetchSource(u), u, nil
+		fs := loader.NewFetchSource(u)
+		fs.Timeouts = fetchTimeouts(req)
+		return fs, u, nil
 	case "hf":
 		u := strings.TrimSpace(jsStr(req, "url"))
 		if h, ok := loader.ParseHub(u); ok {
@@ -148,7 +150,9 @@ func modelSource(req js.Value) (loader.Source, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		return loader.NewFetchSource(base), base, nil
+		fs := loader.NewFetchSource(base)
+		fs.Timeouts = fetchTimeouts(req)
+		return fs, base, nil
 	case "folder":
 		files := req.Get("files")
 		if files.Type() != js.TypeObject || files.Length() == 0 {
@@ -159,6 +163,18 @@ func modelSource(req js.Value) (loader.Source, string, error) {
 	default:
 		return nil, "", codedf(CodeBadArgument, "harmony: unknown model source %q", src)
 	}
+}
+
+// fetchTimeouts reads the request's timeoutMs: how long a fetch may wait
+// for a response or for the next bytes of a body (absent or 0: the
+// loader's defaults).
+func fetchTimeouts(req js.Value) loader.Timeouts {
+	v := req.Get("timeoutMs")
+	if v.Type() != js.TypeNumber || v.Float() <= 0 {
+		return loader.Timeouts{}
+	}
+	d := time.Duration(v.Float() * float64(time.Millisecond))
+	return loader.Timeouts{Response: d, Idle: d}
 }
 
 // hubURL turns a Hugging Face repository id ("Salesforce/blipdiffusion") or
@@ -197,7 +213,7 @@ func hubURL(s string) (string, error) {
 func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 	return promise(func() (any, error) {
 		if len(args) < 1 || args[0].Type() != js.TypeObject {
-			return nil, codedf(CodeBadArgument, "harmony: loadModel({source, url, files, precision}, onProgress)")
+			return nil, codedf(CodeBadArgument, "harmony: loadModel({source, url, files, precision, timeoutMs}, onProgress)")
 		}
 		req := args[0]
 		var onProgress js.Value

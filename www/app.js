@@ -111,6 +111,10 @@ async function loadModel() {
   const req = { source: src, precision: $('precision').value };
   if (src === 'demo') req.url = new URL('models/tiny/manifest.json', location.href).href;
   if (src === 'pack' || src === 'hf') req.url = $('model-url').value.trim();
+  // ?fetch-timeout-ms= shortens how long a download may wait on a silent
+  // server (the engine's default otherwise).
+  const timeoutMs = +new URLSearchParams(location.search).get('fetch-timeout-ms');
+  if (timeoutMs > 0) req.timeoutMs = timeoutMs;
   if (src === 'folder') {
     if (!folderFiles || folderFiles.length === 0) throw Object.assign(new Error('pick or drop a model folder first'), { code: 'bad-model' });
     req.files = folderFiles;
@@ -146,7 +150,8 @@ async function setPhoto(file) {
       $('photo-caption').textContent = `${file.name} — ${info.width}×${info.height}`;
     } catch (e) {
       photo = null;
-      showError(e);
+      $('photo-figure').hidden = true;
+      showError(Object.assign(new Error(`${e.message || e} Choose another photo.`), { code: e.code }));
     }
   }
 }

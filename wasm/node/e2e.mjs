@@ -11,6 +11,10 @@
 //   node wasm/node/e2e.mjs --mode folder --folder DIR --url … --out DIR   (a picked local folder)
 //   node wasm/node/e2e.mjs --mode hub --hub URL --allow ORIGIN,ORIGIN --url … --out DIR
 //     (a Hugging Face repository URL typed into the page, read from a stand-in Hub)
+//   node wasm/node/e2e.mjs --mode faults --bad FILE,FILE --photo in.png --url … --out DIR
+//     (photos the page must refuse or take, then a small generation that must work)
+//   node wasm/node/e2e.mjs --mode faults --hang URL --query fetch-timeout-ms=N --url … --out DIR
+//     (a pack URL that never answers, then the demo model)
 //
 // Requests to any origin but the page's are aborted and listed in the
 // report; the report also says whether any request carried the photo. In
@@ -89,7 +93,9 @@ try {
   }, null, { timeout: 300000 });
   // In hub mode the page opens allowing the Hub's origin (what it reloads
   // itself with when a remote model is chosen).
-  const pageURL = args.mode === 'hub' ? args.url + '?model-origin=' + encodeURIComponent(new URL(args.hub).origin) : args.url;
+  let pageURL = args.mode === 'hub' ? args.url + '?model-origin=' + encodeURIComponent(new URL(args.hub).origin) : args.url;
+  if (args.query) pageURL += (pageURL.includes('?') ? '&' : '?') + args.query;
+  const fill = async (id, v) => { if (v !== undefined) await page.fill(id, String(v)); };
   await page.goto(pageURL, { waitUntil: 'load' });
   await ready();
   report.adapter = await page.textContent('#adapter');
@@ -129,6 +135,56 @@ try {
     if (report.error) code = 1;
     throw 'done';
   }
+  if (args.mode === 'faults') {
+    // Hostile photos (--bad FILE,FILE…: each must be refused with a visible
+    // error, or accepted when it is within the limits), then a valid one
+    // (--photo) and a small generation: the page must still work.
+    const errorText = () => page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : e.textContent; });
+    report.faults = { photos: [] };
+    const loadFinished = () => page.waitForFunction(() => {
+      const s = document.getElementById('model-status').textContent, e = document.getElementById('error');
+      return s.startsWith('Loaded') || !e.hidden;
+    }, null, { timeout: 300000 });
+    if (args.hang) {
+      // A pack URL whose server never answers: the load must end in a
+      // timeout error, and the demo must load afterwards.
+      await modelIdle();
+      await page.selectOption('#model-source', 'pack');
+      await page.fill('#model-url', new URL(args.hang, args.url).href);
+      await page.selectOption('#precision', 'f16');
+      const t = Date.now();
+      await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
+      await page.click('#load-model');
+      await loadFinished();
+      report.faults.hang = { error: await errorText(), seconds: (Date.now() - t) / 1000 };
+      await page.selectOption('#model-source', 'demo');
+      await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
+      await page.click('#load-model');
+      await loadFinished();
+      report.faults.hang.after = await page.textContent('#model-status');
+      report.faults.hang.afterError = await errorText();
+    }
+    if (!args.photo) throw 'done';
+    for (const file of (args.bad ? args.bad.split(',') : [])) {
+      await page.evaluate(() => { const e = document.getElementById('error'); e.hidden = true; e.textContent = ''; document.getElementById('photo-caption').textContent = ''; });
+      const t = Date.now();
+      await page.setInputFiles('#photo', file);
+      await page.waitForFunction(() => !document.getElementById('error').hidden || document.getElementById('photo-caption').textContent.includes('×'), null, { timeout: 120000 });
+      report.faults.photos.push({ file: path.basename(file), error: await errorText(), caption: await page.textContent('#photo-caption'), seconds: (Date.now() - t) / 1000 });
+    }
+    await modelIdle();
+    await fill('#steps', 1);
+    await fill('#width', 48);
+    await fill('#height', 32);
+    await page.setChecked('#compare', false);
+    await page.setInputFiles('#photo', args.photo);
+    await page.waitForFunction(() => document.getElementById('photo-caption').textContent.includes('×'), null, { timeout: 60000 });
+    const t = Date.now();
+    await page.click('#generate');
+    await page.waitForFunction(() => !document.getElementById('error').hidden || document.querySelector('#results img[data-kind="harmony"]'), null, { timeout: 600000, polling: 500 });
+    report.faults.generate = { error: await errorText(), kinds: await page.evaluate(() => [...document.querySelectorAll('#results img[data-kind]')].map((i) => i.dataset.kind)), seconds: (Date.now() - t) / 1000 };
+    throw 'done';
+  }
   if (args.mode === 'cache') {
     // A hosted pack (here the demo pack by URL) is kept in Cache Storage:
     // the second load reads it from there; after "clear", from the network.
@@ -163,7 +219,6 @@ try {
   }
   await page.selectOption('#model-source', args.source || 'demo');
   if (args.precision) await page.selectOption('#precision', args.precision);
-  const fill = async (id, v) => { if (v !== undefined) await page.fill(id, String(v)); };
   await fill('#class', args.class ?? 'dog');
   await fill('#prompt', args.prompt ?? 'swimming underwater');
   if (args.negative !== undefined) await fill('#negative', args.negative);
@@ -217,5 +272,5 @@ try {
   fs.rmSync(scratch, { recursive: true, force: true });
 }
 if (report.offOrigin.length || report.photoSent) code = 1;
-console.log(JSON.stringify({ error: report.error, offOrigin: report.offOrigin, photoSent: report.photoSent, generateSeconds: report.generateSeconds, outputs: Object.keys(report.outputs), cache: report.cache, folder: report.folder, hub: report.hub }));
+console.log(JSON.stringify({ error: report.error, offOrigin: report.offOrigin, photoSent: report.photoSent, generateSeconds: report.generateSeconds, outputs: Object.keys(report.outputs), cache: report.cache, folder: report.folder, hub: report.hub, faults: report.faults }));
 process.exit(code);

@@ -1,0 +1,160 @@
+//go:build !js
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"harmony/engine/imageproc"
+)
+
+// faultsReport is the part of the driver's report the fault tests read.
+type faultsReport struct {
+	Console []string
+	Error   any
+	Faults  struct {
+		Photos []struct {
+			File, Caption string
+			Error         *string
+			Seconds       float64
+		}
+		Hang *struct {
+			Error, AfterError *string
+			After             string
+			Seconds           float64
+		}
+		Generate struct {
+			Error   *string
+			Kinds   []string
+			Seconds float64
+		}
+	}
+}
+
+// runFaults runs the driver in faults mode with extra arguments and
+// returns its report; the page must not have crashed (no uncaught
+// exception, no Go panic or exit in the console).
+func runFaults(t *testing.T, name string, wrap func(http.Handler) http.Handler, extra ...string) faultsReport {
+	t.Helper()
+	url, _ := browserSetupWith(t, wrap)
+	out, _ := filepath.Abs(filepath.Join("testout", "e2e-faults-"+name))
+	require.NoError(t, os.RemoveAll(out))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	args := append([]string{"wasm/node/e2e.mjs", "--mode", "faults", "--url", url, "--out", out, "--chromium", chromiumPath}, extra...)
+	cmd := exec.CommandContext(ctx, "node", args...)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	stdout, err := cmd.Output()
+	t.Logf("browser run (%v): %s", time.Since(start).Round(time.Second), strings.TrimSpace(string(stdout)))
+	var rep faultsReport
+	data, rerr := os.ReadFile(filepath.Join(out, "report.json"))
+	require.NoError(t, rerr, "the driver wrote no report")
+	require.NoError(t, json.Unmarshal(data, &rep))
+	require.NoError(t, err, "browser run failed: %v", rep.Error)
+	for _, c := range rep.Console {
+		require.NotContains(t, c, "pageerror:", "an uncaught exception on the page")
+		require.NotContains(t, c, "panic:", "the engine panicked")
+		require.NotContains(t, c, "Go program has already exited", "the engine exited")
+	}
+	return rep
+}
+
+// writeGrayPNG writes a w×h grey PNG (fast to encode: one flat colour).
+func writeGrayPNG(t *testing.T, file string, w, h int) {
+	t.Helper()
+	f, err := os.Create(file)
+	require.NoError(t, err)
+	defer f.Close()
+	bw := bufio.NewWriter(f)
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	require.NoError(t, enc.Encode(bw, image.NewGray(image.Rect(0, 0, w, h))))
+	require.NoError(t, bw.Flush())
+}
+
+// TestPageFaults drives the page with hostile input and faults: each must
+// end in a visible error that names what was wrong and leave the page
+// usable.
+func TestPageFaults(t *testing.T) {
+	// Photos that are not images or are over the decoder's pixel budget
+	// are refused by name; one at the budget is taken; afterwards a valid
+	// photo still generates.
+	t.Run("photos", func(t *testing.T) {
+		dir := t.TempDir()
+		notImage := filepath.Join(dir, "notes.txt")
+		require.NoError(t, os.WriteFile(notImage, []byte("these are my notes, not a picture\n"), 0o644))
+		const w = 8000
+		h := int(imageproc.DefaultMaxPixels / w)
+		over := filepath.Join(dir, "over-budget.png")
+		writeGrayPNG(t, over, w, h+1)
+		at := filepath.Join(dir, "at-budget.png")
+		writeGrayPNG(t, at, w, h)
+		start := time.Now()
+		rep := runFaults(t, "photos", nil, "--bad", notImage+","+over+","+at, "--photo", filepath.Join("www", "demo", "subject.png"))
+		require.Len(t, rep.Faults.Photos, 3)
+		p := rep.Faults.Photos
+		require.NotNil(t, p[0].Error, "a text file was taken as the photo")
+		require.Contains(t, *p[0].Error, "notes.txt")
+		require.Contains(t, *p[0].Error, "not a supported image (PNG, JPEG")
+		require.Less(t, p[0].Seconds, 10.0)
+		require.NotNil(t, p[1].Error, "a photo over the pixel budget was taken")
+		require.Contains(t, *p[1].Error, "over-budget.png")
+		require.Contains(t, *p[1].Error, "over the 40-megapixel limit")
+		require.Less(t, p[1].Seconds, 10.0)
+		require.Nil(t, p[2].Error, "a photo at the pixel budget was refused")
+		require.Contains(t, p[2].Caption, "8000×5000")
+		require.Nil(t, rep.Faults.Generate.Error, "generation after the refused photos failed")
+		require.Contains(t, rep.Faults.Generate.Kinds, "harmony")
+		require.Less(t, rep.Faults.Generate.Seconds, 300.0)
+		for _, e := range []*string{p[0].Error, p[1].Error} {
+			require.Contains(t, *e, "Choose another photo.")
+		}
+		t.Logf("refused in %.1f s and %.1f s, at the budget taken in %.1f s; generation %.0f s; total %v",
+			p[0].Seconds, p[1].Seconds, p[2].Seconds, rep.Faults.Generate.Seconds, time.Since(start).Round(time.Second))
+	})
+
+	// A pack URL whose server takes the request and never answers: with
+	// a 2 s fetch timeout the page names the URL and says what to check
+	// within seconds, and the demo model loads afterwards.
+	t.Run("hanging-url", func(t *testing.T) {
+		var base string // the page's origin, known once it serves
+		hang := func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if base == "" {
+					base = "http://" + r.Host
+				}
+				if strings.HasPrefix(r.URL.Path, "/hang/") {
+					<-r.Context().Done() // accepted, never answered
+					return
+				}
+				h.ServeHTTP(w, r)
+			})
+		}
+		const timeout = 2 * time.Second
+		rep := runFaults(t, "hanging-url", hang, "--hang", "/hang/models/tiny/", "--query", fmt.Sprintf("fetch-timeout-ms=%d", timeout.Milliseconds()))
+		h := rep.Faults.Hang
+		require.NotNil(t, h, "the driver did not run the hanging load")
+		require.NotNil(t, h.Error, "a load from a silent server did not fail")
+		require.Contains(t, *h.Error, base+"/hang/models/tiny/manifest.json")
+		require.Contains(t, *h.Error, "no response within 2s")
+		require.Contains(t, *h.Error, "is it up, and the URL right?")
+		require.Less(t, h.Seconds, 15.0, "the timeout took too long")
+		require.Nil(t, h.AfterError, "the demo did not load after the timeout")
+		require.Contains(t, h.After, "Loaded")
+		t.Logf("timed out in %.1f s: %s; then %s", h.Seconds, *h.Error, h.After)
+	})
+}
