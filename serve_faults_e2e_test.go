@@ -4,7 +4,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -32,17 +35,21 @@ type faultsReport struct {
 			Error         *string
 			Seconds       float64
 		}
-		Hang *struct {
-			Error, AfterError *string
-			After             string
-			Seconds           float64
-		}
-		Generate struct {
+		Hang, Corrupt *packFault
+		Generate      struct {
 			Error   *string
 			Kinds   []string
 			Seconds float64
 		}
 	}
+}
+
+// packFault is a pack load that must fail, then the demo's load.
+type packFault struct {
+	Error, AfterError *string
+	After             string
+	Seconds           float64
+	CacheKeys         []string // Cache Storage URLs after the failure
 }
 
 // runFaults runs the driver in faults mode with extra arguments and
@@ -156,5 +163,50 @@ func TestPageFaults(t *testing.T) {
 		require.Nil(t, h.AfterError, "the demo did not load after the timeout")
 		require.Contains(t, h.After, "Loaded")
 		t.Logf("timed out in %.1f s: %s; then %s", h.Seconds, *h.Error, h.After)
+	})
+
+	// The demo pack with one byte of its shard flipped: the load fails
+	// naming the shard, the shard is not kept in Cache Storage, and the
+	// demo loads afterwards.
+	t.Run("corrupt-shard", func(t *testing.T) {
+		var m struct {
+			Shards []struct{ File, SHA256 string }
+		}
+		data, err := os.ReadFile(filepath.Join("www", "models", "tiny", "manifest.json"))
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(data, &m))
+		require.NotEmpty(t, m.Shards)
+		shard := m.Shards[0]
+		bad, err := os.ReadFile(filepath.Join("www", "models", "tiny", shard.File))
+		require.NoError(t, err)
+		bad[len(bad)/2] ^= 0x40
+		corrupt := func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				p, ok := strings.CutPrefix(r.URL.Path, "/bad")
+				if !ok {
+					h.ServeHTTP(w, r)
+					return
+				}
+				if p == "/models/tiny/"+shard.File {
+					http.ServeContent(w, r, shard.File, time.Time{}, bytes.NewReader(bad))
+					return
+				}
+				r.URL.Path = p
+				h.ServeHTTP(w, r)
+			})
+		}
+		rep := runFaults(t, "corrupt-shard", corrupt, "--corrupt", "/bad/models/tiny/")
+		c := rep.Faults.Corrupt
+		require.NotNil(t, c, "the driver did not run the corrupt load")
+		require.NotNil(t, c.Error, "a pack with a corrupt shard loaded")
+		require.Contains(t, *c.Error, "/bad/models/tiny/"+shard.File)
+		require.Contains(t, *c.Error, "the manifest or the Hub's file list says "+shard.SHA256)
+		require.Contains(t, *c.Error, "load it again")
+		require.Less(t, c.Seconds, 60.0)
+		key := sha256.Sum256([]byte("pack/sha256/" + shard.SHA256))
+		require.NotContains(t, c.CacheKeys, "https://harmony-cache.invalid/"+hex.EncodeToString(key[:]), "the corrupt shard was kept in the cache")
+		require.Nil(t, c.AfterError, "the demo did not load after the corrupt pack")
+		require.Contains(t, c.After, "Loaded")
+		t.Logf("refused in %.1f s: %s; %d cache entries; then %s", c.Seconds, *c.Error, len(c.CacheKeys), c.After)
 	})
 }

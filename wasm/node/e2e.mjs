@@ -15,6 +15,8 @@
 //     (photos the page must refuse or take, then a small generation that must work)
 //   node wasm/node/e2e.mjs --mode faults --hang URL --query fetch-timeout-ms=N --url … --out DIR
 //     (a pack URL that never answers, then the demo model)
+//   node wasm/node/e2e.mjs --mode faults --corrupt URL --url … --out DIR
+//     (a pack whose shard fails its hash, then the demo model)
 //
 // Requests to any origin but the page's are aborted and listed in the
 // report; the report also says whether any request carried the photo. In
@@ -145,24 +147,31 @@ try {
       const s = document.getElementById('model-status').textContent, e = document.getElementById('error');
       return s.startsWith('Loaded') || !e.hidden;
     }, null, { timeout: 300000 });
-    if (args.hang) {
-      // A pack URL whose server never answers: the load must end in a
-      // timeout error, and the demo must load afterwards.
+    // Pack URLs that must fail (--hang: a server that never answers;
+    // --corrupt: a shard that fails its hash): each load must end in an
+    // error, and the demo must load afterwards. The Cache Storage keys
+    // after the failure are reported.
+    for (const [kind, url] of [['hang', args.hang], ['corrupt', args.corrupt]]) {
+      if (!url) continue;
       await modelIdle();
       await page.selectOption('#model-source', 'pack');
-      await page.fill('#model-url', new URL(args.hang, args.url).href);
+      await page.fill('#model-url', new URL(url, args.url).href);
       await page.selectOption('#precision', 'f16');
       const t = Date.now();
       await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
       await page.click('#load-model');
       await loadFinished();
-      report.faults.hang = { error: await errorText(), seconds: (Date.now() - t) / 1000 };
+      const r = report.faults[kind] = { error: await errorText(), seconds: (Date.now() - t) / 1000 };
+      r.cacheKeys = await page.evaluate(async () => {
+        const c = await caches.open('harmony-models');
+        return (await c.keys()).map((q) => q.url);
+      });
       await page.selectOption('#model-source', 'demo');
       await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
       await page.click('#load-model');
       await loadFinished();
-      report.faults.hang.after = await page.textContent('#model-status');
-      report.faults.hang.afterError = await errorText();
+      r.after = await page.textContent('#model-status');
+      r.afterError = await errorText();
     }
     if (!args.photo) throw 'done';
     for (const file of (args.bad ? args.bad.split(',') : [])) {
