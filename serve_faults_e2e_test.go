@@ -36,7 +36,15 @@ type faultsReport struct {
 			Seconds       float64
 		}
 		Hang, Corrupt *packFault
-		Generate      struct {
+		Cancel        *struct {
+			Reference, After struct {
+				Error   *string
+				PNG     string
+				Seconds float64
+			}
+			Download, Step *cancelled
+		}
+		Generate struct {
 			Error   *string
 			Kinds   []string
 			Seconds float64
@@ -50,6 +58,14 @@ type packFault struct {
 	After             string
 	Seconds           float64
 	CacheKeys         []string // Cache Storage URLs after the failure
+}
+
+// cancelled is a run cancelled by the Cancel button.
+type cancelled struct {
+	At, Progress, Model     string // the page's texts when cancelled, and after
+	Error                   *string
+	StartedSeconds, Seconds float64 // from Generate to Cancel, from Cancel to ready
+	CancelDisabled          bool
 }
 
 // runFaults runs the driver in faults mode with extra arguments and
@@ -209,4 +225,78 @@ func TestPageFaults(t *testing.T) {
 		require.Contains(t, c.After, "Loaded")
 		t.Logf("refused in %.1f s: %s; %d cache entries; then %s", c.Seconds, *c.Error, len(c.CacheKeys), c.After)
 	})
+
+	// Cancel while a slow pack downloads and while a generation steps:
+	// the page is ready again within seconds, says "Cancelled.", and the
+	// next generation equals one made before.
+	t.Run("cancel", func(t *testing.T) {
+		slow := func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				p, ok := strings.CutPrefix(r.URL.Path, "/slow")
+				if !ok {
+					h.ServeHTTP(w, r)
+					return
+				}
+				r.URL.Path = p
+				if strings.HasSuffix(p, ".bin") {
+					w = &slowWriter{ResponseWriter: w}
+				}
+				h.ServeHTTP(w, r)
+			})
+		}
+		rep := runFaults(t, "cancel", slow, "--cancel-pack", "/slow/models/tiny/", "--photo", filepath.Join("www", "demo", "subject.png"))
+		c := rep.Faults.Cancel
+		require.NotNil(t, c, "the driver did not run the cancellations")
+		require.Nil(t, c.Reference.Error, "the first generation failed")
+		for name, x := range map[string]*cancelled{"download": c.Download, "step": c.Step} {
+			require.NotNil(t, x, name)
+			t.Logf("%s: cancelled at %q after %.1f s, ready %.1f s later: %q, model %q", name, x.At, x.StartedSeconds, x.Seconds, x.Progress, x.Model)
+			require.Nil(t, x.Error, "%s: cancelling showed an error", name)
+			require.Equal(t, "Cancelled.", x.Progress, name)
+			require.True(t, x.CancelDisabled, "%s: Cancel still enabled", name)
+			require.Less(t, x.Seconds, 30.0, "%s: the page took long to be ready", name)
+		}
+		require.Contains(t, c.Download.At, "shard", "not cancelled during the download")
+		require.Equal(t, "Cancelled: no model loaded.", c.Download.Model)
+		require.Contains(t, c.Step.At, "denoise", "not cancelled during a denoising step")
+		require.Nil(t, c.After.Error, "the generation after the cancellations failed")
+		ref, err := os.ReadFile(c.Reference.PNG)
+		require.NoError(t, err)
+		want, err := png.Decode(bytes.NewReader(ref))
+		require.NoError(t, err)
+		got, err := os.ReadFile(c.After.PNG)
+		require.NoError(t, err)
+		img, err := png.Decode(bytes.NewReader(got))
+		require.NoError(t, err)
+		b := want.Bounds()
+		require.Equal(t, b, img.Bounds())
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				require.Equal(t, want.At(x, y), img.At(x, y), "the picture after the cancellations differs at (%d, %d)", x, y)
+			}
+		}
+		t.Logf("generations: %.0f s before, %.0f s after", c.Reference.Seconds, c.After.Seconds)
+	})
+}
+
+// slowWriter sends a response 32 KiB at a time, 25 ms apart (about
+// 1.3 MB/s): slow enough to cancel a download of the demo's shard.
+type slowWriter struct{ http.ResponseWriter }
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), 32<<10)
+		m, err := w.ResponseWriter.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if f, ok := w.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		p = p[k:]
+		time.Sleep(25 * time.Millisecond)
+	}
+	return n, nil
 }

@@ -123,12 +123,19 @@ async function loadModel() {
   $('model-progress').value = 0;
   modelKey = null;
   let cached = 0;
-  const info = await engine.loadModel(req, (ev) => {
-    cached = ev.cached || 0;
-    const frac = ev.total > 0 ? ev.done / ev.total : 0;
-    $('model-progress').value = frac;
-    $('model-status').textContent = `${mb(ev.done)} of ${mb(ev.total)}` + (ev.fromCache ? ' (from cache)' : '') + (ev.file ? ` — ${ev.file}` : '');
-  });
+  let info;
+  try {
+    info = await engine.loadModel(req, (ev) => {
+      cached = ev.cached || 0;
+      const frac = ev.total > 0 ? ev.done / ev.total : 0;
+      $('model-progress').value = frac;
+      $('model-status').textContent = `${mb(ev.done)} of ${mb(ev.total)}` + (ev.fromCache ? ' (from cache)' : '') + (ev.file ? ` — ${ev.file}` : '');
+    });
+  } catch (e) {
+    $('model-progress').value = 0;
+    $('model-status').textContent = e && e.code === 'cancelled' ? 'Cancelled: no model loaded.' : 'No model loaded.';
+    throw e;
+  }
   modelKey = key;
   $('model-progress').value = 1;
   const fromCache = cached > 0 ? `; ${mb(cached)} read from this browser's cache` : '';

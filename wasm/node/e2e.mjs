@@ -17,6 +17,8 @@
 //     (a pack URL that never answers, then the demo model)
 //   node wasm/node/e2e.mjs --mode faults --corrupt URL --url … --out DIR
 //     (a pack whose shard fails its hash, then the demo model)
+//   node wasm/node/e2e.mjs --mode faults --cancel-pack URL --photo in.png --url … --out DIR
+//     (cancel a slow pack download and a generation step, then generate again)
 //
 // Requests to any origin but the page's are aborted and listed in the
 // report; the report also says whether any request carried the photo. In
@@ -172,6 +174,60 @@ try {
       await loadFinished();
       r.after = await page.textContent('#model-status');
       r.afterError = await errorText();
+    }
+    if (args['cancel-pack']) {
+      // Cancel while a pack downloads (--cancel-pack: a slow server) and
+      // while a generation steps: each must end in "Cancelled." with the
+      // page ready, and a generation afterwards must equal one made before.
+      await modelIdle();
+      await fill('#steps', args.steps ?? 3);
+      await fill('#seed', 42);
+      await fill('#width', 48);
+      await fill('#height', 32);
+      await page.setChecked('#compare', false);
+      await page.setInputFiles('#photo', args.photo);
+      await page.waitForFunction(() => document.getElementById('photo-caption').textContent.includes('×'), null, { timeout: 60000 });
+      const idle = () => page.waitForFunction(() => !document.getElementById('generate').disabled, null, { timeout: 120000 });
+      const gen = async (name) => {
+        await page.evaluate(() => { document.getElementById('results').textContent = ''; });
+        const t = Date.now();
+        await page.click('#generate');
+        await page.waitForFunction(() => !document.getElementById('error').hidden || document.querySelector('#results img[data-kind="harmony"]'), null, { timeout: 600000, polling: 250 });
+        const r = { error: await errorText(), seconds: (Date.now() - t) / 1000 };
+        const b64 = await page.evaluate(async () => {
+          const img = document.querySelector('#results img[data-kind="harmony"]');
+          if (!img) return null;
+          const buf = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+          let s = '';
+          for (let i = 0; i < buf.length; i += 8192) s += String.fromCharCode(...buf.subarray(i, i + 8192));
+          return btoa(s);
+        });
+        if (b64) { r.png = path.join(args.out, `${name}.png`); fs.writeFileSync(r.png, Buffer.from(b64, 'base64')); }
+        return r;
+      };
+      const cancelWhen = async (cond) => {
+        const t = Date.now();
+        await page.click('#generate');
+        await page.waitForFunction(cond, null, { timeout: 300000, polling: 50 });
+        const what = await page.textContent('#progress-text') + ' | ' + await page.textContent('#model-status');
+        const tc = Date.now();
+        await page.click('#cancel');
+        await idle();
+        return { at: what, startedSeconds: (tc - t) / 1000, seconds: (Date.now() - tc) / 1000, error: await errorText(),
+          progress: await page.textContent('#progress-text'), model: await page.textContent('#model-status'),
+          cancelDisabled: await page.evaluate(() => document.getElementById('cancel').disabled) };
+      };
+      const c = report.faults.cancel = {};
+      await page.selectOption('#model-source', 'demo');
+      c.reference = await gen('reference');
+      await page.selectOption('#model-source', 'pack');
+      await page.fill('#model-url', new URL(args['cancel-pack'], args.url).href);
+      await page.selectOption('#precision', 'f16');
+      c.download = await cancelWhen(() => / of .*shard/.test(document.getElementById('model-status').textContent));
+      await page.selectOption('#model-source', 'demo');
+      c.step = await cancelWhen(() => /[1-9]\d*\/\d+/.test(document.getElementById('progress-text').textContent));
+      c.after = await gen('after');
+      throw 'done';
     }
     if (!args.photo) throw 'done';
     for (const file of (args.bad ? args.bad.split(',') : [])) {
