@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +37,12 @@ type faultsReport struct {
 			Seconds       float64
 		}
 		Hang, Corrupt *packFault
-		Cancel        *struct {
+		Resume        *struct {
+			At, After string
+			Error     *string
+			Seconds   float64
+		}
+		Cancel *struct {
 			Reference, After struct {
 				Error   *string
 				PNG     string
@@ -277,6 +283,73 @@ func TestPageFaults(t *testing.T) {
 		}
 		t.Logf("generations: %.0f s before, %.0f s after", c.Reference.Seconds, c.After.Seconds)
 	})
+	// A reload while the pack's shard downloads slowly: the load after it
+	// reads the files that had finished (the tokenizer's) from Cache
+	// Storage and fetches only the shard again.
+	t.Run("reload-resumes", func(t *testing.T) {
+		type served struct {
+			path  string
+			bytes int64
+		}
+		var mu sync.Mutex
+		var log []served
+		resume := func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				// Logged in the order asked, counted once answered.
+				mu.Lock()
+				i := len(log)
+				log = append(log, served{path: r.URL.Path})
+				mu.Unlock()
+				p, ok := strings.CutPrefix(r.URL.Path, "/resume")
+				cw := &countWriter{ResponseWriter: w}
+				if ok {
+					r.URL.Path = p
+					if strings.HasSuffix(p, ".bin") {
+						cw.ResponseWriter = &slowWriter{ResponseWriter: w}
+					}
+				}
+				h.ServeHTTP(cw, r)
+				mu.Lock()
+				log[i].bytes = cw.n
+				mu.Unlock()
+			})
+		}
+		rep := runFaults(t, "reload-resumes", resume, "--resume", "/resume/models/tiny/")
+		r := rep.Faults.Resume
+		require.NotNil(t, r, "the driver did not reload")
+		require.Nil(t, r.Error, "the load after the reload failed")
+		require.Contains(t, r.After, "Loaded")
+		mu.Lock()
+		defer mu.Unlock()
+		// The second load is what was served after the reload's page.
+		last := -1
+		for i, s := range log {
+			if s.path == "/" || s.path == "/index.html" {
+				last = i
+			}
+		}
+		require.Positive(t, last, "no reload seen")
+		var tokBefore, tokAfter, shardAfter int64
+		for i, s := range log {
+			switch {
+			case !strings.HasPrefix(s.path, "/resume/"):
+			case strings.Contains(s.path, "/tokenizer/") && i < last:
+				tokBefore += s.bytes
+			case strings.Contains(s.path, "/tokenizer/"):
+				tokAfter += s.bytes
+			case strings.HasSuffix(s.path, ".bin") && i > last:
+				shardAfter += s.bytes
+			}
+		}
+		st, err := os.Stat(filepath.Join("www", "models", "tiny", "shard-00000.bin"))
+		require.NoError(t, err)
+		t.Logf("cut at %q; tokenizer %d bytes before the reload, %d after; shard %d bytes after; %s in %.1f s", r.At, tokBefore, tokAfter, shardAfter, r.After, r.Seconds)
+		require.Positive(t, tokBefore)
+		require.Zero(t, tokAfter, "the finished files were fetched again after the reload")
+		// Once, besides a 1-byte size probe.
+		require.GreaterOrEqual(t, shardAfter, st.Size(), "the shard was not fetched whole after the reload")
+		require.Less(t, shardAfter, st.Size()+1024, "the shard was fetched more than once after the reload")
+	})
 }
 
 // slowWriter sends a response 32 KiB at a time, 25 ms apart (about
@@ -299,4 +372,22 @@ func (w *slowWriter) Write(p []byte) (int, error) {
 		time.Sleep(25 * time.Millisecond)
 	}
 	return n, nil
+}
+
+// countWriter counts the body bytes written.
+type countWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *countWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }

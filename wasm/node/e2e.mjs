@@ -19,6 +19,8 @@
 //     (a pack whose shard fails its hash, then the demo model)
 //   node wasm/node/e2e.mjs --mode faults --cancel-pack URL --photo in.png --url … --out DIR
 //     (cancel a slow pack download and a generation step, then generate again)
+//   node wasm/node/e2e.mjs --mode faults --resume URL --url … --out DIR
+//     (reload the page while a pack downloads, then load it again)
 //
 // Requests to any origin but the page's are aborted and listed in the
 // report; the report also says whether any request carried the photo. In
@@ -174,6 +176,30 @@ try {
       await loadFinished();
       r.after = await page.textContent('#model-status');
       r.afterError = await errorText();
+    }
+    if (args.resume) {
+      // A reload while a pack downloads (--resume: a slow shard): the load
+      // after it must take the finished pieces from Cache Storage.
+      await modelIdle();
+      const choose = async () => {
+        await page.selectOption('#model-source', 'pack');
+        await page.fill('#model-url', new URL(args.resume, args.url).href);
+        await page.selectOption('#precision', 'f16');
+      };
+      await choose();
+      await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
+      await page.click('#load-model');
+      await page.waitForFunction(() => / of .*shard/.test(document.getElementById('model-status').textContent), null, { timeout: 120000, polling: 50 });
+      const r = report.faults.resume = { at: await page.textContent('#model-status') };
+      await page.reload({ waitUntil: 'load' });
+      await ready();
+      await choose();
+      const t = Date.now();
+      await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
+      await page.click('#load-model');
+      await loadFinished();
+      Object.assign(r, { after: await page.textContent('#model-status'), error: await errorText(), seconds: (Date.now() - t) / 1000 });
+      throw 'done';
     }
     if (args['cancel-pack']) {
       // Cancel while a pack downloads (--cancel-pack: a slow server) and
