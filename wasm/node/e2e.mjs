@@ -97,6 +97,20 @@ try {
     const s = document.getElementById('model-status').textContent;
     return s !== 'Loading…' && !(/ of /.test(s) && !s.startsWith('Loaded'));
   }, null, { timeout: 300000 });
+  // A model load has ended: loaded, or an error shown.
+  const loadSettled = () => page.waitForFunction(() => {
+    const s = document.getElementById('model-status').textContent, e = document.getElementById('error');
+    return s.startsWith('Loaded') || !e.hidden;
+  }, null, { timeout: 300000 });
+  // Presses "Load model" and returns the status line once the load ended.
+  const clickLoad = async () => {
+    await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
+    await page.click('#load-model');
+    await loadSettled();
+    return page.textContent('#model-status');
+  };
+  // The page's error banner ({code, text}), or null when none shows.
+  const pageError = () => page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : { code: e.dataset.code, text: e.textContent }; });
   // In hub mode the page opens allowing the Hub's origin (what it reloads
   // itself with when a remote model is chosen).
   let pageURL = args.mode === 'hub' ? args.url + '?model-origin=' + encodeURIComponent(new URL(args.hub).origin) : args.url;
@@ -112,14 +126,8 @@ try {
     await page.selectOption('#model-source', 'folder');
     await page.selectOption('#precision', 'f32');
     await page.setInputFiles('#model-folder', args.folder);
-    await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
-    await page.click('#load-model');
-    await page.waitForFunction(() => {
-      const s = document.getElementById('model-status').textContent, e = document.getElementById('error');
-      return s.startsWith('Loaded') || !e.hidden;
-    }, null, { timeout: 300000 });
-    report.folder = await page.textContent('#model-status');
-    report.error = await page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : { code: e.dataset.code, text: e.textContent }; });
+    report.folder = await clickLoad();
+    report.error = await pageError();
     if (report.error) code = 1;
     throw 'done';
   }
@@ -130,14 +138,8 @@ try {
     await page.selectOption('#model-source', 'hf');
     await page.fill('#model-url', args.hub);
     await page.selectOption('#precision', 'f16');
-    await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
-    await page.click('#load-model');
-    await page.waitForFunction(() => {
-      const s = document.getElementById('model-status').textContent, e = document.getElementById('error');
-      return s.startsWith('Loaded') || !e.hidden;
-    }, null, { timeout: 300000 });
-    report.hub = await page.textContent('#model-status');
-    report.error = await page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : { code: e.dataset.code, text: e.textContent }; });
+    report.hub = await clickLoad();
+    report.error = await pageError();
     if (report.error) code = 1;
     throw 'done';
   }
@@ -147,10 +149,6 @@ try {
     // (--photo) and a small generation: the page must still work.
     const errorText = () => page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : e.textContent; });
     report.faults = { photos: [] };
-    const loadFinished = () => page.waitForFunction(() => {
-      const s = document.getElementById('model-status').textContent, e = document.getElementById('error');
-      return s.startsWith('Loaded') || !e.hidden;
-    }, null, { timeout: 300000 });
     // Pack URLs that must fail (--hang: a server that never answers;
     // --corrupt: a shard that fails its hash): each load must end in an
     // error, and the demo must load afterwards. The Cache Storage keys
@@ -164,7 +162,7 @@ try {
       const t = Date.now();
       await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
       await page.click('#load-model');
-      await loadFinished();
+      await loadSettled();
       const r = report.faults[kind] = { error: await errorText(), seconds: (Date.now() - t) / 1000 };
       r.cacheKeys = await page.evaluate(async () => {
         const c = await caches.open('harmony-models');
@@ -173,7 +171,7 @@ try {
       await page.selectOption('#model-source', 'demo');
       await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
       await page.click('#load-model');
-      await loadFinished();
+      await loadSettled();
       r.after = await page.textContent('#model-status');
       r.afterError = await errorText();
     }
@@ -197,7 +195,7 @@ try {
       const t = Date.now();
       await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
       await page.click('#load-model');
-      await loadFinished();
+      await loadSettled();
       Object.assign(r, { after: await page.textContent('#model-status'), error: await errorText(), seconds: (Date.now() - t) / 1000 });
       throw 'done';
     }
@@ -281,13 +279,7 @@ try {
     // the second load reads it from there; after "clear", from the network.
     const loaded = async () => {
       await modelIdle();
-      await page.evaluate(() => { document.getElementById('model-status').textContent = ''; });
-      await page.click('#load-model');
-      await page.waitForFunction(() => {
-        const s = document.getElementById('model-status').textContent, e = document.getElementById('error');
-        return s.startsWith('Loaded') || !e.hidden;
-      }, null, { timeout: 300000 });
-      return page.textContent('#model-status');
+      return clickLoad();
     };
     const choose = async () => {
       await page.selectOption('#model-source', 'pack');
@@ -304,7 +296,7 @@ try {
     await page.waitForFunction(() => document.getElementById('model-status').textContent.startsWith('Cleared'), null, { timeout: 60000 });
     report.cache.cleared = await page.textContent('#model-status');
     report.cache.third = await loaded();
-    report.error = await page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : { code: e.dataset.code, text: e.textContent }; });
+    report.error = await pageError();
     if (report.error) code = 1;
     throw 'done';
   }
@@ -331,7 +323,7 @@ try {
     return !err.hidden || document.querySelector('#results img[data-kind="harmony"]') || document.querySelector('#results img[data-kind="baseline"]');
   }, null, { timeout: timeoutMs, polling: 500 });
   report.generateSeconds = (Date.now() - tGen) / 1000;
-  report.error = await page.evaluate(() => { const e = document.getElementById('error'); return e.hidden ? null : { code: e.dataset.code, text: e.textContent }; });
+  report.error = await pageError();
   report.progressText = await page.textContent('#progress-text');
   report.modelStatus = await page.textContent('#model-status');
   const images = await page.evaluate(async () => {
