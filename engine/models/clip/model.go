@@ -35,7 +35,11 @@ type TextModel struct {
 	final    nn.LayerNorm // final_layer_norm
 }
 
-func build(cfg Config, v *nn.Vars) *TextModel {
+func build(cfg Config, v *nn.Vars) *TextModel { return buildText(cfg, v, FinalLayerNormEps) }
+
+// buildText reads the text transformer with the given final_layer_norm eps
+// (diffusers' context model fixes it, transformers' reads the config).
+func buildText(cfg Config, v *nn.Vars, finalEps float32) *TextModel {
 	d := cfg.Hidden
 	m := &TextModel{Config: cfg}
 	v = v.Sub(prefix)
@@ -44,7 +48,7 @@ func build(cfg Config, v *nn.Vars) *TextModel {
 	for i := range cfg.Layers {
 		m.layers = append(m.layers, loadEncoderLayer(v.At("encoder.layers", i), d, cfg.Intermediate, cfg.Heads, cfg.Act, cfg.LayerNormEps))
 	}
-	m.final = nn.LoadLayerNorm(v, "final_layer_norm", d, FinalLayerNormEps)
+	m.final = nn.LoadLayerNorm(v, "final_layer_norm", d, finalEps)
 	return m
 }
 
