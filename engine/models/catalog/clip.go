@@ -16,5 +16,5 @@ var CLIPImageEncoder = Define(Spec[clip.VisionConfig, *clip.VisionModel]{
 	WeightFile: "model.safetensors",
 	Parse:      clip.ParseVisionConfig,
 	Tensors:    clip.VisionTensors,
-	Load: clip.LoadVision,
+	Load:       clip.LoadVision,
 })
