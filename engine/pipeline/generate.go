@@ -74,7 +74,7 @@ type Result struct {
 	// main process used (zeros when the call did not swap).
 	MasksMain, MasksVisual, MasksUsedMain []harmony.Mask
 	Timesteps                             []float64 // per UNet call (fractional for LMS)
-	LatentShape                           []int // NCHW [1, C, h, w]
+	LatentShape                           []int     // NCHW [1, C, h, w]
 	Warnings                              []string
 	Timings                               Timings
 }
