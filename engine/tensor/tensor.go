@@ -241,4 +241,12 @@ type Backend interface {
 	TimestepEmbedding(t []float32, dim int, flip bool, shift float32) *Tensor
 	// Convert casts to dt (F32 ↔ F16, round to nearest even).
 	Convert(x *Tensor, dt DType) *Tensor
+	// LocalMix adds a gated term per head (ELITE's local cross-attention):
+	// o, x [B, N, H·d], gate [B, N, H], w one weight per batch entry:
+	//
+	//	out[b,n,h·d+c] = o[b,n,h·d+c] + w[b]·gate[b,n,h]/G_b · x[b,n,h·d+c]
+	//
+	// with G_b = max over n, h of gate[b]. An entry with w[b] = 0 or
+	// G_b ≤ 0 is o's row unchanged.
+	LocalMix(o, x, gate *Tensor, w []float32) *Tensor
 }
