@@ -95,10 +95,11 @@ const (
 	ActSiLU          // x·σ(x)
 	ActGELU          // exact: 0.5·x·(1 + erf(x/√2))
 	ActQuickGELU     // x·σ(1.702·x)
+	ActLeakyReLU     // x for x ≥ 0, else 0.01·x (torch's default slope)
 )
 
 func (a Act) String() string {
-	return [...]string{"none", "silu", "gelu", "quick_gelu"}[a]
+	return [...]string{"none", "silu", "gelu", "quick_gelu", "leaky_relu"}[a]
 }
 
 // Epilogue is fused into Linear and Conv2D: out = Act(acc + bias) + Residual.
