@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"image/color"
 	"os"
 	"slices"
@@ -166,4 +167,69 @@ func TestELITEMethodChecks(t *testing.T) {
 	require.True(t, slices.Equal(a.Visual.Latents, e.Visual.Latents), "λ = 0 differs from zero local features (visual)")
 	full := gen(checkOptions(t))
 	require.False(t, slices.Equal(a.Main.Latents, full.Main.Latents), "the local branch changed nothing")
+}
+
+// eliteGoldenOptions are testdata/elite's run (run.json): photo a with its
+// mask, "a S wearing a red hat", 24×32, 6 LMS steps, guidance 5, λ 0.8, the
+// reference's initial noise.
+func eliteGoldenOptions(t testing.TB) Options {
+	img, err := os.ReadFile(golden.Path(t, "inputs", "reference_96x64.png"))
+	require.NoError(t, err)
+	mask, err := os.ReadFile(golden.Path(t, "elite", "inputs", "reference_96x64_bg.png"))
+	require.NoError(t, err)
+	noise, _ := golden.Open(t, "elite", "lms.safetensors").MustF32(t, "noise")
+	o := DefaultOptionsFor(BaseELITE)
+	o.Method = MethodPlain
+	o.Image, o.ImageName = img, "reference_96x64.png"
+	o.Mask, o.MaskName = mask, "reference_96x64_bg.png"
+	o.Prompt = "a S wearing a red hat"
+	o.Steps, o.Width, o.Height = 6, 32, 24
+	o.Latents = noise
+	return o
+}
+
+// checkELITERun compares a plain ELITE run with ELITE's own validation run
+// (lms.safetensors) and its modules: w0, the masked local features and the
+// conditional embedding within 1e-5·max|ref|, the latents after every step
+// within 1e-4·max|ref|, the decoded image within 1e-4.
+func checkELITERun(t *testing.T, res *Result) {
+	t.Helper()
+	mods := golden.Open(t, "elite", "modules.safetensors")
+	for _, c := range []struct {
+		name string
+		got  []float32
+	}{{"w0", res.W0}, {"local", res.Local}} {
+		want, _ := mods.MustF32(t, c.name)
+		golden.Close(t, c.name, c.got, want, 1e-5, 0)
+	}
+	g := golden.Open(t, "elite", "lms.safetensors")
+	ts, _, err := g.F64("timesteps")
+	require.NoError(t, err)
+	require.Equal(t, ts, res.Timesteps)
+	steps := len(res.Timesteps)
+	prev, _ := g.MustF32(t, fmt.Sprintf("step%d.prev", steps-1))
+	golden.Close(t, "final latents", res.Main.Latents, prev, 1e-4, 0)
+	img, _ := g.MustF32(t, "image")
+	// image is NCHW [1, 3, H, W]; the engine's float image is NHWC in [0, 1].
+	h, w := res.Main.Image.H, res.Main.Image.W
+	want := make([]float32, len(res.Main.Image.Float))
+	for y := range h {
+		for x := range w {
+			for c := range 3 {
+				v := img[(c*h+y)*w+x]/2 + 0.5
+				want[(y*w+x)*3+c] = min(max(v, 0), 1)
+			}
+		}
+	}
+	golden.Close(t, "image", res.Main.Image.Float, want, 1e-4, 0)
+}
+
+// TestELITEPipelineGoldenCPU: a whole LMS run of plain ELITE on the CPU
+// reference against ELITE's own code.
+func TestELITEPipelineGoldenCPU(t *testing.T) {
+	m := eliteCPUModel(t)
+	res, err := Generate(context.Background(), m, eliteGoldenOptions(t))
+	require.NoError(t, err)
+	require.NotContains(t, res.Warnings, WholePhotoWarning)
+	checkELITERun(t, res)
 }
