@@ -38,13 +38,6 @@ func eliteRunOptions(t testing.TB) Options {
 	return o
 }
 
-// checkOptions is a shorter run for the method checks: 16×16, 5 steps.
-func checkOptions(t testing.TB) Options {
-	o := eliteRunOptions(t)
-	o.Steps, o.Width, o.Height = 5, 16, 16
-	return o
-}
-
 // eliteGoldenOptions are testdata/elite's run (run.json): photo a with its
 // mask, "a S wearing a red hat", 24×32, 6 LMS steps, guidance 5, λ 0.8, the
 // reference's initial noise.

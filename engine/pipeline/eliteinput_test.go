@@ -6,11 +6,13 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"harmony/engine/imageproc"
+	"harmony/loader/golden"
 )
 
 func TestPlaceholderIndex(t *testing.T) {
@@ -185,4 +187,39 @@ func TestValidateELITE(t *testing.T) {
 	b = validOptions()
 	b.Harmony.VisualPrompt = "a S"
 	require.Error(t, b.Validate())
+}
+
+// TestEliteInputsGolden compares the preprocessing with ELITE's dataset
+// (CustomDatasetWithBG) on both photos and their masks: the 16² mask
+// exactly, rows 0 and 111 of both 224² CLIP tensors within 1e-6.
+func TestEliteInputsGolden(t *testing.T) {
+	g := golden.Open(t, "elite", "preprocess.safetensors")
+	for _, c := range []struct{ key, photo, mask string }{
+		{"a", "reference_96x64.png", "reference_96x64_bg.png"},
+		{"b", "reference2_300x200_rgba.png", "reference2_300x200_rgba_bg.png"},
+	} {
+		photo, err := os.ReadFile(golden.Path(t, "inputs", c.photo))
+		require.NoError(t, err)
+		mask, err := os.ReadFile(golden.Path(t, "elite", "inputs", c.mask))
+		require.NoError(t, err)
+		ref, err := EliteInputs(c.photo, photo, c.mask, mask, 224, 16)
+		require.NoError(t, err)
+		m16, _ := g.MustF32(t, c.key+".mask16")
+		require.Equal(t, m16, ref.Mask, "%s mask16", c.key)
+		for _, in := range []struct {
+			name string
+			px   []float32
+		}{{"clip", ref.Global}, {"obj", ref.Object}} {
+			want, _ := g.MustF32(t, c.key+".pixel_values_"+in.name+".rows0_111") // [3, 2, 224]
+			got := make([]float32, 0, len(want))
+			for ch := range 3 {
+				for _, y := range []int{0, 111} {
+					for x := range 224 {
+						got = append(got, in.px[(y*224+x)*3+ch])
+					}
+				}
+			}
+			golden.Close(t, c.key+" "+in.name+" rows", got, want, 1e-6, 0)
+		}
+	}
 }
