@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"harmony/engine/imageproc"
+	"harmony/engine/sched"
 	"harmony/loader/golden"
 )
 
@@ -221,5 +222,33 @@ func TestEliteInputsGolden(t *testing.T) {
 			}
 			golden.Close(t, c.key+" "+in.name+" rows", got, want, 1e-6, 0)
 		}
+	}
+}
+
+// TestSchedulerFromConfig: ELITE samples with LMS from Stable Diffusion's
+// PNDM config (read as diffusers' from_config would), and a model whose
+// config is LMS still gives PNDM or DDIM on request.
+func TestSchedulerFromConfig(t *testing.T) {
+	pndm := []byte(`{"_class_name": "PNDMScheduler", "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000, "set_alpha_to_one": false, "skip_prk_steps": true, "steps_offset": 1, "clip_sample": false}`)
+	lms := []byte(`{"_class_name": "LMSDiscreteScheduler", "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000}`)
+	for _, tc := range []struct {
+		raw   []byte
+		name  string
+		first float64
+		init  float32
+	}{
+		{pndm, "lms", 999, 14.614645},
+		{pndm, "pndm", 901, 1},
+		{lms, "lms", 999, 14.614645},
+		{lms, "pndm", 900, 1},
+		{lms, "ddim", 900, 1},
+	} {
+		c, err := sched.ParseConfig(tc.raw)
+		require.NoError(t, err)
+		r := &run{m: &Model{Sched: c, SchedRaw: tc.raw}, o: Options{Scheduler: tc.name, Steps: 10}}
+		s, err := r.newScheduler()
+		require.NoError(t, err, tc.name)
+		require.Equal(t, tc.first, s.Timesteps()[0], "%s from %s", tc.name, c.ClassName)
+		require.InDelta(t, tc.init, s.InitNoiseSigma(), 1e-5, tc.name)
 	}
 }
