@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"harmony/engine/gpu/gputest"
+	"harmony/engine/harmony"
 	"harmony/engine/kernels"
 	"harmony/engine/tensor"
 	"harmony/loader"
@@ -127,4 +128,71 @@ func mustPrev(t *testing.T) []float32 {
 	g := golden.Open(t, "elite", "lms.safetensors")
 	v, _ := g.MustF32(t, "step5.prev")
 	return v
+}
+
+// eliteHarmonyOptions are testdata/elite/harmony's runs: the golden ELITE
+// call with Harmony (ortho full, τ 0.3, swap start 0.1, visual prompt "a S")
+// in swap mode kv or map.
+func eliteHarmonyOptions(t testing.TB, mode tensor.SwapMode) Options {
+	o := eliteGoldenOptions(t)
+	o.Method = MethodHarmony
+	o.Harmony.SwapMode = mode
+	return o
+}
+
+// checkELITEHarmonyRun compares a Harmony-on-ELITE run with the
+// independent reference (testdata/elite/harmony/runs/<name>): the binary
+// masks computed and used at every call exactly, the orchestrated
+// embedding within 1e-6, both processes' latents after every call within
+// 1e-4·max|ref|.
+func checkELITEHarmonyRun(t *testing.T, name string, res *Result) {
+	t.Helper()
+	ortho := golden.Open(t, "elite", "harmony", "ortho.safetensors")
+	ep, _ := ortho.MustF32(t, "E_perp")
+	golden.Close(t, "E⊥", res.EmbeddingOrtho, ep, 1e-6, 0)
+	g := golden.Open(t, "elite", "harmony", "runs", name+".safetensors")
+	calls := len(res.Timesteps)
+	require.Len(t, res.MasksMain, calls)
+	u8 := func(ms []harmony.Mask, i int) []int64 {
+		out := make([]int64, len(ms[i].V))
+		for k, v := range ms[i].V {
+			out[k] = int64(v)
+		}
+		return out
+	}
+	for i := range calls {
+		for _, k := range []struct {
+			tensor string
+			got    []harmony.Mask
+		}{{"mask_main", res.MasksMain}, {"mask_vis", res.MasksVisual}, {"mask_used_main", res.MasksUsedMain}} {
+			if k.tensor == "mask_used_main" && i == 0 {
+				continue
+			}
+			want, _ := g.MustInts(t, fmt.Sprintf("call%d.%s", i, k.tensor))
+			require.Equal(t, want, u8(k.got, i), "%s: call %d %s", name, i, k.tensor)
+		}
+	}
+	lm, _ := g.MustF32(t, fmt.Sprintf("call%d.lat_out_main", calls-1))
+	golden.Close(t, name+" main latents", res.Main.Latents, lm, 1e-4, 0)
+	lv, _ := g.MustF32(t, fmt.Sprintf("call%d.lat_out_vis", calls-1))
+	golden.Close(t, name+" visual latents", res.Visual.Latents, lv, 1e-4, 0)
+}
+
+// TestELITEHarmonyRunsGPU reproduces both reference runs on the GPU
+// (natively; under Node + Dawn the kv run).
+func TestELITEHarmonyRunsGPU(t *testing.T) {
+	m := eliteModel(t, kernels.New(gputest.Default(t)))
+	for _, c := range []struct {
+		name string
+		mode tensor.SwapMode
+	}{{"kv", tensor.SwapKV}, {"map", tensor.SwapMap}} {
+		if slowAdapter && c.name != "kv" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			res, err := Generate(context.Background(), m, eliteHarmonyOptions(t, c.mode))
+			require.NoError(t, err)
+			checkELITEHarmonyRun(t, c.name, res)
+		})
+	}
 }
