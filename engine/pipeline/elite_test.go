@@ -104,31 +104,6 @@ func TestELITEPipelineGPU(t *testing.T) {
 	checkELITERun(t, res)
 }
 
-// TestELITEHarmonyGPU runs Harmony on ELITE on the GPU with a mask and
-// checks what the method promises that the CPU checks cannot see there:
-// masks on the latent grid from call 0, swaps from call 1 (swap-start
-// 0.1·6 → 0), and a finite result for all three processes.
-func TestELITEHarmonyGPU(t *testing.T) {
-	m := eliteModel(t, kernels.New(gputest.Default(t)))
-	o := eliteGoldenOptions(t)
-	o.Method = MethodHarmony
-	o.Compare = true
-	res, err := Generate(context.Background(), m, o)
-	require.NoError(t, err)
-	require.Equal(t, 6, res.Timings.Batch)
-	require.Len(t, res.MasksMain, 6)
-	require.Zero(t, res.MasksUsedMain[0].Count())
-	require.NotNil(t, res.Visual)
-	require.NotNil(t, res.Baseline)
-	require.NotNil(t, res.MaskHeat)
-	golden.Close(t, "baseline (plain ELITE in the batch)", res.Baseline.Latents, mustPrev(t), 1e-4, 0)
-}
-
-func mustPrev(t *testing.T) []float32 {
-	g := golden.Open(t, "elite", "lms.safetensors")
-	v, _ := g.MustF32(t, "step5.prev")
-	return v
-}
 
 // eliteHarmonyOptions are testdata/elite/harmony's runs: the golden ELITE
 // call with Harmony (ortho full, τ 0.3, swap start 0.1, visual prompt "a S")
@@ -178,9 +153,13 @@ func checkELITEHarmonyRun(t *testing.T, name string, res *Result) {
 	golden.Close(t, name+" visual latents", res.Visual.Latents, lv, 1e-4, 0)
 }
 
-// TestELITEHarmonyRunsGPU reproduces both reference runs on the GPU
-// (natively; under Node + Dawn the kv run).
+// TestELITEHarmonyRunsGPU reproduces both reference runs on the GPU. Under
+// Node + Dawn (SwiftShader) a run takes minutes, so there it is opt-in:
+// HARMONY_ELITE_JS_HARMONY=1 runs the kv one.
 func TestELITEHarmonyRunsGPU(t *testing.T) {
+	if slowAdapter && os.Getenv("HARMONY_ELITE_JS_HARMONY") != "1" {
+		t.Skip("slow under Node + Dawn; HARMONY_ELITE_JS_HARMONY=1 runs it (TestELITEPipelineGPU covers the pipeline there)")
+	}
 	m := eliteModel(t, kernels.New(gputest.Default(t)))
 	for _, c := range []struct {
 		name string
@@ -190,8 +169,13 @@ func TestELITEHarmonyRunsGPU(t *testing.T) {
 			continue
 		}
 		t.Run(c.name, func(t *testing.T) {
-			res, err := Generate(context.Background(), m, eliteHarmonyOptions(t, c.mode))
+			o := eliteHarmonyOptions(t, c.mode)
+			res, err := Generate(context.Background(), m, o)
 			require.NoError(t, err)
+			require.Equal(t, 4, res.Timings.Batch, "one batch-4 UNet call per step")
+			require.Equal(t, len(res.Timesteps), res.Timings.Calls)
+			require.Zero(t, res.MasksUsedMain[0].Count(), "call 0 never swaps")
+			require.NotNil(t, res.MaskHeat)
 			checkELITEHarmonyRun(t, c.name, res)
 		})
 	}
