@@ -101,7 +101,6 @@ type generateFlags struct {
 	opts                                  pipeline.Options
 }
 
-
 // parseGenerate reads generate's command line; the pipeline options among
 // it are checked by the pipeline (Set, then Validate), whose errors are
 // returned unchanged.

@@ -104,7 +104,6 @@ func TestELITEPipelineGPU(t *testing.T) {
 	checkELITERun(t, res)
 }
 
-
 // eliteHarmonyOptions are testdata/elite/harmony's runs: the golden ELITE
 // call with Harmony (ortho full, τ 0.3, swap start 0.1, visual prompt "a S")
 // in swap mode kv or map.
