@@ -51,7 +51,7 @@ type Config struct {
 	// side becomes ShortestEdge, the longer int(ShortestEdge·long/short)
 	// (size.shortest_edge of CLIPImageProcessor; torchvision's Resize(n)).
 	// Width and Height are then unused.
-	ShortestEdge int
+	ShortestEdge  int
 	Resample      Filter     // resample (3 = bicubic)
 	DoRescale     bool       // multiply by RescaleFactor
 	RescaleFactor float64    // rescale_factor (1/255)
