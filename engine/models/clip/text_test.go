@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"harmony/engine/cpu"
 	"harmony/engine/models/modeltest"
 	"harmony/engine/tensor"
 	"harmony/loader"
@@ -27,8 +28,14 @@ func TestTextGolden(t *testing.T) {
 	g := golden.Open(t, "eval", "clip.safetensors")
 	ids := idRows(t, g, "text.input_ids")
 	path := golden.Path(t, "clip-tiny", "model.safetensors")
+	for _, pc := range precisions {
+		t.Run(pc.name, func(t *testing.T) { textGolden(t, cfg, g, ids, path, pc.p, pc.goldenRel) })
+	}
+}
+
+func textGolden(t *testing.T, cfg TextConfig, g *golden.File, ids [][]int32, path string, p loader.Precision, rel float64) {
 	modeltest.ForEach(t, func(t *testing.T, b tensor.Backend, bc modeltest.Backend) {
-		w, err := loader.ReadSafetensorsWeights(b, "clip", path, loader.PrecisionF32)
+		w, err := loader.ReadSafetensorsWeights(b, "clip", path, p)
 		require.NoError(t, err)
 		m, err := LoadText(b, cfg, w)
 		require.NoError(t, err)
@@ -40,7 +47,7 @@ func TestTextGolden(t *testing.T) {
 			t.Helper()
 			want, shape := g.MustF32(t, name)
 			require.Equal(t, shape, x.Shape, name)
-			golden.Close(t, name, readT(t, b, x), want, visionRel, 0)
+			golden.Close(t, name, readT(t, b, x), want, rel, 0)
 		}
 		check("text.last_hidden_state", out.Last)
 		check("text.pooler_output", out.Pooled)
@@ -93,4 +100,33 @@ func TestPoolIndex(t *testing.T) {
 	require.Equal(t, 1, legacy.PoolIndex([]int32{49406, 49500, 49407}))
 	require.Equal(t, 2, fixed.PoolIndex([]int32{49406, 49500, 49407}))
 	require.Equal(t, 0, fixed.PoolIndex([]int32{49406, 5}))
+}
+
+// A whole checkpoint loads once and splits into both towers.
+func TestSplitWhole(t *testing.T) {
+	data, err := os.ReadFile(golden.Path(t, "clip-tiny", "config.json"))
+	require.NoError(t, err)
+	tc, err := ParseTextConfig(data)
+	require.NoError(t, err)
+	vc, err := ParseVisionConfig(data)
+	require.NoError(t, err)
+	b := cpu.New()
+	w, err := loader.ReadSafetensorsWeights(b, "clip", golden.Path(t, "clip-tiny", "model.safetensors"), loader.PrecisionF32)
+	require.NoError(t, err)
+	all := len(w.Names())
+	vw, tw := SplitWhole(b, w)
+	require.Empty(t, w.Names())
+	require.Equal(t, all-1, len(vw.Names())+len(tw.Names())) // logit_scale freed
+	vm, err := LoadVision(b, vc, vw)
+	require.NoError(t, err)
+	defer vm.Free(b)
+	tm, err := LoadText(b, tc, tw)
+	require.NoError(t, err)
+	defer tm.Free(b)
+	g := golden.Open(t, "eval", "clip.safetensors")
+	out, err := tm.Forward(b, idRows(t, g, "text.input_ids"))
+	require.NoError(t, err)
+	defer out.Free(b)
+	want, _ := g.MustF32(t, "text.pooler_output")
+	golden.Close(t, "text.pooler_output", readT(t, b, out.Pooled), want, visionRel, 0)
 }
