@@ -76,8 +76,8 @@ def main():
     edir = os.path.join(a.out, "eval")
     os.makedirs(edir, exist_ok=True)
     with open(os.path.join(edir, "clip_text.json"), "w", encoding="utf-8") as f:
-        json.dump(out, f, ensure_ascii=True, indent=1)
-        f.write("\n")
+        # One case per line.
+        f.write("[\n" + ",\n".join(json.dumps(o, ensure_ascii=True, separators=(",", ":")) for o in out) + "\n]\n")
     for o in out:
         print(repr(o["fix_text"])[:80], o["needed"], o["ids77"][:8] != o["ids_no_ftfy"][:8])
 
