@@ -130,3 +130,30 @@ func TestSplitWhole(t *testing.T) {
 	want, _ := g.MustF32(t, "text.pooler_output")
 	golden.Close(t, "text.pooler_output", readT(t, b, out.Pooled), want, visionRel, 0)
 }
+
+// Legacy *_config_dict entries (the openai checkpoints carry them) win over
+// *_config, completed with the defaults, as CLIPConfig does (checked with
+// transformers 4.36.2: text 768 wide, eos 49407; vision 1024 wide, patch 14,
+// 24 layers; projection 768).
+func TestLegacyConfigDicts(t *testing.T) {
+	data := []byte(`{"projection_dim": 768,
+	 "text_config": {"hidden_size": 512, "eos_token_id": 2, "num_attention_heads": 8},
+	 "text_config_dict": {"hidden_size": 768, "num_attention_heads": 12, "projection_dim": 768},
+	 "vision_config": {"hidden_size": 768, "patch_size": 32},
+	 "vision_config_dict": {"hidden_size": 1024, "intermediate_size": 4096, "num_attention_heads": 16, "num_hidden_layers": 24, "patch_size": 14}}`)
+	tc, err := ParseTextConfig(data)
+	require.NoError(t, err)
+	require.Equal(t, 768, tc.Hidden)
+	require.Equal(t, 12, tc.Heads)
+	require.Equal(t, 49407, tc.EOSTokenID)
+	require.Equal(t, 768, tc.ProjectionDim)
+	vc, err := ParseVisionConfig(data)
+	require.NoError(t, err)
+	require.Equal(t, VisionConfig{Hidden: 1024, Intermediate: 4096, Layers: 24, Heads: 16, ImageSize: 224, PatchSize: 14,
+		Act: tensor.ActQuickGELU, LayerNormEps: 1e-5, ProjectionDim: 768}, vc)
+	require.Equal(t, []int{768, 1024}, VisionTensors(vc)["visual_projection.weight"])
+	require.Equal(t, []int{1024, 3, 14, 14}, VisionTensors(vc)["vision_model.embeddings.patch_embedding.weight"])
+	require.Equal(t, []int{257, 1024}, VisionTensors(vc)["vision_model.embeddings.position_embedding.weight"])
+	_, err = ParseVisionConfig([]byte(`{"projection_dim": "x", "vision_config": {}}`))
+	require.ErrorContains(t, err, "clip:")
+}
