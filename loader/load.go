@@ -25,6 +25,10 @@ type Options struct {
 	Components []string
 	// Shapes checks tensor shapes against the configs (nil: no check).
 	Shapes ShapeTable
+	// Keep, when set, selects the tensors loaded by component and
+	// canonical name (the vision half of a whole CLIPModel checkpoint);
+	// the others are neither read nor checked.
+	Keep func(component, name string) bool
 	// Progress is called as bytes arrive (from the loading goroutine).
 	Progress func(Progress)
 	// Cache keeps pieces across loads (nil: none). Pack shards are keyed
@@ -295,6 +299,9 @@ func (d *diffusers) plan(o *Options, storage Precision) error {
 					continue
 				}
 				name := CanonicalName(ti.Name)
+				if o.Keep != nil && !o.Keep(dc.c.Name, name) {
+					continue
+				}
 				if prev, dup := seen[name]; dup {
 					return formatErr(w.file.Name(), ti.Name, "same tensor as %q", prev)
 				}
