@@ -25,6 +25,48 @@ const (
 // ELITEMapperFiles are the mapper checkpoints' file names, by component.
 var ELITEMapperFiles = map[string]string{ELITEGlobalMapper: "global_mapper.pt", ELITELocalMapper: "local_mapper.pt"}
 
+// ELITEMapperDir is where ELITE's repository keeps the mapper files; they
+// are looked for there when the mappers' folder has none at its top.
+const ELITEMapperDir = "checkpoints"
+
+// DefaultELITE are the released parts' locations: Stable Diffusion v1-4
+// (ELITE's UNet and VAE; its text encoder and tokenizer are
+// clip-vit-large-patch14's), the CLIP ViT-L/14 checkpoint whose vision half
+// is ELITE's image encoder, and ELITE's repository with the mappers under
+// checkpoints/.
+var DefaultELITE = struct{ Base, ImageEncoder, Mappers string }{
+	Base:         "CompVis/stable-diffusion-v1-4",
+	ImageEncoder: "openai/clip-vit-large-patch14",
+	Mappers:      "ELITE-library/ELITE",
+}
+
+// OpenELITE opens the three locations of an ELITE model (folders, URLs or
+// Hub repository ids, as OpenLocation); an empty imageEncoder or mappers
+// means the base's own (an ELITE folder).
+func OpenELITE(base, imageEncoder, mappers string) (ELITESources, error) {
+	var s ELITESources
+	for _, p := range []struct {
+		loc string
+		dst *Source
+	}{{base, &s.Base}, {imageEncoder, &s.ImageEncoder}, {mappers, &s.Mappers}} {
+		if p.loc == "" {
+			continue
+		}
+		src, file, err := OpenLocation(p.loc)
+		if err != nil {
+			return s, err
+		}
+		if file != "" {
+			return s, &SourceError{URL: p.loc, Op: "open", Err: fmt.Errorf("a folder or repository is needed, not a file")}
+		}
+		*p.dst = src
+	}
+	if s.Base == nil {
+		return s, &SourceError{URL: base, Op: "open", Err: fmt.Errorf("no Stable Diffusion location")}
+	}
+	return s, nil
+}
+
 // ELITEBaseComponents are the model components read from the Stable
 // Diffusion source (its safety checker is not).
 var ELITEBaseComponents = []string{"text_encoder", "unet", "vae"}
@@ -125,6 +167,10 @@ func LoadELITE(ctx context.Context, s ELITESources, b tensor.Backend, opt *Optio
 			continue
 		}
 		w, err := LoadFile(ctx, ms, ELITEMapperFiles[comp], comp, b, &single)
+		if notFound(err) {
+			// A whole ELITE-library/ELITE repository keeps them there.
+			w, err = LoadFile(ctx, ms, ELITEMapperDir+"/"+ELITEMapperFiles[comp], comp, b, &single)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("loader: ELITE %s: %w", comp, err)
 		}
