@@ -9,6 +9,7 @@ package loader
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -94,39 +95,96 @@ func visionTensor(name string) bool {
 	return strings.HasPrefix(name, "vision_model.") || strings.HasPrefix(name, "visual_projection.")
 }
 
-// LoadELITE loads an ELITE model onto b: Base through LoadDiffusers
-// (opt.Components, when set, further restricts its model components), then
-// the vision tower and the two mappers as the components image_encoder,
-// global_mapper and local_mapper (weights as they are stored: names of a
-// CLIPModel's vision half, the mappers' state-dict names). The model's
-// Configs gain image_encoder's config.json. On failure nothing stays on b.
+// LoadELITE loads an ELITE model onto b: Base's Stable Diffusion
+// components (opt.Components, when set, further restricts them and the
+// parts below), the vision tower and the two mappers as the components
+// image_encoder, global_mapper and local_mapper (weights as stored: names of
+// a CLIPModel's vision half, the mappers' state-dict names). The model's
+// Configs gain image_encoder's config.json and its index the three
+// components. A Base that is a pack (WriteELITEPack) holds every part. On
+// failure nothing stays on b.
 func LoadELITE(ctx context.Context, s ELITESources, b tensor.Backend, opt *Options) (*Model, error) {
+	if s.ImageEncoder == nil && s.Mappers == nil {
+		if f, err := s.Base.Open(ctx, ManifestName); err == nil {
+			f.Close()
+			m, err := LoadPack(ctx, s.Base, b, opt)
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range []string{ELITEImageEncoder, ELITEGlobalMapper, ELITELocalMapper} {
+				if _, ok := m.Component(c); !ok {
+					m.Free(b)
+					return nil, fmt.Errorf("loader: %s: the pack has no %s: not an ELITE pack", s.Base.String(), c)
+				}
+			}
+			return m, nil
+		}
+	}
 	o := opt.defaults()
-	base := o
-	base.Components = nil
+	d, err := openELITE(ctx, s, &o)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	ws, err := d.toBackend(ctx, b, &o)
+	if err != nil {
+		return nil, err
+	}
+	m := d.model
+	m.Weights = ws
+	for _, dc := range d.comps {
+		if m.Weights[dc.c.Name] == nil {
+			m.Weights[dc.c.Name] = tensor.NewWeights(dc.c.Name)
+		}
+	}
+	return m, nil
+}
+
+// WriteELITEPack writes the ELITE model of s as one pack (WritePack): its
+// index lists image_encoder, global_mapper and local_mapper beside the
+// Stable Diffusion components, and LoadELITE (or Load) reads it back.
+func WriteELITEPack(ctx context.Context, s ELITESources, outDir string, opt *PackOptions) (*Manifest, error) {
+	var po PackOptions
+	if opt != nil {
+		po = *opt
+	}
+	o := po.options()
+	d, err := openELITE(ctx, s, &o)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	return writePack(ctx, d, outDir, po, o)
+}
+
+// openELITE opens the three sources as one layout: Base's model
+// components, then image_encoder and the mappers, each a component with
+// its own files. o.Keep gains the vision-half filter.
+func openELITE(ctx context.Context, s ELITESources, o *Options) (*diffusers, error) {
+	base := *o
+	base.Components = []string{}
 	for _, c := range ELITEBaseComponents {
 		if o.wants(c) {
 			base.Components = append(base.Components, c)
 		}
 	}
-	if base.Components == nil {
-		base.Components = []string{}
-	}
-	m, err := LoadDiffusers(ctx, s.Base, b, &base)
+	d, err := openDiffusers(ctx, s.Base, &base)
 	if err != nil {
 		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			m.Free(b)
+			d.close()
 		}
 	}()
-	// The other parts are single files: their shapes are checked when the
-	// models load (they have no config to check them against here).
-	single := o
-	single.Shapes = nil
-	single.Components = nil
+	keep := o.Keep
+	o.Keep = func(comp, name string) bool {
+		if comp == ELITEImageEncoder && !visionTensor(name) {
+			return false
+		}
+		return keep == nil || keep(comp, name)
+	}
 
 	enc, prefix := s.ImageEncoder, ""
 	if enc == nil {
@@ -139,43 +197,58 @@ func LoadELITE(ctx context.Context, s ELITESources, b tensor.Backend, opt *Optio
 	if !isJSONObject(cfg) {
 		return nil, formatErr(enc.String()+"/"+prefix+"config.json", "", "bad JSON")
 	}
-	if o.wants(ELITEImageEncoder) {
-		vision := single
-		vision.Keep = func(_, name string) bool { return visionTensor(name) }
-		var w *tensor.Weights
-		for _, n := range imageEncoderWeights {
-			w, err = LoadFile(ctx, enc, prefix+n, ELITEImageEncoder, b, &vision)
-			if !notFound(err) {
+	add := func(c Component, src Source, names ...string) error {
+		d.model.Components = append(d.model.Components, c)
+		if !o.wants(c.Name) {
+			return nil
+		}
+		var w *weightFile
+		var err error
+		for _, n := range names {
+			if w, err = openWeightFile(ctx, src, n); !notFound(err) {
 				break
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("loader: ELITE image encoder (tried %s in %s/%s): %w", strings.Join(imageEncoderWeights, ", "), enc.String(), strings.TrimSuffix(prefix, "/"), err)
+			return fmt.Errorf("loader: ELITE %s (tried %s in %s): %w", c.Name, strings.Join(names, ", "), src.String(), err)
 		}
-		m.Weights[ELITEImageEncoder] = w
+		d.comps = append(d.comps, &diffComp{c: c, files: []*weightFile{w}})
+		return nil
 	}
-	m.Configs[ELITEImageEncoder] = cfg
-	m.Components = append(m.Components, Component{Name: ELITEImageEncoder, Library: "transformers", Class: "CLIPVisionModel", Kind: KindModel})
-
+	var encNames []string
+	for _, n := range imageEncoderWeights {
+		encNames = append(encNames, prefix+n)
+	}
+	if err := add(Component{Name: ELITEImageEncoder, Library: "transformers", Class: "CLIPVisionModel", Kind: KindModel}, enc, encNames...); err != nil {
+		return nil, err
+	}
+	d.model.Configs[ELITEImageEncoder] = cfg
 	ms := s.Mappers
 	if ms == nil {
 		ms = s.Base
 	}
 	for _, comp := range []string{ELITEGlobalMapper, ELITELocalMapper} {
-		m.Components = append(m.Components, Component{Name: comp, Library: "elite", Class: "Mapper", Kind: KindModel})
-		if !o.wants(comp) {
-			continue
+		f := ELITEMapperFiles[comp]
+		// A whole ELITE-library/ELITE repository keeps them in checkpoints/.
+		if err := add(Component{Name: comp, Library: "elite", Class: "Mapper", Kind: KindModel}, ms, f, ELITEMapperDir+"/"+f); err != nil {
+			return nil, err
 		}
-		w, err := LoadFile(ctx, ms, ELITEMapperFiles[comp], comp, b, &single)
-		if notFound(err) {
-			// A whole ELITE-library/ELITE repository keeps them there.
-			w, err = LoadFile(ctx, ms, ELITEMapperDir+"/"+ELITEMapperFiles[comp], comp, b, &single)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("loader: ELITE %s: %w", comp, err)
-		}
-		m.Weights[comp] = w
+	}
+	if d.model.Index, err = eliteIndex(d.model.Index); err != nil {
+		return nil, formatErr(s.Base.String()+"/model_index.json", "", "%v", err)
 	}
 	ok = true
-	return m, nil
+	return d, nil
+}
+
+// eliteIndex adds ELITE's three components to a model_index.json.
+func eliteIndex(idx []byte) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(idx, &m); err != nil {
+		return nil, err
+	}
+	m[ELITEImageEncoder] = json.RawMessage(`["transformers", "CLIPVisionModel"]`)
+	m[ELITEGlobalMapper] = json.RawMessage(`["elite", "Mapper"]`)
+	m[ELITELocalMapper] = json.RawMessage(`["elite", "MapperLocal"]`)
+	return json.MarshalIndent(m, "", "  ")
 }

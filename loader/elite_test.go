@@ -142,3 +142,40 @@ func TestLoadELITEHub(t *testing.T) {
 		t.Fatal("no base accepted")
 	}
 }
+
+// TestELITEPack writes the tiny ELITE folder as one pack and loads it back:
+// the same components, names and bits as loading the folder in fp16.
+func TestELITEPack(t *testing.T) {
+	ctx := context.Background()
+	src := loader.ELITESources{Base: loader.NewDirSource(golden.Path(t, "elite-tiny"))}
+	out := t.TempDir()
+	man, err := loader.WriteELITEPack(ctx, src, out, &loader.PackOptions{ShardSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, db := func() (*loader.Model, tensor.Backend) {
+		b := newBackend()
+		m, err := loader.LoadELITE(ctx, src, b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, b
+	}()
+	pb := newBackend()
+	packed, err := loader.LoadELITE(ctx, loader.ELITESources{Base: loader.NewDirSource(out)}, pb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := sameWeights(t, "ELITE pack", direct, db, packed, pb)
+	if n != len(man.Tensors) || len(packed.Configs["image_encoder"]) == 0 {
+		t.Fatalf("%d tensors compared, the manifest has %d; image encoder config %q", n, len(man.Tensors), packed.Configs["image_encoder"])
+	}
+	// A plain pack is no ELITE model.
+	plain := t.TempDir()
+	if _, err := loader.WritePack(ctx, loader.NewDirSource(tinyST(t)), plain, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loader.LoadELITE(ctx, loader.ELITESources{Base: loader.NewDirSource(plain)}, pb, nil); err == nil || !strings.Contains(err.Error(), "not an ELITE pack") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -368,12 +368,22 @@ func WritePack(ctx context.Context, src Source, outDir string, opt *PackOptions)
 	if po.ShardSize <= 0 {
 		po.ShardSize = DefaultShardSize
 	}
-	o := (&Options{Variant: po.Variant, Shapes: po.Shapes, Progress: po.Progress, PieceSize: po.PieceSize, ChunkSize: po.ChunkSize, AllowOverflow: po.AllowOverflow}).defaults()
+	o := po.options()
 	d, err := openDiffusers(ctx, src, &o)
 	if err != nil {
 		return nil, err
 	}
 	defer d.close()
+	return writePack(ctx, d, outDir, po, o)
+}
+
+// options are the load options a pack is written with.
+func (po PackOptions) options() Options {
+	return (&Options{Variant: po.Variant, Shapes: po.Shapes, Progress: po.Progress, PieceSize: po.PieceSize, ChunkSize: po.ChunkSize, AllowOverflow: po.AllowOverflow}).defaults()
+}
+
+// writePack writes the opened components of d as a pack (WritePack).
+func writePack(ctx context.Context, d *diffusers, outDir string, po PackOptions, o Options) (*Manifest, error) {
 	if err := d.plan(&o, PrecisionF16); err != nil {
 		return nil, err
 	}
