@@ -102,12 +102,19 @@ func mapperComponent(name string, load func(tensor.Backend, elite.MapperConfig, 
 // mapping networks and the attention projections of SD v1-4's UNet.
 func ReleasedMapperTensors() map[string][]int {
 	r := released.ELITEMapper
-	m := elite.MapperTensors(elite.MapperConfig{In: r.In, Hidden: r.Hidden, Out: r.Out, Words: r.Words})
 	cfg, err := unet.ParseConfig([]byte(released.UNet))
 	if err != nil {
 		panic(fmt.Sprintf("catalog: the released UNet config does not parse: %v", err))
 	}
-	maps.Copy(m, unet.MapperKVTensors(cfg))
+	return MapperFileTensors(elite.MapperConfig{In: r.In, Hidden: r.Hidden, Out: r.Out, Words: r.Words}, cfg)
+}
+
+// MapperFileTensors is every tensor of an ELITE mapper file for a mapper of
+// cfg beside a UNet of ucfg (ELITE's mappers: In = the vision tower's width,
+// Out = the UNet's cross_attention_dim, Hidden 1024, Words 5).
+func MapperFileTensors(cfg elite.MapperConfig, ucfg *unet.Config) map[string][]int {
+	m := elite.MapperTensors(cfg)
+	maps.Copy(m, unet.MapperKVTensors(ucfg))
 	return m
 }
 
