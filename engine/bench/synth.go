@@ -24,8 +24,8 @@ import (
 	"harmony/engine/models/catalog"
 	"harmony/engine/models/clip"
 	"harmony/engine/models/elite"
-	"harmony/engine/models/unet"
 	"harmony/engine/models/released"
+	"harmony/engine/models/unet"
 	"harmony/loader"
 )
 
