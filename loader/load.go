@@ -64,6 +64,26 @@ func (o *Options) defaults() Options {
 	return d
 }
 
+// keptShapes is Shapes without the names Keep leaves out.
+func (o *Options) keptShapes() ShapeTable {
+	if o.Shapes == nil || o.Keep == nil {
+		return o.Shapes
+	}
+	return func(comp string, config []byte) (map[string][]int, error) {
+		want, err := o.Shapes(comp, config)
+		if err != nil || want == nil {
+			return want, err
+		}
+		kept := map[string][]int{}
+		for n, s := range want {
+			if o.Keep(comp, n) {
+				kept[n] = s
+			}
+		}
+		return kept, nil
+	}
+}
+
 func (o *Options) wants(comp string) bool {
 	if o.Components == nil {
 		return true
@@ -320,7 +340,7 @@ func (d *diffusers) plan(o *Options, storage Precision) error {
 			}
 		}
 		sort.Slice(dc.plans, func(i, j int) bool { return dc.plans[i].name < dc.plans[j].name })
-		if err := checkShapes(o.Shapes, dc.c.Name, d.src.String()+"/"+dc.c.Name, d.model.Configs[dc.c.Name], have, where, seen); err != nil {
+		if err := checkShapes(o.keptShapes(), dc.c.Name, d.src.String()+"/"+dc.c.Name, d.model.Configs[dc.c.Name], have, where, seen); err != nil {
 			return err
 		}
 	}

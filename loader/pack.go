@@ -207,7 +207,7 @@ func LoadPack(ctx context.Context, src Source, b tensor.Backend, opt *Options) (
 	have := map[string]map[string][]int{}
 	var plans []*tensorPlan
 	for _, t := range man.Tensors {
-		if !o.wants(t.Component) {
+		if !o.wants(t.Component) || (o.Keep != nil && !o.Keep(t.Component, t.Name)) {
 			continue
 		}
 		sh := man.Shards[t.Shard]
@@ -231,7 +231,7 @@ func LoadPack(ctx context.Context, src Source, b tensor.Backend, opt *Options) (
 		for n := range have[c.Name] {
 			where[n] = src.String() + "/" + ManifestName
 		}
-		if err := checkShapes(o.Shapes, c.Name, src.String()+"/"+ManifestName, m.Configs[c.Name], have[c.Name], where, nil); err != nil {
+		if err := checkShapes(o.keptShapes(), c.Name, src.String()+"/"+ManifestName, m.Configs[c.Name], have[c.Name], where, nil); err != nil {
 			return nil, err
 		}
 	}
