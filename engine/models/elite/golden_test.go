@@ -9,6 +9,9 @@ package elite_test
 
 import (
 	"context"
+	"image/color"
+	"image/png"
+	"os"
 	"runtime"
 	"slices"
 	"testing"
@@ -69,6 +72,71 @@ func toNHWC(v []float32, c, h, w int) []float32 {
 		}
 	}
 	return out
+}
+
+// clipMean and clipStd are ELITE's Normalize (CLIP's statistics).
+var clipMean, clipStd = [3]float32{0.48145466, 0.4578275, 0.40821073}, [3]float32{0.26862954, 0.26130258, 0.27577711}
+
+// pixels is ToTensor + Normalize of a 224² PNG, NHWC [1, H, W, 3].
+func pixels(t *testing.T, path string) ([]float32, int) {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := img.Bounds()
+	out := make([]float32, 0, r.Dx()*r.Dy()*3)
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
+			for i, v := range []uint8{c.R, c.G, c.B} {
+				out = append(out, (float32(v)/255-clipMean[i])/clipStd[i])
+			}
+		}
+	}
+	return out, r.Dx()
+}
+
+// TestGoldenFeatures runs the image encoder on ELITE's two 224² inputs
+// (the whole photo and the black-background object) and compares the five
+// feature maps ELITE reads (and the pooled output).
+func TestGoldenFeatures(t *testing.T) {
+	g := golden.Open(t, "elite", "modules.safetensors")
+	forEach(t, func(t *testing.T, b tensor.Backend) {
+		enc := tinyModels(t, b)["image_encoder"].(*clip.VisionModel)
+		for _, which := range []string{"clip", "obj"} {
+			px, s := pixels(t, golden.Path(t, "elite", "preprocess", "a_"+which+"224.png"))
+			x := b.FromF32("pixels", px, 1, s, s, 3)
+			o, err := enc.Forward(b, x)
+			b.Free(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, err := elite.Features(o.Hidden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, n := range []string{"last", "hidden_4", "hidden_8", "hidden_12", "hidden_16"} {
+				v, err := b.Read(context.Background(), fs[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, _ := g.MustF32(t, "features_"+which+"."+n)
+				golden.Close(t, which+" "+n, v, want, tol, 0)
+			}
+			v, err := b.Read(context.Background(), o.Pooled)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := g.MustF32(t, "features_"+which+".pooled")
+			golden.Close(t, which+" pooled", v, want, tol, 0)
+			o.Free(b)
+		}
+	})
 }
 
 // forEach runs body on the GPU backend, and natively on the CPU reference
