@@ -211,3 +211,73 @@ func (a *attention) addLocal(b tensor.Backend, f *fwd, site nn.Site, q, k, o *te
 	b.Free(o, ol, col)
 	return out
 }
+
+// attentionNamed finds the attention layer at a module path
+// ("down_blocks.0.attentions.0.transformer_blocks.0.attn2").
+func (u *UNet) attentionNamed(name string) *attention {
+	var found *attention
+	visit := func(ts []*transformer2D) {
+		for _, t := range ts {
+			if t == nil {
+				continue
+			}
+			for _, bb := range t.blocks {
+				for _, a := range []*attention{&bb.attn1, &bb.attn2} {
+					if a.site.Name == name {
+						found = a
+					}
+				}
+			}
+		}
+	}
+	for _, d := range u.down {
+		visit(d.attns)
+	}
+	if u.mid != nil {
+		visit(u.mid.attns)
+	}
+	for _, ub := range u.up {
+		visit(ub.attns)
+	}
+	return found
+}
+
+// ForwardAttention runs one attention layer on its normalized input x
+// [B, N, C] (N = h·w) as the UNet would, output projection included and
+// no residual: self-attention for an attn1, cross-attention over context
+// (with ELITE's local branch when local is given) for an attn2. Module-level
+// tests and tools read one layer with it; the Trace receives what the
+// layer records ("<name>.placeholder_probs").
+func (u *UNet) ForwardAttention(b tensor.Backend, name string, x, context *tensor.Tensor, local *Local, hook nn.Hook, h, w int) (*tensor.Tensor, error) {
+	if err := b.Err(); err != nil {
+		return nil, err
+	}
+	a := u.attentionNamed(name)
+	if a == nil {
+		return nil, fmt.Errorf("unet: no attention layer %q", name)
+	}
+	if x == nil || len(x.Shape) != 3 || x.Shape[1] != h*w || x.DType != tensor.F32 {
+		return nil, fmt.Errorf("unet: attention input %v must be f32 [B, %d, C]", x, h*w)
+	}
+	kv := x
+	if a.site.Cross {
+		if context == nil || len(context.Shape) != 3 || context.Shape[0] != x.Shape[0] {
+			return nil, fmt.Errorf("unet: %s reads a context [%d, T, D], not %v", name, x.Shape[0], context)
+		}
+		kv = context
+		sample := &tensor.Tensor{Shape: []int{x.Shape[0], h, w, u.Config.InChannels}}
+		if err := u.checkLocal(sample, context, local); err != nil {
+			return nil, err
+		}
+	} else if local != nil {
+		return nil, fmt.Errorf("unet: %s is a self-attention: no local branch", name)
+	}
+	f := &fwd{hook: hook, trace: u.Trace, chunk: u.FFChunkElems, context: context, local: local}
+	defer f.free(b)
+	out := a.forward(b, x, kv, nil, f, h, w)
+	if err := b.Err(); err != nil {
+		b.Free(out)
+		return nil, err
+	}
+	return out, nil
+}

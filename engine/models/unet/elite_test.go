@@ -283,3 +283,49 @@ func TestLoadELITENamesTensor(t *testing.T) {
 		t.Fatalf("err = %v, want a refusal naming LoadELITE", err)
 	}
 }
+
+// TestELITEHookColumn checks what Harmony's masks read on an ELITE UNet:
+// the hook's probability columns of an attn2 are the global attention's
+// (softmax over the text keys), the head mean of the per-head placeholder
+// column the local term is weighted by.
+func TestELITEHookColumn(t *testing.T) {
+	b := cpu.New()
+	u := tinyELITE(t, b)
+	defer u.Free(b)
+	cfg := u.Config
+	r := rand.New(rand.NewSource(8))
+	const h, w, nk, nl, s = 8, 8, 9, 5, 3
+	dc := cfg.CrossDim[0]
+	sample := b.FromF32("sample", randVals(r, h*w*cfg.InChannels, 1), 1, h, w, cfg.InChannels)
+	ctx := b.FromF32("ctx", randVals(r, nk*dc, 1), 1, nk, dc)
+	loc := b.FromF32("loc", randVals(r, nl*dc, 1), 1, nl, dc)
+	defer b.Free(sample, ctx, loc)
+	site := "down_blocks.0.attentions.0.transformer_blocks.0.attn2"
+	rec := &recorder{b: b, probs: map[string][]float32{}, want: map[string][2]int{site: {s, s + 1}}}
+	var col []float32
+	u.Trace = func(n string, x *tensor.Tensor) {
+		if n == site+".placeholder_probs" {
+			col, _ = b.Read(context.Background(), x)
+		}
+	}
+	out, err := u.ForwardLocal(b, sample, []float32{10}, ctx, &Local{Features: loc, Index: []int{s}, Lambda: []float32{0.8}}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Free(out)
+	got := rec.probs[site]
+	heads := len(col) / len(got)
+	if len(got) != h*w || heads != cfg.Heads[0] {
+		t.Fatalf("hook column %d values, trace %d (heads %d)", len(got), len(col), heads)
+	}
+	for i, g := range got {
+		var mean float64
+		for hh := range heads {
+			mean += float64(col[i*heads+hh])
+		}
+		mean /= float64(heads)
+		if math.Abs(mean-float64(g)) > 1e-6 {
+			t.Fatalf("pixel %d: hook column %g, head mean of the placeholder column %g", i, g, mean)
+		}
+	}
+}
