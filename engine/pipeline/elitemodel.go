@@ -7,15 +7,14 @@
 // tokenizer/ scheduler/) plus image_encoder/ (a CLIPVisionModel or whole
 // CLIPModel checkpoint with its config.json) and global_mapper.pt,
 // local_mapper.pt at its top; the image encoder and the mappers may come
-// from other folders or URLs.
+// from other folders or URLs, and a pack may hold all of it (the loader's
+// LoadELITE reads each form).
 package pipeline
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"strings"
 
 	"harmony/engine/models/catalog"
 	"harmony/engine/models/clip"
@@ -26,12 +25,8 @@ import (
 	"harmony/loader"
 )
 
-// ELITE's files outside the diffusers components.
-const (
-	GlobalMapperFile = "global_mapper.pt"
-	LocalMapperFile  = "local_mapper.pt"
-	ImageEncoderDir  = "image_encoder"
-)
+// GlobalMapperFile names the mappers in size errors.
+const GlobalMapperFile = "global_mapper.pt"
 
 // The ELITE model's parts beside the common ones (Model).
 type eliteParts struct {
@@ -189,85 +184,23 @@ type EliteSources struct {
 	Mappers      loader.Source
 }
 
-// subSource is a folder inside a source.
-type subSource struct {
-	src    loader.Source
-	prefix string // "image_encoder/"
-}
-
-func (s subSource) Open(ctx context.Context, name string) (loader.File, error) {
-	return s.src.Open(ctx, s.prefix+name)
-}
-
-func (s subSource) String() string {
-	return strings.TrimSuffix(s.src.String(), "/") + "/" + strings.TrimSuffix(s.prefix, "/")
-}
-
-// configLimit bounds a config file's size.
-const configLimit = 1 << 20
-
-// LoadELITE reads an ELITE model onto b: the Stable Diffusion components
-// (text_encoder, unet, vae, tokenizer, scheduler), the image encoder and
-// both mappers, then assembles it. On failure nothing stays on the device.
+// LoadELITE reads an ELITE model onto b (loader.LoadELITE: a folder, three
+// sources, or a pack of them, every tensor checked against catalog.ELITE)
+// and assembles it. On failure nothing stays on the device.
 func LoadELITE(ctx context.Context, s EliteSources, b tensor.Backend, opt *loader.Options) (*Model, *loader.Model, error) {
 	o := loader.Options{}
 	if opt != nil {
 		o = *opt
 	}
-	o.Components = []string{"text_encoder", "unet", "vae"}
-	o.Shapes = ExpectedShapes
-	lm, err := loader.Load(ctx, s.Model, b, &o)
+	o.Shapes = catalog.ELITE.Shapes
+	lm, err := loader.LoadELITE(ctx, loader.ELITESources{Base: s.Model, ImageEncoder: s.ImageEncoder, Mappers: s.Mappers}, b, &o)
 	if err != nil {
 		return nil, nil, err
 	}
-	fail := func(err error) (*Model, *loader.Model, error) {
+	m, err := AssembleELITE(b, ComponentsFromLoader(lm))
+	if err != nil {
 		lm.Free(b)
 		return nil, nil, err
 	}
-	c := ComponentsFromLoader(lm)
-	enc := s.ImageEncoder
-	if enc == nil {
-		enc = subSource{src: s.Model, prefix: ImageEncoderDir + "/"}
-	}
-	if c.Configs["image_encoder"], err = loader.ReadAll(ctx, enc, "config.json", configLimit); err != nil {
-		return fail(fmt.Errorf("pipeline: ELITE image encoder: %w", err))
-	}
-	o.Components, o.Shapes = nil, nil
-	if lm.Weights["image_encoder"], err = loadFirst(ctx, enc, []string{"model.safetensors", "pytorch_model.bin"}, "image_encoder", b, &o); err != nil {
-		return fail(fmt.Errorf("pipeline: ELITE image encoder: %w", err))
-	}
-	maps := s.Mappers
-	if maps == nil {
-		maps = s.Model
-	}
-	for _, f := range []string{GlobalMapperFile, LocalMapperFile} {
-		name := strings.TrimSuffix(f, ".pt")
-		if lm.Weights[name], err = loadFirst(ctx, maps, []string{f, "checkpoints/" + f}, name, b, &o); err != nil {
-			return fail(fmt.Errorf("pipeline: ELITE mapper: %w", err))
-		}
-	}
-	c.Weights = lm.Weights
-	m, err := AssembleELITE(b, c)
-	if err != nil {
-		return fail(err)
-	}
 	return m, lm, nil
-}
-
-// loadFirst loads the first of names that src has.
-func loadFirst(ctx context.Context, src loader.Source, names []string, component string, b tensor.Backend, opt *loader.Options) (*tensor.Weights, error) {
-	var first error
-	for _, n := range names {
-		w, err := loader.LoadFile(ctx, src, n, component, b, opt)
-		if err == nil {
-			return w, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		if first == nil {
-			first = err
-		}
-	}
-	return nil, fmt.Errorf("%s has none of %s: %w", src, strings.Join(names, ", "), first)
 }
