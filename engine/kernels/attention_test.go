@@ -5,7 +5,6 @@ package kernels
 
 import (
 	"testing"
-
 )
 
 func TestAttentionParity(t *testing.T) {

@@ -35,7 +35,7 @@ type ParityCase struct {
 	Family  string // linear, conv2d, attention, group_norm, layer_norm, activate, …
 	Variant string // VariantF32, VariantFP16Weight, VariantF16Arith, subgroup-N, …
 	Name    string
-	tune    func(b *Backend)           // the variant's backend settings
+	tune    func(b *Backend)             // the variant's backend settings
 	run     func(r reporter, b *Backend) // the case, reporting to r
 }
 
