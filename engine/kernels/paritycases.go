@@ -31,6 +31,28 @@ type linearCase struct {
 	geglu      bool // Epilogue.GEGLU (n is the weight's rows, 2F)
 }
 
+var linearCases = []linearCase{
+	{name: "square", lead: []int{64}, k: 64, n: 64},
+	{name: "odd sizes, scalar K tail", lead: []int{37}, k: 29, n: 23, bias: true, act: tensor.ActSiLU},
+	{name: "batch dims, all epilogue", lead: []int{2, 3, 11}, k: 40, n: 70, bias: true, res: true, act: tensor.ActGELU},
+	{name: "views at odd offsets", lead: []int{19}, k: 32, n: 66, xOff: 3, wOff: 5, bias: true, act: tensor.ActQuickGELU},
+	{name: "one row one output", lead: []int{1}, k: 4, n: 1},
+	{name: "tall and wide", lead: []int{130}, k: 320, n: 72, bias: true, res: true},
+	{name: "f16", lead: []int{33}, k: 64, n: 72, wdt: tensor.F16, bias: true, res: true},
+	{name: "f16 gelu", lead: []int{2, 35}, k: 80, n: 130, wdt: tensor.F16, act: tensor.ActGELU},
+	{name: "f16 odd offset", lead: []int{21}, k: 36, n: 17, wdt: tensor.F16, wOff: 7, bias: true, act: tensor.ActSiLU},
+	{name: "f16 K tail, odd offset", lead: []int{9}, k: 30, n: 40, wdt: tensor.F16, wOff: 1, xOff: 2, res: true},
+	{name: "f16 even offset vec", lead: []int{65}, k: 48, n: 65, wdt: tensor.F16, wOff: 4, xOff: 8, act: tensor.ActQuickGELU},
+	{name: "f16 octets, wide block", lead: []int{150}, k: 96, n: 200, wdt: tensor.F16, wOff: 8, bias: true, res: true},
+	{name: "split qkv", lead: []int{2, 19}, k: 32, n: 96, split: 32},
+	{name: "split f16 bias act", lead: []int{23}, k: 40, n: 60, wdt: tensor.F16, split: 20, bias: true, act: tensor.ActSiLU},
+	{name: "split odd", lead: []int{7}, k: 13, n: 15, split: 5, xOff: 1},
+	{name: "geglu", lead: []int{2, 33}, k: 32, n: 128, geglu: true, bias: true},
+	{name: "geglu f16 octets residual", lead: []int{70}, k: 64, n: 80, wdt: tensor.F16, geglu: true, bias: true, res: true},
+	{name: "geglu odd", lead: []int{9}, k: 21, n: 26, geglu: true, bias: true, wOff: 3},
+	{name: "geglu f16 odd", lead: []int{5}, k: 12, n: 14, wdt: tensor.F16, geglu: true, wOff: 1},
+}
+
 func runLinear(p *oracle, tc linearCase) float64 {
 	m := tensor.Numel(tc.lead)
 	x := p.rand("x", tc.xOff, 1, append(append([]int{}, tc.lead...), tc.k)...)
