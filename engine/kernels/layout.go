@@ -306,18 +306,31 @@ func (b *Backend) Convert(x *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
 	if n == 0 {
 		return out
 	}
-	xa, oa := b.arg(x), b.arg(out)
-	p := convertParams{N: uint32(n), XOff: xa.Off, OutOff: oa.Off}
-	groups := ceilDiv(n, ewPerGroup)
-	if dt == tensor.F16 {
-		// A fresh tensor starts on a word; the kernel writes whole words.
-		if oa.Off%2 != 0 {
-			b.SetErr(fmt.Errorf("kernels: convert: f16 output %v does not start on a word", out))
-			return out
-		}
-		p.OutOff = oa.Off / 2
-		groups = ceilDiv(ceilDiv(n, 2), ewPerGroup)
+	// A tensor larger than a binding goes a window of elements at a time
+	// (an even number, so that f16 output windows start on a word).
+	step := n
+	if b.bindBytes(x) > b.bindLimit() || b.bindBytes(out) > b.bindLimit() {
+		step = int(b.windowLimit()/4) &^ 1
 	}
-	b.run(kernelOf(convertVariant{src16: x.DType == tensor.F16, dst16: dt == tensor.F16}), groups, p, xa, oa)
+	for i0 := 0; i0 < n; i0 += max(step, 2) {
+		k := min(step, n-i0)
+		xc, oc := x, out
+		if k < n {
+			xc, oc = b.View(x, i0, k), b.View(out, i0, k)
+		}
+		xa, oa := b.arg(xc), b.arg(oc)
+		p := convertParams{N: uint32(k), XOff: xa.Off, OutOff: oa.Off}
+		groups := ceilDiv(k, ewPerGroup)
+		if dt == tensor.F16 {
+			// A fresh tensor starts on a word; the kernel writes whole words.
+			if oa.Off%2 != 0 {
+				b.SetErr(fmt.Errorf("kernels: convert: f16 output %v does not start on a word", out))
+				return out
+			}
+			p.OutOff = oa.Off / 2
+			groups = ceilDiv(ceilDiv(k, 2), ewPerGroup)
+		}
+		b.run(kernelOf(convertVariant{src16: x.DType == tensor.F16, dst16: dt == tensor.F16}), groups, p, xa, oa)
+	}
 	return out
 }
