@@ -38,12 +38,16 @@ func TestOpsUnderBindLimit(t *testing.T) {
 		name string
 		run  func(b tensor.Backend, x, y, row, col, g, xo *tensor.Tensor) *tensor.Tensor
 	}{
-		{"activate silu", func(b tensor.Backend, x, _, _, _, _, _ *tensor.Tensor) *tensor.Tensor { return b.Activate(x, tensor.ActSiLU) }},
+		{"activate silu", func(b tensor.Backend, x, _, _, _, _, _ *tensor.Tensor) *tensor.Tensor {
+			return b.Activate(x, tensor.ActSiLU)
+		}},
 		{"scale", func(b tensor.Backend, _, _, _, _, _, xo *tensor.Tensor) *tensor.Tensor { return b.Scale(xo, 0.5, 1) }},
 		{"add same shape", func(b tensor.Backend, x, y, _, _, _, _ *tensor.Tensor) *tensor.Tensor { return b.Add(x, y) }},
 		{"add row broadcast", func(b tensor.Backend, x, _, row, _, _, _ *tensor.Tensor) *tensor.Tensor { return b.Add(x, row) }},
 		{"mul column broadcast", func(b tensor.Backend, x, _, _, col, _, _ *tensor.Tensor) *tensor.Tensor { return b.Mul(x, col) }},
-		{"convert f32→f16", func(b tensor.Backend, x, _, _, _, _, _ *tensor.Tensor) *tensor.Tensor { return b.Convert(x, tensor.F16) }},
+		{"convert f32→f16", func(b tensor.Backend, x, _, _, _, _, _ *tensor.Tensor) *tensor.Tensor {
+			return b.Convert(x, tensor.F16)
+		}},
 		{"convert f16→f32 (offset)", func(b tensor.Backend, _, _, _, _, _, xo *tensor.Tensor) *tensor.Tensor {
 			h := b.Convert(xo, tensor.F16)
 			defer b.Free(h)
