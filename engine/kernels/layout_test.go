@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"harmony/engine/gpu"
@@ -31,6 +32,79 @@ func TestEmbeddingParity(t *testing.T) {
 	p := newParity(t)
 	for _, c := range embeddingCases {
 		c.check(p)
+	}
+}
+
+// TestEmbeddingSplitParity binds tables larger than a (stand-in) binding
+// limit a window of rows at a time, as CLIP's f32 token table needs on a
+// 128 MiB adapter: every window an id falls in takes one dispatch, ids at
+// window edges and repeated ids included, with and without guard bands.
+func TestEmbeddingSplitParity(t *testing.T) {
+	t.Parallel()
+	p := newParity(t)
+	align := int(p.gpu.Device().Limits().MinStorageBufferOffsetAlignment)
+	for _, c := range []struct {
+		dt    tensor.DType
+		v, d  int
+		off   int
+		limit uint64
+		ids   []int32
+	}{
+		{tensor.F32, 97, 33, 7, 1024, []int32{0, 5, 6, 96, 48, 48, 11, 12, 90}},
+		{tensor.F16, 97, 33, 1, 1024, []int32{0, 10, 11, 96, 48, 48, 21, 22, 90}},
+		{tensor.F16, 61, 35, 0, 1024, []int32{60}}, // one window taken, the rest skipped
+		{tensor.F32, 50, 7, 3, 512, []int32{49, 0, 9, 18, 27, 36, 45, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19}},
+		{tensor.F32, 19, 60, 0, 0, []int32{3, 18}}, // fits: one dispatch
+	} {
+		// Expected dispatches: per chunk of ids that fits a binding, the
+		// table windows its ids fall in.
+		want := 1
+		if c.limit > 0 {
+			rows, chunk := (int(c.limit)-align)/(c.d*c.dt.Size()), (int(c.limit)-align)/(4*c.d)
+			want = 0
+			for c0 := 0; c0 < len(c.ids); c0 += chunk {
+				wins := map[int32]bool{}
+				for _, id := range c.ids[c0:min(c0+chunk, len(c.ids))] {
+					wins[id/int32(rows)] = true
+				}
+				want += len(wins)
+			}
+		}
+		var tab pair
+		if c.dt == tensor.F16 {
+			tab = p.randF16(c.off, -1, 1, c.v, c.d)
+		} else {
+			tab = p.randView(c.off, -1, 1, c.v, c.d)
+		}
+		ref := p.ref.Embedding(tab.ref, c.ids)
+		for _, guard := range []bool{true, false} {
+			name := fmt.Sprintf("embedding %v [%d, %d] off %d limit %d guard=%v", c.dt, c.v, c.d, c.off, c.limit, guard)
+			p.gpu.cfg.bindLimit, p.gpu.guard = c.limit, guard
+			d0 := p.gpu.Device().Stats().Dispatches
+			got := p.gpu.Embedding(tab.gpu, c.ids)
+			n := p.gpu.Device().Stats().Dispatches - d0
+			p.gpu.cfg.bindLimit, p.gpu.guard = 0, true
+			if n != int64(want) {
+				t.Errorf("%s: %d dispatches, want %d", name, n, want)
+			}
+			if guard {
+				p.check(name, ref, got, 0, 0)
+			} else if e, _ := maxDiff(p.read(p.ref, ref), p.read(p.gpu, got), 0, 0); e != 0 {
+				t.Errorf("%s: max|gpu − cpu| = %g, want 0", name, e)
+			}
+			p.gpu.Free(got)
+		}
+		p.ref.Free(ref)
+		p.free(tab)
+	}
+	// A row wider than a binding is refused, not computed wrong.
+	tab := p.randView(0, -1, 1, 4, 300)
+	p.gpu.cfg.bindLimit = 1024
+	p.gpu.Embedding(tab.gpu, []int32{1})
+	p.gpu.cfg.bindLimit = 0
+	var le *gpu.LimitError
+	if err := p.gpu.Err(); !errors.As(err, &le) {
+		t.Fatalf("oversized row: error %v, want a *gpu.LimitError", err)
 	}
 }
 
