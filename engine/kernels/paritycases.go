@@ -555,7 +555,9 @@ var localMixCases = []localMixCase{
 	{3, 1100, 5, 7, []float32{-0.5, 2, 0.3}}, // over one workgroup's 1024 elements
 }
 
-func (c localMixCase) name() string { return fmt.Sprintf("local mix b%d n%d h%d d%d", c.b, c.n, c.h, c.d) }
+func (c localMixCase) name() string {
+	return fmt.Sprintf("local mix b%d n%d h%d d%d", c.b, c.n, c.h, c.d)
+}
 
 func (c localMixCase) check(p *parity) {
 	o := p.randView(3, -2, 2, c.b, c.n, c.h*c.d)
