@@ -22,7 +22,9 @@ import (
 // TestFullParity compares the engine at full size, in f32 and in the
 // WebGPU default-limits mode (128 MiB bindings), with the reference's
 // outputs in testdata/fullsize. Opt-in: it needs the 3.1 GB synthetic
-// checkpoint and takes minutes on a CPU adapter.
+// checkpoint and, on lavapipe, most of the time of the full-size stages
+// (BENCHMARKS.md: about 11 minutes on an idle 2-core machine; far longer
+// on a loaded one).
 //
 //	HARMONY_FULLSIZE=1 go test ./engine/bench -run TestFullParity -timeout 60m -v
 //
