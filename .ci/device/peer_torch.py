@@ -22,8 +22,10 @@ dense tensor).
 
 diffusers is imported from --diffusers (a folder holding the `diffusers` and `huggingface_hub`
 packages, or a zip of them, which Python imports directly), else from $HARMONY_REFSRC/site, else
-from the environment. `--pack-diffusers OUT.zip` writes that zip (their .py files, about 2 MB)
-from $HARMONY_REFSRC/site, for machines without them.
+from the environment. `--pack-diffusers OUT.zip` writes that zip (their .py files and packaging's, about 2 MB)
+from $HARMONY_REFSRC/site, for machines without them. Besides torch, the machine needs numpy;
+filelock, requests, urllib3, regex, tqdm, yaml and PIL are replaced by inert stand-ins when missing (the UNet
+never uses them).
 
 Usage:
   python3 .ci/device/peer_torch.py --synth DIR --out peer.json [--diffusers diffusers.zip]
@@ -54,16 +56,57 @@ def pack_diffusers(out):
     site = os.path.join(os.environ.get("HARMONY_REFSRC", ""), "site")
     if not os.path.isdir(os.path.join(site, "diffusers")):
         sys.exit("set HARMONY_REFSRC to the folder whose site/ holds diffusers and huggingface_hub")
+    # packaging (pure Python; diffusers compares versions with it at import) from this Python.
+    import packaging
+
+    roots = [(site, "diffusers"), (site, "huggingface_hub"), (os.path.dirname(os.path.dirname(packaging.__file__)), "packaging")]
     n = 0
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        for pkg in ("diffusers", "huggingface_hub"):
-            for dp, _, fs in os.walk(os.path.join(site, pkg)):
+        for root, pkg in roots:
+            for dp, _, fs in sorted(os.walk(os.path.join(root, pkg))):
                 for f in sorted(fs):
                     if f.endswith(".py"):
                         p = os.path.join(dp, f)
-                        z.write(p, os.path.relpath(p, site))
+                        z.write(p, os.path.relpath(p, root))
                         n += 1
     print(f"wrote {out}: {n} files, {os.path.getsize(out)} bytes")
+
+
+class _Anything:
+    """Stands in for any attribute, call, base class or value of a missing module."""
+
+    def __getattr__(self, attr):
+        return _Anything()
+
+    def __call__(self, *a, **kw):
+        return _Anything()
+
+    def __mro_entries__(self, bases):
+        return ()
+
+
+class _StubFinder:
+    """Serves every module under the given top-level names as an inert stand-in."""
+
+    def __init__(self, roots):
+        self.roots = roots
+
+    def find_spec(self, name, path=None, target=None):
+        import importlib.util
+
+        if name.split(".")[0] in self.roots:
+            return importlib.util.spec_from_loader(name, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        m = types.ModuleType(spec.name)
+        m.__path__ = []
+        m.__version__ = "10.0.0"
+        m.__getattr__ = lambda attr: _Anything()
+        return m
+
+    def exec_module(self, module):
+        pass
 
 
 def import_diffusers(path):
@@ -77,15 +120,16 @@ def import_diffusers(path):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
     # Third-party modules diffusers and huggingface_hub import at load time but never use for
-    # building a model from a config: stand-ins where a machine lacks them.
-    for name in ("filelock", "requests", "regex", "tqdm", "tqdm.auto", "yaml", "PIL", "PIL.Image"):
+    # building a model from a config: inert stand-ins (any submodule, attribute or call) where a
+    # machine lacks them.
+    missing = set()
+    for name in ("filelock", "requests", "regex", "tqdm", "yaml", "PIL", "urllib3"):
         try:
             __import__(name)
         except ImportError:
-            m = types.ModuleType(name)
-            m.__path__ = []
-            m.__getattr__ = lambda attr, _n=name: type(attr, (), {})
-            sys.modules[name] = m
+            missing.add(name)
+    if missing:
+        sys.meta_path.insert(0, _StubFinder(missing))
     import diffusers
     from diffusers import UNet2DConditionModel
 

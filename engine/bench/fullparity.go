@@ -20,8 +20,16 @@ package bench
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"harmony/engine/gpu"
@@ -487,4 +495,40 @@ const (
 func ctxBeginPos(meta *loader.Model) (int, error) {
 	r := &stageRun{meta: meta}
 	return r.ctxBeginPos()
+}
+
+// CheckSynthDir verifies that the weight files of the synthetic
+// checkpoint in dir are the ones the goldens were made from (their SHA-256
+// in the golden file's "synth_sha256" metadata), so that a change to the
+// synthetic recipe reads as such rather than as a parity failure. A golden
+// file without digests passes.
+func CheckSynthDir(dir string, golden []byte) error {
+	g, err := loader.ParseSafetensorsData(golden, "fullsize.safetensors")
+	if err != nil {
+		return err
+	}
+	js := g.Metadata["synth_sha256"]
+	if js == "" {
+		return nil
+	}
+	var want map[string]string
+	if err := json.Unmarshal([]byte(js), &want); err != nil {
+		return fmt.Errorf("bench: fullsize.safetensors: synth_sha256: %w", err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			return fmt.Errorf("bench: synthetic checkpoint: %w", err)
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("bench: synthetic checkpoint: %w", err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != want[name] {
+			return fmt.Errorf("bench: synthetic checkpoint %s has SHA-256 %s, the goldens were made from %s: regenerate testdata/fullsize (testdata/gen/make_fullsize.py) after changing harmony synth", name, got, want[name])
+		}
+	}
+	return nil
 }

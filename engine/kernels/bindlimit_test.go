@@ -3,12 +3,12 @@
 // Linear, Conv2D, GroupNorm and Embedding have their own split tests
 // (dense_test.go, norm_test.go, layout_test.go). Not split, because their
 // tensors stay far below 128 MiB at the released model's size and 512²
-// (the largest, f32): Attention (q/k/v [4, 4096, 320], 21 MB), LayerNorm
-// (rows of 320–1280), Upsample2x (the UNet's [4, 32, 32, 1280], 21 MB; the
-// VAE's upsampling is fused into its convolution), Concat and Slice (skip
-// joins [4, 64, 64, 640], 42 MB; joined q/k/v weights) and the timestep
-// embedding; an oversized binding there is a *gpu.LimitError naming the
-// binding, never a wrong result.
+// (the largest, f32, batch 4): Attention (q/k/v [4, 4096, 320], 21 MB),
+// LayerNorm ([4·4096, 320], 21 MB), Upsample2x (at most [4, 64, 64, 640],
+// 42 MB, where a convolution does not fuse it), Concat and Slice (skip
+// joins [4, 64, 64, 640], 42 MB; joined q/k/v weights, 20 MB) and the
+// timestep embedding; an oversized binding there is a *gpu.LimitError
+// naming the binding, never a wrong result.
 package kernels
 
 import (

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"harmony/engine/bench"
 	"harmony/loader"
@@ -41,6 +42,12 @@ func runFullParity(ctx context.Context, env *Env, add func(Check)) {
 		add(Check{Name: "full-size parity", Err: err})
 		return
 	}
+	start := time.Now()
+	if err := bench.CheckSynthDir(env.Synth, golden); err != nil {
+		add(Check{Name: "synthetic checkpoint digests", Seconds: time.Since(start).Seconds(), Err: err})
+		return
+	}
+	add(Check{Name: "synthetic checkpoint digests", Seconds: time.Since(start).Seconds()})
 	res, err := bench.FullParity(ctx, env.Dev, bench.FullParityOptions{
 		Source: loader.NewDirSource(env.Synth), Golden: golden, Photo: photo, Log: env.Log,
 	})
