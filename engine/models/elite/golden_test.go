@@ -12,7 +12,6 @@ import (
 	"image/color"
 	"image/png"
 	"os"
-	"runtime"
 	"slices"
 	"testing"
 
@@ -106,7 +105,7 @@ func pixels(t *testing.T, path string) ([]float32, int) {
 // feature maps ELITE reads (and the pooled output).
 func TestGoldenFeatures(t *testing.T) {
 	g := golden.Open(t, "elite", "modules.safetensors")
-	forEach(t, func(t *testing.T, b tensor.Backend) {
+	modeltest.ForEachHeavy(t, func(t *testing.T, b tensor.Backend) {
 		enc := tinyModels(t, b)["image_encoder"].(*clip.VisionModel)
 		for _, which := range []string{"clip", "obj"} {
 			px, s := pixels(t, golden.Path(t, "elite", "preprocess", "a_"+which+"224.png"))
@@ -139,21 +138,10 @@ func TestGoldenFeatures(t *testing.T) {
 	})
 }
 
-// forEach runs body on the GPU backend, and natively on the CPU reference
-// too: the reference is the same Go code under wasm, where its seconds of
-// 1024-wide mapper layers would check nothing new.
-func forEach(t *testing.T, body func(t *testing.T, b tensor.Backend)) {
-	for _, bc := range modeltest.Backends() {
-		if bc.Name == "cpu" && runtime.GOOS == "js" {
-			continue
-		}
-		t.Run(bc.Name, func(t *testing.T) { body(t, bc.Open(t)) })
-	}
-}
 
 func TestGoldenModules(t *testing.T) {
 	g := golden.Open(t, "elite", "modules.safetensors")
-	forEach(t, func(t *testing.T, b tensor.Backend) {
+	modeltest.ForEachHeavy(t, func(t *testing.T, b tensor.Backend) {
 		ms := tinyModels(t, b)
 		gm, lm := ms["global_mapper"].(*elite.Mapper), ms["local_mapper"].(*elite.MapperLocal)
 		text, u := ms["text_encoder"].(*clip.TextModel), ms["unet"].(*unet.UNet)

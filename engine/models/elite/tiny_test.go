@@ -8,7 +8,6 @@ import (
 	"context"
 	"math"
 	"os"
-	"runtime"
 	"testing"
 
 	"harmony/engine/cpu"
@@ -72,10 +71,7 @@ func loadTiny(t *testing.T, b tensor.Backend, p loader.Precision) (*Mapper, *Map
 }
 
 func TestTinyCheckpoints(t *testing.T) {
-	modeltest.ForEach(t, func(t *testing.T, b tensor.Backend, bc modeltest.Backend) {
-		if bc.Name == "cpu" && runtime.GOOS == "js" {
-			return // the same Go code as natively; the GPU is what differs under wasm
-		}
+	modeltest.ForEachHeavy(t, func(t *testing.T, b tensor.Backend) {
 		for _, p := range []loader.Precision{loader.PrecisionF32, loader.PrecisionF16} {
 			g, l, u := loadTiny(t, b, p)
 			feats := make([]*tensor.Tensor, 5)
