@@ -3,7 +3,10 @@
 //   COPY      row copy dst[r·dst_stride + j] = src[r·src_stride + j]: one
 //             Concat part per dispatch, or a Slice
 //   UPSAMPLE  nearest 2× of NHWC x [B, H, W, C]
-//   EMBED     rows of an F32 table, or an F16 one (F16=1: two halves per u32)
+//   EMBED     rows of an F32 table, or an F16 one (F16=1: two halves per u32);
+//             the table may be bound a window of rows at a time (a table
+//             larger than a storage binding): each dispatch writes the
+//             output rows whose ids fall in its window
 //   CONVERT   f32 ↔ f16 with round to nearest even (SRC16 / DST16 say which
 //             side is f16; f16 output is written a u32 word at a time)
 // f16 bits are converted by hand: WGSL's pack2x16float leaves the rounding
@@ -178,9 +181,9 @@ struct Params {
   t_off: u32,   // elements (halves for F16): the table within its binding
   ids_off: u32, // elements: the ids within their binding
   out_off: u32, // elements: out within its binding
+  v0: u32,      // first table row the binding holds
+  vn: u32,      // table rows the binding holds
   _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
 }
 
 #if F16
@@ -209,7 +212,10 @@ fn embedding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     }
     let r = i / p.d;
     let j = i - r * p.d;
-    out[p.out_off + i] = table_at(p.t_off + ids[p.ids_off + r] * p.d + j);
+    let row = ids[p.ids_off + r] - p.v0; // wraps past vn below the window
+    if (row < p.vn) {
+      out[p.out_off + i] = table_at(p.t_off + row * p.d + j);
+    }
   }
 }
 #endif

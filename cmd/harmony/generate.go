@@ -97,6 +97,7 @@ type generateFlags struct {
 	model, image                          string
 	mask, imageEncoder, mappers           string // ELITE
 	precision, latents, out, dump, outDir string
+	stats                                 string
 	defaultLimits, quiet                  bool
 	opts                                  pipeline.Options
 }
@@ -134,6 +135,7 @@ func parseGenerate(args []string) (*generateFlags, error) {
 		}
 		fs.Var(optionFlag{o: o, info: info, refused: &refused}, info.Name, info.Usage)
 	}
+	fs.StringVar(&g.stats, "stats", "", "write the run's timings and peak GPU memory as JSON to this file")
 	fs.BoolVar(&g.defaultLimits, "default-limits", false, "open the GPU with WebGPU's default limits (128 MiB bindings)")
 	fs.BoolVar(&g.quiet, "quiet", false, "no progress bar")
 	if err := parseFlags(fs, joinOnOff(fs, args)); err != nil {
@@ -215,6 +217,7 @@ func runGenerate(ctx context.Context, args []string) error {
 	defer dev.Close()
 	b := kernels.New(dev)
 	bar := newProgressBar(g.quiet)
+	loadStart := time.Now()
 	var m *pipeline.Model
 	if o.Base == pipeline.BaseELITE {
 		m, err = openELITE(ctx, b, g, bar)
@@ -224,6 +227,7 @@ func runGenerate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	loadTime := time.Since(loadStart)
 	defer m.Close()
 	o.Progress = bar.step
 	start := time.Now()
@@ -238,6 +242,11 @@ func runGenerate(ctx context.Context, args []string) error {
 	fmt.Fprintf(os.Stderr, "generated %d×%d in %v (%d UNet calls of batch %d: %v; encode %v, decode %v)\n",
 		res.Main.Image.W, res.Main.Image.H, time.Since(start).Round(time.Millisecond), res.Timings.Calls, res.Timings.Batch,
 		res.Timings.Denoise.Round(time.Millisecond), res.Timings.Encode.Round(time.Millisecond), res.Timings.Decode.Round(time.Millisecond))
+	if g.stats != "" {
+		if err := writeGenerateStats(g, dev, res, loadTime, time.Since(start)); err != nil {
+			return err
+		}
+	}
 	return writeOutputs(g, res)
 }
 

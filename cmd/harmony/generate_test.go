@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"image/png"
 	"math"
 	"os"
@@ -72,6 +73,31 @@ func TestGenerateReproducesGolden(t *testing.T) {
 	}
 	t.Logf("%d of %d values differ from pipeline_image.png, max %d", diff, len(want), maxd)
 	require.LessOrEqual(t, maxd, 1)
+}
+
+// TestGenerateStats: --stats records the run: 8 steps (9 UNet calls of
+// batch 2 with the scheduler's repeated step), the size, the time and the
+// GPU memory.
+func TestGenerateStats(t *testing.T) {
+	needGPU(t)
+	p := filepath.Join(t.TempDir(), "stats.json")
+	err := runGenerate(context.Background(), []string{
+		"--model", golden.Path(t, "blipdiffusion-tiny"), "--image", golden.Path(t, "inputs", "reference_96x64.png"),
+		"--steps", "8", "--width", "48", "--height", "32", "--method", "blipdiffusion", "--compare", "off",
+		"--out", filepath.Join(t.TempDir(), "out.png"), "--quiet", "--stats", p,
+	})
+	require.NoError(t, err)
+	data, err := os.ReadFile(p)
+	require.NoError(t, err)
+	var s generateStats
+	require.NoError(t, json.Unmarshal(data, &s))
+	require.Equal(t, "blipdiffusion", s.Method)
+	require.Equal(t, [4]int{48, 32, 8, 9}, [4]int{s.Width, s.Height, s.Steps, s.UNetCalls})
+	require.Equal(t, 2, s.UNetBatch)
+	require.Positive(t, s.GenerateSeconds)
+	require.Positive(t, s.DenoiseSeconds)
+	require.NotZero(t, s.PeakAllocated)
+	require.GreaterOrEqual(t, s.PeakAllocated, s.PeakInUse)
 }
 
 // TestGenerateOutDir: Harmony writes the four pictures and a dump with the

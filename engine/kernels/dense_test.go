@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 
@@ -18,82 +17,13 @@ import (
 	"harmony/shaders"
 )
 
-// Tolerance of the f32 paths (f16 weights are compared against the reference
-// on the same f16 weights, so the same bound holds).
-const (
-	denseRel = 1e-5
-	denseAbs = 1e-6
-)
-
-type linearCase struct {
-	name       string
-	lead       []int // leading dims of x; rows M = their product
-	k, n       int
-	wdt        tensor.DType
-	xOff, wOff int // element offsets of the x and w views
-	bias, res  bool
-	act        tensor.Act
-	split      int  // Epilogue.Split
-	geglu      bool // Epilogue.GEGLU (n is the weight's rows, 2F)
-}
-
-var linearCases = []linearCase{
-	{name: "square", lead: []int{64}, k: 64, n: 64},
-	{name: "odd sizes, scalar K tail", lead: []int{37}, k: 29, n: 23, bias: true, act: tensor.ActSiLU},
-	{name: "batch dims, all epilogue", lead: []int{2, 3, 11}, k: 40, n: 70, bias: true, res: true, act: tensor.ActGELU},
-	{name: "views at odd offsets", lead: []int{19}, k: 32, n: 66, xOff: 3, wOff: 5, bias: true, act: tensor.ActQuickGELU},
-	{name: "leaky relu epilogue", lead: []int{2, 9}, k: 24, n: 13, bias: true, act: tensor.ActLeakyReLU},
-	{name: "one row one output", lead: []int{1}, k: 4, n: 1},
-	{name: "tall and wide", lead: []int{130}, k: 320, n: 72, bias: true, res: true},
-	{name: "f16", lead: []int{33}, k: 64, n: 72, wdt: tensor.F16, bias: true, res: true},
-	{name: "f16 gelu", lead: []int{2, 35}, k: 80, n: 130, wdt: tensor.F16, act: tensor.ActGELU},
-	{name: "f16 odd offset", lead: []int{21}, k: 36, n: 17, wdt: tensor.F16, wOff: 7, bias: true, act: tensor.ActSiLU},
-	{name: "f16 K tail, odd offset", lead: []int{9}, k: 30, n: 40, wdt: tensor.F16, wOff: 1, xOff: 2, res: true},
-	{name: "f16 even offset vec", lead: []int{65}, k: 48, n: 65, wdt: tensor.F16, wOff: 4, xOff: 8, act: tensor.ActQuickGELU},
-	{name: "f16 octets, wide block", lead: []int{150}, k: 96, n: 200, wdt: tensor.F16, wOff: 8, bias: true, res: true},
-	{name: "split qkv", lead: []int{2, 19}, k: 32, n: 96, split: 32},
-	{name: "split f16 bias act", lead: []int{23}, k: 40, n: 60, wdt: tensor.F16, split: 20, bias: true, act: tensor.ActSiLU},
-	{name: "split odd", lead: []int{7}, k: 13, n: 15, split: 5, xOff: 1},
-	{name: "geglu", lead: []int{2, 33}, k: 32, n: 128, geglu: true, bias: true},
-	{name: "geglu f16 octets residual", lead: []int{70}, k: 64, n: 80, wdt: tensor.F16, geglu: true, bias: true, res: true},
-	{name: "geglu odd", lead: []int{9}, k: 21, n: 26, geglu: true, bias: true, wOff: 3},
-	{name: "geglu f16 odd", lead: []int{5}, k: 12, n: 14, wdt: tensor.F16, geglu: true, wOff: 1},
-}
-
-func runLinear(t *testing.T, p *oracle, tc linearCase) float64 {
-	m := tensor.Numel(tc.lead)
-	x := p.rand("x", tc.xOff, 1, append(append([]int{}, tc.lead...), tc.k)...)
-	w := p.weight("w", tc.wdt, tc.wOff, 0.5, tc.n, tc.k)
-	var bias, res *twin
-	if tc.bias {
-		b := p.rand("b", 1, 0.5, tc.n)
-		bias = &b
-	}
-	on := tc.n
-	if tc.geglu {
-		on /= 2
-	}
-	if tc.res {
-		r := p.rand("r", 2, 1, m, on)
-		res = &r
-	}
-	bg, bc := bias.sides()
-	rg, rc := res.sides()
-	got := p.g.Linear(x.g, w.g, bg, tensor.Epilogue{Act: tc.act, Residual: rg, Split: tc.split, GEGLU: tc.geglu})
-	want := p.c.Linear(x.c, w.c, bc, tensor.Epilogue{Act: tc.act, Residual: rc, Split: tc.split, GEGLU: tc.geglu})
-	if !slices.Equal(got.Shape, want.Shape) {
-		t.Fatalf("shape %v, want %v", got.Shape, want.Shape)
-	}
-	return p.check(got, want, denseRel, denseAbs)
-}
-
 func TestLinearParity(t *testing.T) {
 	t.Parallel()
 	p := newOracle(t, false)
 	for _, tc := range linearCases {
 		t.Run(tc.name, func(t *testing.T) {
 			p.t = t
-			e := runLinear(t, p, tc)
+			e := runLinear(p, tc)
 			t.Logf("max err / max|ref| = %.2g", e)
 		})
 	}
@@ -105,73 +35,9 @@ func TestLinearDefaultLimits(t *testing.T) {
 	for _, tc := range linearCases[1:4] {
 		t.Run(tc.name, func(t *testing.T) {
 			p.t = t
-			runLinear(t, p, tc)
+			runLinear(p, tc)
 		})
 	}
-}
-
-type convCase struct {
-	name        string
-	b, h, w, c  int
-	o, k        int // output channels, kernel size (square)
-	stride, pad int
-	wdt         tensor.DType
-	xOff, wOff  int
-	bias        bool
-	chanBias    bool
-	res         bool
-	upsample    bool
-	act         tensor.Act
-	cbWide      int // > 0: the channel bias is [b, cbWide], read from column cbCol
-	cbCol       int
-}
-
-var convCases = []convCase{
-	{name: "3x3 s1", b: 2, h: 7, w: 5, c: 8, o: 12, k: 3, stride: 1, pad: 1, bias: true, res: true},
-	{name: "3x3 s2 odd channels", b: 1, h: 9, w: 6, c: 6, o: 10, k: 3, stride: 2, pad: 1, bias: true, act: tensor.ActSiLU},
-	{name: "3x3 s2 even size", b: 2, h: 8, w: 8, c: 16, o: 70, k: 3, stride: 2, pad: 1, bias: true},
-	{name: "1x1 as linear", b: 2, h: 5, w: 3, c: 16, o: 9, k: 1, stride: 1, bias: true, res: true},
-	{name: "1x1 chanbias", b: 2, h: 4, w: 3, c: 12, o: 20, k: 1, stride: 1, bias: true, chanBias: true, act: tensor.ActSiLU},
-	{name: "patch 14x14 s14", b: 1, h: 28, w: 42, c: 3, o: 16, k: 14, stride: 14},
-	{name: "upsample + chanbias", b: 2, h: 4, w: 5, c: 8, o: 11, k: 3, stride: 1, pad: 1, bias: true, chanBias: true, upsample: true},
-	{name: "resnet conv2 epilogue", b: 2, h: 6, w: 6, c: 20, o: 20, k: 3, stride: 1, pad: 1, bias: true, chanBias: true, res: true, act: tensor.ActGELU},
-	{name: "x view at odd offset", b: 1, h: 5, w: 7, c: 8, o: 5, k: 3, stride: 1, pad: 1, xOff: 3, bias: true, act: tensor.ActQuickGELU},
-	{name: "f16 3x3", b: 2, h: 6, w: 5, c: 12, o: 14, k: 3, stride: 1, pad: 1, wdt: tensor.F16, bias: true, res: true},
-	{name: "f16 odd offset s2", b: 1, h: 7, w: 7, c: 5, o: 9, k: 3, stride: 2, pad: 1, wdt: tensor.F16, wOff: 3, act: tensor.ActSiLU},
-	{name: "f16 upsample", b: 1, h: 3, w: 4, c: 8, o: 8, k: 3, stride: 1, pad: 1, wdt: tensor.F16, wOff: 1, upsample: true, bias: true},
-	{name: "f16 1x1 odd offset", b: 1, h: 3, w: 5, c: 10, o: 7, k: 1, stride: 1, wdt: tensor.F16, wOff: 5, bias: true},
-	{name: "no padding 3x3", b: 1, h: 6, w: 9, c: 4, o: 66, k: 3, stride: 1, bias: true},
-	{name: "wide chanbias column", b: 2, h: 5, w: 4, c: 8, o: 12, k: 3, stride: 1, pad: 1, bias: true, chanBias: true, cbWide: 40, cbCol: 17, res: true},
-}
-
-func runConv(t *testing.T, p *oracle, tc convCase) float64 {
-	x := p.rand("x", tc.xOff, 1, tc.b, tc.h, tc.w, tc.c)
-	w := p.weight("w", tc.wdt, tc.wOff, 0.3, tc.o, tc.c, tc.k, tc.k)
-	var bias, cb, res *twin
-	if tc.bias {
-		b := p.rand("b", 1, 0.5, tc.o)
-		bias = &b
-	}
-	if tc.chanBias {
-		c := p.rand("cb", 3, 0.5, tc.b, max(tc.o, tc.cbWide))
-		cb = &c
-	}
-	g, err := tensor.ConvDims(x.c, w.c, nil, tensor.ConvOpts{Stride: tc.stride, Pad: tc.pad, Upsample: tc.upsample})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tc.res {
-		r := p.rand("r", 2, 1, tc.b, g.OutH, g.OutW, tc.o)
-		res = &r
-	}
-	bg, bc := bias.sides()
-	cbg, cbc := cb.sides()
-	rg, rc := res.sides()
-	og := tensor.ConvOpts{Stride: tc.stride, Pad: tc.pad, Upsample: tc.upsample, ChanBias: cbg, ChanBiasCol: tc.cbCol, Epilogue: tensor.Epilogue{Act: tc.act, Residual: rg}}
-	oc := tensor.ConvOpts{Stride: tc.stride, Pad: tc.pad, Upsample: tc.upsample, ChanBias: cbc, ChanBiasCol: tc.cbCol, Epilogue: tensor.Epilogue{Act: tc.act, Residual: rc}}
-	got := p.g.Conv2D(x.g, w.g, bg, og)
-	want := p.c.Conv2D(x.c, w.c, bc, oc)
-	return p.check(got, want, denseRel, denseAbs)
 }
 
 // TestConv2DParity runs every case in both forms of conv2d.wgsl: TAPS
@@ -186,7 +52,7 @@ func TestConv2DParity(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/taps=%v", tc.name, taps), func(t *testing.T) {
 				p.t = t
 				p.g.cfg.convTaps = taps
-				e := runConv(t, p, tc)
+				e := runConv(p, tc)
 				t.Logf("max err / max|ref| = %.2g", e)
 			})
 		}
@@ -199,7 +65,7 @@ func TestConv2DDefaultLimits(t *testing.T) {
 	for _, tc := range []convCase{convCases[1], convCases[5], convCases[7]} {
 		t.Run(tc.name, func(t *testing.T) {
 			p.t = t
-			runConv(t, p, tc)
+			runConv(p, tc)
 		})
 	}
 }
@@ -255,8 +121,13 @@ func TestWeightVariantSelection(t *testing.T) {
 	if p.g.Device().Info().ShaderF16 {
 		p.g.F16Arith = true
 		defer func() { p.g.F16Arith = false }()
-		runLinear(t, p, linearCases[6])
-		runConv(t, p, convCases[9])
+		for _, tc := range linearCases {
+			if tc.wdt == tensor.F16 {
+				runLinear(p, tc)
+				break
+			}
+		}
+		runConv(p, convCases[9])
 	}
 }
 
@@ -292,7 +163,7 @@ func TestDenseBindingSplits(t *testing.T) {
 			p.g.guard = !strings.HasSuffix(tc.name, "unguarded")
 			defer func() { p.g.guard = true }()
 			d0 := p.g.Device().Stats().Dispatches
-			e := runConv(t, p, tc)
+			e := runConv(p, tc)
 			n := p.g.Device().Stats().Dispatches - d0
 			if n < 3 {
 				t.Fatalf("%d dispatches: the split did not happen", n)
@@ -310,7 +181,7 @@ func TestDenseBindingSplits(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p.t = t
 			d0 := p.g.Device().Stats().Dispatches
-			e := runLinear(t, p, tc)
+			e := runLinear(p, tc)
 			n := p.g.Device().Stats().Dispatches - d0
 			if n < 2 {
 				t.Fatalf("%d dispatches: the split did not happen", n)
@@ -361,13 +232,13 @@ func TestDenseSubgroups(t *testing.T) {
 		for _, tc := range linearCases {
 			t.Run(fmt.Sprintf("SG=%d/linear/%s", sg, tc.name), func(t *testing.T) {
 				p.t = t
-				t.Logf("max err / max|ref| = %.2g", runLinear(t, p, tc))
+				t.Logf("max err / max|ref| = %.2g", runLinear(p, tc))
 			})
 		}
 		for _, tc := range convCases {
 			t.Run(fmt.Sprintf("SG=%d/conv/%s", sg, tc.name), func(t *testing.T) {
 				p.t = t
-				t.Logf("max err / max|ref| = %.2g", runConv(t, p, tc))
+				t.Logf("max err / max|ref| = %.2g", runConv(p, tc))
 			})
 		}
 		used := map[string]int{}

@@ -75,10 +75,23 @@ func (b *Backend) unary(op string, x *tensor.Tensor, fn string, scale, shift flo
 	}
 	out := b.out(op, x.Shape...)
 	n := x.Numel()
-	xa, oa := b.arg(x), b.arg(out)
-	b.run(kernelOf(unaryVariant{fn}), ceilDiv(n, ewPerGroup), unaryParams{
-		N: uint32(n), XOff: xa.Off, OutOff: oa.Off, Scale: scale, Shift: shift,
-	}, xa, oa)
+	// Elementwise: a tensor larger than a binding goes a window of
+	// elements at a time.
+	step := n
+	if b.bindBytes(x) > b.bindLimit() || b.bindBytes(out) > b.bindLimit() {
+		step = int(b.windowLimit() / 4)
+	}
+	for i0 := 0; i0 < n; i0 += max(step, 1) {
+		k := min(step, n-i0)
+		xc, oc := x, out
+		if k < n {
+			xc, oc = b.View(x, i0, k), b.View(out, i0, k)
+		}
+		xa, oa := b.arg(xc), b.arg(oc)
+		b.run(kernelOf(unaryVariant{fn}), ceilDiv(k, ewPerGroup), unaryParams{
+			N: uint32(k), XOff: xa.Off, OutOff: oa.Off, Scale: scale, Shift: shift,
+		}, xa, oa)
+	}
 	return out
 }
 
@@ -111,8 +124,24 @@ func (b *Backend) GEGLU(x *tensor.Tensor) *tensor.Tensor {
 	if n == 0 {
 		return out
 	}
-	xa, oa := b.arg(x), b.arg(out)
-	b.run(kGEGLU, ceilDiv(n, ewPerGroup), gegluParams{N: uint32(n), F: uint32(f), XOff: xa.Off, OutOff: oa.Off}, xa, oa)
+	// Rows at a time when x is larger than a binding.
+	rows := n / f
+	step := rows
+	if b.bindBytes(x) > b.bindLimit() || b.bindBytes(out) > b.bindLimit() {
+		if step = int(b.windowLimit() / uint64(8*f)); step == 0 {
+			b.SetErr(&gpu.LimitError{What: fmt.Sprintf("geglu %v: one row", x), Need: uint64(8 * f), Have: b.bindLimit()})
+			return out
+		}
+	}
+	for r0 := 0; r0 < rows; r0 += step {
+		r := min(step, rows-r0)
+		xc, oc := x, out
+		if r < rows {
+			xc, oc = b.View(x, r0*2*f, r, 2*f), b.View(out, r0*f, r, f)
+		}
+		xa, oa := b.arg(xc), b.arg(oc)
+		b.run(kGEGLU, ceilDiv(r*f, ewPerGroup), gegluParams{N: uint32(r * f), F: uint32(f), XOff: xa.Off, OutOff: oa.Off}, xa, oa)
+	}
 	return out
 }
 
@@ -155,12 +184,34 @@ func (b *Backend) binary(op string, k gpu.Kernel, a, c *tensor.Tensor) *tensor.T
 	if n == 0 {
 		return out
 	}
-	aa, ca, oa := b.arg(a), b.arg(c), b.arg(out)
-	p := binaryParams{N: uint32(n), Rank: uint32(len(dims)), AOff: aa.Off, BOff: ca.Off, OutOff: oa.Off}
-	for i := range dims {
-		p.Dims[i], p.BStr[i] = uint32(dims[i]), uint32(str[i])
+	// A tensor larger than a binding goes a block of the outermost merged
+	// dim at a time (b's matching block, or all of b where that dim is
+	// broadcast).
+	outer, inner := dims[0], n/dims[0]
+	step := outer
+	if b.bindBytes(a) > b.bindLimit() || b.bindBytes(out) > b.bindLimit() || b.bindBytes(c) > b.bindLimit() {
+		if step = int(b.windowLimit() / uint64(4*inner)); step == 0 {
+			b.SetErr(&gpu.LimitError{What: fmt.Sprintf("%s %v: one block of %d elements", op, a, inner), Need: uint64(4 * inner), Have: b.bindLimit()})
+			return out
+		}
 	}
-	b.run(k, ceilDiv(n, ewPerGroup), p, aa, ca, oa)
+	for r0 := 0; r0 < outer; r0 += step {
+		r := min(step, outer-r0)
+		ac, cc, oc := a, c, out
+		if r < outer {
+			ac, oc = b.View(a, r0*inner, r*inner), b.View(out, r0*inner, r*inner)
+			if str[0] != 0 {
+				cc = b.View(c, r0*str[0], r*str[0])
+			}
+		}
+		aa, ca, oa := b.arg(ac), b.arg(cc), b.arg(oc)
+		p := binaryParams{N: uint32(r * inner), Rank: uint32(len(dims)), AOff: aa.Off, BOff: ca.Off, OutOff: oa.Off}
+		p.Dims[0], p.BStr[0] = uint32(r), uint32(str[0])
+		for i := 1; i < len(dims); i++ {
+			p.Dims[i], p.BStr[i] = uint32(dims[i]), uint32(str[i])
+		}
+		b.run(k, ceilDiv(r*inner, ewPerGroup), p, aa, ca, oa)
+	}
 	return out
 }
 

@@ -13,23 +13,12 @@ import (
 	"harmony/engine/tensor"
 )
 
-// actRanges are input ranges every activation is checked over (the parity
-// tolerance scales with max|ref|, so wide ranges are checked on their own).
-var actRanges = [][2]float32{{-1, 1}, {-6, 6}, {-20, 20}, {-120, 120}, {-1e4, 1e4}}
-
 func TestActivateParity(t *testing.T) {
 	t.Parallel()
 	p := newParity(t)
-	for _, a := range []tensor.Act{tensor.ActNone, tensor.ActSiLU, tensor.ActGELU, tensor.ActQuickGELU, tensor.ActLeakyReLU} {
-		for i, r := range actRanges {
-			shape := []int{3, 5, 67 + i} // not a multiple of the workgroup
-			x := p.rand(r[0], r[1], shape...)
-			if i == 1 {
-				x = p.randView(5, r[0], r[1], shape...)
-			}
-			name := fmt.Sprintf("activate %v %v on [%g, %g)", a, shape, r[0], r[1])
-			p.check(name, p.ref.Activate(x.ref, a), p.gpu.Activate(x.gpu, a), tolRel, tolAbs)
-			p.free(x)
+	for _, a := range activations {
+		for i := range actRanges {
+			checkActivate(p, a, i)
 		}
 	}
 }
@@ -135,70 +124,24 @@ func TestActSinCosAccuracy(t *testing.T) {
 func TestScaleParity(t *testing.T) {
 	t.Parallel()
 	p := newParity(t)
-	for _, c := range []struct {
-		shape []int
-		s, k  float32
-		off   int
-	}{
-		{[]int{1}, 2, 0, 0},
-		{[]int{7, 131}, 0.18215, 0, 3},
-		{[]int{2, 4, 9, 9}, 1 / 0.18215, -1, 0},
-		{[]int{4099}, -0.5, 0.5, 1},
-	} {
-		x := p.randView(c.off, -4, 4, c.shape...)
-		p.check(fmt.Sprintf("scale %v ·%g + %g", c.shape, c.s, c.k), p.ref.Scale(x.ref, c.s, c.k), p.gpu.Scale(x.gpu, c.s, c.k), tolRel, tolAbs)
-		p.free(x)
+	for _, c := range scaleCases {
+		c.check(p)
 	}
 }
 
 func TestGEGLUParity(t *testing.T) {
 	t.Parallel()
 	p := newParity(t)
-	for _, c := range []struct {
-		shape  []int
-		lo, hi float32
-		off    int
-	}{
-		{[]int{1, 2}, -3, 3, 0},
-		{[]int{3, 5, 14}, -3, 3, 0},
-		{[]int{2, 33, 200}, -8, 8, 9},
-		{[]int{2, 64, 2560}, -5, 5, 0},
-	} {
-		x := p.randView(c.off, c.lo, c.hi, c.shape...)
-		p.check(fmt.Sprintf("geglu %v off %d", c.shape, c.off), p.ref.GEGLU(x.ref), p.gpu.GEGLU(x.gpu), tolRel, tolAbs)
-		p.free(x)
+	for _, c := range gegluCases {
+		c.check(p)
 	}
-}
-
-type binaryCase struct {
-	a, b       []int
-	aOff, bOff int
-}
-
-var binaryCases = []binaryCase{
-	{a: []int{3, 5, 7}, b: []int{3, 5, 7}},
-	{a: []int{1031}, b: []int{1031}, aOff: 3, bOff: 1},
-	{a: []int{2, 4, 4, 6}, b: []int{}},                    // scalar, rank 0
-	{a: []int{2, 4, 4, 6}, b: []int{1}, bOff: 7},          // scalar, rank 1
-	{a: []int{2, 5, 7, 6}, b: []int{6}},                   // per channel
-	{a: []int{2, 5, 7, 6}, b: []int{2, 1, 1, 6}},          // per batch and channel
-	{a: []int{3, 5, 7, 6}, b: []int{5, 1, 1}, aOff: 1},    // middle dim
-	{a: []int{3, 5, 7, 6}, b: []int{1, 7, 1}},             // middle dim
-	{a: []int{2, 9, 33}, b: []int{2, 1, 33}, bOff: 5},     // per batch
-	{a: []int{2, 3, 1, 4, 5, 3}, b: []int{3, 1, 4, 1, 3}}, // 6 dims, alternating
-	{a: []int{2, 3, 2, 3, 2, 3, 2, 3}, b: []int{3, 1, 3, 1, 3, 1, 3}},
 }
 
 func TestBinaryParity(t *testing.T) {
 	t.Parallel()
 	p := newParity(t)
 	for _, c := range binaryCases {
-		a := p.randView(c.aOff, -3, 3, c.a...)
-		b := p.randView(c.bOff, -3, 3, c.b...)
-		name := fmt.Sprintf("%v ∘ %v off %d,%d", c.a, c.b, c.aOff, c.bOff)
-		p.check("add "+name, p.ref.Add(a.ref, b.ref), p.gpu.Add(a.gpu, b.gpu), tolRel, tolAbs)
-		p.check("mul "+name, p.ref.Mul(a.ref, b.ref), p.gpu.Mul(a.gpu, b.gpu), tolRel, tolAbs)
-		p.free(a, b)
+		c.check(p)
 	}
 }
 

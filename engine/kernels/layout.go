@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/x448/float16"
 
@@ -45,7 +46,9 @@ type embedParams struct {
 	TOff   uint32 // elements (halves for F16): the table within its binding
 	IDsOff uint32 // elements: the ids within their binding
 	OutOff uint32 // elements: out within its binding
-	_      [3]uint32
+	V0     uint32 // first table row within the binding
+	VN     uint32 // table rows within the binding
+	_      uint32
 }
 
 // convertParams is CONVERT's Params.
@@ -249,13 +252,42 @@ func (b *Backend) Embedding(table *tensor.Tensor, ids []int32) *tensor.Tensor {
 	if n == 0 {
 		return out
 	}
+	k := kernelOf(embedVariant{f16: table.DType == tensor.F16})
+	// A table larger than a binding (CLIP's token table in f32 is 152 MB;
+	// WebGPU's default limit is 128 MiB) is bound a window of rows at a
+	// time; each dispatch writes the output rows whose ids fall in its
+	// window, and windows no id falls in are skipped. An output larger
+	// than a binding is written a chunk of ids at a time.
+	rows, chunk := v, len(ids)
+	if b.bindBytes(table) > b.bindLimit() || byteSize(tensor.F32, n) > b.bindLimit() {
+		win := b.windowLimit()
+		rows, chunk = int(win/uint64(d*table.DType.Size())), int(win/uint64(4*d))
+		if rows == 0 || chunk == 0 {
+			b.SetErr(&gpu.LimitError{What: fmt.Sprintf("embedding %v: one row", table), Need: uint64(4 * d), Have: b.bindLimit()})
+			return out
+		}
+	}
 	idt := b.scratch(op+".ids", len(ids))
 	defer b.Free(idt)
 	b.Upload(idt, 0, raw)
-	ta, ia, oa := b.arg(table), b.arg(idt), b.arg(out)
-	b.run(kernelOf(embedVariant{f16: table.DType == tensor.F16}), ceilDiv(n, ewPerGroup), embedParams{
-		N: uint32(n), D: uint32(d), TOff: ta.Off, IDsOff: ia.Off, OutOff: oa.Off,
-	}, ta, ia, oa)
+	for c0 := 0; c0 < len(ids); c0 += chunk {
+		cn := min(chunk, len(ids)-c0)
+		part := ids[c0 : c0+cn]
+		ia, oa := b.arg(b.View(idt, c0, cn)), b.arg(b.View(out, c0*d, cn, d))
+		for v0 := 0; v0 < v; v0 += rows {
+			vn := min(rows, v-v0)
+			if !slices.ContainsFunc(part, func(id int32) bool { return int(id) >= v0 && int(id) < v0+vn }) {
+				continue
+			}
+			ta := b.arg(table)
+			if vn < v {
+				ta = b.arg(b.View(table, v0*d, vn, d))
+			}
+			b.run(k, ceilDiv(cn*d, ewPerGroup), embedParams{
+				N: uint32(cn * d), D: uint32(d), TOff: ta.Off, IDsOff: ia.Off, OutOff: oa.Off, V0: uint32(v0), VN: uint32(vn),
+			}, ta, ia, oa)
+		}
+	}
 	return out
 }
 
@@ -274,18 +306,31 @@ func (b *Backend) Convert(x *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
 	if n == 0 {
 		return out
 	}
-	xa, oa := b.arg(x), b.arg(out)
-	p := convertParams{N: uint32(n), XOff: xa.Off, OutOff: oa.Off}
-	groups := ceilDiv(n, ewPerGroup)
-	if dt == tensor.F16 {
-		// A fresh tensor starts on a word; the kernel writes whole words.
-		if oa.Off%2 != 0 {
-			b.SetErr(fmt.Errorf("kernels: convert: f16 output %v does not start on a word", out))
-			return out
-		}
-		p.OutOff = oa.Off / 2
-		groups = ceilDiv(ceilDiv(n, 2), ewPerGroup)
+	// A tensor larger than a binding goes a window of elements at a time
+	// (an even number, so that f16 output windows start on a word).
+	step := n
+	if b.bindBytes(x) > b.bindLimit() || b.bindBytes(out) > b.bindLimit() {
+		step = int(b.windowLimit()/4) &^ 1
 	}
-	b.run(kernelOf(convertVariant{src16: x.DType == tensor.F16, dst16: dt == tensor.F16}), groups, p, xa, oa)
+	for i0 := 0; i0 < n; i0 += max(step, 2) {
+		k := min(step, n-i0)
+		xc, oc := x, out
+		if k < n {
+			xc, oc = b.View(x, i0, k), b.View(out, i0, k)
+		}
+		xa, oa := b.arg(xc), b.arg(oc)
+		p := convertParams{N: uint32(k), XOff: xa.Off, OutOff: oa.Off}
+		groups := ceilDiv(k, ewPerGroup)
+		if dt == tensor.F16 {
+			// A fresh tensor starts on a word; the kernel writes whole words.
+			if oa.Off%2 != 0 {
+				b.SetErr(fmt.Errorf("kernels: convert: f16 output %v does not start on a word", out))
+				return out
+			}
+			p.OutOff = oa.Off / 2
+			groups = ceilDiv(ceilDiv(k, 2), ewPerGroup)
+		}
+		b.run(kernelOf(convertVariant{src16: x.DType == tensor.F16, dst16: dt == tensor.F16}), groups, p, xa, oa)
+	}
 	return out
 }

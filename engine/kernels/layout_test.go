@@ -5,7 +5,6 @@ package kernels
 import (
 	"errors"
 	"fmt"
-	"math"
 	"testing"
 
 	"harmony/engine/gpu"
@@ -15,139 +14,110 @@ import (
 func TestUpsample2xParity(t *testing.T) {
 	t.Parallel()
 	p := newParity(t)
-	for _, c := range []struct {
-		shape []int
-		off   int
-	}{
-		{[]int{1, 1, 1, 1}, 0},
-		{[]int{2, 3, 5, 7}, 0},
-		{[]int{1, 8, 8, 320}, 3},
-		{[]int{2, 9, 4, 1}, 1},
-	} {
-		x := p.randView(c.off, -2, 2, c.shape...)
-		p.check(fmt.Sprintf("upsample2x %v off %d", c.shape, c.off), p.ref.Upsample2x(x.ref), p.gpu.Upsample2x(x.gpu), 0, 0)
-		p.free(x)
+	for _, c := range upsampleCases {
+		c.check(p)
 	}
 }
 
 func TestConcatSliceParity(t *testing.T) {
 	t.Parallel()
 	p := newParity(t)
-	for _, c := range []struct {
-		axis  int
-		parts [][]int
-	}{
-		{-1, [][]int{{2, 3, 4, 5}, {2, 3, 4, 2}, {2, 3, 4, 1}}},
-		{-1, [][]int{{2, 3, 4, 5}, {2, 3, 4, 3}}}, // skip connections: channels, one dispatch
-		{0, [][]int{{1, 3, 5}, {2, 3, 5}}},        // batch (classifier-free guidance)
-		{1, [][]int{{2, 77, 8}, {2, 16, 8}}},      // tokens
-		{2, [][]int{{3, 2, 1}, {3, 2, 7}, {3, 2, 1}, {3, 2, 3}}},
-		{0, [][]int{{1031}}},
-	} {
-		var ps []pair
-		var refs, gpus []*tensor.Tensor
-		for i, s := range c.parts {
-			x := p.randView(i*3, -1, 1, s...)
-			ps = append(ps, x)
-			refs, gpus = append(refs, x.ref), append(gpus, x.gpu)
-		}
-		p.check(fmt.Sprintf("concat axis %d %v", c.axis, c.parts), p.ref.Concat(c.axis, refs...), p.gpu.Concat(c.axis, gpus...), 0, 0)
-		// Slice every axis of the first part, at the ends and in the middle.
-		x := ps[0]
-		for axis, n := range x.ref.Shape {
-			for _, r := range [][2]int{{0, n}, {0, (n + 1) / 2}, {n / 2, n}, {n / 3, n/3 + 1}} {
-				p.check(fmt.Sprintf("slice %v axis %d [%d:%d]", x.ref.Shape, axis, r[0], r[1]),
-					p.ref.Slice(x.ref, axis, r[0], r[1]), p.gpu.Slice(x.gpu, axis, r[0], r[1]), 0, 0)
-			}
-		}
-		p.free(ps...)
+	for _, c := range concatCases {
+		c.check(p)
 	}
 }
 
 func TestEmbeddingParity(t *testing.T) {
 	t.Parallel()
 	p := newParity(t)
-	ids := []int32{0, 5, 5, 48, 1, 0, 48, 17, 30}
+	for _, c := range embeddingCases {
+		c.check(p)
+	}
+}
+
+// TestEmbeddingSplitParity binds tables larger than a (stand-in) binding
+// limit a window of rows at a time, as CLIP's f32 token table needs on a
+// 128 MiB adapter: every window an id falls in takes one dispatch, ids at
+// window edges and repeated ids included, with and without guard bands.
+func TestEmbeddingSplitParity(t *testing.T) {
+	t.Parallel()
+	p := newParity(t)
+	align := int(p.gpu.Device().Limits().MinStorageBufferOffsetAlignment)
 	for _, c := range []struct {
-		dt  tensor.DType
-		v   int
-		d   int
-		off int
+		dt    tensor.DType
+		v, d  int
+		off   int
+		limit uint64
+		ids   []int32
 	}{
-		{tensor.F32, 49, 32, 0},
-		{tensor.F32, 49, 33, 7},
-		{tensor.F16, 49, 32, 0},
-		{tensor.F16, 49, 33, 1}, // table starts in the middle of a word, odd rows
-		{tensor.F16, 49, 768, 3},
+		{tensor.F32, 97, 33, 7, 1024, []int32{0, 5, 6, 96, 48, 48, 11, 12, 90}},
+		{tensor.F16, 97, 33, 1, 1024, []int32{0, 10, 11, 96, 48, 48, 21, 22, 90}},
+		{tensor.F16, 61, 35, 0, 1024, []int32{60}}, // one window taken, the rest skipped
+		{tensor.F32, 50, 7, 3, 512, []int32{49, 0, 9, 18, 27, 36, 45, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19}},
+		{tensor.F32, 19, 60, 0, 0, []int32{3, 18}}, // fits: one dispatch
 	} {
+		// Expected dispatches: per chunk of ids that fits a binding, the
+		// table windows its ids fall in.
+		want := 1
+		if c.limit > 0 {
+			rows, chunk := (int(c.limit)-align)/(c.d*c.dt.Size()), (int(c.limit)-align)/(4*c.d)
+			want = 0
+			for c0 := 0; c0 < len(c.ids); c0 += chunk {
+				wins := map[int32]bool{}
+				for _, id := range c.ids[c0:min(c0+chunk, len(c.ids))] {
+					wins[id/int32(rows)] = true
+				}
+				want += len(wins)
+			}
+		}
 		var tab pair
 		if c.dt == tensor.F16 {
 			tab = p.randF16(c.off, -1, 1, c.v, c.d)
 		} else {
 			tab = p.randView(c.off, -1, 1, c.v, c.d)
 		}
-		p.check(fmt.Sprintf("embedding %v [%d, %d] off %d", c.dt, c.v, c.d, c.off),
-			p.ref.Embedding(tab.ref, ids), p.gpu.Embedding(tab.gpu, ids), 0, 0)
+		ref := p.ref.Embedding(tab.ref, c.ids)
+		for _, guard := range []bool{true, false} {
+			name := fmt.Sprintf("embedding %v [%d, %d] off %d limit %d guard=%v", c.dt, c.v, c.d, c.off, c.limit, guard)
+			p.gpu.cfg.bindLimit, p.gpu.guard = c.limit, guard
+			d0 := p.gpu.Device().Stats().Dispatches
+			got := p.gpu.Embedding(tab.gpu, c.ids)
+			n := p.gpu.Device().Stats().Dispatches - d0
+			p.gpu.cfg.bindLimit, p.gpu.guard = 0, true
+			if n != int64(want) {
+				t.Errorf("%s: %d dispatches, want %d", name, n, want)
+			}
+			if guard {
+				p.check(name, ref, got, 0, 0)
+			} else if e, _ := maxDiff(p.read(p.ref, ref), p.read(p.gpu, got), 0, 0); e != 0 {
+				t.Errorf("%s: max|gpu − cpu| = %g, want 0", name, e)
+			}
+			p.gpu.Free(got)
+		}
+		p.ref.Free(ref)
 		p.free(tab)
 	}
-}
-
-// f16Specials are values whose binary16 rounding is delicate: ties to even,
-// overflow, the subnormal range and what underflows.
-var f16Specials = []float32{
-	0, float32(math.Copysign(0, -1)), 1, -1, 65504, 65519.99, 65520, 70000, -1e9,
-	1 + 1.0/2048, 1 + 3.0/2048, 1 + 1.0/2048 + 1.0/65536, // tie to even down, tie up, just above the tie
-	6.1035156e-05, 6.0975552e-05, 5.9604645e-08, 2.9802322e-08, 2.9802326e-08, 1e-8, -3e-7,
-	float32(math.Inf(1)), float32(math.Inf(-1)),
+	// A row wider than a binding is refused, not computed wrong.
+	tab := p.randView(0, -1, 1, 4, 300)
+	p.gpu.cfg.bindLimit = 1024
+	p.gpu.Embedding(tab.gpu, []int32{1})
+	p.gpu.cfg.bindLimit = 0
+	var le *gpu.LimitError
+	if err := p.gpu.Err(); !errors.As(err, &le) {
+		t.Fatalf("oversized row: error %v, want a *gpu.LimitError", err)
+	}
 }
 
 func TestConvertParity(t *testing.T) {
 	t.Parallel()
-	p := newParity(t)
-	vals := append(append([]float32(nil), f16Specials...), p.values(1000, -100, 100)...)
-	x := p.from(vals, len(vals))
-	xv := pair{ref: p.ref.View(x.ref, 3, 5, 199), gpu: p.gpu.View(x.gpu, 3, 5, 199)}
-	for _, in := range []struct {
-		name string
-		x    pair
-	}{{"f32", x}, {"f32 view", xv}, {"f16", p.randF16(0, -3, 3, 7, 9)}, {"f16 view", p.randF16(1, -3, 3, 2, 37)}} {
-		for _, dt := range []tensor.DType{tensor.F16, tensor.F32} {
-			p.check(fmt.Sprintf("convert %s %v → %v", in.name, in.x.ref.Shape, dt),
-				p.ref.Convert(in.x.ref, dt), p.gpu.Convert(in.x.gpu, dt), 0, 0)
-		}
-	}
-	// Every 4099th f32 bit pattern (NaNs aside): a million roundings.
-	var sweep []float32
-	for u := uint64(0); u < 1<<32; u += 4099 {
-		if v := math.Float32frombits(uint32(u)); v == v {
-			sweep = append(sweep, v)
-		}
-	}
-	s := p.from(sweep, len(sweep))
-	p.check(fmt.Sprintf("convert f32 → f16, %d bit patterns", len(sweep)), p.ref.Convert(s.ref, tensor.F16), p.gpu.Convert(s.gpu, tensor.F16), 0, 0)
-	// A round trip through f16 and back on the GPU alone.
-	h := p.gpu.Convert(x.gpu, tensor.F16)
-	back := p.gpu.Convert(h, tensor.F32)
-	p.check("convert f32 → f16 → f32", p.ref.Convert(p.ref.Convert(x.ref, tensor.F16), tensor.F32), back, 0, 0)
+	checkConvert(newParity(t))
 }
 
 func TestTimestepEmbeddingParity(t *testing.T) {
 	t.Parallel()
 	p := newParity(t)
-	ts := []float32{0, 1, 999, 500.5, 37, 981, 1000, 0.25}
-	for _, c := range []struct {
-		dim   int
-		flip  bool
-		shift float32
-	}{
-		{320, true, 0}, // SD's UNet
-		{320, false, 1},
-		{256, false, 0},
-		{7, true, 1}, // odd: a zero last column
-		{1, false, 0},
-	} {
-		p.check(fmt.Sprintf("timestep_embedding dim %d flip %v shift %g", c.dim, c.flip, c.shift),
-			p.ref.TimestepEmbedding(ts, c.dim, c.flip, c.shift), p.gpu.TimestepEmbedding(ts, c.dim, c.flip, c.shift), 0, 1e-6)
+	for _, c := range timestepCases {
+		c.check(p)
 	}
 }
 

@@ -4,7 +4,6 @@
 package kernels
 
 import (
-	"fmt"
 	"math"
 	"testing"
 
@@ -14,29 +13,10 @@ import (
 func TestLocalMixParity(t *testing.T) {
 	t.Parallel()
 	p := newParity(t)
-	for _, c := range []struct {
-		b, n, h, d int
-		w          []float32
-	}{
-		{1, 1, 1, 1, []float32{0.8}},
-		{1, 37, 3, 5, []float32{1}},
-		{2, 67, 8, 5, []float32{0, 0.8}},         // an uncond row without the term
-		{4, 259, 2, 13, []float32{0, 0, 0.6, 1}}, // Harmony's batch of four
-		{3, 1100, 5, 7, []float32{-0.5, 2, 0.3}}, // over one workgroup's 1024 elements
-	} {
-		name := fmt.Sprintf("local mix b%d n%d h%d d%d", c.b, c.n, c.h, c.d)
-		o := p.randView(3, -2, 2, c.b, c.n, c.h*c.d)
-		x := p.rand(-3, 3, c.b, c.n, c.h*c.d)
-		g := p.rand(0, 1, c.b, c.n, c.h)
-		p.check(name, p.ref.LocalMix(o.ref, x.ref, g.ref, c.w), p.gpu.LocalMix(o.gpu, x.gpu, g.gpu, c.w), tolRel, tolAbs)
-		p.free(o, x, g)
+	for _, c := range localMixCases {
+		c.check(p)
 	}
-	// A gate whose maximum is not positive adds nothing.
-	o := p.rand(-1, 1, 2, 5, 6)
-	x := p.rand(-1, 1, 2, 5, 6)
-	g := p.rand(-1, -0.5, 2, 5, 3)
-	p.check("local mix, negative gate", o.ref, p.gpu.LocalMix(o.gpu, x.gpu, g.gpu, []float32{1, 1}), 0, 0)
-	p.free(o, x, g)
+	checkLocalMixNegativeGate(p)
 }
 
 // TestLocalMixReference checks the reference against the formula, and

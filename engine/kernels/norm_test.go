@@ -11,50 +11,6 @@ import (
 	"harmony/engine/tensor"
 )
 
-type normCase struct {
-	shape    []int   // x
-	groups   int     // GroupNorm only
-	eps      float32 // variance epsilon
-	lo, hi   float32 // input range
-	xOff     int     // > 0: x is a view this far into a bigger tensor
-	paramOff int     // > 0: gamma and beta are views
-}
-
-func (c normCase) String() string {
-	return fmt.Sprintf("%v/g%d/eps%g/[%g,%g)/off%d,%d", c.shape, c.groups, c.eps, c.lo, c.hi, c.xOff, c.paramOff)
-}
-
-// inputs makes x, gamma, beta for a case.
-func (c normCase) inputs(p *parity) (x, g, b pair) {
-	ch := c.shape[len(c.shape)-1]
-	if c.xOff > 0 {
-		x = p.randView(c.xOff, c.lo, c.hi, c.shape...)
-	} else {
-		x = p.rand(c.lo, c.hi, c.shape...)
-	}
-	if c.paramOff > 0 {
-		g = p.randView(c.paramOff, 0.5, 1.5, ch)
-		b = p.randView(c.paramOff+1, -0.5, 0.5, ch)
-	} else {
-		g = p.rand(0.5, 1.5, ch)
-		b = p.rand(-0.5, 0.5, ch)
-	}
-	return x, g, b
-}
-
-var groupNormCases = []normCase{
-	{shape: []int{1, 3, 5, 6}, groups: 3, eps: 1e-5, lo: -2, hi: 2},
-	{shape: []int{2, 7, 9, 12}, groups: 4, eps: 1e-6, lo: -3, hi: 1, xOff: 13, paramOff: 5},
-	{shape: []int{3, 17, 8}, groups: 8, eps: 1e-5, lo: -1, hi: 1},               // one channel per group
-	{shape: []int{2, 8, 8, 320}, groups: 32, eps: 1e-5, lo: -2, hi: 2, xOff: 3}, // 6-group blocks, a partial last block
-	{shape: []int{1, 5, 5, 256}, groups: 2, eps: 1e-6, lo: -2, hi: 2},           // 128 channels per group
-	{shape: []int{2, 3, 3, 600}, groups: 1, eps: 1e-5, lo: -2, hi: 2},           // one group wider than a workgroup
-	{shape: []int{1, 40, 40, 12}, groups: 3, eps: 1e-5, lo: 9, hi: 11},          // mean far from zero
-	{shape: []int{2, 64, 64, 64}, groups: 32, eps: 1e-6, lo: -3, hi: 3},
-	{shape: []int{1, 128, 128, 32}, groups: 32, eps: 1e-6, lo: -1, hi: 2},
-	{shape: []int{1, 512, 512, 4}, groups: 1, eps: 1e-6, lo: 3, hi: 5}, // a million elements in one group
-}
-
 // normPaths runs f on a parity whose backend is forced onto the norms'
 // multi-kernel or tree paths (GroupNorm's three kernels, LayerNorm's
 // threads per row) and onto the single-pass ones (GN_FUSED, LN_ROW) in
@@ -77,13 +33,7 @@ func TestGroupNormParity(t *testing.T) {
 	t.Parallel()
 	normPaths(t, func(t *testing.T, p *parity) {
 		for _, c := range groupNormCases {
-			x, g, b := c.inputs(p)
-			for _, silu := range []bool{false, true} {
-				name := fmt.Sprintf("group_norm %v silu=%v", c, silu)
-				p.check(name, p.ref.GroupNorm(x.ref, g.ref, b.ref, c.groups, c.eps, silu),
-					p.gpu.GroupNorm(x.gpu, g.gpu, b.gpu, c.groups, c.eps, silu), tolRel, tolAbs)
-			}
-			p.free(x, g, b)
+			c.checkGroupNorm(p)
 		}
 	})
 }
@@ -139,26 +89,11 @@ func TestGroupNormPlan(t *testing.T) {
 	}
 }
 
-var layerNormCases = []normCase{
-	{shape: []int{7, 32}, eps: 1e-5, lo: -2, hi: 2},
-	{shape: []int{3, 5, 33}, eps: 1e-5, lo: -2, hi: 2, xOff: 7, paramOff: 3},
-	{shape: []int{13, 64}, eps: 1e-12, lo: -1, hi: 3},
-	{shape: []int{2, 77, 320}, eps: 1e-5, lo: -4, hi: 4},
-	{shape: []int{300, 768}, eps: 1e-12, lo: -2, hi: 2, xOff: 1},
-	{shape: []int{9, 1000}, eps: 1e-5, lo: 9, hi: 11},
-	{shape: []int{2, 3, 1024}, eps: 1e-6, lo: -2, hi: 2},
-	{shape: []int{5, 2000}, eps: 1e-5, lo: -2, hi: 2},
-	{shape: []int{3, 9000}, eps: 1e-5, lo: -2, hi: 2, xOff: 2}, // 256 threads per row
-}
-
 func TestLayerNormParity(t *testing.T) {
 	t.Parallel()
 	normPaths(t, func(t *testing.T, p *parity) {
 		for _, c := range layerNormCases {
-			x, g, b := c.inputs(p)
-			p.check("layer_norm "+c.String(), p.ref.LayerNorm(x.ref, g.ref, b.ref, c.eps),
-				p.gpu.LayerNorm(x.gpu, g.gpu, b.gpu, c.eps), tolRel, tolAbs)
-			p.free(x, g, b)
+			c.checkLayerNorm(p)
 		}
 	})
 }

@@ -66,7 +66,7 @@ type HarmonyHook struct {
 
 	// outputs
 	masksMain, masksVis, usedMain []harmony.Mask
-	softMain                      []harmony.Map
+	softMain, softVis             []harmony.Map
 	lastUsedSoft                  *harmony.Map
 }
 
@@ -180,6 +180,13 @@ func (c *HarmonyHook) Masks() (main, visual, usedMain []harmony.Mask) {
 	return c.masksMain, c.masksVis, c.usedMain
 }
 
+// SoftMasks returns, per call so far, the min–max normalized subject maps
+// of the main and visual-only processes the binary masks were cut from (a
+// primed call's are the primed masks).
+func (c *HarmonyHook) SoftMasks() (main, visual []harmony.Map) {
+	return c.softMain, c.softVis
+}
+
 // LastUsedMask is the soft main mask of the last call that swapped (nil
 // when none did).
 func (c *HarmonyHook) LastUsedMask() *harmony.Map { return c.lastUsedSoft }
@@ -218,11 +225,14 @@ func (c *HarmonyHook) Prime(main, vis harmony.Mask) error {
 	if err := c.Begin(0); err != nil {
 		return err
 	}
-	soft := harmony.Map{H: main.H, W: main.W, V: make([]float32, len(main.V))}
-	for i, v := range main.V {
-		soft.V[i] = float32(v)
+	var soft [2]harmony.Map
+	for k, m := range []harmony.Mask{main, vis} {
+		soft[k] = harmony.Map{H: m.H, W: m.W, V: make([]float32, len(m.V))}
+		for i, v := range m.V {
+			soft[k].V[i] = float32(v)
+		}
 	}
-	c.record(main, vis, soft)
+	c.record(main, vis, soft[0], soft[1])
 	return nil
 }
 
@@ -320,15 +330,16 @@ func (c *HarmonyHook) End(ctx context.Context, call int) error {
 			masks[0], masks[1] = mm, mv
 		}
 	}
-	c.record(masks[0], masks[1], softs[0])
+	c.record(masks[0], masks[1], softs[0], softs[1])
 	return nil
 }
 
 // record keeps the call's masks as the outputs and for the next call.
-func (c *HarmonyHook) record(main, vis harmony.Mask, softMain harmony.Map) {
+func (c *HarmonyHook) record(main, vis harmony.Mask, softMain, softVis harmony.Map) {
 	c.masksMain = append(c.masksMain, main)
 	c.masksVis = append(c.masksVis, vis)
 	c.softMain = append(c.softMain, softMain)
+	c.softVis = append(c.softVis, softVis)
 	c.sched.Record(main, vis)
 }
 

@@ -29,6 +29,16 @@ func TestHarmonyHookPrime(t *testing.T) {
 		ones.V[i] = 1
 	}
 	require.Error(t, h.Prime(harmony.Mask{H: 1, W: 1, V: []uint8{1}}, ones), "a mask off the grid")
+	zeros := harmony.Mask{H: gh, W: gw, V: make([]uint8, gh*gw)}
+	require.NoError(t, h.Prime(ones, zeros))
+	softM, softV := h.SoftMasks()
+	require.Len(t, softM, 1)
+	require.Len(t, softV, 1)
+	require.Equal(t, float32(1), softM[0].V[0], "the primed main mask as a soft map")
+	require.Equal(t, float32(0), softV[0].V[gh*gw-1], "the primed visual-only mask as a soft map")
+	h, err = NewHarmonyHook(m.B, &o, l) // a fresh hook: Prime stands in for call 0 only
+	require.NoError(t, err)
+	defer h.Free()
 	require.NoError(t, h.Prime(ones, ones))
 	require.NoError(t, h.Begin(1))
 	for _, s := range sets.Swap {

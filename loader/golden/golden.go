@@ -4,7 +4,7 @@
 // folder does not store (fp16 variants, the torch .bin folder), and compares
 // engine outputs with the references under the stated tolerances.
 //
-// The folder is $HARMONY_GOLDEN when set, else testdata/ in the module root
+// The folder (loader/refdata) is $HARMONY_GOLDEN when set, else testdata/ in the module root
 // (the first folder at or above the working directory that holds go.mod).
 // Without it a test skips, unless HARMONY_REQUIRE_GOLDEN=1 or
 // HARMONY_REQUIRE_GPU=1 (CI), where it fails.
@@ -12,62 +12,17 @@ package golden
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"harmony/loader"
-)
-
-var (
-	dirOnce sync.Once
-	dir     string
+	"harmony/loader/refdata"
 )
 
 // Find returns the test-data folder, or "" when there is none.
-func Find() string {
-	dirOnce.Do(func() {
-		if d := os.Getenv("HARMONY_GOLDEN"); d != "" {
-			dir = d
-			return
-		}
-		dir = findIn(moduleRoot())
-	})
-	return dir
-}
-
-// moduleRoot returns the first folder at or above the working directory
-// that holds go.mod, or "" when there is none.
-func moduleRoot() string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if st, err := os.Stat(filepath.Join(d, "go.mod")); err == nil && !st.IsDir() {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			return ""
-		}
-	}
-}
-
-// findIn returns root/testdata when it holds the test data (its README.md),
-// else "".
-func findIn(root string) string {
-	if root == "" {
-		return ""
-	}
-	d := filepath.Join(root, "testdata")
-	if st, err := os.Stat(filepath.Join(d, "README.md")); err != nil || st.IsDir() {
-		return ""
-	}
-	return d
-}
+func Find() string { return refdata.Find() }
 
 // Required reports whether missing goldens must fail tests.
 func Required() bool {
@@ -209,44 +164,10 @@ func (f *File) MustInts(t testing.TB, name string) ([]int64, []int) {
 }
 
 // Diff is the outcome of a comparison.
-type Diff struct {
-	MaxAbs float64 // max |got − want|
-	MaxRef float64 // max |want|
-	At     int     // index of MaxAbs
-}
-
-// Rel is MaxAbs / MaxRef.
-func (d Diff) Rel() float64 {
-	if d.MaxRef == 0 {
-		return d.MaxAbs
-	}
-	return d.MaxAbs / d.MaxRef
-}
-
-func (d Diff) String() string {
-	return fmt.Sprintf("max|Δ| %.3g at %d (max|ref| %.3g, rel %.3g)", d.MaxAbs, d.At, d.MaxRef, d.Rel())
-}
+type Diff = refdata.Diff
 
 // Compare measures got against want. A NaN or length mismatch gives +Inf.
-func Compare(got, want []float32) Diff {
-	var d Diff
-	if len(got) != len(want) {
-		d.MaxAbs = math.Inf(1)
-		return d
-	}
-	for i := range want {
-		w := math.Abs(float64(want[i]))
-		d.MaxRef = max(d.MaxRef, w)
-		e := math.Abs(float64(got[i]) - float64(want[i]))
-		if math.IsNaN(e) || math.IsInf(float64(got[i]), 0) {
-			e = math.Inf(1)
-		}
-		if e > d.MaxAbs {
-			d.MaxAbs, d.At = e, i
-		}
-	}
-	return d
-}
+func Compare(got, want []float32) Diff { return refdata.Compare(got, want) }
 
 // Close fails the test unless max|got − want| ≤ rel·max|want| + abs.
 func Close(t testing.TB, what string, got, want []float32, rel, abs float64) Diff {

@@ -1,5 +1,5 @@
-// parity_test.go: shared helpers for GPU-vs-CPU parity tests of any kernel
-// family. A parity holds both backends (the GPU one in guard mode) and makes
+// parity.go: shared helpers for GPU-vs-CPU parity checks of any kernel
+// family (the tests, and RunParity outside them). A parity holds both backends (the GPU one in guard mode) and makes
 // tensors that carry the same values on each; check compares an op's two
 // results within max|gpu − ref| ≤ rel·max|ref| + abs and verifies the
 // guard bands around the GPU result.
@@ -16,13 +16,11 @@ import (
 	"math"
 	"math/rand"
 	"slices"
-	"testing"
 
 	"github.com/x448/float16"
 
 	"harmony/engine/cpu"
 	"harmony/engine/gpu"
-	"harmony/engine/gpu/gputest"
 	"harmony/engine/tensor"
 )
 
@@ -34,7 +32,7 @@ const (
 
 // parity runs ops on the CPU reference and on the GPU side by side.
 type parity struct {
-	t   testing.TB
+	t   reporter
 	ctx context.Context
 	ref *cpu.Backend
 	gpu *Backend
@@ -46,22 +44,21 @@ type pair struct {
 	ref, gpu *tensor.Tensor
 }
 
-// newParity opens the shared test device (skipping without an adapter
-// unless HARMONY_REQUIRE_GPU=1) with opt (none: the adapter's own limits),
-// with guard mode on and a fixed random seed. The backend (its error, its
-// tuning, its guard mode) is the test's own and the device serializes its
-// callers, so parity tests call t.Parallel; tests that count the shared
-// device's dispatches or memory must not.
-func newParity(t testing.TB, opt ...gpu.Options) *parity {
-	t.Helper()
-	var o gpu.Options
-	if len(opt) > 0 {
-		o = opt[0]
-	}
-	dev := gputest.Open(t, o)
+// newParityOn is a parity on dev with guard mode on and a fixed random
+// seed.
+func newParityOn(t reporter, dev *gpu.Device) *parity {
 	g := New(dev)
 	g.guard = true
 	return &parity{t: t, ctx: context.Background(), ref: cpu.New(), gpu: g, rng: rand.New(rand.NewSource(1))}
+}
+
+// reporter is what a parity check reports to: a *testing.T in the tests,
+// a caseReporter (paritysuite.go) in RunParity. Fatalf must not return.
+type reporter interface {
+	Helper()
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
 }
 
 // values returns n uniform random values in [lo, hi).

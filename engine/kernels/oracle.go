@@ -1,7 +1,8 @@
-// oracle_test.go: helpers shared by the dense and attention parity tests: one random
-// input built identically on the GPU backend and on the CPU reference
-// (optionally as a view at an odd element offset), and the comparison of an
-// op's output against the reference with the sentinel guards checked.
+// oracle.go: helpers shared by the dense and attention parity checks (the
+// tests, and RunParity outside them): one random input built identically on
+// the GPU backend and on the CPU reference (optionally as a view at an odd
+// element offset), and the comparison of an op's output against the
+// reference with the sentinel guards checked.
 package kernels
 
 import (
@@ -9,35 +10,26 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand"
-	"testing"
 
 	"github.com/x448/float16"
 
 	"harmony/engine/cpu"
 	"harmony/engine/gpu"
-	"harmony/engine/gpu/gputest"
 	"harmony/engine/tensor"
 )
 
 // oracle is the GPU backend under test and the CPU reference side by side.
 type oracle struct {
-	t   *testing.T
+	t   reporter
 	g   *Backend
 	c   *cpu.Backend
 	rng *rand.Rand
 }
 
-// newOracle opens the test device (with the adapter's limits, or the WebGPU
-// defaults) and a guarded GPU backend on it.
-func newOracle(t *testing.T, defaultLimits bool) *oracle {
-	t.Helper()
-	var d *gpu.Device
-	if defaultLimits {
-		d = gputest.Open(t, gpu.Options{DefaultLimits: true})
-	} else {
-		d = gputest.Default(t)
-	}
-	g := New(d)
+// newOracleOn is a guarded GPU backend on dev and the CPU reference, with a
+// fixed random seed.
+func newOracleOn(t reporter, dev *gpu.Device) *oracle {
+	g := New(dev)
 	g.guard = true
 	return &oracle{t: t, g: g, c: cpu.New(), rng: rand.New(rand.NewSource(1))}
 }
@@ -123,7 +115,7 @@ func (p *oracle) check(got, want *tensor.Tensor, rel, abs float64) float64 {
 	}
 	if p.g.guard {
 		if err := p.g.checkGuards(ctx, got); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 	}
 	var maxRef, maxErr float64
