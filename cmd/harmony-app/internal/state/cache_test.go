@@ -7,6 +7,7 @@ package state
 
 import (
 	"context"
+	"crypto/sha256"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"harmony/engine/gpu/gputest"
 	"harmony/loader/golden"
+	"harmony/loader/hubtest"
 )
 
 // modelServer serves the tiny diffusers folder under /diffusers/ and the
@@ -149,6 +151,22 @@ func largestEntry(t *testing.T, dir string) string {
 	return best
 }
 
+// pieceEntry is a cache entry in dir holding a whole weight piece (its
+// bytes and their SHA-256), not a recorded header or config read.
+func pieceEntry(t *testing.T, dir string) string {
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range ents {
+		info, err := e.Info()
+		require.NoError(t, err)
+		if e.Name() != RecordName && info.Size() == testPiece+sha256.Size {
+			return filepath.Join(dir, e.Name())
+		}
+	}
+	t.Fatalf("no piece in %s", dir)
+	return ""
+}
+
 func TestHubURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"Salesforce/blipdiffusion":                        "https://huggingface.co/Salesforce/blipdiffusion/resolve/main/",
@@ -242,7 +260,7 @@ func TestDownloadResume(t *testing.T) {
 	require.Equal(t, last.BytesTotal, last.CacheBytes)
 
 	// A corrupt piece fails its hash and is fetched again.
-	bad := largestEntry(t, list[0].Dir)
+	bad := pieceEntry(t, list[0].Dir)
 	data, err := os.ReadFile(bad)
 	require.NoError(t, err)
 	data[len(data)/2] ^= 0xff
@@ -254,6 +272,35 @@ func TestDownloadResume(t *testing.T) {
 	fixed, err := os.ReadFile(bad)
 	require.NoError(t, err)
 	require.NotEqual(t, data, fixed)
+}
+
+// TestHubOffline: a model downloaded whole from a Hub repository (the
+// stand-in Hub, shut down after the download) loads again in a restarted
+// app with no server at all: sizes, headers and configs come from the
+// cache folder as recorded.
+func TestHubOffline(t *testing.T) {
+	gputest.Default(t)
+	hub, err := hubtest.Start(golden.Path(t, "blipdiffusion-tiny"), "test/tiny", hubtest.Options{})
+	require.NoError(t, err)
+	defer hub.Close()
+	dir := t.TempDir()
+	loc := HubPrefix + hub.URL()
+
+	a1, _ := newCacheApp(t, dir)
+	require.NoError(t, a1.Load(context.Background(), loc))
+	list := a1.Snapshot().Cached
+	require.Len(t, list, 1)
+	require.True(t, list[0].Complete)
+	require.NotEmpty(t, hub.Log())
+	hub.Close()
+
+	a2, l2 := newCacheApp(t, dir)
+	require.NoError(t, a2.Load(context.Background(), loc), "a fully cached model did not load offline")
+	require.Equal(t, Ready, a2.Snapshot().Phase)
+	evs := l2.take()
+	require.NotEmpty(t, evs)
+	last := evs[len(evs)-1]
+	require.Equal(t, last.BytesTotal, last.CacheBytes, "weights came from elsewhere than the cache")
 }
 
 // TestCachedListDelete: two models in the cache, listed with their sizes;
