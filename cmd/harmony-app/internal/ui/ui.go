@@ -183,7 +183,8 @@ func (u *UI) update(gtx layout.Context, s state.Snapshot) {
 			}
 		}
 	}
-	if u.demoModel.Clicked(gtx) {
+	idle := s.Phase != state.Loading && s.Phase != state.Generating
+	if u.demoModel.Clicked(enabledIf(gtx, idle)) {
 		u.LoadModel(state.DemoModel)
 	}
 	u.updateCache(gtx, s)
@@ -199,7 +200,7 @@ func (u *UI) update(gtx layout.Context, s state.Snapshot) {
 			}
 		}
 	}
-	if submitted(&u.modelPath) || u.loadModel.Clicked(gtx) {
+	if submitted(&u.modelPath) || u.loadModel.Clicked(enabledIf(gtx, idle)) {
 		if loc := strings.TrimSpace(u.modelPath.Text()); loc != "" {
 			u.LoadModel(loc)
 		} else {
@@ -261,10 +262,10 @@ func (u *UI) update(gtx layout.Context, s state.Snapshot) {
 			}
 		}
 	}
-	if u.generate.Clicked(gtx) {
+	if u.generate.Clicked(enabledIf(gtx, idle && s.Model != "")) {
 		u.Generate()
 	}
-	if u.cancel.Clicked(gtx) {
+	if u.cancel.Clicked(enabledIf(gtx, !idle)) {
 		u.App.Cancel()
 	}
 	for i := range u.save {
@@ -418,6 +419,17 @@ func (u *UI) button(c *widget.Clickable, txt string, enabled bool) layout.Widget
 		}
 		return b.Layout(gtx)
 	}
+}
+
+// enabledIf is gtx, or gtx disabled when on is false. A Clickable that
+// reads its events with an enabled context takes the keyboard focus in
+// that frame, so a button drawn disabled reads them disabled too: Tab
+// skips it, and it takes no click.
+func enabledIf(gtx layout.Context, on bool) layout.Context {
+	if on {
+		return gtx
+	}
+	return gtx.Disabled()
 }
 
 func gap(w unit.Dp) layout.FlexChild { return layout.Rigid(layout.Spacer{Width: w, Height: w}.Layout) }
