@@ -391,7 +391,7 @@ func (a *api) jsGenerate(_ js.Value, args []js.Value) any {
 				return nil, err
 			}
 		}
-		if opts.Method == pipeline.MethodBLIPDiffusion {
+		if opts.Method.Plain() {
 			out["baseline"], out["harmony"] = out["harmony"], js.Null()
 		}
 		if res.Baseline != nil {

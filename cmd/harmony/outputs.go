@@ -118,7 +118,7 @@ func writeOutputs(g *generateFlags, res *pipeline.Result) error {
 			return fmt.Errorf("harmony generate: --out-dir: %v", err)
 		}
 		set := map[string]*pipeline.Image{"mask.png": res.MaskHeat}
-		if g.opts.Method == pipeline.MethodBLIPDiffusion {
+		if g.opts.Method.Plain() {
 			set["blipdiffusion.png"] = res.Main.Image
 		} else {
 			set["harmony.png"] = res.Main.Image

@@ -54,14 +54,23 @@ func (r *run) denoise(ctx context.Context, procs []*process, uncond *tensor.Tens
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// The UNet's input (scaled for LMS), per process.
+		scaled := make([][]float32, np)
+		for k, p := range procs {
+			x, err := p.sch.ScaleModelInput(p.latents, t)
+			if err != nil {
+				return fmt.Errorf("pipeline: scheduler input %d: %w", i, err)
+			}
+			scaled[k] = nchwToNHWC(x, 1, c, h, w)
+		}
 		in := make([]float32, 0, batch*n)
 		if cfg {
-			for _, p := range procs {
-				in = append(in, nchwToNHWC(p.latents, 1, c, h, w)...)
+			for k := range procs {
+				in = append(in, scaled[k]...)
 			}
 		}
-		for _, p := range procs {
-			in = append(in, nchwToNHWC(p.latents, 1, c, h, w)...)
+		for k := range procs {
+			in = append(in, scaled[k]...)
 		}
 		sample := b.FromF32("sample", in, batch, h, w, c)
 		var hook nn.Hook

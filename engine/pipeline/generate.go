@@ -73,8 +73,8 @@ type Result struct {
 	// Per UNet call: the binary masks computed at the call, and what the
 	// main process used (zeros when the call did not swap).
 	MasksMain, MasksVisual, MasksUsedMain []harmony.Mask
-	Timesteps                             []int
-	LatentShape                           []int // NCHW [1, C, h, w]
+	Timesteps                             []float64 // per UNet call (fractional for LMS)
+	LatentShape                           []int     // NCHW [1, C, h, w]
 	Warnings                              []string
 	Timings                               Timings
 }

@@ -35,24 +35,20 @@ type TextModel struct {
 	final    nn.LayerNorm // final_layer_norm
 }
 
-func build(cfg Config, v *nn.Vars) *TextModel {
+func build(cfg Config, v *nn.Vars) *TextModel { return buildText(cfg, v, FinalLayerNormEps) }
+
+// buildText reads the text transformer with the given final_layer_norm eps
+// (diffusers' context model fixes it, transformers' reads the config).
+func buildText(cfg Config, v *nn.Vars, finalEps float32) *TextModel {
 	d := cfg.Hidden
 	m := &TextModel{Config: cfg}
 	v = v.Sub(prefix)
 	m.tokenEmb = nn.LoadEmbedding(v, "embeddings.token_embedding.weight", cfg.VocabSize, d)
 	m.posEmb = nn.LoadEmbedding(v, "embeddings.position_embedding.weight", cfg.MaxPositions, d)
 	for i := range cfg.Layers {
-		lv := v.At("encoder.layers", i)
-		m.layers = append(m.layers, nn.EncoderLayer{
-			LN1: nn.LoadLayerNorm(lv, "layer_norm1", d, cfg.LayerNormEps),
-			LN2: nn.LoadLayerNorm(lv, "layer_norm2", d, cfg.LayerNormEps),
-			Attn: nn.LoadAttention(lv.Sub("self_attn"), nn.AttnSpec{
-				Names: nn.CLIPAttnNames, Dim: d, Heads: cfg.Heads, QKVBias: true, OutBias: true,
-			}),
-			MLP: nn.LoadMLP(lv.Sub("mlp"), "fc1", "fc2", d, cfg.Intermediate, cfg.Act, false),
-		})
+		m.layers = append(m.layers, loadEncoderLayer(v.At("encoder.layers", i), d, cfg.Intermediate, cfg.Heads, cfg.Act, cfg.LayerNormEps))
 	}
-	m.final = nn.LoadLayerNorm(v, "final_layer_norm", d, FinalLayerNormEps)
+	m.final = nn.LoadLayerNorm(v, "final_layer_norm", d, finalEps)
 	return m
 }
 
@@ -101,10 +97,34 @@ func (m *TextModel) Encode(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, 
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
-	x, err := m.embed(b, ids, ctx, ctxBeginPos)
+	x, err := m.embed(b, ids, ctx, ctxBeginPos, false)
 	if err != nil {
 		return nil, err
 	}
+	return m.encode(b, x)
+}
+
+// EncodeInjected runs the text encoder with words injected at the token
+// embedding level, as ELITE's inj_forward_text: in row r the token
+// embeddings at index[r]..index[r]+L−1 become words[r] (the rest shift right
+// by L−1 and are cut to the row's length; with L = 1 only the placeholder's
+// row changes), then position embeddings and the layers as in Encode.
+// words is [B, L, D] F32; index[r] < 0 leaves row r plain (an unconditional
+// prompt in the same batch). Returns [B, len(ids[r]), D].
+func (m *TextModel) EncodeInjected(b tensor.Backend, ids [][]int32, words *tensor.Tensor, index []int) (*tensor.Tensor, error) {
+	if err := b.Err(); err != nil {
+		return nil, err
+	}
+	x, err := m.embed(b, ids, words, index, true)
+	if err != nil {
+		return nil, err
+	}
+	return m.encode(b, x)
+}
+
+// encode runs the layers and the final LayerNorm on the embeddings x
+// (freed).
+func (m *TextModel) encode(b tensor.Backend, x *tensor.Tensor) (*tensor.Tensor, error) {
 	m.Trace.Record("embeddings", x)
 	attn := tensor.AttnOpts{Causal: true}
 	for i := range m.layers {
@@ -122,8 +142,11 @@ func (m *TextModel) Encode(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, 
 	return out, nil
 }
 
-// embed builds the input sequence [B, S, D] (ContextCLIPTextEmbeddings).
-func (m *TextModel) embed(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, ctxBeginPos []int) (*tensor.Tensor, error) {
+// embed builds the input sequence [B, S, D] (ContextCLIPTextEmbeddings):
+// ctx inserted before ctxBeginPos[r], or with replace written over the
+// tokens from there (ELITE's injection; S stays the token count, a negative
+// position leaves the row alone).
+func (m *TextModel) embed(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, ctxBeginPos []int, replace bool) (*tensor.Tensor, error) {
 	d := m.Config.Hidden
 	nb := len(ids)
 	if nb == 0 || len(ids[0]) == 0 {
@@ -150,14 +173,20 @@ func (m *TextModel) embed(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, c
 		if len(ctxBeginPos) != nb {
 			return nil, fmt.Errorf("clip: encode: %d context positions for %d rows", len(ctxBeginPos), nb)
 		}
+		nc = ctx.Shape[1]
 		for r, p := range ctxBeginPos {
-			if p < 0 || p > nt {
+			if replace && (p >= nt || p+nc > nt) {
+				return nil, fmt.Errorf("clip: encode: %d injected words at index %d of row %d do not fit in %d tokens", nc, p, r, nt)
+			}
+			if !replace && (p < 0 || p > nt) {
 				return nil, fmt.Errorf("clip: encode: context position %d of row %d outside [0, %d]", p, r, nt)
 			}
 		}
-		nc = ctx.Shape[1]
 	}
 	ns := nt + nc
+	if replace {
+		ns = nt
+	}
 	if ns > m.Config.MaxPositions {
 		return nil, fmt.Errorf("clip: encode: sequence of %d tokens exceeds max_position_embeddings %d", ns, m.Config.MaxPositions)
 	}
@@ -169,6 +198,20 @@ func (m *TextModel) embed(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, c
 		// concatenation of contiguous row windows.
 		var parts []*tensor.Tensor
 		for r, p := range ctxBeginPos {
+			if replace {
+				if p < 0 {
+					parts = append(parts, b.View(tok, r*nt*d, nt, d))
+					continue
+				}
+				if p > 0 {
+					parts = append(parts, b.View(tok, r*nt*d, p, d))
+				}
+				parts = append(parts, b.View(ctx, r*nc*d, nc, d))
+				if rest := nt - p - nc; rest > 0 {
+					parts = append(parts, b.View(tok, (r*nt+p+1)*d, rest, d))
+				}
+				continue
+			}
 			if p > 0 {
 				parts = append(parts, b.View(tok, r*nt*d, p, d))
 			}
