@@ -364,6 +364,20 @@ func (a *api) jsGenerate(_ js.Value, args []js.Value) any {
 		}
 		opts.Image = bytesFromJS(args[0])
 		opts.ImageName = args[1].String()
+		// ELITE's subject mask: the bytes of an image file, like the
+		// photo, so it takes no trip through the option parser.
+		if o := args[2]; o.Type() == js.TypeObject {
+			if mk := o.Get("mask"); mk.Truthy() {
+				if mk.Type() != js.TypeObject || mk.Get("byteLength").Type() != js.TypeNumber {
+					return nil, codedf(CodeBadArgument, "harmony: options.mask must be the bytes of an image file (a Uint8Array)")
+				}
+				opts.Mask = bytesFromJS(mk)
+				opts.MaskName = "mask"
+				if n := o.Get("maskName"); n.Type() == js.TypeString && n.String() != "" {
+					opts.MaskName = n.String()
+				}
+			}
+		}
 		var onProgress js.Value
 		if len(args) > 3 {
 			onProgress = args[3]

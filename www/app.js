@@ -24,10 +24,20 @@ const KINDS = [
   ['mask', 'Subject mask'],
 ];
 
-// Each base model's default prompt, swapped in when the base changes and
-// the prompt is still the other one's default (ELITE names the subject
-// by a word of the prompt, BLIP-Diffusion by the class).
-const DEFAULT_PROMPTS = { blipdiffusion: 'swimming underwater', elite: 'a S swimming underwater' };
+// Each base model's defaults, swapped in when the base changes for the
+// fields still holding the other one's (ELITE names the subject by a word
+// of the prompt, BLIP-Diffusion by the class; ELITE's own run is 100 LMS
+// steps at guidance 5).
+const BASE_DEFAULTS = {
+  blipdiffusion: { prompt: 'swimming underwater', class: 'dog', steps: '25', guidance: '7.5' },
+  elite: { prompt: 'a S swimming underwater', class: '', steps: '100', guidance: '5' },
+};
+
+// The visual-only prompts each base offers (S: the placeholder word).
+const VISUAL_PROMPTS = {
+  blipdiffusion: [['a {class}', 'a {class}'], ['a', 'a']],
+  elite: [['a S', 'a S'], ['a photo of a S', 'a photo of a S'], ['S', 'S']],
+};
 
 let engine = null;        // globalThis.harmony once the wasm is running
 let modelKey = null;      // what is loaded: source + url + precision
@@ -56,6 +66,8 @@ function loadSettings() {
     if (!(id in s)) continue;
     const el = $(id);
     if (el.type === 'checkbox') el.checked = !!s[id]; else el.value = s[id];
+    // a choice of the other base's list: set once updateBase fills it
+    if (el.tagName === 'SELECT' && el.value !== s[id]) el.dataset.saved = s[id];
   }
 }
 
@@ -91,6 +103,10 @@ function updateBase() {
   $('photo-stage').classList.toggle('painting', elite);
   for (const el of document.querySelectorAll('.base-name')) el.textContent = BASE_NAMES[$('base').value];
   $('class').placeholder = elite ? 'optional for ELITE' : '';
+  const vp = $('visual-prompt'), keep = vp.dataset.saved ?? vp.value;
+  delete vp.dataset.saved;
+  vp.textContent = '';
+  for (const [value, text] of VISUAL_PROMPTS[$('base').value]) vp.append(new Option(text, value, false, value === keep));
 }
 
 function updateMaskStatus(n) {
@@ -251,7 +267,7 @@ function options() {
     base: v('base'), ...(elite ? { placeholder: v('placeholder').trim(), localWeight: +v('local-weight') } : {}),
     class: v('class').trim(), sourceClass: v('class').trim(), prompt: v('prompt'), negative: v('negative'),
     steps: +v('steps'), guidance: +v('guidance'), seed: +v('seed'), width: +v('width'), height: +v('height'),
-    method: $('harmony').checked ? 'harmony' : 'blipdiffusion', compare: $('compare').checked,
+    method: $('harmony').checked ? 'harmony' : elite ? 'plain' : 'blipdiffusion', compare: $('compare').checked,
     ortho: v('ortho'), orthoMode: v('ortho-mode'), orthoExcludeClass: v('ortho-exclude-class'),
     swap: v('swap'), swapMode: v('swap-mode'), swapLayers: v('swap-layers'), swapStart: v('swap-start'),
     maskLevel: v('mask-level'), maskTokens: v('mask-tokens'), maskThreshold: +v('mask-threshold'),
@@ -305,7 +321,7 @@ async function generate() {
     const opts = options();
     if (opts.base === 'elite') {
       const m = await mask.png();
-      if (m) opts.mask = m; // absent: the whole photo is the subject
+      if (m) { opts.mask = m; opts.maskName = 'painted mask'; } // absent: the whole photo is the subject
     }
     const t0 = performance.now();
     const res = await engine.generate(photo.bytes, photo.name, opts, (ev) => {
@@ -390,9 +406,9 @@ function startMask() {
 
 function switchBase() {
   const base = $('base').value, other = base === 'elite' ? 'blipdiffusion' : 'elite';
-  if ($('prompt').value === DEFAULT_PROMPTS[other]) $('prompt').value = DEFAULT_PROMPTS[base];
-  if (base === 'elite' && $('class').value === 'dog') $('class').value = '';
-  if (base === 'blipdiffusion' && $('class').value === '') $('class').value = 'dog';
+  for (const [id, v] of Object.entries(BASE_DEFAULTS[base])) {
+    if ($(id).value === BASE_DEFAULTS[other][id]) $(id).value = v;
+  }
   updateBase();
   modelKey = null;
   saveSettings();
