@@ -165,6 +165,20 @@ func modelSource(req js.Value) (loader.Source, string, error) {
 	}
 }
 
+// remoteModel tells whether any part of the requested model is read from
+// a URL (the model, or ELITE's image encoder or mappers).
+func remoteModel(req js.Value) bool {
+	for _, r := range []js.Value{req, req.Get("imageEncoder"), req.Get("mappers")} {
+		if r.Type() != js.TypeObject {
+			continue
+		}
+		if s := jsStr(r, "source"); s == "pack" || s == "hf" {
+			return true
+		}
+	}
+	return false
+}
+
 // fetchTimeouts reads the request's timeoutMs: how long a fetch may wait
 // for a response or for the next bytes of a body (absent or 0: the
 // loader's defaults).
@@ -228,6 +242,11 @@ func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
+		if jsStr(req, "base") == "elite" {
+			if src, err = eliteParts(req, src); err != nil {
+				return nil, err
+			}
+		}
 		p := loader.Precision(jsStr(req, "precision"))
 		if p == "" {
 			p = loader.PrecisionF16
@@ -244,7 +263,7 @@ func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 		}
 		a.mu.Unlock()
 		opt := &loader.Options{Precision: p, Shapes: pipeline.ExpectedShapes}
-		if s := jsStr(req, "source"); s == "pack" || s == "hf" {
+		if remoteModel(req) {
 			// Remote weights are kept (verified by SHA-256 on every use),
 			// so the next visit loads offline; the bundled demo and local
 			// folders are on hand already.
