@@ -106,9 +106,13 @@ type Result struct {
 // Snapshot is a copy of the state for drawing; it shares nothing that
 // changes.
 type Snapshot struct {
-	Phase     Phase
-	Err       error // why the last load or generation failed (Failed)
-	Model     string
+	Phase Phase
+	Err   error // why the last load or generation failed (Failed)
+	Model string
+	// Elite: generations take the subject mask (the options' base, else
+	// the loaded model's, is ELITE).
+	Elite     bool
+	MaskCount int       // subject pixels painted (MaskSnapshot has the mask)
 	Device    *gpu.Info // the adapter, once opened
 	Photo     *Photo
 	Options   pipeline.Options
@@ -148,6 +152,8 @@ type App struct {
 	model     *pipeline.Model
 	modelName string
 	photo     *Photo
+	mask      *SubjectMask // ELITE's subject mask at the photo's size (mask.go)
+	maskVer   int
 	opts      pipeline.Options
 	fieldErrs map[string]error
 	progress  Progress
@@ -204,6 +210,10 @@ func (a *App) Snapshot() Snapshot {
 	}
 	for k, v := range a.fieldErrs {
 		s.FieldErrs[k] = v
+	}
+	s.Elite = usesMask(a.model, &a.opts)
+	if a.mask != nil {
+		s.MaskCount = a.mask.Count
 	}
 	return s
 }
@@ -336,6 +346,7 @@ func (a *App) SetPhoto(name string, data []byte) error {
 	p := &Photo{Name: name, Data: data, Format: info.Format, Width: rgb.Width, Height: rgb.Height}
 	a.mu.Lock()
 	a.photo = p
+	a.resetMask() // a new photo, a new mask
 	a.mu.Unlock()
 	a.changed()
 	return nil
@@ -396,6 +407,13 @@ func (a *App) Generate() error {
 		return fail(err)
 	}
 	o.Image, o.ImageName = a.photo.Data, a.photo.Name
+	if usesMask(a.model, &o) {
+		mask, err := a.maskPNG()
+		if err != nil {
+			return fail(err)
+		}
+		o.Mask, o.MaskName = mask, "painted mask"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.phase, a.err, a.cancel, a.done = Generating, nil, cancel, make(chan struct{})
 	a.progress, a.preview = Progress{Stage: "encode"}, nil

@@ -58,6 +58,7 @@ type Drawn struct {
 	Advanced []string // the options the advanced panel listed
 	Cached   []string // the cached-models panel's lines (name — size)
 	Deletes  int      // delete buttons in that panel
+	Mask     string   // the mask editor's status line ("" when not shown)
 }
 
 // UI is the window's contents.
@@ -84,6 +85,7 @@ type UI struct {
 	generate, cancel, dice, advanced widget.Clickable
 	harmony   widget.Bool
 	save      [4]widget.Clickable
+	mask      maskEditor // ELITE's subject mask (mask.go)
 	showAdv   bool
 	note      string // the last local message (saved…, photo errors)
 	noteErr   bool
@@ -105,6 +107,7 @@ func New(a *state.App, modelLoc, photoFile string) *UI {
 	u := &UI{App: a, th: th, fields: map[string]*field{}, images: map[*pipeline.Image]paint.ImageOp{},
 		modelLoc: modelLoc, photoFile: photoFile}
 	u.list.Axis = layout.Vertical
+	u.mask.init()
 	u.modelPath.SingleLine, u.modelPath.Submit = true, true
 	u.modelPath.SetText(modelLoc)
 	u.hubRepo.SingleLine, u.hubRepo.Submit = true, true
@@ -188,6 +191,7 @@ func (u *UI) update(gtx layout.Context, s state.Snapshot) {
 		u.LoadModel(state.DemoModel)
 	}
 	u.updateCache(gtx, s)
+	u.updateMask(gtx)
 	submitted := func(ed *widget.Editor) bool {
 		hit := false
 		for {
@@ -303,6 +307,7 @@ func (u *UI) Layout(gtx layout.Context) layout.Dimensions {
 		u.modelRow(s),
 		u.hubRow(s),
 		u.photoRow(s),
+		u.maskRow(s),
 		u.textFields(s),
 		u.knobRow(s),
 		u.actionRow(s),
@@ -464,6 +469,10 @@ func (u *UI) photoRow(s state.Snapshot) layout.Widget {
 	return func(gtx layout.Context) layout.Dimensions {
 		return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
 			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+				if s.Elite {
+					u.photoImage(s.Photo)
+					return u.maskCanvas(gtx, s.Photo, 320)
+				}
 				return u.photoThumb(gtx, s.Photo)
 			}), gap(8),
 			layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
@@ -486,7 +495,27 @@ func (u *UI) photoRow(s state.Snapshot) layout.Widget {
 	}
 }
 
+// maskRow is the mask editor's tools, shown while generations take the
+// mask (ELITE).
+func (u *UI) maskRow(s state.Snapshot) layout.Widget {
+	if !s.Elite {
+		return func(layout.Context) layout.Dimensions { return layout.Dimensions{} }
+	}
+	return u.maskTools(s)
+}
+
 func (u *UI) photoThumb(gtx layout.Context, p *state.Photo) layout.Dimensions {
+	u.photoImage(p)
+	size := gtx.Dp(96)
+	gtx.Constraints = layout.Exact(image.Pt(size, size))
+	if u.photoOp == nil {
+		return layout.Dimensions{Size: gtx.Constraints.Min}
+	}
+	return widget.Image{Src: *u.photoOp, Fit: widget.Contain, Scale: 1}.Layout(gtx)
+}
+
+// photoImage converts the photo for drawing when it changed.
+func (u *UI) photoImage(p *state.Photo) {
 	if p != u.photoOf {
 		u.photoOf, u.photoOp = p, nil
 		if p != nil {
@@ -496,12 +525,6 @@ func (u *UI) photoThumb(gtx layout.Context, p *state.Photo) layout.Dimensions {
 			}
 		}
 	}
-	size := gtx.Dp(96)
-	gtx.Constraints = layout.Exact(image.Pt(size, size))
-	if u.photoOp == nil {
-		return layout.Dimensions{Size: gtx.Constraints.Min}
-	}
-	return widget.Image{Src: *u.photoOp, Fit: widget.Contain, Scale: 1}.Layout(gtx)
 }
 
 // labelled lays out a caption over a widget.
