@@ -1,6 +1,7 @@
 // generate.go: `harmony generate`, subject-driven generation with Harmony
-// (or plain BLIP-Diffusion) from a model folder, pack or URL — by default
-// the bundled tiny demo model and demo photo, so it runs offline.
+// (or the plain base model: BLIP-Diffusion, or ELITE with --base elite)
+// from a model folder, pack or URL — by default the bundled tiny demo
+// model (BLIP-Diffusion) and demo photo, so it runs offline.
 package main
 
 import (
@@ -94,20 +95,45 @@ func joinOnOff(fs *flag.FlagSet, args []string) []string {
 
 type generateFlags struct {
 	model, image                          string
+	mask, imageEncoder, mappers           string // ELITE
 	precision, latents, out, dump, outDir string
 	defaultLimits, quiet                  bool
 	opts                                  pipeline.Options
+}
+
+// baseArg finds --base in args before the flags are parsed: the base picks
+// the defaults every other flag starts from (ELITE: LMS, 100 steps,
+// guidance 5). A bad value is left for the flag parser to refuse.
+func baseArg(args []string) pipeline.Base {
+	for i, a := range args {
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			break
+		}
+		name, val, hasVal := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		if name != "base" {
+			continue
+		}
+		if !hasVal && i+1 < len(args) {
+			val = args[i+1]
+		}
+		return pipeline.Base(val)
+	}
+	return ""
 }
 
 // parseGenerate reads generate's command line; the pipeline options among
 // it are checked by the pipeline (Set, then Validate), whose errors are
 // returned unchanged.
 func parseGenerate(args []string) (*generateFlags, error) {
-	g := &generateFlags{opts: pipeline.DefaultOptions()}
+	base := baseArg(args)
+	g := &generateFlags{opts: pipeline.DefaultOptionsFor(base)}
 	o := &g.opts
 	// The CLI's defaults: the demo subject, both pictures, and the model's
 	// own size.
 	o.TargetClass, o.Prompt = "dog", "swimming underwater"
+	if base == pipeline.BaseELITE {
+		o.TargetClass, o.Prompt = "", "a S wearing a red hat"
+	}
 	o.Compare = true
 	o.Width, o.Height = 0, 0
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
@@ -117,6 +143,9 @@ func parseGenerate(args []string) (*generateFlags, error) {
 	}
 	fs.StringVar(&g.model, "model", "", "model: a diffusers folder, a pack folder, or an http(s) URL of either (default: the bundled tiny demo model)")
 	fs.StringVar(&g.image, "image", "", "photo of the subject (PNG, JPEG, WebP, GIF, BMP, TIFF; default: the demo photo)")
+	fs.StringVar(&g.mask, "mask", "", "ELITE: the subject's mask, an image of the photo's size; subject where any channel > 0 (default: the whole photo)")
+	fs.StringVar(&g.imageEncoder, "image-encoder", "", "ELITE: the CLIP image encoder's folder or URL (default: the model's image_encoder/)")
+	fs.StringVar(&g.mappers, "mappers", "", "ELITE: folder or URL with global_mapper.pt and local_mapper.pt (or under checkpoints/; default: the model folder)")
 	fs.StringVar(&g.precision, "precision", "f32", "weights on the GPU: f32 (upcast) or f16 (half the memory; f32 arithmetic)")
 	fs.StringVar(&g.latents, "latents", "", "safetensors file with a tensor \"latents\" [1, C, h, w] used as the initial noise")
 	fs.StringVar(&g.out, "out", "", "write the result picture to this PNG file")
@@ -146,6 +175,13 @@ func parseGenerate(args []string) (*generateFlags, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	if o.Base == pipeline.BaseELITE {
+		if g.model == "" {
+			return nil, usageErrorf("harmony generate: --base elite needs --model (an ELITE folder or URL); the bundled demo is BLIP-Diffusion")
+		}
+	} else if g.mask != "" || g.imageEncoder != "" || g.mappers != "" {
+		return nil, usageErrorf("harmony generate: --mask, --image-encoder and --mappers are ELITE's; add --base elite")
+	}
 	return g, nil
 }
 
@@ -172,6 +208,12 @@ func runGenerate(ctx context.Context, args []string) error {
 		}
 		o.ImageName = filepath.Base(g.image)
 	}
+	if g.mask != "" {
+		if o.Mask, err = os.ReadFile(g.mask); err != nil {
+			return fmt.Errorf("harmony generate: --mask: %v", err)
+		}
+		o.MaskName = filepath.Base(g.mask)
+	}
 	if g.latents != "" {
 		f, err := loader.ReadSafetensorsFile(g.latents)
 		if err != nil {
@@ -194,7 +236,12 @@ func runGenerate(ctx context.Context, args []string) error {
 	defer dev.Close()
 	b := kernels.New(dev)
 	bar := newProgressBar(g.quiet)
-	m, err := openModel(ctx, b, g.model, loader.Precision(g.precision), bar)
+	var m *pipeline.Model
+	if o.Base == pipeline.BaseELITE {
+		m, err = openELITE(ctx, b, g, bar)
+	} else {
+		m, err = openModel(ctx, b, g.model, loader.Precision(g.precision), bar)
+	}
 	if err != nil {
 		return err
 	}
@@ -237,4 +284,38 @@ func openModel(ctx context.Context, b tensor.Backend, loc string, p loader.Preci
 		return nil, err
 	}
 	return m, nil
+}
+
+// openFolder opens a folder or URL given to flag name.
+func openFolder(name, loc string) (loader.Source, error) {
+	src, file, err := loader.OpenLocation(loc)
+	if err != nil {
+		return nil, err
+	}
+	if file != "" {
+		return nil, fmt.Errorf("harmony generate: --%s %s is a file; expected a folder or its URL", name, loc)
+	}
+	return src, nil
+}
+
+// openELITE loads an ELITE model: --model's Stable Diffusion folder, with
+// --image-encoder and --mappers when given.
+func openELITE(ctx context.Context, b tensor.Backend, g *generateFlags, bar *progressBar) (*pipeline.Model, error) {
+	var s pipeline.EliteSources
+	var err error
+	if s.Model, err = openFolder("model", g.model); err != nil {
+		return nil, err
+	}
+	if g.imageEncoder != "" {
+		if s.ImageEncoder, err = openFolder("image-encoder", g.imageEncoder); err != nil {
+			return nil, err
+		}
+	}
+	if g.mappers != "" {
+		if s.Mappers, err = openFolder("mappers", g.mappers); err != nil {
+			return nil, err
+		}
+	}
+	m, _, err := pipeline.LoadELITE(ctx, s, b, &loader.Options{Precision: loader.Precision(g.precision), Progress: bar.load})
+	return m, err
 }

@@ -65,6 +65,7 @@ type Model struct {
 
 	weights map[string]*tensor.Weights
 	models  map[string]catalog.Model // every loaded component, which owns its weights
+	elite   *eliteParts              // ELITE's image encoder and mappers (Base ELITE)
 }
 
 // modelIndex is the part of model_index.json the pipeline reads.
