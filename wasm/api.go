@@ -242,9 +242,20 @@ func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 		if err != nil {
 			return nil, err
 		}
-		if jsStr(req, "base") == "elite" {
-			if src, err = eliteParts(req, src); err != nil {
-				return nil, err
+		elite := jsStr(req, "base") == "elite"
+		es := pipeline.EliteSources{Model: src}
+		if elite {
+			// ELITE's image encoder and mappers, when given apart from
+			// the model ({source, url, files} like the model's own).
+			for _, part := range []struct {
+				key string
+				dst *loader.Source
+			}{{"imageEncoder", &es.ImageEncoder}, {"mappers", &es.Mappers}} {
+				if r := req.Get(part.key); r.Type() == js.TypeObject {
+					if *part.dst, _, err = modelSource(r); err != nil {
+						return nil, err
+					}
+				}
 			}
 		}
 		p := loader.Precision(jsStr(req, "precision"))
@@ -280,7 +291,15 @@ func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 				"fromCache": ev.FromCache, "cached": float64(ev.CacheBytes), "file": ev.File,
 			}))
 		}
-		m, lm, err := pipeline.Load(ctx, src, b, opt)
+		var (
+			m  *pipeline.Model
+			lm *loader.Model
+		)
+		if elite {
+			m, lm, err = pipeline.LoadELITE(ctx, es, b, opt)
+		} else {
+			m, lm, err = pipeline.Load(ctx, src, b, opt)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -325,9 +344,17 @@ func (a *api) jsCheckPhoto(_ js.Value, args []js.Value) any {
 // Its keys are the pipeline's option names in camelCase (the CLI's flags),
 // and every value goes through the parser the CLI's flags use
 // (pipeline.Options.Set), so both refuse the same values in the same words.
-// Absent, null and empty keys keep the default.
-func parseOptions(o js.Value) (pipeline.Options, error) {
-	opts := pipeline.DefaultOptions()
+// Absent, null and empty keys keep the default: the defaults of the base
+// model the options name, else of the loaded model's (ELITE's are its
+// inference script's: LMS, 100 steps, guidance 5).
+func parseOptions(o js.Value, loaded pipeline.Base) (pipeline.Options, error) {
+	base := loaded
+	if o.Type() == js.TypeObject {
+		if b := o.Get("base"); b.Type() == js.TypeString && b.String() != "" {
+			base = pipeline.Base(b.String())
+		}
+	}
+	opts := pipeline.DefaultOptionsFor(base)
 	opts.Compare = true
 	opts.Width, opts.Height = 0, 0 // the model's own size
 	if o.Type() != js.TypeObject {
@@ -377,7 +404,7 @@ func (a *api) jsGenerate(_ js.Value, args []js.Value) any {
 		if m == nil {
 			return nil, codedf(CodeNoModel, "harmony: load a model first")
 		}
-		opts, err := parseOptions(args[2])
+		opts, err := parseOptions(args[2], m.Base)
 		if err != nil {
 			return nil, err
 		}

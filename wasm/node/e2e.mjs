@@ -6,6 +6,8 @@
 //   node wasm/node/e2e.mjs --url http://127.0.0.1:PORT/ --photo in.png --out DIR \
 //     [--source demo] [--class dog] [--prompt "swimming underwater"] [--steps 8] \
 //     [--seed 42] [--width 48] [--height 32] [--guidance 7.5] [--harmony 1] [--timeout 1200]
+//     [--base elite --model-url URL --placeholder S --local-weight 0.8 --paint-mask 1]
+//     (ELITE: the model from a URL on the page's origin, a brush stroke painted as its mask)
 //   node wasm/node/e2e.mjs --mode cache --url … --out DIR   (hosted pack: load, reload from
 //     the browser cache, clear the cache, load again)
 //   node wasm/node/e2e.mjs --mode folder --folder DIR --url … --out DIR   (a picked local folder)
@@ -396,8 +398,12 @@ try {
     if (report.error) code = 1;
     throw 'done';
   }
+  if (args.base) await page.selectOption('#base', args.base);
   await page.selectOption('#model-source', args.source || 'demo');
+  if (args['model-url']) await page.fill('#model-url', args['model-url']);
   if (args.precision) await page.selectOption('#precision', args.precision);
+  if (args.placeholder) await page.fill('#placeholder', args.placeholder);
+  if (args['local-weight']) await page.fill('#local-weight', args['local-weight']);
   await fill('#class', args.class ?? 'dog');
   await fill('#prompt', args.prompt ?? 'swimming underwater');
   if (args.negative !== undefined) await fill('#negative', args.negative);
@@ -412,6 +418,16 @@ try {
   await page.setChecked('#compare', (args.compare ?? '1') === '1');
   await page.setInputFiles('#photo', args.photo);
   await page.waitForSelector('#photo-figure:not([hidden])');
+  if (args['paint-mask'] === '1') {
+    // A brush stroke across the photo's middle, then the mask as the
+    // engine will get it (kept to compare against).
+    await page.waitForFunction(() => document.getElementById('mask-overlay').width === document.getElementById('photo-preview').naturalWidth, null, { timeout: 60000 });
+    const r = await page.evaluate(() => { const b = document.getElementById('mask-overlay').getBoundingClientRect(); return [b.left, b.top, b.width, b.height]; });
+    await page.locator('#mask-size').fill('120');
+    await drag(page, [r[0] + 0.3 * r[2], r[1] + 0.5 * r[3]], [r[0] + 0.7 * r[2], r[1] + 0.5 * r[3]]);
+    report.maskFile = await maskPNG(page, 'mask-sent.png');
+    report.maskStatus = await page.textContent('#mask-status');
+  }
   const tGen = Date.now();
   await page.click('#generate');
   await page.waitForFunction(() => {
