@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"harmony/engine/pipeline"
 
@@ -168,4 +169,53 @@ func (a *App) MaskPNG() ([]byte, error) {
 // usesMask tells whether a generation with o on m takes the mask.
 func usesMask(m *pipeline.Model, o *pipeline.Options) bool {
 	return o.Base == pipeline.BaseELITE || o.Base == "" && m != nil && m.Base == pipeline.BaseELITE
+}
+
+// SetBase picks the base model of the next load and generations
+// (pipeline.BaseBLIPDiffusion or BaseELITE); the options still at the
+// other base's defaults (steps, guidance, scheduler, visual-only prompt)
+// take the new base's.
+func (a *App) SetBase(base pipeline.Base) error {
+	a.mu.Lock()
+	from, to := pipeline.DefaultOptionsFor(a.opts.Base), pipeline.DefaultOptionsFor(base)
+	if a.opts.Base == "" {
+		from = pipeline.DefaultOptionsFor(pipeline.BaseBLIPDiffusion)
+	}
+	o := &a.opts
+	if o.Steps == from.Steps {
+		o.Steps = to.Steps
+	}
+	if o.Guidance == from.Guidance {
+		o.Guidance = to.Guidance
+	}
+	if o.Scheduler == from.Scheduler {
+		o.Scheduler = to.Scheduler
+	}
+	if o.Harmony.VisualPrompt == from.Harmony.VisualPrompt {
+		o.Harmony.VisualPrompt = to.Harmony.VisualPrompt
+	}
+	// ELITE names the subject by a word of the prompt and needs no class.
+	prompts := map[pipeline.Base][2]string{pipeline.BaseBLIPDiffusion: {"swimming underwater", "dog"}, pipeline.BaseELITE: {"a S swimming underwater", ""}}
+	if old, ok := prompts[a.opts.Base]; ok || a.opts.Base == "" {
+		if !ok {
+			old = prompts[pipeline.BaseBLIPDiffusion]
+		}
+		if o.Prompt == old[0] {
+			o.Prompt = prompts[base][0]
+		}
+		if o.TargetClass == old[1] {
+			o.TargetClass = prompts[base][1]
+		}
+	}
+	a.mu.Unlock()
+	return a.Set("base", string(base))
+}
+
+// SetEliteParts sets where ELITE's image encoder and mappers are read
+// from when not in the model's folder ("" for the model's own).
+func (a *App) SetEliteParts(encoder, mappers string) {
+	a.mu.Lock()
+	a.eliteEncoder, a.eliteMappers = strings.TrimSpace(encoder), strings.TrimSpace(mappers)
+	a.mu.Unlock()
+	a.changed()
 }

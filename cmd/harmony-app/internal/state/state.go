@@ -153,14 +153,17 @@ type App struct {
 	modelName string
 	photo     *Photo
 	mask      *SubjectMask // ELITE's subject mask at the photo's size (mask.go)
-	maskVer   int
-	opts      pipeline.Options
-	fieldErrs map[string]error
-	progress  Progress
-	preview   *pipeline.Image
-	result    *Result
-	cancel    context.CancelFunc
-	done      chan struct{} // closed when the running load or generation ends
+	// ELITE's image encoder and mappers when apart from the model (""
+	// takes them from it)
+	eliteEncoder, eliteMappers string
+	maskVer                    int
+	opts                       pipeline.Options
+	fieldErrs                  map[string]error
+	progress                   Progress
+	preview                    *pipeline.Image
+	result                     *Result
+	cancel                     context.CancelFunc
+	done                       chan struct{} // closed when the running load or generation ends
 
 	cached     []CachedModel
 	cacheErr   error
@@ -323,7 +326,31 @@ func (a *App) load(ctx context.Context, loc string) (*pipeline.Model, string, er
 		a.mu.Unlock()
 		a.changed()
 	}
-	m, _, err := pipeline.Load(ctx, src, a.back, &loader.Options{Precision: a.cfg.Precision, Progress: progress, Cache: cache, PieceSize: a.cfg.PieceSize})
+	lo := &loader.Options{Precision: a.cfg.Precision, Progress: progress, Cache: cache, PieceSize: a.cfg.PieceSize}
+	a.mu.Lock()
+	elite, enc, maps := a.opts.Base == pipeline.BaseELITE, a.eliteEncoder, a.eliteMappers
+	a.mu.Unlock()
+	var m *pipeline.Model
+	var err error
+	if elite {
+		// ELITE: the Stable Diffusion model at loc, its image encoder and
+		// mappers from there too unless given apart (folders or URLs).
+		es := pipeline.EliteSources{Model: src}
+		for _, part := range []struct {
+			loc string
+			dst *loader.Source
+		}{{enc, &es.ImageEncoder}, {maps, &es.Mappers}} {
+			if part.loc == "" {
+				continue
+			}
+			if *part.dst, _, err = loader.OpenLocation(part.loc); err != nil {
+				return nil, "", err
+			}
+		}
+		m, _, err = pipeline.LoadELITE(ctx, es, a.back, lo)
+	} else {
+		m, _, err = pipeline.Load(ctx, src, a.back, lo)
+	}
 	if err != nil {
 		return nil, "", err
 	}

@@ -13,6 +13,7 @@ import (
 	"gioui.org/io/event"
 	"gioui.org/io/input"
 	"gioui.org/io/key"
+	"gioui.org/widget"
 	"github.com/stretchr/testify/require"
 
 	"harmony/cmd/harmony-app/internal/state"
@@ -48,6 +49,8 @@ func controls(u *UI) map[event.Tag]string {
 		&u.photoPath: "photo path", &u.openPhoto: "Open", &u.demoPhoto: "Demo photo",
 		&u.dice: "Dice", &u.harmony: "Harmony", &u.advanced: "Advanced",
 		&u.generate: "Generate", &u.cancel: "Cancel", &u.saveDir: "save folder",
+		&u.encPath: "encoder path", &u.mapPath: "mappers path", &u.mask.clear: "Clear mask",
+		&u.mask.path: "mask path", &u.mask.load: "Load mask",
 	}
 	for i := range u.save {
 		m[&u.save[i]] = fmt.Sprintf("Save %d", i)
@@ -70,6 +73,11 @@ func (r *renderer) focused(u *UI) string {
 			return name
 		}
 	}
+	for name, e := range map[string]*widget.Enum{"base": &u.base, "mask tool": &u.mask.tool} {
+		if k, ok := e.Focused(); ok {
+			return name + " " + k
+		}
+	}
 	return ""
 }
 
@@ -85,7 +93,7 @@ func TestKeyboard(t *testing.T) {
 
 	// Tab: the controls in reading order, top to bottom and left to
 	// right; the Cancel buttons are disabled while nothing runs.
-	order := []string{"Demo model", "model path", "Load", "hub repository", "Download",
+	order := []string{"base blipdiffusion", "base elite", "Demo model", "model path", "Load", "hub repository", "Download",
 		"photo path", "Open", "Demo photo", "class", "prompt", "negative",
 		"steps", "guidance", "seed", "Dice", "width", "height", "Harmony", "Advanced", "Generate"}
 	var got []string

@@ -85,7 +85,10 @@ type UI struct {
 	generate, cancel, dice, advanced widget.Clickable
 	harmony   widget.Bool
 	save      [4]widget.Clickable
-	mask      maskEditor // ELITE's subject mask (mask.go)
+	mask      maskEditor    // ELITE's subject mask (mask.go)
+	base      widget.Enum   // the base model: "blipdiffusion" or "elite"
+	encPath   widget.Editor // ELITE's image encoder, when apart from the model
+	mapPath   widget.Editor // ELITE's mappers, when apart from the model
 	showAdv   bool
 	note      string // the last local message (saved…, photo errors)
 	noteErr   bool
@@ -108,6 +111,11 @@ func New(a *state.App, modelLoc, photoFile string) *UI {
 		modelLoc: modelLoc, photoFile: photoFile}
 	u.list.Axis = layout.Vertical
 	u.mask.init()
+	u.base.Value = string(pipeline.BaseBLIPDiffusion)
+	if a.Snapshot().Options.Base == pipeline.BaseELITE {
+		u.base.Value = string(pipeline.BaseELITE)
+	}
+	u.encPath.SingleLine, u.mapPath.SingleLine = true, true
 	u.modelPath.SingleLine, u.modelPath.Submit = true, true
 	u.modelPath.SetText(modelLoc)
 	u.hubRepo.SingleLine, u.hubRepo.Submit = true, true
@@ -138,6 +146,20 @@ func New(a *state.App, modelLoc, photoFile string) *UI {
 	}
 	u.harmony.Value = s.Options.Method != pipeline.MethodBLIPDiffusion
 	return u
+}
+
+// syncFields shows the options' current values in their fields (after
+// the base model's defaults replaced some).
+func (u *UI) syncFields() {
+	s := u.App.Snapshot()
+	for name, f := range u.fields {
+		v := s.Options.Get(name)
+		if f.info.OnOff {
+			f.toggle.Value, _ = pipeline.ParseOnOff(v)
+		} else if f.editor.Text() != v {
+			f.editor.SetText(v)
+		}
+	}
 }
 
 // ModelLocation and PhotoFile are what the settings remember.
@@ -192,6 +214,23 @@ func (u *UI) update(gtx layout.Context, s state.Snapshot) {
 	}
 	u.updateCache(gtx, s)
 	u.updateMask(gtx)
+	if u.base.Update(gtx) {
+		if err := u.App.SetBase(pipeline.Base(u.base.Value)); err != nil {
+			u.note, u.noteErr = err.Error(), true
+		}
+		u.syncFields()
+	}
+	for _, ed := range []*widget.Editor{&u.encPath, &u.mapPath} {
+		for {
+			ev, ok := ed.Update(gtx)
+			if !ok {
+				break
+			}
+			if _, ok := ev.(widget.ChangeEvent); ok {
+				u.App.SetEliteParts(u.encPath.Text(), u.mapPath.Text())
+			}
+		}
+	}
 	submitted := func(ed *widget.Editor) bool {
 		hit := false
 		for {
@@ -307,7 +346,6 @@ func (u *UI) Layout(gtx layout.Context) layout.Dimensions {
 		u.modelRow(s),
 		u.hubRow(s),
 		u.photoRow(s),
-		u.maskRow(s),
 		u.textFields(s),
 		u.knobRow(s),
 		u.actionRow(s),
@@ -451,21 +489,49 @@ func (u *UI) modelRow(s state.Snapshot) layout.Widget {
 		case s.Model == "":
 			status = "no model loaded"
 		}
+		parts := func(gtx layout.Context) layout.Dimensions {
+			if !s.Elite {
+				return layout.Dimensions{}
+			}
+			gtx.Constraints.Min.Y = 0
+			return layout.Inset{Bottom: 4}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+					layout.Flexed(1, u.editor(&u.encPath, "ELITE image encoder folder or URL (empty: image_encoder/ of the model)", 0)), gap(8),
+					layout.Flexed(1, u.editor(&u.mapPath, "ELITE mappers folder or URL (empty: the model's)", 0)),
+				)
+			})
+		}
 		return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 				return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+					layout.Rigid(u.label(13, "base").Layout), gap(4),
+					layout.Rigid(material.RadioButton(u.th, &u.base, string(pipeline.BaseBLIPDiffusion), "BLIP-Diffusion").Layout), gap(4),
+					layout.Rigid(material.RadioButton(u.th, &u.base, string(pipeline.BaseELITE), "ELITE").Layout), gap(12),
 					layout.Rigid(u.button(&u.demoModel, "Demo model", idle)), gap(8),
 					layout.Flexed(1, u.editor(&u.modelPath, "model folder, pack or URL", 0)), gap(8),
 					layout.Rigid(u.button(&u.loadModel, "Load", idle)),
 				)
 			}),
 			gap(4),
+			layout.Rigid(parts),
 			layout.Rigid(u.label(13, status).Layout),
 		)
 	}
 }
 
+// photoRow is the photo and its file row, and with ELITE the mask
+// editor's tools under them.
 func (u *UI) photoRow(s state.Snapshot) layout.Widget {
+	row := u.photoFileRow(s)
+	if !s.Elite {
+		return row
+	}
+	return func(gtx layout.Context) layout.Dimensions {
+		return layout.Flex{Axis: layout.Vertical}.Layout(gtx, layout.Rigid(row), gap(6), layout.Rigid(u.maskTools(s)))
+	}
+}
+
+func (u *UI) photoFileRow(s state.Snapshot) layout.Widget {
 	return func(gtx layout.Context) layout.Dimensions {
 		return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
 			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
@@ -493,15 +559,6 @@ func (u *UI) photoRow(s state.Snapshot) layout.Widget {
 			}),
 		)
 	}
-}
-
-// maskRow is the mask editor's tools, shown while generations take the
-// mask (ELITE).
-func (u *UI) maskRow(s state.Snapshot) layout.Widget {
-	if !s.Elite {
-		return func(layout.Context) layout.Dimensions { return layout.Dimensions{} }
-	}
-	return u.maskTools(s)
 }
 
 func (u *UI) photoThumb(gtx layout.Context, p *state.Photo) layout.Dimensions {
