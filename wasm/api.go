@@ -169,6 +169,9 @@ func modelSource(req js.Value) (loader.Source, string, error) {
 // a URL (the model, or ELITE's image encoder or mappers).
 func remoteModel(req js.Value) bool {
 	for _, r := range []js.Value{req, req.Get("imageEncoder"), req.Get("mappers")} {
+		if r.Type() == js.TypeString && strings.TrimSpace(r.String()) != "" {
+			return true // a URL or Hub repository
+		}
 		if r.Type() != js.TypeObject {
 			continue
 		}
@@ -177,6 +180,37 @@ func remoteModel(req js.Value) bool {
 		}
 	}
 	return false
+}
+
+// urlSource is the source at the request's key (a Hugging Face repository
+// or any folder URL), nil when the key is absent or empty.
+func urlSource(req js.Value, key string) (loader.Source, error) {
+	u := strings.TrimSpace(jsStr(req, key))
+	if u == "" {
+		return nil, nil
+	}
+	if h, ok := loader.ParseHub(u); ok {
+		return loader.NewHubSource(h), nil
+	}
+	base, err := hubURL(u)
+	if err != nil {
+		return nil, err
+	}
+	fs := loader.NewFetchSource(base)
+	fs.Timeouts = fetchTimeouts(req)
+	return fs, nil
+}
+
+// partSource is the source of one of ELITE's parts given apart from the
+// model (key imageEncoder or mappers): a URL or Hub repository string, or
+// {source, url, files} like the model's own (a picked folder too); nil
+// when absent.
+func partSource(req js.Value, key string) (loader.Source, error) {
+	if r := req.Get(key); r.Type() == js.TypeObject {
+		src, _, err := modelSource(r)
+		return src, err
+	}
+	return urlSource(req, key)
 }
 
 // fetchTimeouts reads the request's timeoutMs: how long a fetch may wait
@@ -227,7 +261,7 @@ func hubURL(s string) (string, error) {
 func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 	return promise(func() (any, error) {
 		if len(args) < 1 || args[0].Type() != js.TypeObject {
-			return nil, codedf(CodeBadArgument, "harmony: loadModel({source, url, files, precision, timeoutMs}, onProgress)")
+			return nil, codedf(CodeBadArgument, "harmony: loadModel({source, url, files, precision, timeoutMs, base, imageEncoder, mappers}, onProgress)")
 		}
 		req := args[0]
 		var onProgress js.Value
@@ -241,22 +275,6 @@ func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 		src, name, err := modelSource(req)
 		if err != nil {
 			return nil, err
-		}
-		elite := jsStr(req, "base") == "elite"
-		es := pipeline.EliteSources{Model: src}
-		if elite {
-			// ELITE's image encoder and mappers, when given apart from
-			// the model ({source, url, files} like the model's own).
-			for _, part := range []struct {
-				key string
-				dst *loader.Source
-			}{{"imageEncoder", &es.ImageEncoder}, {"mappers", &es.Mappers}} {
-				if r := req.Get(part.key); r.Type() == js.TypeObject {
-					if *part.dst, _, err = modelSource(r); err != nil {
-						return nil, err
-					}
-				}
-			}
 		}
 		p := loader.Precision(jsStr(req, "precision"))
 		if p == "" {
@@ -291,14 +309,21 @@ func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 				"fromCache": ev.FromCache, "cached": float64(ev.CacheBytes), "file": ev.File,
 			}))
 		}
-		var (
-			m  *pipeline.Model
-			lm *loader.Model
-		)
-		if elite {
-			m, lm, err = pipeline.LoadELITE(ctx, es, b, opt)
-		} else {
+		var m *pipeline.Model
+		var lm *loader.Model
+		switch base := jsStr(req, "base"); base {
+		case "", string(pipeline.BaseBLIPDiffusion):
 			m, lm, err = pipeline.Load(ctx, src, b, opt)
+		case string(pipeline.BaseELITE):
+			es := pipeline.EliteSources{Model: src}
+			if es.ImageEncoder, err = partSource(req, "imageEncoder"); err == nil {
+				es.Mappers, err = partSource(req, "mappers")
+			}
+			if err == nil {
+				m, lm, err = pipeline.LoadELITE(ctx, es, b, opt)
+			}
+		default:
+			return nil, codedf(CodeBadArgument, "harmony: base %q is not blipdiffusion or elite", base)
 		}
 		if err != nil {
 			return nil, err
@@ -344,21 +369,25 @@ func (a *api) jsCheckPhoto(_ js.Value, args []js.Value) any {
 // Its keys are the pipeline's option names in camelCase (the CLI's flags),
 // and every value goes through the parser the CLI's flags use
 // (pipeline.Options.Set), so both refuse the same values in the same words.
-// Absent, null and empty keys keep the default: the defaults of the base
-// model the options name, else of the loaded model's (ELITE's are its
-// inference script's: LMS, 100 steps, guidance 5).
-func parseOptions(o js.Value, loaded pipeline.Base) (pipeline.Options, error) {
-	base := loaded
-	if o.Type() == js.TypeObject {
-		if b := o.Get("base"); b.Type() == js.TypeString && b.String() != "" {
-			base = pipeline.Base(b.String())
-		}
-	}
+// Absent, null and empty keys keep the default.
+//
+// base is the loaded model's (its defaults are the starting point). The
+// ELITE subject mask is the key mask (image bytes, a Uint8Array) with its
+// file name in maskName; it is not a parsed option.
+func parseOptions(o js.Value, base pipeline.Base) (pipeline.Options, error) {
 	opts := pipeline.DefaultOptionsFor(base)
+	opts.Base = base
 	opts.Compare = true
 	opts.Width, opts.Height = 0, 0 // the model's own size
 	if o.Type() != js.TypeObject {
 		return opts, nil
+	}
+	if mk := o.Get("mask"); mk.Type() == js.TypeObject {
+		opts.Mask = bytesFromJS(mk)
+		opts.MaskName = "mask"
+		if n := o.Get("maskName"); n.Type() == js.TypeString && n.String() != "" {
+			opts.MaskName = n.String()
+		}
 	}
 	for _, info := range pipeline.OptionList() {
 		var err error
@@ -410,20 +439,6 @@ func (a *api) jsGenerate(_ js.Value, args []js.Value) any {
 		}
 		opts.Image = bytesFromJS(args[0])
 		opts.ImageName = args[1].String()
-		// ELITE's subject mask: the bytes of an image file, like the
-		// photo, so it takes no trip through the option parser.
-		if o := args[2]; o.Type() == js.TypeObject {
-			if mk := o.Get("mask"); mk.Truthy() {
-				if mk.Type() != js.TypeObject || mk.Get("byteLength").Type() != js.TypeNumber {
-					return nil, codedf(CodeBadArgument, "harmony: options.mask must be the bytes of an image file (a Uint8Array)")
-				}
-				opts.Mask = bytesFromJS(mk)
-				opts.MaskName = "mask"
-				if n := o.Get("maskName"); n.Type() == js.TypeString && n.String() != "" {
-					opts.MaskName = n.String()
-				}
-			}
-		}
 		var onProgress js.Value
 		if len(args) > 3 {
 			onProgress = args[3]

@@ -101,39 +101,15 @@ type generateFlags struct {
 	opts                                  pipeline.Options
 }
 
-// baseArg finds --base in args before the flags are parsed: the base picks
-// the defaults every other flag starts from (ELITE: LMS, 100 steps,
-// guidance 5). A bad value is left for the flag parser to refuse.
-func baseArg(args []string) pipeline.Base {
-	for i, a := range args {
-		if a == "--" || len(a) < 2 || a[0] != '-' {
-			break
-		}
-		name, val, hasVal := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
-		if name != "base" {
-			continue
-		}
-		if !hasVal && i+1 < len(args) {
-			val = args[i+1]
-		}
-		return pipeline.Base(val)
-	}
-	return ""
-}
-
 // parseGenerate reads generate's command line; the pipeline options among
 // it are checked by the pipeline (Set, then Validate), whose errors are
 // returned unchanged.
 func parseGenerate(args []string) (*generateFlags, error) {
-	base := baseArg(args)
-	g := &generateFlags{opts: pipeline.DefaultOptionsFor(base)}
+	g := &generateFlags{opts: pipeline.DefaultOptions()}
 	o := &g.opts
 	// The CLI's defaults: the demo subject, both pictures, and the model's
 	// own size.
 	o.TargetClass, o.Prompt = "dog", "swimming underwater"
-	if base == pipeline.BaseELITE {
-		o.TargetClass, o.Prompt = "", "a S wearing a red hat"
-	}
 	o.Compare = true
 	o.Width, o.Height = 0, 0
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
@@ -168,6 +144,9 @@ func parseGenerate(args []string) (*generateFlags, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, usageErrorf("harmony generate: unexpected argument %q", fs.Arg(0))
+	}
+	if o.Base == pipeline.BaseELITE {
+		eliteDefaults(fs, o)
 	}
 	if g.precision != "f32" && g.precision != "f16" {
 		return nil, usageErrorf("harmony generate: --precision must be f32 or f16, got %q", g.precision)
@@ -318,4 +297,19 @@ func openELITE(ctx context.Context, b tensor.Backend, g *generateFlags, bar *pro
 	}
 	m, _, err := pipeline.LoadELITE(ctx, s, b, &loader.Options{Precision: loader.Precision(g.precision), Progress: bar.load})
 	return m, err
+}
+
+// eliteDefaults gives the options no flag set ELITE's defaults (LMS, 100
+// steps, guidance 5, visual prompt "a S", no class word, an example prompt)
+// in place of BLIP-Diffusion's, whatever order the flags came in.
+func eliteDefaults(fs *flag.FlagSet, o *pipeline.Options) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	d := pipeline.DefaultOptionsFor(pipeline.BaseELITE)
+	d.Prompt = "a S wearing a red hat"
+	for _, name := range []string{"steps", "guidance", "scheduler", "visual-prompt", "prompt", "class"} {
+		if !set[name] {
+			_ = o.Set(name, d.Get(name)) // ELITE's own defaults always parse
+		}
+	}
 }

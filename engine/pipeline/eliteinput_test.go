@@ -6,11 +6,14 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"harmony/engine/imageproc"
+	"harmony/engine/sched"
+	"harmony/loader/golden"
 )
 
 func TestPlaceholderIndex(t *testing.T) {
@@ -185,4 +188,67 @@ func TestValidateELITE(t *testing.T) {
 	b = validOptions()
 	b.Harmony.VisualPrompt = "a S"
 	require.Error(t, b.Validate())
+}
+
+// TestEliteInputsGolden compares the preprocessing with ELITE's dataset
+// (CustomDatasetWithBG) on both photos and their masks: the 16² mask
+// exactly, rows 0 and 111 of both 224² CLIP tensors within 1e-6.
+func TestEliteInputsGolden(t *testing.T) {
+	g := golden.Open(t, "elite", "preprocess.safetensors")
+	for _, c := range []struct{ key, photo, mask string }{
+		{"a", "reference_96x64.png", "reference_96x64_bg.png"},
+		{"b", "reference2_300x200_rgba.png", "reference2_300x200_rgba_bg.png"},
+	} {
+		photo, err := os.ReadFile(golden.Path(t, "inputs", c.photo))
+		require.NoError(t, err)
+		mask, err := os.ReadFile(golden.Path(t, "elite", "inputs", c.mask))
+		require.NoError(t, err)
+		ref, err := EliteInputs(c.photo, photo, c.mask, mask, 224, 16)
+		require.NoError(t, err)
+		m16, _ := g.MustF32(t, c.key+".mask16")
+		require.Equal(t, m16, ref.Mask, "%s mask16", c.key)
+		for _, in := range []struct {
+			name string
+			px   []float32
+		}{{"clip", ref.Global}, {"obj", ref.Object}} {
+			want, _ := g.MustF32(t, c.key+".pixel_values_"+in.name+".rows0_111") // [3, 2, 224]
+			got := make([]float32, 0, len(want))
+			for ch := range 3 {
+				for _, y := range []int{0, 111} {
+					for x := range 224 {
+						got = append(got, in.px[(y*224+x)*3+ch])
+					}
+				}
+			}
+			golden.Close(t, c.key+" "+in.name+" rows", got, want, 1e-6, 0)
+		}
+	}
+}
+
+// TestSchedulerFromConfig: ELITE samples with LMS from Stable Diffusion's
+// PNDM config (read as diffusers' from_config would), and a model whose
+// config is LMS still gives PNDM or DDIM on request.
+func TestSchedulerFromConfig(t *testing.T) {
+	pndm := []byte(`{"_class_name": "PNDMScheduler", "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000, "set_alpha_to_one": false, "skip_prk_steps": true, "steps_offset": 1, "clip_sample": false}`)
+	lms := []byte(`{"_class_name": "LMSDiscreteScheduler", "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000}`)
+	for _, tc := range []struct {
+		raw   []byte
+		name  string
+		first float64
+		init  float32
+	}{
+		{pndm, "lms", 999, 14.614645},
+		{pndm, "pndm", 901, 1},
+		{lms, "lms", 999, 14.614645},
+		{lms, "pndm", 900, 1},
+		{lms, "ddim", 900, 1},
+	} {
+		c, err := sched.ParseConfig(tc.raw)
+		require.NoError(t, err)
+		r := &run{m: &Model{Sched: c, SchedRaw: tc.raw}, o: Options{Scheduler: tc.name, Steps: 10}}
+		s, err := r.newScheduler()
+		require.NoError(t, err, tc.name)
+		require.Equal(t, tc.first, s.Timesteps()[0], "%s from %s", tc.name, c.ClassName)
+		require.InDelta(t, tc.init, s.InitNoiseSigma(), 1e-5, tc.name)
+	}
 }

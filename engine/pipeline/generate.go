@@ -435,11 +435,15 @@ func (r *run) orchestrate(ids []int32, E []float32) ([]float32, error) {
 	return res.E, nil
 }
 
+// newScheduler builds the scheduler the options name from the model's
+// scheduler config, read for that class as diffusers' from_config reads
+// another class's config (ELITE's LMS from Stable Diffusion's PNDM config).
 func (r *run) newScheduler() (sched.Scheduler, error) {
 	c := r.m.Sched
-	if r.o.Scheduler == "ddim" {
+	class := map[string]string{"pndm": sched.ClassPNDM, "ddim": sched.ClassDDIM, "lms": sched.ClassLMS}[r.o.Scheduler]
+	if class != "" && class != c.ClassName {
 		var err error
-		if c, err = sched.ParseConfigAs(r.m.SchedRaw, "DDIMScheduler"); err != nil {
+		if c, err = sched.ParseConfigAs(r.m.SchedRaw, class); err != nil {
 			return nil, err
 		}
 	}

@@ -19,6 +19,9 @@ type OptionInfo struct {
 	Key   string // the JS API's key, Name in camelCase: "maskThreshold"
 	Usage string // one line of help
 	OnOff bool   // takes on or off (ParseOnOff); a bare CLI flag means on
+	// Only names the one base model the option is for ("" = every base):
+	// a front end can hide it for the others.
+	Only Base
 }
 
 // option is one row of the table: parse a string into Options, show the
@@ -237,6 +240,18 @@ func oneOf(name, usage string, field func(*Options) *string, values ...string) o
 	}
 }
 
+// blipOnly marks an option as BLIP-Diffusion's.
+func blipOnly(op option) option {
+	op.Only = BaseBLIPDiffusion
+	return op
+}
+
+// eliteOnly marks an option as ELITE's.
+func eliteOnly(op option) option {
+	op.Only = BaseELITE
+	return op
+}
+
 // The named string types' fields, viewed as strings for oneOf.
 func methodField(o *Options) *string       { return (*string)(&o.Method) }
 func baseField(o *Options) *string         { return (*string)(&o.Base) }
@@ -246,7 +261,7 @@ func visualPromptField(o *Options) *string { return &o.Harmony.VisualPrompt }
 // optionTable is every option Set takes.
 var optionTable = []option{
 	stringOpt("class", "the subject's class to generate (target subject)", func(o *Options) *string { return &o.TargetClass }),
-	stringOpt("source-class", "the subject's class in the photo (default: --class)", func(o *Options) *string { return &o.SourceClass }),
+	blipOnly(stringOpt("source-class", "the subject's class in the photo (default: --class)", func(o *Options) *string { return &o.SourceClass })),
 	stringOpt("prompt", "what the subject should be doing", func(o *Options) *string { return &o.Prompt }),
 	stringOpt("negative", "negative prompt", func(o *Options) *string { return &o.Negative }),
 	intOpt("steps", "inference steps (1 to 1000)", func(o *Options) *int { return &o.Steps }, 1, MaxSteps,
@@ -271,9 +286,9 @@ var optionTable = []option{
 	oneOf("base", "base model: blipdiffusion or elite (default: the loaded model's)", baseField, string(BaseBLIPDiffusion), string(BaseELITE)),
 	oneOf("scheduler", "scheduler: pndm, ddim or lms (default: pndm for BLIP-Diffusion, lms for ELITE)", func(o *Options) *string { return &o.Scheduler }, "pndm", "ddim", "lms"),
 	oneOf("method", "harmony, plain, or blipdiffusion (plain on BLIP-Diffusion)", methodField, string(MethodHarmony), string(MethodPlain), string(MethodBLIPDiffusion)),
-	floatOpt("local-weight", "ELITE: λ, the weight of the local (patch) branch, in [0, 10] (0.8)", func(o *Options) *float64 { return &o.LocalWeight }, 0, MaxLocalWeight, false),
+	eliteOnly(floatOpt("local-weight", "ELITE: λ, the weight of the local (patch) branch, in [0, 10] (0.8)", func(o *Options) *float64 { return &o.LocalWeight }, 0, MaxLocalWeight, false)),
 	{
-		OptionInfo: OptionInfo{Name: "placeholder", Usage: "ELITE: the prompt's word for the subject (S)"},
+		OptionInfo: OptionInfo{Name: "placeholder", Usage: "ELITE: the prompt's word for the subject (S)", Only: BaseELITE},
 		set:        func(o *Options, s string) error { o.Placeholder = s; return nil },
 		get:        func(o *Options) string { return o.Placeholder },
 		check: func(o *Options) error {
@@ -283,8 +298,8 @@ var optionTable = []option{
 			return nil
 		},
 	},
-	intOpt("prompt-reps", "how often the pipeline repeats \"a {class} {prompt}\" (1 to 100)", func(o *Options) *int { return &o.PromptReps }, 1, MaxPromptReps,
-		"must be a whole number from 1 to 100"),
+	blipOnly(intOpt("prompt-reps", "how often the pipeline repeats \"a {class} {prompt}\" (1 to 100)", func(o *Options) *int { return &o.PromptReps }, 1, MaxPromptReps,
+		"must be a whole number from 1 to 100")),
 	onOffOpt("compare", "also make the plain BLIP-Diffusion picture from the same latents: on or off", func(o *Options) *bool { return &o.Compare }),
 	onOffOpt("ortho", "orthogonal visual embedding: on or off", func(o *Options) *bool { return &o.Harmony.Ortho }),
 	{

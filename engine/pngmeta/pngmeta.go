@@ -65,9 +65,13 @@ func Parameters(o *pipeline.Options, model string, w, h int) string {
 		"Size: " + strconv.Itoa(w) + "x" + strconv.Itoa(h),
 		"Model: " + quote(model),
 	}
+	base := o.Base
+	if base == "" {
+		base = pipeline.BaseBLIPDiffusion
+	}
 	for _, info := range pipeline.OptionList() {
-		if core[info.Name] {
-			continue
+		if core[info.Name] || (info.Only != "" && info.Only != base) {
+			continue // another base model's knob
 		}
 		v := o.Get(info.Name)
 		if v == "" {

@@ -111,3 +111,64 @@ import train_local  # noqa: E402,F401
 import datasets as elite_datasets  # noqa: E402,F401
 
 assert elite_datasets.__file__.startswith(ELITE_SRC), elite_datasets.__file__
+
+
+def load_tools(model_dir, dtype=torch.float32):
+    """ELITE's `pww_load_tools` (inference_local.py:28-129), line for line, for a local model
+    folder at any size. What differs, and why:
+      * fp16 → `dtype` (float32 goldens, float64 tolerance runs) and device "cpu";
+      * tokenizer / text encoder / image encoder come from the folder's `tokenizer/`,
+        `text_encoder/`, `image_encoder/` instead of the hard-coded "openai/clip-vit-large-patch14";
+      * `Mapper(input_dim=1024, output_dim=768)` → the image encoder's width and the text encoder's
+        width (the released sizes at full size);
+      * the mapper files are `global_mapper.pt` / `local_mapper.pt` at the folder's top.
+    The class-level patches (CLIPTextTransformer.__call__ = inj_forward_text, CrossAttention.__call__
+    = train_local.inj_forward_crossattention), module names, add_module order and
+    load_state_dict calls are ELITE's own.
+    """
+    from diffusers import AutoencoderKL, LMSDiscreteScheduler, UNet2DConditionModel
+    from torch import nn
+    from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModel
+    from train_local import Mapper, MapperLocal, inj_forward_crossattention, inj_forward_text
+
+    vae = AutoencoderKL.from_pretrained(model_dir, subfolder="vae", local_files_only=True)
+    tokenizer = CLIPTokenizer.from_pretrained(os.path.join(model_dir, "tokenizer"))
+    text_encoder = CLIPTextModel.from_pretrained(os.path.join(model_dir, "text_encoder"))
+    image_encoder = CLIPVisionModel.from_pretrained(os.path.join(model_dir, "image_encoder"))
+    for _module in text_encoder.modules():
+        if _module.__class__.__name__ == "CLIPTextTransformer":
+            _module.__class__.__call__ = inj_forward_text
+    unet = UNet2DConditionModel.from_pretrained(model_dir, subfolder="unet", local_files_only=True)
+
+    mapper = Mapper(input_dim=image_encoder.config.hidden_size, output_dim=text_encoder.config.hidden_size)
+    mapper_local = MapperLocal(input_dim=image_encoder.config.hidden_size, output_dim=text_encoder.config.hidden_size)
+    for _name, _module in unet.named_modules():
+        if _module.__class__.__name__ == "CrossAttention":
+            if 'attn1' in _name:
+                continue
+            _module.__class__.__call__ = inj_forward_crossattention
+            shape = _module.to_k.weight.shape
+            to_k_global = nn.Linear(shape[1], shape[0], bias=False)
+            mapper.add_module(f'{_name.replace(".", "_")}_to_k', to_k_global)
+            shape = _module.to_v.weight.shape
+            to_v_global = nn.Linear(shape[1], shape[0], bias=False)
+            mapper.add_module(f'{_name.replace(".", "_")}_to_v', to_v_global)
+            to_v_local = nn.Linear(shape[1], shape[0], bias=False)
+            mapper_local.add_module(f'{_name.replace(".", "_")}_to_v', to_v_local)
+            to_k_local = nn.Linear(shape[1], shape[0], bias=False)
+            mapper_local.add_module(f'{_name.replace(".", "_")}_to_k', to_k_local)
+    mapper.load_state_dict(torch.load(os.path.join(model_dir, "global_mapper.pt"), map_location='cpu'))
+    mapper_local.load_state_dict(torch.load(os.path.join(model_dir, "local_mapper.pt"), map_location='cpu'))
+    for _name, _module in unet.named_modules():
+        if 'attn1' in _name:
+            continue
+        if _module.__class__.__name__ == "CrossAttention":
+            _module.add_module('to_k_global', mapper.__getattr__(f'{_name.replace(".", "_")}_to_k'))
+            _module.add_module('to_v_global', mapper.__getattr__(f'{_name.replace(".", "_")}_to_v'))
+            _module.add_module('to_v_local', getattr(mapper_local, f'{_name.replace(".", "_")}_to_v'))
+            _module.add_module('to_k_local', getattr(mapper_local, f'{_name.replace(".", "_")}_to_k'))
+    for m in (vae, unet, text_encoder, image_encoder, mapper, mapper_local):
+        m.to(dtype)
+        m.eval()
+    scheduler = LMSDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000)
+    return vae, unet, text_encoder, tokenizer, image_encoder, mapper, mapper_local, scheduler
