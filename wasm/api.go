@@ -165,6 +165,23 @@ func modelSource(req js.Value) (loader.Source, string, error) {
 	}
 }
 
+// remoteModel tells whether any part of the requested model is read from
+// a URL (the model, or ELITE's image encoder or mappers).
+func remoteModel(req js.Value) bool {
+	for _, r := range []js.Value{req, req.Get("imageEncoder"), req.Get("mappers")} {
+		if r.Type() == js.TypeString && strings.TrimSpace(r.String()) != "" {
+			return true // a URL or Hub repository
+		}
+		if r.Type() != js.TypeObject {
+			continue
+		}
+		if s := jsStr(r, "source"); s == "pack" || s == "hf" {
+			return true
+		}
+	}
+	return false
+}
+
 // urlSource is the source at the request's key (a Hugging Face repository
 // or any folder URL), nil when the key is absent or empty.
 func urlSource(req js.Value, key string) (loader.Source, error) {
@@ -182,6 +199,18 @@ func urlSource(req js.Value, key string) (loader.Source, error) {
 	fs := loader.NewFetchSource(base)
 	fs.Timeouts = fetchTimeouts(req)
 	return fs, nil
+}
+
+// partSource is the source of one of ELITE's parts given apart from the
+// model (key imageEncoder or mappers): a URL or Hub repository string, or
+// {source, url, files} like the model's own (a picked folder too); nil
+// when absent.
+func partSource(req js.Value, key string) (loader.Source, error) {
+	if r := req.Get(key); r.Type() == js.TypeObject {
+		src, _, err := modelSource(r)
+		return src, err
+	}
+	return urlSource(req, key)
 }
 
 // fetchTimeouts reads the request's timeoutMs: how long a fetch may wait
@@ -263,7 +292,7 @@ func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 		}
 		a.mu.Unlock()
 		opt := &loader.Options{Precision: p, Shapes: pipeline.ExpectedShapes}
-		if s := jsStr(req, "source"); s == "pack" || s == "hf" {
+		if remoteModel(req) {
 			// Remote weights are kept (verified by SHA-256 on every use),
 			// so the next visit loads offline; the bundled demo and local
 			// folders are on hand already.
@@ -287,8 +316,8 @@ func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 			m, lm, err = pipeline.Load(ctx, src, b, opt)
 		case string(pipeline.BaseELITE):
 			es := pipeline.EliteSources{Model: src}
-			if es.ImageEncoder, err = urlSource(req, "imageEncoder"); err == nil {
-				es.Mappers, err = urlSource(req, "mappers")
+			if es.ImageEncoder, err = partSource(req, "imageEncoder"); err == nil {
+				es.Mappers, err = partSource(req, "mappers")
 			}
 			if err == nil {
 				m, lm, err = pipeline.LoadELITE(ctx, es, b, opt)
