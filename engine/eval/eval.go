@@ -70,7 +70,7 @@ type Picture struct {
 // Generated is one generated picture to score.
 type Generated struct {
 	Picture
-	Subject string // compared with the real pictures of this subject ("" matches real pictures without one)
+	Subject string // compared with the real pictures of this subject (with every real picture when none has a subject)
 	Method  string // grouping key of the method that made it ("" for a single method)
 	Prompt  string // grouping key of its prompt (a template or the prompt as given)
 	Text    string // the CLIP-T text: the prompt with the subject word replaced by the class noun
@@ -277,8 +277,12 @@ func pairUp(gen []Generated, real []Real) ([][]int, error) {
 		bySubject[r.Subject] = append(bySubject[r.Subject], j)
 	}
 	out := make([][]int, len(gen))
+	_, untagged := bySubject[""]
 	for i, g := range gen {
 		out[i] = bySubject[g.Subject]
+		if untagged && len(bySubject) == 1 {
+			out[i] = bySubject[""] // real pictures without subjects: one set for all
+		}
 		if len(out[i]) == 0 {
 			return nil, errorf("%s: no real pictures of subject %q", g.Name, g.Subject)
 		}

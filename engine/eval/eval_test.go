@@ -204,7 +204,7 @@ func TestRefusals(t *testing.T) {
 		{"no pictures", m, nil, ok, "no generated pictures"},
 		{"no real", m, []Generated{{Picture: Picture{Name: "g", Image: im}, Text: "x"}}, nil, "no real pictures"},
 		{"mask size", m, []Generated{{Picture: Picture{Name: "g.png", Image: im, Mask: solid(3, 2, 1, 1, 1)}, Text: "x"}}, ok, "g.png: the mask is 3×2, the picture 2×2"},
-		{"subject", m, []Generated{{Picture: Picture{Name: "g.png", Image: im}, Subject: "cat", Text: "x"}}, ok, `g.png: no real pictures of subject "cat"`},
+		{"subject", m, []Generated{{Picture: Picture{Name: "g.png", Image: im}, Subject: "cat", Text: "x"}}, []Real{{Picture: Picture{Name: "r", Image: im}, Subject: "dog"}}, `g.png: no real pictures of subject "cat"`},
 		{"no text", m, []Generated{{Picture: Picture{Name: "g.png", Image: im}}}, ok, "g.png: no prompt"},
 		{"black", m, []Generated{{Picture: Picture{Name: "g.png", Image: solid(2, 2, 0, 0, 0)}, Text: "x"}}, ok, "zero"},
 	} {
