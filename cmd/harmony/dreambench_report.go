@@ -1,0 +1,402 @@
+// dreambench_report.go: dreambench's scoring and report: the table like
+// the paper's (per method, with the difference Harmony makes), the
+// per-subject table, a contact sheet per subject (rows prompts, columns
+// methods) and a scatter plot of CLIP-T against DINO per method, drawn
+// with the standard library and x/image's fixed bitmap font.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+
+	"harmony/engine/eval"
+	"harmony/engine/imageproc"
+	"harmony/loader"
+)
+
+// evaluate scores every picture of the grid against its subject's real
+// pictures.
+func (d *dbFlags) evaluate(ctx context.Context, m eval.Models, subjects []*dbSubject, jobs []dbJob) (*eval.Report, error) {
+	var gen []eval.Generated
+	for _, j := range jobs {
+		im, _, err := readPicture("picture", j.path)
+		if err != nil {
+			return nil, errors.New(strings.Replace(err.Error(), "harmony eval:", "harmony dreambench:", 1))
+		}
+		g := eval.Generated{Picture: eval.Picture{Name: j.path, Image: im}, Subject: j.subject.name,
+			Method: j.method.name(), Prompt: j.subject.prompts[j.prompt], Text: clipText(j.subject.prompts[j.prompt], j.subject.class)}
+		if mk, _, err := readPicture("mask", j.maskPath()); err == nil {
+			g.Mask = mk
+		} else if _, serr := os.Stat(j.maskPath()); serr == nil {
+			return nil, errors.New(strings.Replace(err.Error(), "harmony eval:", "harmony dreambench:", 1))
+		}
+		if m.CLIPText == nil {
+			g.Text = ""
+		}
+		gen = append(gen, g)
+	}
+	var real []eval.Real
+	for _, s := range subjects {
+		for _, p := range s.real {
+			im, _, err := readPicture("--data", p)
+			if err != nil {
+				return nil, errors.New(strings.Replace(err.Error(), "harmony eval:", "harmony dreambench:", 1))
+			}
+			r := eval.Real{Picture: eval.Picture{Name: p, Image: im}, Subject: s.name}
+			mp := filepath.Join(filepath.Dir(p), "masks", strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))+".png")
+			if _, err := os.Stat(mp); err == nil {
+				if r.Mask, _, err = readPicture("--data mask", mp); err != nil {
+					return nil, errors.New(strings.Replace(err.Error(), "harmony eval:", "harmony dreambench:", 1))
+				}
+				if r.Mask.Width != im.Width || r.Mask.Height != im.Height {
+					return nil, fmt.Errorf("harmony dreambench: %s is %d×%d but %s is %d×%d; a mask must be its picture's size", mp, r.Mask.Width, r.Mask.Height, p, im.Width, im.Height)
+				}
+			}
+			real = append(real, r)
+		}
+	}
+	rep, _, err := eval.Evaluate(ctx, m, gen, real, eval.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("harmony dreambench: %w", err)
+	}
+	return rep, nil
+}
+
+// dbRun is the run's summary in OUT/report/run.json.
+type dbRun struct {
+	Subjects   int      `json:"subjects"`
+	Prompts    int      `json:"prompts"`
+	Seeds      []uint64 `json:"seeds"`
+	Methods    []string `json:"methods"`
+	Planned    int      `json:"pictures"`
+	Generated  int      `json:"generated"`
+	Skipped    int      `json:"skipped"`
+	GenSeconds float64  `json:"generate_seconds"`
+	PerPicture float64  `json:"seconds_per_picture,omitempty"`
+	Load       float64  `json:"load_seconds"`
+}
+
+// writeReport writes OUT/report: scores (JSON, CSV), table.md, the
+// contact sheets and the scatter plot.
+func (d *dbFlags) writeReport(ctx context.Context, subjects []*dbSubject, methods []dbMethod, jobs []dbJob, rep *eval.Report, st dbStats) error {
+	dir := filepath.Join(d.out, "report")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("harmony dreambench: %v", err)
+	}
+	var files []loader.OutFile
+	nPrompts := 0
+	for _, s := range subjects {
+		nPrompts += len(s.prompts)
+	}
+	run := dbRun{Subjects: len(subjects), Prompts: nPrompts, Seeds: d.seeds, Planned: st.Planned,
+		Generated: st.Generated, Skipped: st.Skipped, GenSeconds: st.GenSeconds, Load: st.LoadSeconds}
+	if st.Generated > 0 {
+		run.PerPicture = st.GenSeconds / float64(st.Generated)
+	}
+	for _, m := range methods {
+		run.Methods = append(run.Methods, m.name())
+	}
+	rj, _ := json.MarshalIndent(run, "", "  ")
+	files = append(files, loader.OutFile{Path: filepath.Join(dir, "run.json"), Data: append(rj, '\n')})
+	if rep != nil {
+		js, err := rep.JSON()
+		if err != nil {
+			return err
+		}
+		cs, err := rep.CSV()
+		if err != nil {
+			return err
+		}
+		files = append(files,
+			loader.OutFile{Path: filepath.Join(dir, "scores.json"), Data: js},
+			loader.OutFile{Path: filepath.Join(dir, "scores.csv"), Data: cs},
+			loader.OutFile{Path: filepath.Join(dir, "table.md"), Data: []byte(d.paperTable(rep, methods, run))})
+		if sc := scatterPlot(rep, methods); sc != nil {
+			data, err := pngBytes(sc)
+			if err != nil {
+				return err
+			}
+			files = append(files, loader.OutFile{Path: filepath.Join(dir, "scatter.png"), Data: data})
+		}
+	}
+	for _, s := range subjects {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		im, err := contactSheet(s, methods, jobs, d.seeds[0], d.thumb)
+		if err != nil {
+			return err
+		}
+		data, err := pngBytes(im)
+		if err != nil {
+			return err
+		}
+		files = append(files, loader.OutFile{Path: filepath.Join(dir, "contact-"+s.name+".png"), Data: data})
+	}
+	if err := loader.WriteFiles(files); err != nil {
+		return fmt.Errorf("harmony dreambench: %v", err)
+	}
+	if rep != nil {
+		fmt.Print(d.paperTable(rep, methods, run))
+	}
+	fmt.Fprintln(os.Stderr, "wrote", dir)
+	return nil
+}
+
+// paperTable is the paper's table: one row per method (DINO, CLIP-I,
+// CLIP-T, then the masked variants), each Harmony row followed by its
+// difference from the same base's plain row; then the per-subject table.
+func (d *dbFlags) paperTable(rep *eval.Report, methods []dbMethod, run dbRun) string {
+	overall := map[string]eval.Group{}
+	for _, g := range rep.Overall {
+		overall[g.Method] = g
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# DreamBench run\n\n%d subjects, %d subject × prompt pairs, seeds %v: %d pictures per method. Scores are cosines (0–1 scale, not ×100): "+
+		"CLIP-I and DINO averaged over each picture × every real picture of its subject; CLIP-T against the prompt with the subject replaced by its class noun; "+
+		"M- variants with the background (mask 0) set to black, generated pictures masked by the engine's own subject mask (none for plain runs: –).\n\n",
+		run.Subjects, run.Prompts, run.Seeds, run.Prompts*len(run.Seeds))
+	var titles []string
+	for _, k := range rep.Metrics {
+		titles = append(titles, eval.Titles[k])
+	}
+	b.WriteString("| method | pictures | " + strings.Join(titles, " | ") + " |\n|---|---:|" + strings.Repeat("---:|", len(rep.Metrics)) + "\n")
+	row := func(name string, g eval.Group) {
+		var c []string
+		for _, k := range rep.Metrics {
+			c = append(c, eval.Fmt(g.Mean, k))
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s |\n", name, g.Images, strings.Join(c, " | "))
+	}
+	for _, m := range methods {
+		g, ok := overall[m.name()]
+		if !ok {
+			continue
+		}
+		row(m.name(), g)
+		if !m.harmony {
+			continue
+		}
+		p, ok := overall[dbMethod{base: m.base}.name()]
+		if !ok {
+			continue
+		}
+		var c []string
+		for _, k := range rep.Metrics {
+			a, okA := g.Mean[k]
+			q, okQ := p.Mean[k]
+			if okA && okQ {
+				c = append(c, fmt.Sprintf("%+.3f", a-q))
+			} else {
+				c = append(c, "–")
+			}
+		}
+		fmt.Fprintf(&b, "| Δ %s − plain | | %s |\n", m.name(), strings.Join(c, " | "))
+	}
+	if run.PerPicture > 0 {
+		fmt.Fprintf(&b, "\nThis invocation generated %d pictures in %.1f s (%.2f s per picture; model loads %.1f s apart); %d were there already.\n",
+			run.Generated, run.GenSeconds, run.PerPicture, run.Load, run.Skipped)
+	}
+	b.WriteString("\n## Per subject\n\n")
+	md := rep.Markdown()
+	if _, after, ok := strings.Cut(md, "\n\n"); ok {
+		b.WriteString(after)
+	}
+	return b.String()
+}
+
+func pngBytes(im image.Image) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, im); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+var (
+	white = color.RGBA{255, 255, 255, 255}
+	ink   = color.RGBA{30, 30, 30, 255}
+	grey  = color.RGBA{200, 200, 200, 255}
+)
+
+// label draws s with its top-left at (x, y), cut to width pixels.
+func label(dst draw.Image, x, y, width int, s string, c color.Color) {
+	face := basicfont.Face7x13
+	if n := width / 7; n < len(s) && n >= 1 {
+		s = s[:max(n-1, 0)] + "…"
+	}
+	dr := font.Drawer{Dst: dst, Src: image.NewUniform(c), Face: face, Dot: fixed.P(x, y+11)}
+	dr.DrawString(s)
+}
+
+// contactSheet: rows prompts, columns methods, the first seed's pictures.
+func contactSheet(s *dbSubject, methods []dbMethod, jobs []dbJob, seed uint64, thumb int) (image.Image, error) {
+	const pad, head, side = 4, 30, 260
+	cols, rows := len(methods), len(s.prompts)
+	W := side + cols*(thumb+pad) + pad
+	H := head + rows*(thumb+pad) + pad + 16
+	sheet := image.NewRGBA(image.Rect(0, 0, W, H))
+	draw.Draw(sheet, sheet.Bounds(), image.NewUniform(white), image.Point{}, draw.Src)
+	label(sheet, pad, 2, W-2*pad, fmt.Sprintf("%s (%s), seed %d", s.name, s.class, seed), ink)
+	for c, m := range methods {
+		label(sheet, side+c*(thumb+pad), 16, thumb, m.name(), ink)
+	}
+	at := map[[2]int]string{}
+	for _, j := range jobs {
+		if j.subject == s && j.seed == seed {
+			for c, m := range methods {
+				if m.name() == j.method.name() {
+					at[[2]int{j.prompt, c}] = j.path
+				}
+			}
+		}
+	}
+	for r, p := range s.prompts {
+		y := head + r*(thumb+pad)
+		label(sheet, pad, y+thumb/2-6, side-2*pad, clipText(p, s.class), ink)
+		for c := range methods {
+			x := side + c*(thumb+pad)
+			cell := image.Rect(x, y, x+thumb, y+thumb)
+			path, ok := at[[2]int{r, c}]
+			if !ok {
+				draw.Draw(sheet, cell, image.NewUniform(grey), image.Point{}, draw.Src)
+				continue
+			}
+			im, _, err := imageproc.DecodeFile(path, imageproc.DecodeOptions{})
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					draw.Draw(sheet, cell, image.NewUniform(grey), image.Point{}, draw.Src)
+					continue
+				}
+				return nil, fmt.Errorf("harmony dreambench: %s: %v", path, err)
+			}
+			// Fit the longer side to the cell.
+			tw, th := thumb, thumb
+			if im.Width > im.Height {
+				th = max(1, thumb*im.Height/im.Width)
+			} else {
+				tw = max(1, thumb*im.Width/im.Height)
+			}
+			small, err := imageproc.Resize(im, tw, th, imageproc.Bicubic)
+			if err != nil {
+				return nil, fmt.Errorf("harmony dreambench: %s: %v", path, err)
+			}
+			for yy := 0; yy < th; yy++ {
+				for xx := 0; xx < tw; xx++ {
+					i := 3 * (yy*tw + xx)
+					sheet.SetRGBA(x+xx, y+yy, color.RGBA{small.Pix[i], small.Pix[i+1], small.Pix[i+2], 255})
+				}
+			}
+		}
+	}
+	return sheet, nil
+}
+
+// palette colours the methods of the scatter plot.
+var palette = []color.RGBA{
+	{31, 119, 180, 255}, {214, 39, 40, 255}, {44, 160, 44, 255}, {255, 127, 14, 255},
+	{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {23, 190, 207, 255},
+}
+
+// scatterPlot draws CLIP-T (y) against DINO (x): every picture as a small
+// dot, each method's mean as a large one, and a legend; nil without both
+// metrics.
+func scatterPlot(rep *eval.Report, methods []dbMethod) image.Image {
+	hasT, hasD := false, false
+	for _, k := range rep.Metrics {
+		hasT = hasT || k == eval.CLIPT
+		hasD = hasD || k == eval.DINO
+	}
+	if !hasT || !hasD {
+		return nil
+	}
+	colour := map[string]color.RGBA{}
+	for i, m := range methods {
+		colour[m.name()] = palette[i%len(palette)]
+	}
+	x0, x1, y0, y1 := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+	for _, s := range rep.Images {
+		x, y := s.Scores[eval.DINO], s.Scores[eval.CLIPT]
+		x0, x1, y0, y1 = math.Min(x0, x), math.Max(x1, x), math.Min(y0, y), math.Max(y1, y)
+	}
+	padR := func(a, b float64) (float64, float64) {
+		d := math.Max(b-a, 0.02) * 0.08
+		return a - d, b + d
+	}
+	x0, x1 = padR(x0, x1)
+	y0, y1 = padR(y0, y1)
+	const W, H, L, R, T, B = 720, 560, 70, 20, 30, 60
+	legend := 16 * len(methods)
+	im := image.NewRGBA(image.Rect(0, 0, W, H+legend))
+	draw.Draw(im, im.Bounds(), image.NewUniform(white), image.Point{}, draw.Src)
+	px := func(x float64) int { return L + int(math.Round((x-x0)/(x1-x0)*float64(W-L-R))) }
+	py := func(y float64) int { return H - B - int(math.Round((y-y0)/(y1-y0)*float64(H-T-B))) }
+	// Axes, ticks and grid.
+	for i := 0; i <= 5; i++ {
+		xv := x0 + (x1-x0)*float64(i)/5
+		yv := y0 + (y1-y0)*float64(i)/5
+		for y := T; y <= H-B; y++ {
+			im.Set(px(xv), y, grey)
+		}
+		for x := L; x <= W-R; x++ {
+			im.Set(x, py(yv), grey)
+		}
+		label(im, px(xv)-17, H-B+4, 60, fmt.Sprintf("%.3f", xv), ink)
+		label(im, 4, py(yv)-7, L-8, fmt.Sprintf("%.3f", yv), ink)
+	}
+	for x := L; x <= W-R; x++ {
+		im.Set(x, H-B, ink)
+	}
+	for y := T; y <= H-B; y++ {
+		im.Set(L, y, ink)
+	}
+	label(im, L, 8, W-L, "CLIP-T (text fidelity) against DINO (subject fidelity), per picture and per method mean", ink)
+	label(im, (W-L)/2+L-40, H-B+22, 200, "DINO", ink)
+	label(im, 4, T-18, 60, "CLIP-T", ink)
+	dot := func(x, y, r int, c color.RGBA, ring bool) {
+		for dy := -r; dy <= r; dy++ {
+			for dx := -r; dx <= r; dx++ {
+				d2 := dx*dx + dy*dy
+				if d2 > r*r {
+					continue
+				}
+				if ring && d2 > (r-2)*(r-2) {
+					im.Set(x+dx, y+dy, ink)
+				} else {
+					im.Set(x+dx, y+dy, c)
+				}
+			}
+		}
+	}
+	for _, s := range rep.Images {
+		c := colour[s.Method]
+		c.A = 255
+		light := color.RGBA{uint8((int(c.R) + 2*255) / 3), uint8((int(c.G) + 2*255) / 3), uint8((int(c.B) + 2*255) / 3), 255}
+		dot(px(s.Scores[eval.DINO]), py(s.Scores[eval.CLIPT]), 3, light, false)
+	}
+	for _, g := range rep.Overall {
+		dot(px(g.Mean[eval.DINO]), py(g.Mean[eval.CLIPT]), 7, colour[g.Method], true)
+	}
+	for i, m := range methods {
+		y := H + 16*i
+		dot(L+6, y+6, 5, colour[m.name()], true)
+		label(im, L+18, y, W-L-20, m.name(), ink)
+	}
+	return im
+}
