@@ -1,14 +1,19 @@
-// catalog_test.go checks the BLIP-Diffusion table against the released
+// catalog_test.go checks the CLIP image encoder component against the tiny
+// CLIP checkpoint, and the BLIP-Diffusion table against the released
 // checkpoint's tensor table: for every component, what the released
 // configs imply is what the released files hold, and what the model reads
 // is the float part of it.
 package catalog
 
 import (
+	"os"
 	"testing"
 
 	"harmony/engine/models/modeltest"
 	"harmony/engine/models/released"
+	"harmony/loader/golden"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestBLIPDiffusionMatchesRelease(t *testing.T) {
@@ -59,4 +64,21 @@ func TestTableFiles(t *testing.T) {
 	if s, err := BLIPDiffusion.Shapes("scheduler", []byte(released.Scheduler)); s != nil || err != nil {
 		t.Errorf("scheduler shapes = %v, %v; want none", s, err)
 	}
+}
+
+// The image encoder component parses the tiny whole-CLIPModel config and
+// lists the tensors its checkpoint stores for the vision tower.
+func TestCLIPImageEncoder(t *testing.T) {
+	data, err := os.ReadFile(golden.Path(t, "clip-tiny", "config.json"))
+	require.NoError(t, err)
+	shapes, err := Table{CLIPImageEncoder}.StoredShapes("image_encoder", data)
+	require.NoError(t, err)
+	f := golden.Open(t, "clip-tiny", "model.safetensors")
+	for name, s := range shapes {
+		info := f.Find(name)
+		require.NotNil(t, info, name)
+		require.Equal(t, s, info.Shape, name)
+	}
+	require.Contains(t, shapes, "visual_projection.weight")
+	require.Equal(t, 1+17*16+7, len(shapes))
 }

@@ -35,24 +35,20 @@ type TextModel struct {
 	final    nn.LayerNorm // final_layer_norm
 }
 
-func build(cfg Config, v *nn.Vars) *TextModel {
+func build(cfg Config, v *nn.Vars) *TextModel { return buildText(cfg, v, FinalLayerNormEps) }
+
+// buildText reads the text transformer with the given final_layer_norm eps
+// (diffusers' context model fixes it, transformers' reads the config).
+func buildText(cfg Config, v *nn.Vars, finalEps float32) *TextModel {
 	d := cfg.Hidden
 	m := &TextModel{Config: cfg}
 	v = v.Sub(prefix)
 	m.tokenEmb = nn.LoadEmbedding(v, "embeddings.token_embedding.weight", cfg.VocabSize, d)
 	m.posEmb = nn.LoadEmbedding(v, "embeddings.position_embedding.weight", cfg.MaxPositions, d)
 	for i := range cfg.Layers {
-		lv := v.At("encoder.layers", i)
-		m.layers = append(m.layers, nn.EncoderLayer{
-			LN1: nn.LoadLayerNorm(lv, "layer_norm1", d, cfg.LayerNormEps),
-			LN2: nn.LoadLayerNorm(lv, "layer_norm2", d, cfg.LayerNormEps),
-			Attn: nn.LoadAttention(lv.Sub("self_attn"), nn.AttnSpec{
-				Names: nn.CLIPAttnNames, Dim: d, Heads: cfg.Heads, QKVBias: true, OutBias: true,
-			}),
-			MLP: nn.LoadMLP(lv.Sub("mlp"), "fc1", "fc2", d, cfg.Intermediate, cfg.Act, false),
-		})
+		m.layers = append(m.layers, loadEncoderLayer(v.At("encoder.layers", i), d, cfg.Intermediate, cfg.Heads, cfg.Act, cfg.LayerNormEps))
 	}
-	m.final = nn.LoadLayerNorm(v, "final_layer_norm", d, FinalLayerNormEps)
+	m.final = nn.LoadLayerNorm(v, "final_layer_norm", d, finalEps)
 	return m
 }
 
