@@ -4,9 +4,12 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 
 	"harmony/engine/eval"
+	"harmony/engine/eval/embed"
+	"harmony/engine/gpu"
+	"harmony/engine/kernels"
 	"harmony/loader"
 )
 
@@ -17,8 +20,66 @@ type evalModelSpec struct {
 	defaultLimits bool
 }
 
-// openEvalModels opens the models; tests replace it with stub embedders.
-// The returned func frees the models and the device.
-var openEvalModels = func(ctx context.Context, s evalModelSpec, bar *progressBar) (eval.Models, func(), error) {
-	return eval.Models{}, nil, errors.New("harmony eval: the CLIP and DINO models are not in this build")
+// openEvalModels opens the models; tests may replace it with stub
+// embedders. The returned func frees the models and the device.
+var openEvalModels = func(ctx context.Context, s evalModelSpec, bar *progressBar) (m eval.Models, done func(), err error) {
+	dev, err := gpu.Open(ctx, gpu.Options{DefaultLimits: s.defaultLimits})
+	if err != nil {
+		return m, nil, err
+	}
+	b := kernels.New(dev)
+	var frees []func()
+	done = func() {
+		for i := len(frees) - 1; i >= 0; i-- {
+			frees[i]()
+		}
+		dev.Close()
+	}
+	defer func() {
+		if err != nil {
+			done()
+			done = nil
+		}
+	}()
+	opt := &loader.Options{Precision: s.precision, Progress: bar.load}
+	if s.clip != "" {
+		src, err := openLocation("--clip", s.clip)
+		if err != nil {
+			return m, nil, err
+		}
+		c, err := embed.OpenCLIP(ctx, b, src, opt)
+		if err != nil {
+			return m, nil, fmt.Errorf("--clip %s: %w", s.clip, err)
+		}
+		frees = append(frees, c.Free)
+		m.CLIPImage = c
+		if c.Text != nil {
+			m.CLIPText = c
+		}
+	}
+	if s.dino != "" {
+		src, err := openLocation("--dino", s.dino)
+		if err != nil {
+			return m, nil, err
+		}
+		d, err := embed.OpenDINO(ctx, b, src, opt)
+		if err != nil {
+			return m, nil, fmt.Errorf("--dino %s: %w", s.dino, err)
+		}
+		frees = append(frees, d.Free)
+		m.DINO = d
+	}
+	return m, done, nil
+}
+
+// openLocation opens a model folder or URL named by an option.
+func openLocation(option, loc string) (loader.Source, error) {
+	src, file, err := loader.OpenLocation(loc)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", option, loc, err)
+	}
+	if file != "" {
+		return nil, fmt.Errorf("%s %s is a file; give the model's folder (config.json and model.safetensors) or its URL", option, loc)
+	}
+	return src, nil
 }
