@@ -175,6 +175,11 @@ func (e *evalFlags) write(rep *eval.Report, emb *eval.Embeddings, nReal int) err
 		}
 		files = append(files, loader.OutFile{Path: e.dump, Data: data})
 	}
+	for _, f := range files {
+		if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+			return fmt.Errorf("harmony eval: %v", err)
+		}
+	}
 	if err := loader.WriteFiles(files); err != nil {
 		return fmt.Errorf("harmony eval: %v", err)
 	}
