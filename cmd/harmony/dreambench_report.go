@@ -314,16 +314,18 @@ var palette = []color.RGBA{
 	{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {23, 190, 207, 255},
 }
 
-// scatterPlot draws CLIP-T (y) against DINO (x): every picture as a small
-// dot, each method's mean as a large one, and a legend; nil without both
-// metrics.
+// scatterPlot draws CLIP-T (y) against DINO (x; CLIP-I in a run without
+// DINO): every picture as a small dot, each method's mean as a large one,
+// and a legend; nil without CLIP-T.
 func scatterPlot(rep *eval.Report, methods []dbMethod) image.Image {
-	hasT, hasD := false, false
+	hasT, xk := false, ""
 	for _, k := range rep.Metrics {
 		hasT = hasT || k == eval.CLIPT
-		hasD = hasD || k == eval.DINO
+		if k == eval.DINO || k == eval.CLIPI && xk == "" {
+			xk = k
+		}
 	}
-	if !hasT || !hasD {
+	if !hasT || xk == "" {
 		return nil
 	}
 	colour := map[string]color.RGBA{}
@@ -332,7 +334,7 @@ func scatterPlot(rep *eval.Report, methods []dbMethod) image.Image {
 	}
 	x0, x1, y0, y1 := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
 	for _, s := range rep.Images {
-		x, y := s.Scores[eval.DINO], s.Scores[eval.CLIPT]
+		x, y := s.Scores[xk], s.Scores[eval.CLIPT]
 		x0, x1, y0, y1 = math.Min(x0, x), math.Max(x1, x), math.Min(y0, y), math.Max(y1, y)
 	}
 	padR := func(a, b float64) (float64, float64) {
@@ -366,8 +368,8 @@ func scatterPlot(rep *eval.Report, methods []dbMethod) image.Image {
 	for y := T; y <= H-B; y++ {
 		im.Set(L, y, ink)
 	}
-	label(im, L, 8, W-L, "CLIP-T (text fidelity) against DINO (subject fidelity), per picture and per method mean", ink)
-	label(im, (W-L)/2+L-40, H-B+22, 200, "DINO", ink)
+	label(im, L, 8, W-L, "CLIP-T (text fidelity) against "+eval.Titles[xk]+" (subject fidelity), per picture and per method mean", ink)
+	label(im, (W-L)/2+L-40, H-B+22, 200, eval.Titles[xk], ink)
 	label(im, 4, T-18, 60, "CLIP-T", ink)
 	dot := func(x, y, r int, c color.RGBA, ring bool) {
 		for dy := -r; dy <= r; dy++ {
@@ -388,10 +390,10 @@ func scatterPlot(rep *eval.Report, methods []dbMethod) image.Image {
 		c := colour[s.Method]
 		c.A = 255
 		light := color.RGBA{uint8((int(c.R) + 2*255) / 3), uint8((int(c.G) + 2*255) / 3), uint8((int(c.B) + 2*255) / 3), 255}
-		dot(px(s.Scores[eval.DINO]), py(s.Scores[eval.CLIPT]), 3, light, false)
+		dot(px(s.Scores[xk]), py(s.Scores[eval.CLIPT]), 3, light, false)
 	}
 	for _, g := range rep.Overall {
-		dot(px(g.Mean[eval.DINO]), py(g.Mean[eval.CLIPT]), 7, colour[g.Method], true)
+		dot(px(g.Mean[xk]), py(g.Mean[eval.CLIPT]), 7, colour[g.Method], true)
 	}
 	for i, m := range methods {
 		y := H + 16*i
