@@ -3,7 +3,9 @@
 // does (blipdiffusion.md §4): decode (decode.go), convert to RGB (rgb.go),
 // PIL bicubic resize to 224×224 (resize.go), rescale by 1/255, normalize
 // with the CLIP mean/std, center-crop. Everything works on bytes so the
-// same code runs in the browser.
+// same code runs in the browser. The evaluation metrics' preprocessing is
+// the same stages configured differently: CLIPConfig (transformers'
+// CLIPImageProcessor) and DINOConfig (torchvision's DINO transform).
 //
 // This file: the processor configuration and the float stages.
 package imageproc
@@ -22,11 +24,34 @@ var (
 	CLIPStd  = [3]float64{0.26862954, 0.26130258, 0.27577711}
 )
 
+// ImageNet's normalization constants (torchvision's evaluation transforms,
+// DINO).
+var (
+	ImageNetMean = [3]float64{0.485, 0.456, 0.406}
+	ImageNetStd  = [3]float64{0.229, 0.224, 0.225}
+)
+
+// CropRounding is how a centre crop places an odd margin.
+type CropRounding int
+
+const (
+	// CropFloor is transformers' center_crop: offset (H − crop) // 2.
+	CropFloor CropRounding = iota
+	// CropHalfEven is torchvision's CenterCrop and openai's clip transform:
+	// offset round((H − crop) / 2), halves to even (72.5 → 72).
+	CropHalfEven
+)
+
 // Config is image_processor/preprocessor_config.json.
 type Config struct {
-	DoResize      bool       // resize to Width×Height (aspect ratio not kept)
-	Width         int        // size.width
-	Height        int        // size.height
+	DoResize bool // resize to Width×Height (aspect ratio not kept), or by ShortestEdge
+	Width    int  // size.width
+	Height   int  // size.height
+	// ShortestEdge, when > 0, resizes keeping the aspect ratio: the shorter
+	// side becomes ShortestEdge, the longer int(ShortestEdge·long/short)
+	// (size.shortest_edge of CLIPImageProcessor; torchvision's Resize(n)).
+	// Width and Height are then unused.
+	ShortestEdge  int
 	Resample      Filter     // resample (3 = bicubic)
 	DoRescale     bool       // multiply by RescaleFactor
 	RescaleFactor float64    // rescale_factor (1/255)
@@ -36,6 +61,48 @@ type Config struct {
 	DoCenterCrop  bool       // center-crop to CropWidth×CropHeight after normalizing
 	CropWidth     int        // crop_size.width (default: Width)
 	CropHeight    int        // crop_size.height (default: Height)
+	CropRound     CropRounding
+	// TorchRescale rescales as torchvision's ToTensor does, float32(u)/255
+	// (RescaleFactor must then be 1/255), instead of transformers'
+	// float32(float64(u)·RescaleFactor); the two differ by an ulp at times.
+	TorchRescale bool
+}
+
+// CLIPConfig is transformers' CLIPImageProcessor as the openai CLIP
+// checkpoints configure it: RGB, shortest side to 224 (PIL bicubic),
+// centre crop 224 with a floored offset, 1/255, CLIP mean/std.
+func CLIPConfig() Config {
+	c := DefaultConfig()
+	c.ShortestEdge = 224
+	return c
+}
+
+// DINOConfig is the DINO metric's torchvision transform: Resize(256,
+// bicubic) on the PIL image, CenterCrop(224) (offset rounded half to
+// even), ToTensor, Normalize(ImageNet mean/std).
+func DINOConfig() Config {
+	return Config{
+		DoResize: true, ShortestEdge: 256, Resample: Bicubic,
+		DoRescale: true, RescaleFactor: 1.0 / 255, TorchRescale: true,
+		DoNormalize: true, Mean: ImageNetMean, Std: ImageNetStd,
+		DoCenterCrop: true, CropWidth: 224, CropHeight: 224, CropRound: CropHalfEven,
+	}
+}
+
+// ResizedSize is the size the resize step produces for a w×h image.
+func (c Config) ResizedSize(w, h int) (int, int) {
+	if !c.DoResize {
+		return w, h
+	}
+	if c.ShortestEdge <= 0 {
+		return c.Width, c.Height
+	}
+	n := c.ShortestEdge
+	// Python's int(n * long / short): float64 division, truncated.
+	if w <= h {
+		return n, int(float64(n*h) / float64(w))
+	}
+	return int(float64(n*w) / float64(h)), n
 }
 
 // DefaultConfig is BLIP-Diffusion's processor: 224×224 bicubic, 1/255,
@@ -54,8 +121,9 @@ func DefaultConfig() Config {
 func ParseConfig(data []byte) (Config, error) {
 	c := DefaultConfig()
 	type hw struct {
-		Height *int `json:"height"`
-		Width  *int `json:"width"`
+		Height       *int `json:"height"`
+		Width        *int `json:"width"`
+		ShortestEdge *int `json:"shortest_edge"`
 	}
 	var raw struct {
 		DoResize      *bool           `json:"do_resize"`
@@ -85,11 +153,18 @@ func ParseConfig(data []byte) (Config, error) {
 		c.DoCenterCrop = *raw.DoCenterCrop
 	}
 	if s := raw.Size; s != nil {
-		if s.Height == nil || s.Width == nil {
-			return c, fmt.Errorf("imageproc: preprocessor_config.json: size needs height and width")
+		switch {
+		case s.ShortestEdge != nil && s.Height == nil && s.Width == nil:
+			c.ShortestEdge = *s.ShortestEdge
+			if c.ShortestEdge < 1 {
+				return c, fmt.Errorf("imageproc: preprocessor_config.json: size.shortest_edge must be positive, got %d", c.ShortestEdge)
+			}
+		case s.Height == nil || s.Width == nil:
+			return c, fmt.Errorf("imageproc: preprocessor_config.json: size needs height and width, or shortest_edge")
+		default:
+			c.Width, c.Height = *s.Width, *s.Height
+			c.CropWidth, c.CropHeight = c.Width, c.Height
 		}
-		c.Width, c.Height = *s.Width, *s.Height
-		c.CropWidth, c.CropHeight = c.Width, c.Height
 	}
 	if s := raw.CropSize; s != nil {
 		if s.Height == nil || s.Width == nil {
@@ -158,7 +233,12 @@ func (c Config) validate() error {
 	// numbers the pixels are scaled by must be finite (a NaN or Inf would
 	// reach the Q-Former as garbage).
 	ck := &cfgcheck.Checker{Pkg: "imageproc", File: configFile}
-	if c.DoResize {
+	if c.DoResize && c.ShortestEdge > 0 {
+		ck.Int("size.shortest_edge", c.ShortestEdge, 1, cfgcheck.MaxImageSide)
+		if _, _, ok := c.Resample.kernel(); !ok {
+			ck.Fail("resample", int(c.Resample), "is not supported (%v)", c.Resample)
+		}
+	} else if c.DoResize {
 		ck.Int("size.width", c.Width, 1, cfgcheck.MaxImageSide)
 		ck.Int("size.height", c.Height, 1, cfgcheck.MaxImageSide)
 		if ck.OK() && int64(c.Width)*int64(c.Height) > DefaultMaxPixels {
@@ -177,6 +257,9 @@ func (c Config) validate() error {
 	}
 	if c.DoRescale {
 		ck.Float("rescale_factor", c.RescaleFactor, -math.MaxFloat32, math.MaxFloat32)
+		if c.TorchRescale && c.RescaleFactor != 1.0/255 {
+			ck.Fail("rescale_factor", c.RescaleFactor, "must be 1/255 with torchvision's ToTensor")
+		}
 	}
 	if c.DoNormalize {
 		for i := range 3 {
@@ -211,8 +294,12 @@ func Preprocess(m *RGB, c Config) (*Result, error) {
 		return nil, err
 	}
 	if c.DoResize {
+		w, h := c.ResizedSize(m.Width, m.Height)
+		if w < 1 || h < 1 || int64(w)*int64(h) > DefaultMaxPixels {
+			return nil, fmt.Errorf("imageproc: a %d×%d image resized to shortest side %d would be %d×%d", m.Width, m.Height, c.ShortestEdge, w, h)
+		}
 		var err error
-		if m, err = Resize(m, c.Width, c.Height, c.Resample); err != nil {
+		if m, err = Resize(m, w, h, c.Resample); err != nil {
 			return nil, err
 		}
 	}
@@ -228,7 +315,10 @@ func Preprocess(m *RGB, c Config) (*Result, error) {
 	px := make([]float32, len(m.Pix))
 	for i, u := range m.Pix {
 		v := float32(u)
-		if c.DoRescale {
+		switch {
+		case c.DoRescale && c.TorchRescale:
+			v = float32(u) / 255
+		case c.DoRescale:
 			v = float32(float64(u) * c.RescaleFactor)
 		}
 		if c.DoNormalize {
@@ -239,17 +329,21 @@ func Preprocess(m *RGB, c Config) (*Result, error) {
 	}
 	res.Pixels = px
 	if c.DoCenterCrop && (c.CropWidth != res.Width || c.CropHeight != res.Height) {
-		res.Pixels = centerCrop(px, res.Height, res.Width, c.CropHeight, c.CropWidth)
+		res.Pixels = centerCrop(px, res.Height, res.Width, c.CropHeight, c.CropWidth, c.CropRound)
 		res.Height, res.Width = c.CropHeight, c.CropWidth
 	}
 	return res, nil
 }
 
 // centerCrop is transformers' center_crop on an HWC image: offsets
-// floor((orig − crop)/2); a crop larger than the image pads with zeros,
+// floor((orig − crop)/2) (or, with CropHalfEven, torchvision's
+// round((orig − crop)/2)); a crop larger than the image pads with zeros,
 // the image placed at ceil((crop − orig)/2).
-func centerCrop(px []float32, h, w, ch, cw int) []float32 {
+func centerCrop(px []float32, h, w, ch, cw int, r CropRounding) []float32 {
 	top, left := floorDiv2(h-ch), floorDiv2(w-cw)
+	if r == CropHalfEven && h >= ch && w >= cw {
+		top, left = CropOffset(h, ch, r), CropOffset(w, cw, r)
+	}
 	out := make([]float32, ch*cw*3)
 	for y := 0; y < ch; y++ {
 		sy := top + y
@@ -265,6 +359,15 @@ func centerCrop(px []float32, h, w, ch, cw int) []float32 {
 		}
 	}
 	return out
+}
+
+// CropOffset is where a centre crop of side crop starts in a side of size
+// n ≥ crop.
+func CropOffset(n, crop int, r CropRounding) int {
+	if r == CropHalfEven {
+		return int(math.RoundToEven(float64(n-crop) / 2))
+	}
+	return floorDiv2(n - crop)
 }
 
 // floorDiv2 is Python's n // 2.
