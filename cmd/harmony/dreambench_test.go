@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"harmony/engine/pngmeta"
+	"harmony/loader/golden"
 	"harmony/www"
 )
 
@@ -59,7 +60,7 @@ func TestDreambenchResume(t *testing.T) {
 	needGPU(t)
 	data := dbData(t)
 	out := filepath.Join(t.TempDir(), "out")
-	args := []string{"--data", data, "--out", out, "--clip", tinyCLIPDir(t), "--prompt-count", "2", "--seeds", "0,1",
+	args := []string{"--data", data, "--out", out, "--clip", tinyCLIPDir(t), "--dino", golden.Path(t, "dino-tiny"), "--prompt-count", "2", "--seeds", "0,1",
 		"--set", "steps=2", "--set", "width=32", "--set", "height=32", "--thumb", "32", "--quiet"}
 	const total = 2 * 2 * 2 * 2 // subjects × prompts × seeds × methods
 
@@ -123,7 +124,7 @@ func TestDreambenchResume(t *testing.T) {
 	require.Contains(t, string(table), "| tiny plain | 8 |")
 	require.Contains(t, string(table), "| tiny harmony | 8 |")
 	require.Contains(t, string(table), "| Δ tiny harmony − plain |")
-	require.Contains(t, string(table), "M-CLIP-I")
+	require.Contains(t, string(table), "| method | pictures | DINO | CLIP-I | CLIP-T | M-DINO | M-CLIP-I |")
 
 	// Other settings in the same folder are refused, not mixed.
 	err = runDreambench(context.Background(), append(args, "--set", "guidance=5"))

@@ -56,24 +56,28 @@ func TestEvalTinyCLIP(t *testing.T) {
 	ones := filepath.Join(dir, "ones.png")
 	writePNG(t, ones, 40, 30, [3]uint8{255, 255, 255}, nil)
 	out, dump := filepath.Join(dir, "scores.json"), filepath.Join(dir, "dump.safetensors")
-	err := runEval(context.Background(), []string{"--clip", tinyCLIPDir(t), "--images", a + "," + b, "--reference", a,
+	err := runEval(context.Background(), []string{"--clip", tinyCLIPDir(t), "--dino", golden.Path(t, "dino-tiny"), "--images", a + "," + b, "--reference", a,
 		"--masks", ones + ",-", "--prompt", "a dog on the beach", "--out", out, "--dump", dump, "--quiet"})
 	require.NoError(t, err)
 	var rep eval.Report
 	data, err := os.ReadFile(out)
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(data, &rep))
-	require.Equal(t, []string{eval.CLIPI, eval.CLIPT, eval.MCLIPI}, rep.Metrics)
-	require.InDelta(t, 1, rep.Images[0].Scores[eval.CLIPI], 1e-5, "the picture against itself")
+	require.Equal(t, []string{eval.DINO, eval.CLIPI, eval.CLIPT, eval.MDINO, eval.MCLIPI}, rep.Metrics)
+	for _, k := range []string{eval.CLIPI, eval.DINO} {
+		require.InDelta(t, 1, rep.Images[0].Scores[k], 1e-5, "%s of the picture against itself", k)
+		require.Less(t, rep.Images[1].Scores[k], 1-1e-4, k)
+	}
 	require.Equal(t, rep.Images[0].Scores[eval.CLIPI], rep.Images[0].Scores[eval.MCLIPI], "an all-ones mask changes nothing")
-	require.Less(t, rep.Images[1].Scores[eval.CLIPI], 1-1e-4)
+	require.Equal(t, rep.Images[0].Scores[eval.DINO], rep.Images[0].Scores[eval.MDINO], "an all-ones mask changes nothing")
 	for _, ext := range []string{".csv", ".md"} {
 		_, err := os.Stat(strings.TrimSuffix(out, ".json") + ext)
 		require.NoError(t, err)
 	}
 	f, err := loader.ReadSafetensorsFile(dump)
 	require.NoError(t, err)
-	for name, shape := range map[string][]int{"clip.image_embeds": {2, 20}, "clip.text_embeds": {1, 20}, "scores.clip_i": {2, 1}, "scores.clip_t": {2, 1}} {
+	for name, shape := range map[string][]int{"clip.image_embeds": {2, 20}, "clip.text_embeds": {1, 20}, "scores.clip_i": {2, 1}, "scores.clip_t": {2, 1},
+		"dino.cls_normalized": {2, 16}, "scores.dino": {2, 1}} {
 		v, err := f.Float32(name)
 		require.NoError(t, err, name)
 		n := 1
@@ -84,6 +88,8 @@ func TestEvalTinyCLIP(t *testing.T) {
 	}
 	ci, _ := f.Float32("scores.clip_i")
 	require.InDelta(t, rep.Images[1].Scores[eval.CLIPI], ci[1], 1e-6, "the dump's matrix holds the same cosines")
+	sd, _ := f.Float32("scores.dino")
+	require.InDelta(t, rep.Images[1].Scores[eval.DINO], sd[1], 1e-6)
 	ct, _ := f.Float32("scores.clip_t")
 	require.InDelta(t, rep.Images[0].Scores[eval.CLIPT], ct[0], 1e-6)
 }

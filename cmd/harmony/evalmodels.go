@@ -20,8 +20,9 @@ type evalModelSpec struct {
 	defaultLimits bool
 }
 
-// openEvalModels opens the models; tests may replace it with stub
-// embedders. The returned func frees the models and the device.
+// openEvalModels opens the models (--clip a CLIPModel folder or URL;
+// --dino a ViTModel folder, an original .pth file, or their URLs); tests
+// may replace it with stub embedders. The returned func frees the models and the device.
 var openEvalModels = func(ctx context.Context, s evalModelSpec, bar *progressBar) (m eval.Models, done func(), err error) {
 	dev, err := gpu.Open(ctx, gpu.Options{DefaultLimits: s.defaultLimits})
 	if err != nil {
@@ -58,11 +59,13 @@ var openEvalModels = func(ctx context.Context, s evalModelSpec, bar *progressBar
 		}
 	}
 	if s.dino != "" {
-		src, err := openLocation("--dino", s.dino)
+		// A file is an original checkpoint (or a weight file with
+		// config.json beside it).
+		src, file, err := loader.OpenLocation(s.dino)
 		if err != nil {
-			return m, nil, err
+			return m, nil, fmt.Errorf("--dino %s: %w", s.dino, err)
 		}
-		d, err := embed.OpenDINO(ctx, b, src, opt)
+		d, err := embed.OpenDINO(ctx, b, src, file, 0, opt)
 		if err != nil {
 			return m, nil, fmt.Errorf("--dino %s: %w", s.dino, err)
 		}

@@ -51,7 +51,7 @@ func TestCropOffsets(t *testing.T) {
 		require.Equal(t, c.clip, firstRow(px, imageproc.CLIPMean[0], imageproc.CLIPStd[0]), "CLIP top row for height %d", c.h)
 		px, err = DINOPixels(im, 30, 30)
 		require.NoError(t, err)
-		require.Equal(t, c.dino, firstRow(px, ImageNetMean[0], ImageNetStd[0]), "DINO top row for height %d", c.h)
+		require.Equal(t, c.dino, firstRow(px, imageproc.ImageNetMean[0], imageproc.ImageNetStd[0]), "DINO top row for height %d", c.h)
 	}
 	require.Equal(t, 256, DINOResize(224))
 }
@@ -71,7 +71,7 @@ func TestScaleAndNormalize(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, px, 30*30*3)
 	for c := 0; c < 3; c++ {
-		want := (float32(200)/255 - float32(ImageNetMean[c])) / float32(ImageNetStd[c])
+		want := (float32(200)/255 - float32(imageproc.ImageNetMean[c])) / float32(imageproc.ImageNetStd[c])
 		require.InDelta(t, want, px[c], 1e-6)
 	}
 }
@@ -162,3 +162,42 @@ func TestOpenCLIPRefusals(t *testing.T) {
 func removeAll(p string) error { return os.RemoveAll(p) }
 
 func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }
+
+func TestTinyDINO(t *testing.T) {
+	b := cpu.New()
+	ctx := context.Background()
+	opt := &loader.Options{Precision: loader.PrecisionF32}
+	d, err := OpenDINO(ctx, b, loader.NewDirSource(golden.Path(t, "dino-tiny")), "", 0, opt)
+	require.NoError(t, err)
+	defer d.Free()
+	// The original layout of the same weights embeds the same way.
+	o, err := OpenDINO(ctx, b, loader.NewDirSource(golden.Path(t, "dino-tiny")), "dino_tiny16_pretrain.pth", 2, opt)
+	require.NoError(t, err)
+	defer o.Free()
+
+	a, _, err := imageproc.DecodeFile(golden.Path(t, "inputs", "reference_96x64.png"), imageproc.DecodeOptions{})
+	require.NoError(t, err)
+	other, _, err := imageproc.DecodeFile(golden.Path(t, "inputs", "reference2_300x200_rgba.png"), imageproc.DecodeOptions{})
+	require.NoError(t, err)
+	v1, err := d.EmbedImages(ctx, []*imageproc.RGB{a, other})
+	require.NoError(t, err)
+	v2, err := o.EmbedImages(ctx, []*imageproc.RGB{a, other})
+	require.NoError(t, err)
+	require.Len(t, v1[0], 16)
+	for i := range v1 {
+		for j := range v1[i] {
+			require.InDelta(t, v1[i][j], v2[i][j], 1e-5)
+		}
+	}
+	rep, emb, err := eval.Evaluate(ctx, eval.Models{DINO: d}, []eval.Generated{
+		{Picture: eval.Picture{Name: "same", Image: a}}, {Picture: eval.Picture{Name: "other", Image: other}},
+	}, []eval.Real{{Picture: eval.Picture{Name: "ref", Image: a}}}, eval.Options{})
+	require.NoError(t, err)
+	require.InDelta(t, 1, rep.Images[0].Scores[eval.DINO], 1e-6)
+	require.Less(t, rep.Images[1].Scores[eval.DINO], 1-1e-4)
+	n := 0.0
+	for _, x := range emb.DINO[1] {
+		n += float64(x) * float64(x)
+	}
+	require.InDelta(t, 1, n, 1e-6, "normalized")
+}
