@@ -206,7 +206,7 @@ flags:`)
 	fs.StringVar(&d.out, "out", "", "output folder (required; rerun with the same one to resume)")
 	fs.Var(&models, "model", "base model [NAME=]DIR|URL (repeatable; default: the bundled tiny demo model, named tiny)")
 	fs.Var(&methods, "methods", "methods: plain, harmony or both (default both)")
-	fs.Var(&knobs, "knobs", "a Harmony knob setting LABEL:opt=val,opt=val (repeatable; each is a method column)")
+	fs.Var(&knobs, "knobs", "a Harmony knob setting LABEL:opt=val,opt=val (repeatable; each is a method column beside Harmony's defaults)")
 	fs.Var(&seeds, "seeds", "seeds (default 0,1,2,3)")
 	fs.Var(&subjects, "subjects", "subjects to run (default: every subject folder)")
 	fs.StringVar(&d.promptSet, "prompts", "dreambench", "prompt set: dreambench (25 per subject), deformable (live subjects, pose prompts) or a file of templates with {0} {1}")
@@ -295,7 +295,7 @@ flags:`)
 		if !ok || !safeName(label) {
 			return nil, usageErrorf("harmony dreambench: --knobs %q: want LABEL:opt=val,opt=val with a label of letters, digits, - or _", kn)
 		}
-		if labels[label] {
+		if labels[label] || label == "default" {
 			return nil, usageErrorf("harmony dreambench: --knobs: label %q given twice", label)
 		}
 		labels[label] = true
@@ -316,9 +316,8 @@ flags:`)
 		}
 		d.settings = append(d.settings, st)
 	}
-	if len(d.settings) == 0 {
-		d.settings = []dbSetting{{}}
-	}
+	// The defaults are always a column: the knobs are compared with them.
+	d.settings = append([]dbSetting{{}}, d.settings...)
 	if err := probe.Validate(); err != nil {
 		return nil, err
 	}
