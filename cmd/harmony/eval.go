@@ -80,7 +80,7 @@ flags:`)
 	fs.StringVar(&e.dino, "dino", "", "DINO ViT model: a folder or its URL (DINO)")
 	fs.Var(&e.images, "images", "generated pictures: files in order, or a folder (repeatable, comma-separated)")
 	fs.Var(&e.refs, "reference", "real pictures of the subject: files or a folder (default: the --images themselves)")
-	fs.Var(&e.masks, "masks", "one mask PNG per --images picture, - for none (0 pixels are background)")
+	fs.Var(&e.masks, "masks", "one mask PNG per --images picture, - for none (0 pixels are background); auto: each picture's NAME.mask.png where there is one")
 	fs.StringVar(&e.promptsFile, "prompts", "", "file of prompts: one per line, or a JSON list")
 	fs.Var(&e.prompts, "prompt", "a prompt (repeatable): one for every picture, or one per picture in order")
 	fs.StringVar(&e.out, "out", "", "write the scores to FILE.json, with FILE.csv and FILE.md beside it (default: the table on stdout)")
@@ -304,6 +304,18 @@ func (e *evalFlags) inputs() ([]eval.Generated, []eval.Real, error) {
 	paths, err := expand("--images", e.images)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(e.masks) == 1 && e.masks[0] == "auto" {
+		// Each picture's NAME.mask.png beside it, where there is one (what
+		// harmony dreambench writes for Harmony's pictures).
+		e.masks = nil
+		for _, p := range paths {
+			m := strings.TrimSuffix(p, filepath.Ext(p)) + ".mask.png"
+			if _, err := os.Stat(m); err != nil {
+				m = "-"
+			}
+			e.masks = append(e.masks, m)
+		}
 	}
 	if len(e.masks) > 0 && len(e.masks) != len(paths) {
 		return nil, nil, fmt.Errorf("harmony eval: --masks gives %d masks for %d pictures; give one per picture (- for none)", len(e.masks), len(paths))

@@ -149,8 +149,15 @@ func TestEvalPrompts(t *testing.T) {
 	require.Equal(t, []string{"a dog swimming underwater", "a red cat"}, *texts)
 
 	*texts = nil
-	require.NoError(t, runEval(context.Background(), []string{"--clip", "x", "--images", dir, "--prompt", "a dog", "--quiet"}))
+	out := filepath.Join(dir, "s.json")
+	require.NoError(t, runEval(context.Background(), []string{"--clip", "x", "--images", dir, "--prompt", "a dog", "--masks", "auto", "--out", out, "--quiet"}))
 	require.Equal(t, []string{"a dog"}, *texts)
+	var rep eval.Report
+	data, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &rep))
+	require.False(t, rep.Images[0].Masked)
+	require.True(t, rep.Images[1].Masked, "2.mask.png beside 2.png")
 
 	*texts = nil
 	lines := filepath.Join(dir, "p.txt")
@@ -161,11 +168,9 @@ func TestEvalPrompts(t *testing.T) {
 	*texts = nil
 	js := filepath.Join(dir, "p.json")
 	require.NoError(t, os.WriteFile(js, []byte(`[{"image": "2.png", "prompt": "in the snow", "class": "cat", "subject": "cat2"}, {"image": "1.png", "text": "a dog"}]`), 0o644))
-	out := filepath.Join(dir, "s.json")
 	require.NoError(t, runEval(context.Background(), []string{"--clip", "x", "--dino", "y", "--images", p1 + "," + p2, "--prompts", js, "--out", out, "--quiet"}))
 	require.Equal(t, []string{"a dog", "a cat in the snow"}, *texts)
-	var rep eval.Report
-	data, err := os.ReadFile(out)
+	data, err = os.ReadFile(out)
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(data, &rep))
 	require.Equal(t, "cat2", rep.Images[1].Subject)
