@@ -562,8 +562,17 @@ func runDreambench(ctx context.Context, args []string) error {
 		return errors.New(strings.Replace(err.Error(), "harmony generate:", "harmony dreambench:", 1))
 	}
 	st, err := d.generate(ctx, jobs, photos)
+	run := d.runStats(subjects, methods, st)
 	if err != nil {
+		if st.Generated > 0 {
+			if serr := d.saveRun(run); serr != nil {
+				return fmt.Errorf("%w (and writing run.json: %v)", err, serr)
+			}
+		}
 		return err
+	}
+	if err := d.saveRun(run); err != nil {
+		return fmt.Errorf("harmony dreambench: %v", err)
 	}
 	fmt.Fprintf(os.Stderr, "%d pictures: %d generated, %d already there", st.Planned, st.Generated, st.Skipped)
 	if st.Generated > 0 {
@@ -571,7 +580,7 @@ func runDreambench(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintln(os.Stderr)
 	if d.noEval {
-		return d.writeReport(ctx, subjects, methods, jobs, nil, st)
+		return d.writeReportRun(ctx, subjects, methods, jobs, nil, run)
 	}
 	bar := newProgressBar(d.quiet)
 	models, closeModels, err := openEvalModels(ctx, evalModelSpec{clip: d.clip, dino: d.dino, precision: loader.Precision(d.precision), defaultLimits: d.defaultLimits}, bar)
@@ -584,7 +593,7 @@ func runDreambench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return d.writeReport(ctx, subjects, methods, jobs, rep, st)
+	return d.writeReportRun(ctx, subjects, methods, jobs, rep, run)
 }
 
 // generate makes the missing pictures, base by base (a base whose

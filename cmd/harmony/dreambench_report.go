@@ -33,19 +33,28 @@ import (
 // evaluate scores every picture of the grid against its subject's real
 // pictures.
 func (d *dbFlags) evaluate(ctx context.Context, m eval.Models, subjects []*dbSubject, jobs []dbJob) (*eval.Report, error) {
+	// Pictures are decoded when the metric code reaches them (a full run
+	// has thousands).
+	dbErr := func(err error) error {
+		return errors.New(strings.Replace(err.Error(), "harmony eval:", "harmony dreambench:", 1))
+	}
 	var gen []eval.Generated
 	for _, j := range jobs {
-		im, _, err := readPicture("picture", j.path)
-		if err != nil {
-			return nil, errors.New(strings.Replace(err.Error(), "harmony eval:", "harmony dreambench:", 1))
-		}
-		g := eval.Generated{Picture: eval.Picture{Name: j.path, Image: im}, Subject: j.subject.name,
-			Method: j.method.name(), Prompt: j.subject.prompts[j.prompt], Text: clipText(j.subject.prompts[j.prompt], j.subject.class)}
-		if mk, _, err := readPicture("mask", j.maskPath()); err == nil {
-			g.Mask = mk
-		} else if _, serr := os.Stat(j.maskPath()); serr == nil {
-			return nil, errors.New(strings.Replace(err.Error(), "harmony eval:", "harmony dreambench:", 1))
-		}
+		g := eval.Generated{Picture: eval.Picture{Name: j.path, Open: func() (*imageproc.RGB, *imageproc.RGB, error) {
+			im, _, err := readPicture("picture", j.path)
+			if err != nil {
+				return nil, nil, dbErr(err)
+			}
+			if _, err := os.Stat(j.maskPath()); err != nil {
+				return im, nil, nil
+			}
+			mk, _, err := readPicture("mask", j.maskPath())
+			if err != nil {
+				return nil, nil, dbErr(err)
+			}
+			return im, mk, nil
+		}}, Subject: j.subject.name, Method: j.method.name(), Prompt: j.subject.prompts[j.prompt],
+			Text: clipText(j.subject.prompts[j.prompt], j.subject.class)}
 		if m.CLIPText == nil {
 			g.Text = ""
 		}
@@ -54,21 +63,21 @@ func (d *dbFlags) evaluate(ctx context.Context, m eval.Models, subjects []*dbSub
 	var real []eval.Real
 	for _, s := range subjects {
 		for _, p := range s.real {
-			im, _, err := readPicture("--data", p)
-			if err != nil {
-				return nil, errors.New(strings.Replace(err.Error(), "harmony eval:", "harmony dreambench:", 1))
-			}
-			r := eval.Real{Picture: eval.Picture{Name: p, Image: im}, Subject: s.name}
 			mp := filepath.Join(filepath.Dir(p), "masks", strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))+".png")
-			if _, err := os.Stat(mp); err == nil {
-				if r.Mask, _, err = readPicture("--data mask", mp); err != nil {
-					return nil, errors.New(strings.Replace(err.Error(), "harmony eval:", "harmony dreambench:", 1))
+			real = append(real, eval.Real{Subject: s.name, Picture: eval.Picture{Name: p, Open: func() (*imageproc.RGB, *imageproc.RGB, error) {
+				im, _, err := readPicture("--data", p)
+				if err != nil {
+					return nil, nil, dbErr(err)
 				}
-				if r.Mask.Width != im.Width || r.Mask.Height != im.Height {
-					return nil, fmt.Errorf("harmony dreambench: %s is %d×%d but %s is %d×%d; a mask must be its picture's size", mp, r.Mask.Width, r.Mask.Height, p, im.Width, im.Height)
+				if _, err := os.Stat(mp); err != nil {
+					return im, nil, nil
 				}
-			}
-			real = append(real, r)
+				mk, _, err := readPicture("--data mask", mp)
+				if err != nil {
+					return nil, nil, dbErr(err)
+				}
+				return im, mk, nil
+			}}})
 		}
 	}
 	rep, _, err := eval.Evaluate(ctx, m, gen, real, eval.Options{})
@@ -88,30 +97,54 @@ type dbRun struct {
 	Generated  int      `json:"generated"`
 	Skipped    int      `json:"skipped"`
 	GenSeconds float64  `json:"generate_seconds"`
-	PerPicture float64  `json:"seconds_per_picture,omitempty"`
 	Load       float64  `json:"load_seconds"`
+	// Over every run into this folder (an interrupted run and its resumption).
+	AllGenerated  int     `json:"generated_all_runs"`
+	AllGenSeconds float64 `json:"generate_seconds_all_runs"`
+	PerPicture    float64 `json:"seconds_per_picture,omitempty"`
 }
 
-// writeReport writes OUT/report: scores (JSON, CSV), table.md, the
-// contact sheets and the scatter plot.
-func (d *dbFlags) writeReport(ctx context.Context, subjects []*dbSubject, methods []dbMethod, jobs []dbJob, rep *eval.Report, st dbStats) error {
-	dir := filepath.Join(d.out, "report")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("harmony dreambench: %v", err)
-	}
-	var files []loader.OutFile
+// runStats is the run's summary, with the totals of the runs before it
+// (run.json) added.
+func (d *dbFlags) runStats(subjects []*dbSubject, methods []dbMethod, st dbStats) dbRun {
 	nPrompts := 0
 	for _, s := range subjects {
 		nPrompts += len(s.prompts)
 	}
 	run := dbRun{Subjects: len(subjects), Prompts: nPrompts, Seeds: d.seeds, Planned: st.Planned,
 		Generated: st.Generated, Skipped: st.Skipped, GenSeconds: st.GenSeconds, Load: st.LoadSeconds}
-	if st.Generated > 0 {
-		run.PerPicture = st.GenSeconds / float64(st.Generated)
-	}
 	for _, m := range methods {
 		run.Methods = append(run.Methods, m.name())
 	}
+	var prev dbRun
+	if data, err := os.ReadFile(filepath.Join(d.out, "report", "run.json")); err == nil && json.Unmarshal(data, &prev) == nil {
+		run.AllGenerated, run.AllGenSeconds = prev.AllGenerated, prev.AllGenSeconds
+	}
+	run.AllGenerated += st.Generated
+	run.AllGenSeconds += st.GenSeconds
+	if run.AllGenerated > 0 {
+		run.PerPicture = run.AllGenSeconds / float64(run.AllGenerated)
+	}
+	return run
+}
+
+// saveRun writes run.json alone (an interrupted run keeps its counts).
+func (d *dbFlags) saveRun(run dbRun) error {
+	if err := os.MkdirAll(filepath.Join(d.out, "report"), 0o755); err != nil {
+		return err
+	}
+	rj, _ := json.MarshalIndent(run, "", "  ")
+	return loader.WriteFile(filepath.Join(d.out, "report", "run.json"), append(rj, '\n'))
+}
+
+// writeReportRun writes OUT/report: run.json, scores (JSON, CSV),
+// table.md, the contact sheets and the scatter plot.
+func (d *dbFlags) writeReportRun(ctx context.Context, subjects []*dbSubject, methods []dbMethod, jobs []dbJob, rep *eval.Report, run dbRun) error {
+	dir := filepath.Join(d.out, "report")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("harmony dreambench: %v", err)
+	}
+	var files []loader.OutFile
 	rj, _ := json.MarshalIndent(run, "", "  ")
 	files = append(files, loader.OutFile{Path: filepath.Join(dir, "run.json"), Data: append(rj, '\n')})
 	if rep != nil {
@@ -210,8 +243,8 @@ func (d *dbFlags) paperTable(rep *eval.Report, methods []dbMethod, run dbRun) st
 		fmt.Fprintf(&b, "| Δ %s − plain | | %s |\n", m.name(), strings.Join(c, " | "))
 	}
 	if run.PerPicture > 0 {
-		fmt.Fprintf(&b, "\nThis invocation generated %d pictures in %.1f s (%.2f s per picture; model loads %.1f s apart); %d were there already.\n",
-			run.Generated, run.GenSeconds, run.PerPicture, run.Load, run.Skipped)
+		fmt.Fprintf(&b, "\nTime: %.2f s per picture (%d pictures generated in %.1f s over the runs into this folder, model loads apart); this run generated %d and found %d.\n",
+			run.PerPicture, run.AllGenerated, run.AllGenSeconds, run.Generated, run.Skipped)
 	}
 	b.WriteString("\n## Per subject\n\n")
 	md := rep.Markdown()
@@ -238,74 +271,98 @@ var (
 // label draws s with its top-left at (x, y), cut to width pixels.
 func label(dst draw.Image, x, y, width int, s string, c color.Color) {
 	face := basicfont.Face7x13
-	if n := width / 7; n < len(s) && n >= 1 {
-		s = s[:max(n-1, 0)] + "…"
+	if n := width / 7; n < len(s) && n >= 3 {
+		s = s[:n-2] + ".." // the bitmap font has ASCII only
 	}
 	dr := font.Drawer{Dst: dst, Src: image.NewUniform(c), Face: face, Dot: fixed.P(x, y+11)}
 	dr.DrawString(s)
 }
 
-// contactSheet: rows prompts, columns methods, the first seed's pictures.
+// contactSheet: rows prompts, columns the subject's input photo (first
+// row) and the methods, the first seed's pictures.
 func contactSheet(s *dbSubject, methods []dbMethod, jobs []dbJob, seed uint64, thumb int) (image.Image, error) {
 	const pad, head, side = 4, 30, 260
-	cols, rows := len(methods), len(s.prompts)
-	W := side + cols*(thumb+pad) + pad
-	H := head + rows*(thumb+pad) + pad + 16
+	// A column is as wide as its label, up to two thumbnails.
+	colW := make([]int, len(methods)+1)
+	colX := make([]int, len(methods)+1)
+	x := side
+	for c := range colW {
+		name := "input"
+		if c > 0 {
+			name = methods[c-1].name()
+		}
+		colW[c] = min(max(thumb, 7*len(name)+2), 2*thumb)
+		colX[c] = x
+		x += colW[c] + pad
+	}
+	rows := len(s.prompts)
+	W := x
+	H := head + rows*(thumb+pad) + pad
 	sheet := image.NewRGBA(image.Rect(0, 0, W, H))
 	draw.Draw(sheet, sheet.Bounds(), image.NewUniform(white), image.Point{}, draw.Src)
-	label(sheet, pad, 2, W-2*pad, fmt.Sprintf("%s (%s), seed %d", s.name, s.class, seed), ink)
+	label(sheet, pad, 2, side-2*pad, fmt.Sprintf("%s (%s), seed %d", s.name, s.class, seed), ink)
+	label(sheet, colX[0], 16, colW[0], "input", ink)
 	for c, m := range methods {
-		label(sheet, side+c*(thumb+pad), 16, thumb, m.name(), ink)
+		label(sheet, colX[c+1], 16, colW[c+1], m.name(), ink)
 	}
 	at := map[[2]int]string{}
 	for _, j := range jobs {
 		if j.subject == s && j.seed == seed {
 			for c, m := range methods {
 				if m.name() == j.method.name() {
-					at[[2]int{j.prompt, c}] = j.path
+					at[[2]int{j.prompt, c + 1}] = j.path
 				}
 			}
 		}
 	}
+	at[[2]int{0, 0}] = s.photo
 	for r, p := range s.prompts {
 		y := head + r*(thumb+pad)
 		label(sheet, pad, y+thumb/2-6, side-2*pad, clipText(p, s.class), ink)
-		for c := range methods {
-			x := side + c*(thumb+pad)
-			cell := image.Rect(x, y, x+thumb, y+thumb)
+		for c := range colW {
 			path, ok := at[[2]int{r, c}]
 			if !ok {
-				draw.Draw(sheet, cell, image.NewUniform(grey), image.Point{}, draw.Src)
+				if c > 0 {
+					draw.Draw(sheet, image.Rect(colX[c], y, colX[c]+thumb, y+thumb), image.NewUniform(grey), image.Point{}, draw.Src)
+				}
 				continue
 			}
-			im, _, err := imageproc.DecodeFile(path, imageproc.DecodeOptions{})
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					draw.Draw(sheet, cell, image.NewUniform(grey), image.Point{}, draw.Src)
-					continue
-				}
-				return nil, fmt.Errorf("harmony dreambench: %s: %v", path, err)
-			}
-			// Fit the longer side to the cell.
-			tw, th := thumb, thumb
-			if im.Width > im.Height {
-				th = max(1, thumb*im.Height/im.Width)
-			} else {
-				tw = max(1, thumb*im.Width/im.Height)
-			}
-			small, err := imageproc.Resize(im, tw, th, imageproc.Bicubic)
-			if err != nil {
-				return nil, fmt.Errorf("harmony dreambench: %s: %v", path, err)
-			}
-			for yy := 0; yy < th; yy++ {
-				for xx := 0; xx < tw; xx++ {
-					i := 3 * (yy*tw + xx)
-					sheet.SetRGBA(x+xx, y+yy, color.RGBA{small.Pix[i], small.Pix[i+1], small.Pix[i+2], 255})
-				}
+			if err := drawThumb(sheet, path, colX[c], y, thumb); err != nil {
+				return nil, err
 			}
 		}
 	}
 	return sheet, nil
+}
+
+// drawThumb draws the picture at path fitted into a thumb×thumb cell at
+// (x, y); a missing picture is a grey cell.
+func drawThumb(sheet *image.RGBA, path string, x, y, thumb int) error {
+	im, _, err := imageproc.DecodeFile(path, imageproc.DecodeOptions{})
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			draw.Draw(sheet, image.Rect(x, y, x+thumb, y+thumb), image.NewUniform(grey), image.Point{}, draw.Src)
+			return nil
+		}
+		return fmt.Errorf("harmony dreambench: %s: %v", path, err)
+	}
+	tw, th := thumb, thumb
+	if im.Width > im.Height {
+		th = max(1, thumb*im.Height/im.Width)
+	} else {
+		tw = max(1, thumb*im.Width/im.Height)
+	}
+	small, err := imageproc.Resize(im, tw, th, imageproc.Bicubic)
+	if err != nil {
+		return fmt.Errorf("harmony dreambench: %s: %v", path, err)
+	}
+	for yy := 0; yy < th; yy++ {
+		for xx := 0; xx < tw; xx++ {
+			i := 3 * (yy*tw + xx)
+			sheet.SetRGBA(x+xx, y+yy, color.RGBA{small.Pix[i], small.Pix[i+1], small.Pix[i+2], 255})
+		}
+	}
+	return nil
 }
 
 // palette colours the methods of the scatter plot.
@@ -343,7 +400,7 @@ func scatterPlot(rep *eval.Report, methods []dbMethod) image.Image {
 	}
 	x0, x1 = padR(x0, x1)
 	y0, y1 = padR(y0, y1)
-	const W, H, L, R, T, B = 720, 560, 70, 20, 30, 60
+	const W, H, L, R, T, B = 720, 580, 70, 20, 50, 60
 	legend := 16 * len(methods)
 	im := image.NewRGBA(image.Rect(0, 0, W, H+legend))
 	draw.Draw(im, im.Bounds(), image.NewUniform(white), image.Point{}, draw.Src)
@@ -370,7 +427,7 @@ func scatterPlot(rep *eval.Report, methods []dbMethod) image.Image {
 	}
 	label(im, L, 8, W-L, "CLIP-T (text fidelity) against "+eval.Titles[xk]+" (subject fidelity), per picture and per method mean", ink)
 	label(im, (W-L)/2+L-40, H-B+22, 200, eval.Titles[xk], ink)
-	label(im, 4, T-18, 60, "CLIP-T", ink)
+	label(im, 4, T-30, 60, "CLIP-T", ink)
 	dot := func(x, y, r int, c color.RGBA, ring bool) {
 		for dy := -r; dy <= r; dy++ {
 			for dx := -r; dx <= r; dx++ {

@@ -85,6 +85,7 @@ func TestDreambenchResume(t *testing.T) {
 	require.Equal(t, total, run.Planned)
 	require.Equal(t, total-5, run.Generated)
 	require.Equal(t, 5, run.Skipped)
+	require.Equal(t, total, run.AllGenerated, "over both runs")
 	all := pictures(t, out)
 	require.Len(t, all, total)
 	for p, st := range first {

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"harmony/engine/imageproc"
 )
@@ -65,6 +66,10 @@ type Picture struct {
 	// Mask, when set, is the same size as Image; pixels whose three
 	// channels are all 0 are background.
 	Mask *imageproc.RGB
+	// Open, when set and Image is nil, decodes the picture and its mask
+	// (nil: none) when they are needed, so a large run never holds every
+	// picture decoded.
+	Open func() (im, mask *imageproc.RGB, err error)
 }
 
 // Generated is one generated picture to score.
@@ -133,70 +138,50 @@ func Evaluate(ctx context.Context, m Models, gen []Generated, real []Real, opt O
 	if len(real) == 0 {
 		return nil, nil, errorf("no real pictures")
 	}
-	for _, p := range gen {
-		if err := p.check(); err != nil {
-			return nil, nil, err
-		}
-	}
-	for _, p := range real {
-		if err := p.check(); err != nil {
-			return nil, nil, err
-		}
-	}
 	pairs, err := pairUp(gen, real)
 	if err != nil {
 		return nil, nil, err
 	}
 
-	// Four picture sets: generated and real, plain and masked (a picture
-	// without a mask is its own masked form).
-	var genPlain, genMasked, realPlain, realMasked []*imageproc.RGB
-	anyMask := false
+	// Generated and real pictures, each plain and masked (a picture without
+	// a mask is its own masked form), through every image model, a chunk
+	// at a time: a large run never holds all its pictures decoded.
+	var gpics, rpics []Picture
 	for _, p := range gen {
-		genPlain = append(genPlain, p.Image)
-		genMasked = append(genMasked, ApplyMask(p.Image, p.Mask, opt.Fill))
-		anyMask = anyMask || p.Mask != nil
+		gpics = append(gpics, p.Picture)
 	}
 	for _, p := range real {
-		realPlain = append(realPlain, p.Image)
-		realMasked = append(realMasked, ApplyMask(p.Image, p.Mask, opt.Fill))
+		rpics = append(rpics, p.Picture)
 	}
-
-	emb := &Embeddings{}
-	type sets struct{ gp, gm, rp, rm [][]float32 }
-	embedAll := func(name string, e ImageEmbedder) (*sets, error) {
-		var s sets
-		var err error
-		if s.gp, err = embed(ctx, name, e, genPlain); err != nil {
-			return nil, err
-		}
-		if s.rp, err = embed(ctx, name, e, realPlain); err != nil {
-			return nil, err
-		}
-		s.gm, s.rm = s.gp, s.rp
-		if anyMask {
-			// Only the pictures a mask changes are embedded again.
-			if s.gm, err = embedChanged(ctx, name, e, genMasked, genPlain, s.gp); err != nil {
-				return nil, err
-			}
-			if s.rm, err = embedChanged(ctx, name, e, realMasked, realPlain, s.rp); err != nil {
-				return nil, err
-			}
-		}
-		return &s, nil
-	}
-	var clipS, dinoS *sets
+	var names []string
+	var embs []ImageEmbedder
 	if m.CLIPImage != nil {
-		if clipS, err = embedAll("CLIP", m.CLIPImage); err != nil {
-			return nil, nil, err
-		}
-		emb.CLIPImage, emb.CLIPReal = clipS.gm, clipS.rm
+		names, embs = append(names, "CLIP"), append(embs, m.CLIPImage)
 	}
 	if m.DINO != nil {
-		if dinoS, err = embedAll("DINO", m.DINO); err != nil {
-			return nil, nil, err
+		names, embs = append(names, "DINO"), append(embs, m.DINO)
+	}
+	gs, gMasked, err := embedPictures(ctx, names, embs, gpics, opt.Fill)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, rMasked, err := embedPictures(ctx, names, embs, rpics, opt.Fill)
+	if err != nil {
+		return nil, nil, err
+	}
+	anyMask := slices.Contains(gMasked, true) || slices.Contains(rMasked, true)
+	emb := &Embeddings{}
+	type sets struct{ gp, gm, rp, rm [][]float32 }
+	var clipS, dinoS *sets
+	for k, name := range names {
+		s := &sets{gs[k].plain, gs[k].masked, rs[k].plain, rs[k].masked}
+		if name == "CLIP" {
+			clipS = s
+			emb.CLIPImage, emb.CLIPReal = s.gm, s.rm
+		} else {
+			dinoS = s
+			emb.DINO, emb.DINOReal = s.gm, s.rm
 		}
-		emb.DINO, emb.DINOReal = dinoS.gm, dinoS.rm
 	}
 	if m.CLIPText != nil {
 		seen := map[string]int{}
@@ -237,10 +222,10 @@ func Evaluate(ctx context.Context, m Models, gen []Generated, real []Real, opt O
 	}
 	for i, p := range gen {
 		s := ImageScores{Name: p.Name, Subject: p.Subject, Method: p.Method, Prompt: p.Prompt, Text: p.Text,
-			Masked: p.Mask != nil, Scores: map[string]float64{}}
+			Masked: gMasked[i], Scores: map[string]float64{}}
 		if clipS != nil {
 			s.Scores[CLIPI] = meanCos(clipS.gp[i], clipS.rp, pairs[i])
-			if p.Mask != nil {
+			if gMasked[i] {
 				s.Scores[MCLIPI] = meanCos(clipS.gm[i], clipS.rm, pairs[i])
 			}
 			if emb.CLIPText != nil {
@@ -249,7 +234,7 @@ func Evaluate(ctx context.Context, m Models, gen []Generated, real []Real, opt O
 		}
 		if dinoS != nil {
 			s.Scores[DINO] = meanCos(dinoS.gp[i], dinoS.rp, pairs[i])
-			if p.Mask != nil {
+			if gMasked[i] {
 				s.Scores[MDINO] = meanCos(dinoS.gm[i], dinoS.rm, pairs[i])
 			}
 		}
@@ -259,15 +244,72 @@ func Evaluate(ctx context.Context, m Models, gen []Generated, real []Real, opt O
 	return rep, emb, nil
 }
 
-func (p Picture) check() error {
-	if p.Image == nil || p.Image.Width <= 0 || p.Image.Height <= 0 {
-		return errorf("%s: no picture", p.Name)
+// load returns the picture and its mask, decoding them when the picture
+// is opened on demand, and checks their sizes.
+func (p Picture) load() (im, mask *imageproc.RGB, err error) {
+	im, mask = p.Image, p.Mask
+	if im == nil && p.Open != nil {
+		if im, mask, err = p.Open(); err != nil {
+			return nil, nil, err
+		}
 	}
-	if p.Mask != nil && (p.Mask.Width != p.Image.Width || p.Mask.Height != p.Image.Height) {
-		return errorf("%s: the mask is %d×%d, the picture %d×%d; a mask must be the picture's size",
-			p.Name, p.Mask.Width, p.Mask.Height, p.Image.Width, p.Image.Height)
+	if im == nil || im.Width <= 0 || im.Height <= 0 {
+		return nil, nil, errorf("%s: no picture", p.Name)
 	}
-	return nil
+	if mask != nil && (mask.Width != im.Width || mask.Height != im.Height) {
+		return nil, nil, errorf("%s: the mask is %d×%d, the picture %d×%d; a mask must be the picture's size",
+			p.Name, mask.Width, mask.Height, im.Width, im.Height)
+	}
+	return im, mask, nil
+}
+
+// Chunk is how many pictures are decoded at once.
+const Chunk = 32
+
+// embedded are one model's normalised embeddings of a picture set.
+type embedded struct{ plain, masked [][]float32 }
+
+// embedPictures runs every picture through every model, plain and (only
+// where a mask changes it) masked, Chunk pictures at a time; masked[i]
+// says whether picture i has a mask.
+func embedPictures(ctx context.Context, names []string, embs []ImageEmbedder, pics []Picture, fill uint8) ([]embedded, []bool, error) {
+	out := make([]embedded, len(embs))
+	var masked []bool
+	for s := 0; s < len(pics); s += Chunk {
+		var plain, mk []*imageproc.RGB
+		var mkIdx []int
+		for i := s; i < min(s+Chunk, len(pics)); i++ {
+			im, mask, err := pics[i].load()
+			if err != nil {
+				return nil, nil, err
+			}
+			plain = append(plain, im)
+			masked = append(masked, mask != nil)
+			if mask != nil {
+				mk = append(mk, ApplyMask(im, mask, fill))
+				mkIdx = append(mkIdx, i-s)
+			}
+		}
+		for k, e := range embs {
+			p, err := embed(ctx, names[k], e, plain)
+			if err != nil {
+				return nil, nil, err
+			}
+			m := append([][]float32(nil), p...)
+			if len(mk) > 0 {
+				v, err := embed(ctx, names[k], e, mk)
+				if err != nil {
+					return nil, nil, err
+				}
+				for n, i := range mkIdx {
+					m[i] = v[n]
+				}
+			}
+			out[k].plain = append(out[k].plain, p...)
+			out[k].masked = append(out[k].masked, m...)
+		}
+	}
+	return out, masked, nil
 }
 
 // pairUp lists, per generated picture, the real pictures of its subject.
@@ -299,31 +341,6 @@ func embed(ctx context.Context, name string, e ImageEmbedder, ims []*imageproc.R
 		return nil, errorf("%s: %d embeddings for %d pictures", name, len(v), len(ims))
 	}
 	return normalizeAll(name, v, nil)
-}
-
-// embedChanged embeds the masked pictures that differ from the plain ones
-// (ApplyMask returns the plain picture itself when there is no mask).
-func embedChanged(ctx context.Context, name string, e ImageEmbedder, masked, plain []*imageproc.RGB, plainEmb [][]float32) ([][]float32, error) {
-	out := append([][]float32(nil), plainEmb...)
-	var idx []int
-	var ims []*imageproc.RGB
-	for i := range masked {
-		if masked[i] != plain[i] {
-			idx = append(idx, i)
-			ims = append(ims, masked[i])
-		}
-	}
-	if len(ims) == 0 {
-		return out, nil
-	}
-	v, err := embed(ctx, name, e, ims)
-	if err != nil {
-		return nil, err
-	}
-	for k, i := range idx {
-		out[i] = v[k]
-	}
-	return out, nil
 }
 
 var errZero = errors.New("the embedding is zero or not finite")

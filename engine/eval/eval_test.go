@@ -8,6 +8,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -211,4 +213,39 @@ func TestRefusals(t *testing.T) {
 		_, _, err := Evaluate(context.Background(), c.m, c.gen, c.real, Options{})
 		require.ErrorContains(t, err, c.want, c.name)
 	}
+}
+
+// TestLazyChunks: pictures opened on demand are decoded once each, a chunk
+// at a time, whatever the number of models.
+func TestLazyChunks(t *testing.T) {
+	clip, dino := &meanColour{}, &meanColour{}
+	opened := 0
+	var gen []Generated
+	for i := 0; i < 70; i++ {
+		c := uint8(i)
+		gen = append(gen, Generated{Picture: Picture{Name: fmt.Sprint(i), Open: func() (*imageproc.RGB, *imageproc.RGB, error) {
+			opened++
+			var mask *imageproc.RGB
+			if c%2 == 0 {
+				mask = solid(3, 3, 1, 1, 1)
+			}
+			return solid(3, 3, 200, c, 0), mask, nil
+		}}})
+	}
+	bad := Generated{Picture: Picture{Name: "broken.png", Open: func() (*imageproc.RGB, *imageproc.RGB, error) {
+		return nil, nil, errors.New("broken.png: not a picture")
+	}}}
+	real := []Real{{Picture: Picture{Name: "r", Image: solid(3, 3, 200, 0, 0)}}}
+	rep, _, err := Evaluate(context.Background(), Models{CLIPImage: clip, DINO: dino}, gen, real, Options{})
+	require.NoError(t, err)
+	require.Equal(t, 70, opened, "each picture decoded once for both models")
+	// Per model: 3 chunks of generated pictures, each plain and masked, and
+	// one of real ones.
+	require.Equal(t, 3*2+1, clip.calls)
+	require.Equal(t, clip.calls, dino.calls)
+	require.Equal(t, 71, clip.pictures-35, "35 masked pictures embedded a second time")
+	require.Equal(t, 35, rep.Overall[0].N[MDINO])
+	near(t, 1, rep.Images[0].Scores[DINO], "picture 0 is the real one")
+	_, _, err = Evaluate(context.Background(), Models{DINO: dino}, append(gen[:2:2], bad), real, Options{})
+	require.ErrorContains(t, err, "broken.png: not a picture")
 }
