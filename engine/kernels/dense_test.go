@@ -42,6 +42,7 @@ var linearCases = []linearCase{
 	{name: "odd sizes, scalar K tail", lead: []int{37}, k: 29, n: 23, bias: true, act: tensor.ActSiLU},
 	{name: "batch dims, all epilogue", lead: []int{2, 3, 11}, k: 40, n: 70, bias: true, res: true, act: tensor.ActGELU},
 	{name: "views at odd offsets", lead: []int{19}, k: 32, n: 66, xOff: 3, wOff: 5, bias: true, act: tensor.ActQuickGELU},
+	{name: "leaky relu epilogue", lead: []int{2, 9}, k: 24, n: 13, bias: true, act: tensor.ActLeakyReLU},
 	{name: "one row one output", lead: []int{1}, k: 4, n: 1},
 	{name: "tall and wide", lead: []int{130}, k: 320, n: 72, bias: true, res: true},
 	{name: "f16", lead: []int{33}, k: 64, n: 72, wdt: tensor.F16, bias: true, res: true},

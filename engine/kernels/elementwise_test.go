@@ -20,7 +20,7 @@ var actRanges = [][2]float32{{-1, 1}, {-6, 6}, {-20, 20}, {-120, 120}, {-1e4, 1e
 func TestActivateParity(t *testing.T) {
 	t.Parallel()
 	p := newParity(t)
-	for _, a := range []tensor.Act{tensor.ActNone, tensor.ActSiLU, tensor.ActGELU, tensor.ActQuickGELU} {
+	for _, a := range []tensor.Act{tensor.ActNone, tensor.ActSiLU, tensor.ActGELU, tensor.ActQuickGELU, tensor.ActLeakyReLU} {
 		for i, r := range actRanges {
 			shape := []int{3, 5, 67 + i} // not a multiple of the workgroup
 			x := p.rand(r[0], r[1], shape...)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"harmony/engine/harmony"
 	"harmony/engine/tensor"
@@ -206,10 +207,17 @@ func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 // oneOf is a string option with a closed set of values; "" means the first
 // (the default).
 func oneOf(name, usage string, field func(*Options) *string, values ...string) option {
-	reason := "must be " + strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
-	if len(values) == 2 && strings.Contains(values[0], " ") {
-		reason = "must be " + strconv.Quote(values[0]) + " or " + strconv.Quote(values[1])
+	shown := values
+	for _, v := range values {
+		if strings.Contains(v, " ") {
+			shown = make([]string, len(values))
+			for i, v := range values {
+				shown[i] = strconv.Quote(v)
+			}
+			break
+		}
 	}
+	reason := "must be " + strings.Join(shown[:len(shown)-1], ", ") + " or " + shown[len(shown)-1]
 	return option{
 		OptionInfo: OptionInfo{Name: name, Usage: usage},
 		set:        func(o *Options, s string) error { *field(o) = s; return nil },
@@ -231,6 +239,7 @@ func oneOf(name, usage string, field func(*Options) *string, values ...string) o
 
 // The named string types' fields, viewed as strings for oneOf.
 func methodField(o *Options) *string       { return (*string)(&o.Method) }
+func baseField(o *Options) *string         { return (*string)(&o.Base) }
 func maskTokensField(o *Options) *string   { return (*string)(&o.Harmony.MaskTokens) }
 func visualPromptField(o *Options) *string { return &o.Harmony.VisualPrompt }
 
@@ -259,8 +268,21 @@ var optionTable = []option{
 		"must be a size in pixels from 0 (the model's own) to 4096"),
 	intOpt("height", "image height in pixels, up to 4096 (0: like --width)", func(o *Options) *int { return &o.Height }, 0, MaxSize,
 		"must be a size in pixels from 0 (the width) to 4096"),
-	oneOf("scheduler", "scheduler: pndm (the model's) or ddim", func(o *Options) *string { return &o.Scheduler }, "pndm", "ddim"),
-	oneOf("method", "harmony or blipdiffusion", methodField, string(MethodHarmony), string(MethodBLIPDiffusion)),
+	oneOf("base", "base model: blipdiffusion or elite (default: the loaded model's)", baseField, string(BaseBLIPDiffusion), string(BaseELITE)),
+	oneOf("scheduler", "scheduler: pndm, ddim or lms (default: pndm for BLIP-Diffusion, lms for ELITE)", func(o *Options) *string { return &o.Scheduler }, "pndm", "ddim", "lms"),
+	oneOf("method", "harmony, plain, or blipdiffusion (plain on BLIP-Diffusion)", methodField, string(MethodHarmony), string(MethodPlain), string(MethodBLIPDiffusion)),
+	floatOpt("local-weight", "ELITE: λ, the weight of the local (patch) branch, in [0, 10] (0.8)", func(o *Options) *float64 { return &o.LocalWeight }, 0, MaxLocalWeight, false),
+	{
+		OptionInfo: OptionInfo{Name: "placeholder", Usage: "ELITE: the prompt's word for the subject (S)"},
+		set:        func(o *Options, s string) error { o.Placeholder = s; return nil },
+		get:        func(o *Options) string { return o.Placeholder },
+		check: func(o *Options) error {
+			if strings.ContainsFunc(o.Placeholder, unicode.IsSpace) {
+				return optErr("placeholder", o.Placeholder, "must be one word (no spaces)")
+			}
+			return nil
+		},
+	},
 	intOpt("prompt-reps", "how often the pipeline repeats \"a {class} {prompt}\" (1 to 100)", func(o *Options) *int { return &o.PromptReps }, 1, MaxPromptReps,
 		"must be a whole number from 1 to 100"),
 	onOffOpt("compare", "also make the plain BLIP-Diffusion picture from the same latents: on or off", func(o *Options) *bool { return &o.Compare }),
@@ -394,7 +416,7 @@ var optionTable = []option{
 	},
 	oneOf("mask-tokens", "mask tokens: visual or visual+class", maskTokensField, string(MaskVisual), string(MaskVisualClass)),
 	floatOpt("mask-threshold", "subject mask threshold τ in [0, 1) (strict: the mask is p > τ)", func(o *Options) *float64 { return &o.Harmony.MaskThreshold }, 0, 1, true),
-	oneOf("visual-prompt", "prompt of the visual-only process: \"a {class}\" or \"a\"", visualPromptField, "a {class}", "a"),
+	oneOf("visual-prompt", "prompt of the visual-only process: \"a {class}\" or \"a\" (BLIP-Diffusion); \"a S\", \"a photo of a S\" or \"S\" (ELITE)", visualPromptField, "a {class}", "a", "a S", "a photo of a S", "S"),
 	intOpt("preview-every", "a rough preview every N UNet calls (0: none)", func(o *Options) *int { return &o.PreviewEvery }, 0, math.MaxInt32,
 		"must be a whole number of calls ≥ 0"),
 }

@@ -70,7 +70,7 @@ func checkPlain(t *testing.T, res *Result, latRel float64) {
 	t.Logf("uint8 image: %d of %d values differ, max %d", diff, len(u8), maxd)
 	require.LessOrEqual(t, maxd, 1)
 	require.LessOrEqual(t, diff, len(u8)/100)
-	require.Equal(t, []int{875, 750, 750, 625, 500, 375, 250, 125, 0}, res.Timesteps)
+	require.Equal(t, []float64{875, 750, 750, 625, 500, 375, 250, 125, 0}, res.Timesteps)
 }
 
 func cpuModel(t testing.TB) *Model {
