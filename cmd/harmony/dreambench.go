@@ -25,6 +25,7 @@ import (
 	"harmony/engine/kernels"
 	"harmony/engine/pipeline"
 	"harmony/engine/pngmeta"
+	"harmony/engine/tensor"
 	"harmony/loader"
 )
 
@@ -117,7 +118,12 @@ func clipText(template, class string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(template, "{0} {1}", class)), " ")
 }
 
-type dbBase struct{ name, loc string }
+// dbBase is a base model of the grid: BLIP-Diffusion (a diffusers folder,
+// pack or URL) or ELITE (its folder with image_encoder/ and the mappers).
+type dbBase struct {
+	name, loc string
+	elite     bool
+}
 
 type dbSetting struct {
 	label string
@@ -170,6 +176,7 @@ func (m dbMethod) dir() string {
 type dbSubject struct {
 	name, class string
 	photo       string   // the model's input: the first picture
+	photoMask   string   // its mask (masks/NAME.png) when there is one: ELITE's object mask
 	real        []string // all its pictures
 	prompts     []string // templates
 }
@@ -187,7 +194,7 @@ func (j dbJob) maskPath() string { return strings.TrimSuffix(j.path, ".png") + "
 
 func parseDreambench(args []string) (*dbFlags, error) {
 	d := &dbFlags{}
-	var models, methods, knobs, seeds, subjects, sets listFlag
+	var models, elites, methods, knobs, seeds, subjects, sets listFlag
 	fs := flag.NewFlagSet("dreambench", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: harmony dreambench --data DIR --out DIR [flags]
@@ -204,7 +211,8 @@ flags:`)
 	}
 	fs.StringVar(&d.data, "data", "", "DreamBench-layout folder (required)")
 	fs.StringVar(&d.out, "out", "", "output folder (required; rerun with the same one to resume)")
-	fs.Var(&models, "model", "base model [NAME=]DIR|URL (repeatable; default: the bundled tiny demo model, named tiny)")
+	fs.Var(&models, "model", "BLIP-Diffusion base model [NAME=]DIR|URL (repeatable; default, without --elite: the bundled tiny demo model, named tiny)")
+	fs.Var(&elites, "elite", "ELITE base model [NAME=]DIR|URL with image_encoder/ and the two mappers (repeatable); the subject's masks/NAME.png, when there, is its photo's mask")
 	fs.Var(&methods, "methods", "methods: plain, harmony or both (default both)")
 	fs.Var(&knobs, "knobs", "a Harmony knob setting LABEL:opt=val,opt=val (repeatable; each is a method column beside Harmony's defaults)")
 	fs.Var(&seeds, "seeds", "seeds (default 0,1,2,3)")
@@ -241,10 +249,10 @@ flags:`)
 		return nil, usageErrorf("harmony dreambench: give --clip and/or --dino for the metrics, or --no-eval")
 	}
 	names := map[string]bool{}
-	for _, m := range models {
-		b := dbBase{loc: m}
+	for i, m := range append(models, elites...) {
+		b := dbBase{loc: m, elite: i >= len(models)}
 		if n, loc, ok := strings.Cut(m, "="); ok && !strings.Contains(n, "/") && !strings.Contains(n, ":") {
-			b = dbBase{n, loc}
+			b.name, b.loc = n, loc
 		}
 		if b.name == "" {
 			b.name = filepath.Base(strings.TrimRight(b.loc, "/"))
@@ -276,6 +284,10 @@ flags:`)
 	// pictures.
 	probe := pipeline.DefaultOptions()
 	probe.TargetClass = "dog"
+	if len(elites) > 0 && len(models) == 0 {
+		probe = pipeline.DefaultOptionsFor(pipeline.BaseELITE)
+		probe.Prompt = "a S"
+	}
 	for _, s := range sets {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok {
@@ -393,7 +405,7 @@ func (d *dbFlags) readSubjects() ([]*dbSubject, error) {
 	}
 	var out []*dbSubject
 	for _, e := range ents {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || len(want) > 0 && !want[e.Name()] {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || len(d.subjects) > 0 && !want[e.Name()] {
 			continue
 		}
 		delete(want, e.Name())
@@ -421,6 +433,9 @@ func (d *dbFlags) readSubjects() ([]*dbSubject, error) {
 		}
 		sort.Strings(s.real)
 		s.photo = s.real[0]
+		if mp := filepath.Join(dir, "masks", strings.TrimSuffix(filepath.Base(s.photo), filepath.Ext(s.photo))+".png"); fileExists(mp) {
+			s.photoMask = mp
+		}
 		s.prompts = promptSet(d.promptSet, file, s.class)
 		if s.prompts == nil {
 			continue
@@ -479,17 +494,31 @@ func (d *dbFlags) grid(subjects []*dbSubject) ([]dbMethod, []dbJob) {
 // options builds a job's pipeline options (the photo left out).
 func (d *dbFlags) options(j dbJob) (pipeline.Options, error) {
 	o := pipeline.DefaultOptions()
+	if j.method.base.elite {
+		o = pipeline.DefaultOptionsFor(pipeline.BaseELITE)
+	}
 	o.Width, o.Height = 0, 0 // the model's own size unless --set says
 	for _, kv := range d.common {
 		if err := o.Set(kv[0], kv[1]); err != nil {
 			return o, err
 		}
 	}
-	o.SourceClass = j.subject.class
-	o.TargetClass, o.Prompt = blipPrompt(j.subject.prompts[j.prompt], j.subject.class)
+	tmpl := j.subject.prompts[j.prompt]
+	if j.method.base.elite {
+		// ELITE's prompt names the subject by its placeholder word, with no
+		// class word (elite.md's default).
+		ph := o.Placeholder
+		if ph == "" {
+			ph = pipeline.ElitePlaceholder
+		}
+		o.Prompt = strings.ReplaceAll(tmpl, "{0} {1}", ph)
+	} else {
+		o.SourceClass = j.subject.class
+		o.TargetClass, o.Prompt = blipPrompt(tmpl, j.subject.class)
+	}
 	o.Seed = j.seed
 	o.Compare = false
-	o.Method = pipeline.MethodBLIPDiffusion
+	o.Method = pipeline.MethodPlain
 	if j.method.harmony {
 		o.Method = pipeline.MethodHarmony
 		for _, kv := range j.method.setting.opts {
@@ -643,14 +672,24 @@ func (d *dbFlags) generate(ctx context.Context, jobs []dbJob, photos map[string]
 				m = nil
 			}
 			t0 := time.Now()
-			if m, err = openModel(ctx, b, j.method.base.loc, loader.Precision(d.precision), bar); err != nil {
-				return st, fmt.Errorf("harmony dreambench: --model %s: %w", j.method.base.name, err)
+			if m, err = d.openBase(ctx, b, j.method.base, bar); err != nil {
+				flag := "--model"
+				if j.method.base.elite {
+					flag = "--elite"
+				}
+				return st, fmt.Errorf("harmony dreambench: %s %s: %w", flag, j.method.base.name, err)
 			}
 			st.LoadSeconds += time.Since(t0).Seconds()
 			loaded = j.method.base.name
 		}
 		o := opts[j.path]
 		o.Image, o.ImageName = photos[j.subject.name], filepath.Base(j.subject.photo)
+		if j.method.base.elite && j.subject.photoMask != "" {
+			if o.Mask, err = os.ReadFile(j.subject.photoMask); err != nil {
+				return st, fmt.Errorf("harmony dreambench: %v", err)
+			}
+			o.MaskName = filepath.Base(j.subject.photoMask)
+		}
 		left := len(todo) - i
 		o.Progress = func(p pipeline.Progress) {
 			frac := float64(st.Skipped+i) / float64(st.Planned)
@@ -736,4 +775,22 @@ func bilerp(m harmony.Map, fx, fy float64) float64 {
 	top := at(x0, y0)*(1-ax) + at(x0+1, y0)*ax
 	bot := at(x0, y0+1)*(1-ax) + at(x0+1, y0+1)*ax
 	return top*(1-ay) + bot*ay
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// openBase loads a base model of the grid.
+func (d *dbFlags) openBase(ctx context.Context, b tensor.Backend, base dbBase, bar *progressBar) (*pipeline.Model, error) {
+	if !base.elite {
+		return openModel(ctx, b, base.loc, loader.Precision(d.precision), bar)
+	}
+	src, err := openLocation("--elite", base.loc)
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := pipeline.LoadELITE(ctx, pipeline.EliteSources{Model: src}, b, &loader.Options{Precision: loader.Precision(d.precision), Progress: bar.load})
+	return m, err
 }

@@ -187,3 +187,28 @@ func TestDreambenchBadInput(t *testing.T) {
 	_, err := os.Stat(out)
 	require.True(t, os.IsNotExist(err), "nothing written")
 }
+
+// TestDreambenchELITE: ELITE is a base of the grid: its pictures are made
+// from the placeholder prompt ("a S in the jungle") with the subject's
+// photo mask, plain and with Harmony.
+func TestDreambenchELITE(t *testing.T) {
+	needGPU(t)
+	data := dbData(t)
+	require.NoError(t, os.MkdirAll(filepath.Join(data, "dog2", "masks"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(data, "dog2", "masks", "00.png"), www.DemoPhoto(), 0o644)) // any channel > 0: the whole photo
+	out := filepath.Join(t.TempDir(), "out")
+	require.NoError(t, runDreambench(context.Background(), []string{"--data", data, "--out", out, "--no-eval", "--subjects", "dog2",
+		"--elite", "etiny=" + golden.Path(t, "elite-tiny"), "--prompt-count", "1", "--seeds", "3",
+		"--set", "steps=2", "--set", "width=32", "--set", "height=32", "--quiet"}))
+	for _, m := range []struct{ dir, method string }{{"etiny.plain", "plain"}, {"etiny.harmony", "harmony"}} {
+		data, err := os.ReadFile(filepath.Join(out, "images", m.dir, "dog2", "p00-s3.png"))
+		require.NoError(t, err)
+		text, ok := pngmeta.Text(data, pngmeta.Key)
+		require.True(t, ok)
+		p := pngmeta.Parse(text)
+		require.Equal(t, "a S in the jungle", p.Prompt)
+		require.Equal(t, "elite", p.Fields["Base"], text)
+		require.Equal(t, m.method, p.Fields["Method"])
+	}
+	require.Equal(t, 2, readRun(t, out).Generated, "%+v", readRun(t, out))
+}
