@@ -220,3 +220,41 @@ func TestEvalBadInput(t *testing.T) {
 	_, err := os.Stat(out)
 	require.True(t, os.IsNotExist(err), "nothing written")
 }
+
+// TestEvalBadModels: a broken CLIP or DINO checkpoint is refused naming
+// the option and the file at fault.
+func TestEvalBadModels(t *testing.T) {
+	needGPU(t)
+	dir := t.TempDir()
+	pic := filepath.Join(dir, "p.png")
+	writePNG(t, pic, 16, 16, [3]uint8{9, 90, 200}, nil)
+	noConfig := filepath.Join(dir, "noconfig")
+	require.NoError(t, os.Mkdir(noConfig, 0o755))
+	truncated := tinyCLIPDir(t)
+	w, err := os.ReadFile(golden.Path(t, "clip-tiny", "model.safetensors"))
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(filepath.Join(truncated, "model.safetensors")))
+	require.NoError(t, os.WriteFile(filepath.Join(truncated, "model.safetensors"), w[:len(w)/2], 0o644))
+	notCkpt := filepath.Join(dir, "dino.pth")
+	require.NoError(t, os.WriteFile(notCkpt, []byte("not a checkpoint"), 0o644))
+	wrongModel := filepath.Join(dir, "wrong")
+	require.NoError(t, os.Mkdir(wrongModel, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(wrongModel, "config.json"), []byte(`{"hidden_size": 16}`), 0o644))
+	require.NoError(t, os.Symlink(golden.Path(t, "clip-tiny", "model.safetensors"), filepath.Join(wrongModel, "model.safetensors")))
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--clip", noConfig}, []string{"--clip " + noConfig, "config.json"}},
+		{[]string{"--clip", truncated}, []string{"--clip " + truncated, "model.safetensors"}},
+		{[]string{"--clip", pic}, []string{"--clip " + pic + " is a file"}},
+		{[]string{"--dino", notCkpt}, []string{"--dino " + notCkpt, "dino.pth"}},
+		{[]string{"--dino", wrongModel}, []string{"--dino " + wrongModel}},
+	} {
+		err := runEval(context.Background(), append(c.args, "--images", pic, "--prompt", "a dog", "--quiet"))
+		require.Error(t, err, "%v", c.args)
+		for _, w := range c.want {
+			require.ErrorContains(t, err, w, "%v", c.args)
+		}
+	}
+}

@@ -30,16 +30,17 @@ var openEvalModels = func(ctx context.Context, s evalModelSpec, bar *progressBar
 	}
 	b := kernels.New(dev)
 	var frees []func()
-	done = func() {
+	closeAll := func() {
 		for i := len(frees) - 1; i >= 0; i-- {
 			frees[i]()
 		}
 		dev.Close()
 	}
 	defer func() {
+		// The returns below name no closer: a failed open frees what it
+		// opened here.
 		if err != nil {
-			done()
-			done = nil
+			closeAll()
 		}
 	}()
 	opt := &loader.Options{Precision: s.precision, Progress: bar.load}
@@ -72,7 +73,7 @@ var openEvalModels = func(ctx context.Context, s evalModelSpec, bar *progressBar
 		frees = append(frees, d.Free)
 		m.DINO = d
 	}
-	return m, done, nil
+	return m, closeAll, nil
 }
 
 // openLocation opens a model folder or URL named by an option.
