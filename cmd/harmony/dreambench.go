@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"harmony/engine/bench/cputime"
 	"harmony/engine/gpu"
 	"harmony/engine/harmony"
 	"harmony/engine/imageproc"
@@ -563,6 +564,7 @@ var dbAfterImage func(n int)
 type dbStats struct {
 	Planned, Generated, Skipped int
 	GenSeconds                  float64 // wall time of the generated pictures (model loads excluded)
+	CPUSeconds                  float64 // the process's CPU time over the same (0 where the OS does not say)
 	LoadSeconds                 float64
 }
 
@@ -703,7 +705,7 @@ func (d *dbFlags) generate(ctx context.Context, jobs []dbJob, photos map[string]
 			}
 			bar.draw(frac, fmt.Sprintf("picture %d/%d (%s, %s, p%02d, seed %d)%s", st.Skipped+i+1, st.Planned, j.method.name(), j.subject.name, j.prompt, j.seed, eta), false)
 		}
-		t0 := time.Now()
+		t0, c0 := time.Now(), cputime.Process()
 		res, err := pipeline.Generate(ctx, m, o)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -715,6 +717,7 @@ func (d *dbFlags) generate(ctx context.Context, jobs []dbJob, photos map[string]
 			return st, err
 		}
 		st.GenSeconds += time.Since(t0).Seconds()
+		st.CPUSeconds += (cputime.Process() - c0).Seconds()
 		st.Generated++
 		if dbAfterImage != nil {
 			dbAfterImage(st.Generated)

@@ -101,7 +101,10 @@ type dbRun struct {
 	// Over every run into this folder (an interrupted run and its resumption).
 	AllGenerated  int     `json:"generated_all_runs"`
 	AllGenSeconds float64 `json:"generate_seconds_all_runs"`
+	AllCPUSeconds float64 `json:"generate_cpu_seconds_all_runs"`
 	PerPicture    float64 `json:"seconds_per_picture,omitempty"`
+	CPUPerPicture float64 `json:"cpu_seconds_per_picture,omitempty"` // process CPU time: on a CPU adapter sharing a loaded machine it varies less than wall time
+	LoadAverage   string  `json:"load_average,omitempty"`          // /proc/loadavg at the end (Linux)
 }
 
 // runStats is the run's summary, with the totals of the runs before it
@@ -118,12 +121,17 @@ func (d *dbFlags) runStats(subjects []*dbSubject, methods []dbMethod, st dbStats
 	}
 	var prev dbRun
 	if data, err := os.ReadFile(filepath.Join(d.out, "report", "run.json")); err == nil && json.Unmarshal(data, &prev) == nil {
-		run.AllGenerated, run.AllGenSeconds = prev.AllGenerated, prev.AllGenSeconds
+		run.AllGenerated, run.AllGenSeconds, run.AllCPUSeconds = prev.AllGenerated, prev.AllGenSeconds, prev.AllCPUSeconds
 	}
 	run.AllGenerated += st.Generated
 	run.AllGenSeconds += st.GenSeconds
+	run.AllCPUSeconds += st.CPUSeconds
 	if run.AllGenerated > 0 {
 		run.PerPicture = run.AllGenSeconds / float64(run.AllGenerated)
+		run.CPUPerPicture = run.AllCPUSeconds / float64(run.AllGenerated)
+	}
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil && len(strings.Fields(string(la))) >= 3 {
+		run.LoadAverage = strings.Join(strings.Fields(string(la))[:3], " ")
 	}
 	return run
 }
@@ -243,8 +251,8 @@ func (d *dbFlags) paperTable(rep *eval.Report, methods []dbMethod, run dbRun) st
 		fmt.Fprintf(&b, "| Δ %s − plain | | %s |\n", m.name(), strings.Join(c, " | "))
 	}
 	if run.PerPicture > 0 {
-		fmt.Fprintf(&b, "\nTime: %.2f s per picture (%d pictures generated in %.1f s over the runs into this folder, model loads apart); this run generated %d and found %d.\n",
-			run.PerPicture, run.AllGenerated, run.AllGenSeconds, run.Generated, run.Skipped)
+		fmt.Fprintf(&b, "\nTime: %.2f s per picture, %.2f s of process CPU time (%d pictures generated in %.1f s over the runs into this folder, model loads apart; load average %s at the end); this run generated %d and found %d.\n",
+			run.PerPicture, run.CPUPerPicture, run.AllGenerated, run.AllGenSeconds, run.LoadAverage, run.Generated, run.Skipped)
 	}
 	b.WriteString("\n## Per subject\n\n")
 	md := rep.Markdown()
