@@ -4,7 +4,8 @@
 // they work in the browser, and both reproduce the slow (pure-Python)
 // transformers tokenizers id for id.
 //
-// This file: the CLIP tokenizer (transformers CLIPTokenizer without ftfy).
+// This file: the CLIP tokenizer (transformers CLIPTokenizer, with the text
+// cleaning of its no-ftfy path by default, or of its ftfy path).
 package tokenizer
 
 import (
@@ -31,7 +32,8 @@ const maxMerges = 49152 - 256 - 2
 // CLIP is the CLIP BPE tokenizer. It is safe for concurrent use.
 type CLIP struct {
 	vocab     map[string]int32
-	model     bpeModel
+	model     *bpeModel // shared by the copies WithCleaning makes
+	cleaning  Cleaning
 	bosToken  string // "<|startoftext|>"
 	eosToken  string // "<|endoftext|>"
 	bos       int32  // id of bosToken
@@ -43,7 +45,7 @@ type CLIP struct {
 
 // NewCLIP builds the tokenizer from the model folder's files.
 func NewCLIP(f CLIPFiles) (*CLIP, error) {
-	t := &CLIP{maxLength: 77}
+	t := &CLIP{maxLength: 77, model: &bpeModel{}}
 	var vocab map[string]int
 	if err := json.Unmarshal(f.Vocab, &vocab); err != nil {
 		return nil, fmt.Errorf("tokenizer: vocab.json: %w", err)
@@ -135,6 +137,57 @@ func readSpecialTokens(data []byte, dst map[string]string) error {
 	return nil
 }
 
+// Cleaning is the text cleaning Tokens applies to each piece of text
+// between special tokens, before the BPE pre-tokenization.
+type Cleaning int
+
+const (
+	// CleanBasic is transformers' CLIPTokenizer without ftfy installed (how
+	// the BLIP-Diffusion reference ran): a BERT-style basic tokenizer (NFC,
+	// whitespace split, lower-case) joined by spaces.
+	CleanBasic Cleaning = iota
+	// CleanFTFY is CLIPTokenizer with ftfy installed, as CLIP scores are
+	// computed: whitespace_clean(ftfy.fix_text(text)).lower() (see FixText
+	// for the part of fix_text reproduced). openai's own clip.tokenize
+	// further unescapes HTML twice more, which differs only for text with
+	// escaped entities in entities or with "<".
+	CleanFTFY
+)
+
+// WithCleaning returns a tokenizer using cleaning c (the vocabulary and
+// merge cache are shared with t).
+func (t *CLIP) WithCleaning(c Cleaning) *CLIP {
+	u := *t
+	u.cleaning = c
+	return &u
+}
+
+// clean is the configured cleaning of one piece of text.
+func (t *CLIP) clean(s string) string {
+	if t.cleaning == CleanFTFY {
+		// whitespace_clean: runs of \s (the regex module's: Unicode
+		// White_Space) become one space, then str.strip(); then str.lower().
+		fixed := FixText(s)
+		var b strings.Builder
+		space := false
+		for _, r := range fixed {
+			if isPatternSpace(r) {
+				space = true
+				continue
+			}
+			if space && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			space = false
+			b.WriteRune(r)
+		}
+		return pyLower(pyStrip(b.String()), true)
+	}
+	// The no-ftfy cleaner: BasicTokenizer without accent stripping or
+	// punctuation splitting, its words joined by single spaces.
+	return strings.Join(basicTokenize(s, basicOptions{lower: true, finalSigma: true}), " ")
+}
+
 // BOS returns the id of <|startoftext|> (49406).
 func (t *CLIP) BOS() int32 { return t.bos }
 
@@ -159,10 +212,7 @@ func (t *CLIP) Tokens(text string) []string {
 			out = append(out, chunk)
 			continue
 		}
-		// The no-ftfy cleaner: BasicTokenizer without accent stripping or
-		// punctuation splitting, its words joined by single spaces.
-		clean := strings.Join(basicTokenize(chunk, basicOptions{lower: true, finalSigma: true}), " ")
-		for _, piece := range t.preTokenize(clean) {
+		for _, piece := range t.preTokenize(t.clean(chunk)) {
 			if strings.EqualFold(piece, t.bosToken) {
 				out = append(out, t.bosToken)
 				continue

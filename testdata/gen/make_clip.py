@@ -7,8 +7,7 @@ Makes, under --out (default: the repository's testdata/):
       arg-max id like the released openai configs), weights from tiny_model.init_weights.
   eval/clip.safetensors
       vision.pixel_values      [2, H, W, 3]  NHWC input (the model saw its NCHW transpose)
-      vision.hidden_states.K   [2, T, D]     K = 0..17 (output_hidden_states)
-      vision.last_hidden_state [2, T, D]
+      vision.hidden_states.K   [2, T, D]     K = 0..17 (output_hidden_states; 17 = last_hidden_state)
       vision.pooler_output     [2, D]
       vision.image_embeds      [2, P]        get_image_features (visual_projection, not normalized)
       text.input_ids           [2, 77] i64
@@ -67,9 +66,9 @@ def main():
     with torch.no_grad():
         v = model.vision_model(pixel_values=pixels, output_hidden_states=True)
         out["vision.pixel_values"] = pixels.permute(0, 2, 3, 1).contiguous()
+        assert torch.equal(v.hidden_states[-1], v.last_hidden_state)
         for k, h in enumerate(v.hidden_states):
             out[f"vision.hidden_states.{k}"] = h
-        out["vision.last_hidden_state"] = v.last_hidden_state
         out["vision.pooler_output"] = v.pooler_output
         out["vision.image_embeds"] = model.get_image_features(pixel_values=pixels)
         t = model.text_model(input_ids=ids)

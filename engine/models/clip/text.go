@@ -34,17 +34,9 @@ type TextConfig struct {
 // by the top-level projection_dim; a text config has one only when its
 // architectures name CLIPTextModelWithProjection.
 func ParseTextConfig(data []byte) (TextConfig, error) {
-	var top struct {
-		Text          json.RawMessage `json:"text_config"`
-		ProjectionDim *int            `json:"projection_dim"`
-	}
-	if err := json.Unmarshal(data, &top); err != nil {
+	src, whole, topProj, err := subConfig(data, "text_config")
+	if err != nil {
 		return TextConfig{}, fmt.Errorf("clip: %s: %v", configFile, err)
-	}
-	whole := len(top.Text) > 0 && string(top.Text) != "null"
-	src := data
-	if whole {
-		src = top.Text
 	}
 	base, err := ParseConfig(src)
 	if err != nil {
@@ -61,10 +53,7 @@ func ParseTextConfig(data []byte) (TextConfig, error) {
 	c := TextConfig{Config: base, EOSTokenID: f.EOS}
 	switch {
 	case whole:
-		c.ProjectionDim = 512
-		if top.ProjectionDim != nil {
-			c.ProjectionDim = *top.ProjectionDim
-		}
+		c.ProjectionDim = topProj
 	case slices.Contains(f.Architectures, "CLIPTextModelWithProjection"):
 		c.ProjectionDim = f.ProjectionDim
 	}

@@ -26,7 +26,7 @@ type VisionModel struct {
 	weights *tensor.Weights
 	patch   nn.Conv2d      // embeddings.patch_embedding [D, 3, p, p], stride p, no bias
 	class   *tensor.Tensor // embeddings.class_embedding [D], viewed as [1, 1, D]
-	pos     *tensor.Tensor // embeddings.position_embedding.weight [T, D]
+	pos     nn.Embedding   // embeddings.position_embedding.weight [T, D] (f16 with f16 weights: gathered)
 	preLN   nn.LayerNorm   // pre_layrnorm (transformers' spelling)
 	layers  []nn.EncoderLayer
 	postLN  nn.LayerNorm
@@ -66,7 +66,7 @@ func buildVision(cfg VisionConfig, v *nn.Vars) *VisionModel {
 	if m.class != nil {
 		m.class = v.Backend().Reshape(m.class, 1, 1, d)
 	}
-	m.pos = v.Get("embeddings.position_embedding.weight", cfg.Positions(), d)
+	m.pos = nn.LoadEmbedding(v, "embeddings.position_embedding.weight", cfg.Positions(), d)
 	m.preLN = nn.LoadLayerNorm(v, "pre_layrnorm", d, eps)
 	for i := range cfg.Layers {
 		m.layers = append(m.layers, loadEncoderLayer(v.At("encoder.layers", i), d, cfg.Intermediate, cfg.Heads, cfg.Act, eps))
@@ -167,8 +167,9 @@ func (m *VisionModel) embed(b tensor.Backend, pixels *tensor.Tensor) *tensor.Ten
 		b.Free(cls)
 	}
 	b.Free(patches)
-	out := b.Add(x, m.pos)
-	b.Free(x)
+	pos := m.pos.Positions(b, cfg.Positions()) // [T, D] f32
+	out := b.Add(x, pos)
+	b.Free(x, pos)
 	return out
 }
 

@@ -72,21 +72,16 @@ const visionConfigFile = "image_encoder/config.json"
 // config has one only when its architectures name
 // CLIPVisionModelWithProjection.
 func ParseVisionConfig(data []byte) (VisionConfig, error) {
-	var top struct {
-		Vision        json.RawMessage `json:"vision_config"`
-		ProjectionDim *int            `json:"projection_dim"`
-	}
-	if err := json.Unmarshal(data, &top); err != nil {
+	sub, whole, topProj, err := subConfig(data, "vision_config")
+	if err != nil {
 		return VisionConfig{}, fmt.Errorf("clip: %s: %v", visionConfigFile, err)
 	}
 	f := defaultVisionFile()
-	whole := len(top.Vision) > 0 && string(top.Vision) != "null"
 	field := ""
-	src := data
 	if whole {
-		field, src = "vision_config.", top.Vision
+		field = "vision_config."
 	}
-	if err := json.Unmarshal(src, &f); err != nil {
+	if err := json.Unmarshal(sub, &f); err != nil {
 		return VisionConfig{}, fmt.Errorf("clip: %s: %v", visionConfigFile, err)
 	}
 	act, err := tensor.ParseAct(f.HiddenAct)
@@ -104,14 +99,37 @@ func ParseVisionConfig(data []byte) (VisionConfig, error) {
 	case whole:
 		// CLIPConfig's own projection_dim (default 512) sizes both
 		// projections of a whole model.
-		c.ProjectionDim = 512
-		if top.ProjectionDim != nil {
-			c.ProjectionDim = *top.ProjectionDim
-		}
+		c.ProjectionDim = topProj
 	case slices.Contains(f.Architectures, "CLIPVisionModelWithProjection"):
 		c.ProjectionDim = f.ProjectionDim
 	}
 	return c, c.Validate()
+}
+
+// subConfig finds one tower's config in a config.json: a whole CLIPConfig
+// (key present: "text_config" or "vision_config") or the tower's own
+// config (data itself). As CLIPConfig does, a legacy key+"_dict" entry wins:
+// its values, completed with the tower's defaults, replace key's. topProj
+// is a whole config's projection_dim (default 512).
+func subConfig(data []byte, key string) (sub []byte, whole bool, topProj int, err error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, false, 0, err
+	}
+	present := func(k string) bool { v, ok := top[k]; return ok && string(v) != "null" }
+	topProj = 512
+	if present("projection_dim") {
+		if err := json.Unmarshal(top["projection_dim"], &topProj); err != nil {
+			return nil, false, 0, fmt.Errorf("projection_dim: %v", err)
+		}
+	}
+	switch {
+	case present(key + "_dict"):
+		return top[key+"_dict"], true, topProj, nil
+	case present(key):
+		return top[key], true, topProj, nil
+	}
+	return data, false, topProj, nil
 }
 
 // Validate checks that the sizes describe a model of bounded size.

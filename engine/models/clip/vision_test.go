@@ -48,8 +48,16 @@ func TestVisionGolden(t *testing.T) {
 		Act: tensor.ActQuickGELU, LayerNormEps: 1e-5, ProjectionDim: 20}, cfg)
 	g := golden.Open(t, "eval", "clip.safetensors")
 	path := golden.Path(t, "clip-tiny", "model.safetensors")
+	for _, pc := range precisions {
+		t.Run(pc.name, func(t *testing.T) { visionGolden(t, cfg, g, path, pc.p, pc.goldenRel) })
+	}
+}
+
+// visionGolden compares every output on every backend with weights of
+// precision p (fp16: rounded weights, the bound of the text encoder test).
+func visionGolden(t *testing.T, cfg VisionConfig, g *golden.File, path string, p loader.Precision, rel float64) {
 	modeltest.ForEach(t, func(t *testing.T, b tensor.Backend, bc modeltest.Backend) {
-		w, err := loader.ReadSafetensorsWeights(b, "clip", path, loader.PrecisionF32)
+		w, err := loader.ReadSafetensorsWeights(b, "clip", path, p)
 		require.NoError(t, err)
 		m, err := LoadVision(b, cfg, w)
 		require.NoError(t, err)
@@ -65,12 +73,11 @@ func TestVisionGolden(t *testing.T) {
 			t.Helper()
 			want, shape := g.MustF32(t, name)
 			require.Equal(t, shape, x.Shape, name)
-			golden.Close(t, name, readT(t, b, x), want, visionRel, 0)
+			golden.Close(t, name, readT(t, b, x), want, rel, 0)
 		}
 		for k, h := range out.Hidden {
 			check("vision.hidden_states."+strconv.Itoa(k), h)
 		}
-		check("vision.last_hidden_state", out.Hidden[cfg.Layers])
 		check("vision.pooler_output", out.Pooled)
 		require.True(t, m.HasProjection())
 		emb, err := m.Project(b, out.Pooled)

@@ -46,42 +46,48 @@ func TestGolden(t *testing.T) {
 	g := golden.Open(t, "eval", "dino.safetensors")
 	config, err := os.ReadFile(golden.Path(t, "dino-tiny", "config.json"))
 	require.NoError(t, err)
-	for _, file := range []string{"model.safetensors", "dino_tiny16_pretrain.pth"} {
-		t.Run(file, func(t *testing.T) {
-			modeltest.ForEach(t, func(t *testing.T, b tensor.Backend, bc modeltest.Backend) {
-				w, err := loader.ReadSafetensorsWeights(b, "dino", golden.Path(t, "dino-tiny", file), loader.PrecisionF32)
-				require.NoError(t, err)
-				heads := 0
-				if file != "model.safetensors" {
-					heads = 2 // the tiny model's head width is 8, not DINO's 64
-				}
-				m, err := LoadCheckpoint(b, config, w, heads)
-				require.NoError(t, err)
-				defer m.Free(b)
-				want := Config{Hidden: 16, Intermediate: 64, Layers: 2, Heads: 2, ImageSize: 224, PatchSize: 16,
-					Act: tensor.ActGELU, LayerNormEps: 1e-6, QKVBias: true}
-				if heads != 0 {
-					want.Layout = LayoutOriginal
-				}
-				require.Equal(t, want, m.Config)
-				x := b.FromF32("pixels", pixels(2, 224, 224), 2, 224, 224, 3)
-				defer b.Free(x)
-				cls, err := m.Forward(b, x)
-				require.NoError(t, err)
-				defer b.Free(cls)
-				for _, name := range []string{"hf.cls", "original.cls"} {
-					ref, shape := g.MustF32(t, name)
-					require.Equal(t, shape, cls.Shape)
-					golden.Close(t, name, read(t, b, cls), ref, rel, 0)
-				}
-				tok, err := m.Tokens(b, x)
-				require.NoError(t, err)
-				defer b.Free(tok)
-				ref, shape := g.MustF32(t, "hf.last_hidden_state")
-				require.Equal(t, shape, tok.Shape)
-				golden.Close(t, "hf.last_hidden_state", read(t, b, tok), ref, rel, 0)
+	for _, pc := range []struct {
+		name string
+		p    loader.Precision
+		rel  float64
+	}{{"f32", loader.PrecisionF32, rel}, {"f16", loader.PrecisionF16, 3e-3}} {
+		for _, file := range []string{"model.safetensors", "dino_tiny16_pretrain.pth"} {
+			t.Run(pc.name+"/"+file, func(t *testing.T) {
+				modeltest.ForEach(t, func(t *testing.T, b tensor.Backend, bc modeltest.Backend) {
+					w, err := loader.ReadSafetensorsWeights(b, "dino", golden.Path(t, "dino-tiny", file), pc.p)
+					require.NoError(t, err)
+					heads := 0
+					if file != "model.safetensors" {
+						heads = 2 // the tiny model's head width is 8, not DINO's 64
+					}
+					m, err := LoadCheckpoint(b, config, w, heads)
+					require.NoError(t, err)
+					defer m.Free(b)
+					want := Config{Hidden: 16, Intermediate: 64, Layers: 2, Heads: 2, ImageSize: 224, PatchSize: 16,
+						Act: tensor.ActGELU, LayerNormEps: 1e-6, QKVBias: true}
+					if heads != 0 {
+						want.Layout = LayoutOriginal
+					}
+					require.Equal(t, want, m.Config)
+					x := b.FromF32("pixels", pixels(2, 224, 224), 2, 224, 224, 3)
+					defer b.Free(x)
+					cls, err := m.Forward(b, x)
+					require.NoError(t, err)
+					defer b.Free(cls)
+					for _, name := range []string{"hf.cls", "original.cls"} {
+						ref, shape := g.MustF32(t, name)
+						require.Equal(t, shape, cls.Shape)
+						golden.Close(t, name, read(t, b, cls), ref, pc.rel, 0)
+					}
+					tok, err := m.Tokens(b, x)
+					require.NoError(t, err)
+					defer b.Free(tok)
+					ref, shape := g.MustF32(t, "hf.last_hidden_state")
+					require.Equal(t, shape, tok.Shape)
+					golden.Close(t, "hf.last_hidden_state", read(t, b, tok), ref, pc.rel, 0)
+				})
 			})
-		})
+		}
 	}
 }
 
