@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"harmony/engine/imageproc"
 	"harmony/engine/models/clip"
@@ -74,16 +73,8 @@ func OpenCLIP(ctx context.Context, b tensor.Backend, src loader.Source, opt *loa
 	if err != nil {
 		return nil, err
 	}
-	// The two towers each own their weights: split the file's set.
-	vw, tw := tensor.NewWeights("clip"), tensor.NewWeights("clip")
-	for _, n := range w.Names() {
-		t, _ := w.Get(n)
-		if strings.HasPrefix(n, "text_model.") || n == "text_projection.weight" {
-			tw.Put(n, t)
-		} else {
-			vw.Put(n, t)
-		}
-	}
+	// The two towers each own their weights (logit_scale is freed).
+	vw, tw := clip.SplitWhole(b, w)
 	c := &CLIP{b: b, size: vcfg.ImageSize}
 	if c.Vision, err = clip.LoadVision(b, vcfg, vw); err != nil {
 		vw.Free(b)
@@ -140,7 +131,9 @@ func openTokenizer(ctx context.Context, src loader.Source) (*tokenizer.CLIP, err
 		if err != nil {
 			return nil, fmt.Errorf("embed: %s: %w", src.String(), err)
 		}
-		return t, nil
+		// CLIP scores are computed with CLIP's own text cleaning (ftfy's
+		// fix_text, whitespace collapse, lower case).
+		return t.WithCleaning(tokenizer.CleanFTFY), nil
 	}
 	return nil, fmt.Errorf("embed: %s: no tokenizer (vocab.json and merges.txt in the folder or its tokenizer/), which CLIP-T needs: %w", src.String(), missing)
 }

@@ -137,6 +137,12 @@ func TestTinyCLIPScores(t *testing.T) {
 	require.NoError(t, err)
 	b.Free(p)
 	require.Equal(t, want, v[0])
+
+	// CLIP's own cleaning (ftfy's fix_text unescapes HTML, whitespace
+	// collapses, lower case), as the metric code tokenizes.
+	v, err = c.EmbedTexts(ctx, []string{"A  &amp;\tCat", "a & cat"})
+	require.NoError(t, err)
+	require.Equal(t, v[1], v[0])
 }
 
 func TestOpenCLIPRefusals(t *testing.T) {
