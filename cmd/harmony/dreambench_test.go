@@ -104,7 +104,7 @@ func TestDreambenchResume(t *testing.T) {
 			_, err := os.Stat(strings.TrimSuffix(p, ".png") + ".mask.png")
 			require.NoError(t, err, "mask of %s", p)
 		} else {
-			require.Equal(t, "blipdiffusion", f["Method"])
+			require.Equal(t, "plain", f["Method"])
 		}
 	}
 
