@@ -138,7 +138,6 @@ func TestGoldenFeatures(t *testing.T) {
 	})
 }
 
-
 func TestGoldenModules(t *testing.T) {
 	g := golden.Open(t, "elite", "modules.safetensors")
 	modeltest.ForEachHeavy(t, func(t *testing.T, b tensor.Backend) {
