@@ -39,6 +39,7 @@ static long xdnd_now_ms(void) {
 static int xdnd_drag(const char *name, Window target, int x, int y, const char *uris, int timeout_ms) {
 	Display *d = XOpenDisplay(name);
 	if (!d) return 1;
+	xdnd_trap(d, 1);
 	Atom aware = XInternAtom(d, "XdndAware", False), proxyAtom = XInternAtom(d, "XdndProxy", False),
 		enter = XInternAtom(d, "XdndEnter", False), position = XInternAtom(d, "XdndPosition", False),
 		status = XInternAtom(d, "XdndStatus", False), drop = XInternAtom(d, "XdndDrop", False),
@@ -90,6 +91,8 @@ static int xdnd_drag(const char *name, Window target, int x, int y, const char *
 	}
 out:
 	XDestroyWindow(d, src);
+	XSync(d, False);
+	xdnd_trap(d, 0);
 	XCloseDisplay(d);
 	return rc;
 }

@@ -2,9 +2,10 @@
 
 // target_x11.go: the drop target, on its own Xlib connection: an InputOnly
 // proxy window that carries XdndAware (version 5) and is named in the
-// target window's XdndProxy, the XdndEnter/Position/Leave/Drop handling,
-// the request of the selection as text/uri-list, and XdndStatus and
-// XdndFinished back to the source.
+// target window's XdndProxy (XdndAware only on the proxy: a source that
+// ignored the proxy would send to Gio's connection and wait forever), the
+// XdndEnter/Position/Leave/Drop handling, the request of the selection as
+// text/uri-list, and XdndStatus and XdndFinished back to the source.
 package xdnd
 
 /*
@@ -34,6 +35,7 @@ static xdnd_target *xdnd_target_open(const char *name, unsigned long target) {
 	xdnd_target *x = calloc(1, sizeof *x);
 	x->d = d;
 	x->target = target;
+	xdnd_trap(d, 1);
 	Atom *a[] = {&x->aware, &x->proxyAtom, &x->enter, &x->position, &x->status, &x->leave, &x->drop,
 		&x->finished, &x->selection, &x->typeList, &x->uriList, &x->copy, &x->prop};
 	const char *n[] = {"XdndAware", "XdndProxy", "XdndEnter", "XdndPosition", "XdndStatus", "XdndLeave", "XdndDrop",
@@ -45,15 +47,16 @@ static xdnd_target *xdnd_target_open(const char *name, unsigned long target) {
 	XChangeProperty(d, x->proxy, x->aware, XA_ATOM, 32, PropModeReplace, (unsigned char *)&version, 1);
 	XChangeProperty(d, x->proxy, x->proxyAtom, XA_WINDOW, 32, PropModeReplace, (unsigned char *)&proxy, 1);
 	XChangeProperty(d, target, x->proxyAtom, XA_WINDOW, 32, PropModeReplace, (unsigned char *)&proxy, 1);
-	XChangeProperty(d, target, x->aware, XA_ATOM, 32, PropModeReplace, (unsigned char *)&version, 1);
 	XSync(d, False);
 	return x;
 }
 
 static void xdnd_target_close(xdnd_target *x) {
-	XDeleteProperty(x->d, x->target, x->proxyAtom);
-	XDeleteProperty(x->d, x->target, x->aware);
+	// The target may be gone already: it is left alone. Its XdndProxy then
+	// names a window that no longer exists, which sources ignore.
 	XDestroyWindow(x->d, x->proxy);
+	XSync(x->d, False);
+	xdnd_trap(x->d, 0);
 	XCloseDisplay(x->d);
 	free(x);
 }
@@ -149,7 +152,7 @@ func DisplayName(display unsafe.Pointer) string {
 // Watch makes window, a top-level window on the X server named display
 // (created by any connection), accept file drops: drop receives the local
 // paths of each drop on a goroutine of its own and says whether it took
-// them (the source hears it in XdndFinished). stop removes the properties
+// them (the source hears it in XdndFinished). stop destroys the proxy window
 // and closes the connection.
 func Watch(display string, window uintptr, drop func(paths []string) bool) (stop func(), err error) {
 	name := C.CString(display)
