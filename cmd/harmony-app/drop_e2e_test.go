@@ -77,7 +77,7 @@ func TestWindowDrop(t *testing.T) {
 	drag := func(uris string) {
 		var err error
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if err = xdnd.Drag(display, uintptr(win), 100, 100, uris, 10*time.Second); err == nil || !strings.Contains(err.Error(), "not XdndAware") {
+			if err = xdnd.Drag(display, uintptr(win), 100, 100, uris, nil, 10*time.Second); err == nil || !strings.Contains(err.Error(), "not XdndAware") {
 				break
 			}
 		}

@@ -36,7 +36,7 @@ static long xdnd_now_ms(void) {
 // xdnd_drag returns 0 when the target accepted the drop, 1 when the
 // display does not open, 2 when the target is not XdndAware, 3 when it
 // refused in XdndStatus, 4 when it refused in XdndFinished, 5 on timeout.
-static int xdnd_drag(const char *name, Window target, int x, int y, const char *uris, int timeout_ms) {
+static int xdnd_drag(const char *name, Window target, int x, int y, const char *uris, char **offer, int noffer, int timeout_ms) {
 	Display *d = XOpenDisplay(name);
 	if (!d) return 1;
 	xdnd_trap(d, 1);
@@ -53,7 +53,18 @@ static int xdnd_drag(const char *name, Window target, int x, int y, const char *
 	int rc = 5;
 	if (version == 0) { rc = 2; goto out; }
 	if (version > 5) version = 5;
-	xdnd_send(d, dest, target, enter, src, version << 24, uriList, 0, 0);
+	// The offered types (text/uri-list alone by default); more than three
+	// go in the XdndTypeList property, as file managers' lists do.
+	Atom types[8];
+	int ntypes = 0;
+	for (int i = 0; i < noffer && ntypes < 8; i++) types[ntypes++] = XInternAtom(d, offer[i], False);
+	if (ntypes == 0) types[ntypes++] = uriList;
+	if (ntypes > 3) {
+		XChangeProperty(d, src, XInternAtom(d, "XdndTypeList", False), XA_ATOM, 32, PropModeReplace, (unsigned char *)types, ntypes);
+		xdnd_send(d, dest, target, enter, src, version << 24 | 1, types[0], types[1], types[2]);
+	} else {
+		xdnd_send(d, dest, target, enter, src, version << 24, types[0], ntypes > 1 ? types[1] : None, ntypes > 2 ? types[2] : None);
+	}
 	xdnd_send(d, dest, target, position, src, 0, (x << 16) | y, CurrentTime, copy);
 	int dropped = 0;
 	for (long end = xdnd_now_ms() + timeout_ms; xdnd_now_ms() < end;) {
@@ -118,11 +129,20 @@ import (
 
 // Drag drops uris (a text/uri-list) onto window at root position x, y on
 // display, the way an XDND source does, and waits for the target's answer.
-func Drag(display string, window uintptr, x, y int, uris string, timeout time.Duration) error {
+// The source offers the types in offer (at most 8; nil: text/uri-list).
+func Drag(display string, window uintptr, x, y int, uris string, offer []string, timeout time.Duration) error {
 	name, list := C.CString(display), C.CString(uris)
 	defer C.free(unsafe.Pointer(name))
 	defer C.free(unsafe.Pointer(list))
-	switch rc := C.xdnd_drag(name, C.Window(window), C.int(x), C.int(y), list, C.int(timeout.Milliseconds())); rc {
+	// The array in C memory: cgo forbids Go pointers to Go pointers.
+	arr := (**C.char)(C.malloc(C.size_t(len(offer)+1) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+	defer C.free(unsafe.Pointer(arr))
+	cs := unsafe.Slice(arr, len(offer)+1)
+	for i, o := range offer {
+		cs[i] = C.CString(o)
+		defer C.free(unsafe.Pointer(cs[i]))
+	}
+	switch rc := C.xdnd_drag(name, C.Window(window), C.int(x), C.int(y), list, arr, C.int(len(offer)), C.int(timeout.Milliseconds())); rc {
 	case 0:
 		return nil
 	case 1:

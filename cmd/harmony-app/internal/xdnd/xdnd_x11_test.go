@@ -56,19 +56,24 @@ func TestDropThroughProxy(t *testing.T) {
 	require.NoError(t, err)
 	defer stop()
 
-	require.NoError(t, Drag(display, win, 50, 50, "file:///tmp/a%20b.png\r\nfile:///tmp/c.jpg\r\n", 10*time.Second))
+	require.NoError(t, Drag(display, win, 50, 50, "file:///tmp/a%20b.png\r\nfile:///tmp/c.jpg\r\n", nil, 10*time.Second))
+	// A file manager's offer: more than three types, in XdndTypeList.
+	nautilus := []string{"x-special/gnome-icon-list", "UTF8_STRING", "text/plain", "text/uri-list"}
+	require.NoError(t, Drag(display, win, 50, 50, "file:///tmp/f.webp\r\n", nautilus, 10*time.Second))
 	// The target answers XdndFinished with what drop said.
 	mu.Lock()
 	accept = false
 	mu.Unlock()
-	require.ErrorContains(t, Drag(display, win, 60, 60, "file:///tmp/d.png\r\n", 10*time.Second), "refused the drop")
+	require.ErrorContains(t, Drag(display, win, 60, 60, "file:///tmp/d.png\r\n", nil, 10*time.Second), "refused the drop")
 	// No local file: refused without asking drop.
-	require.ErrorContains(t, Drag(display, win, 60, 60, "https://example.com/e.png\r\n", 10*time.Second), "refused the drop")
+	require.ErrorContains(t, Drag(display, win, 60, 60, "https://example.com/e.png\r\n", nil, 10*time.Second), "refused the drop")
+	// No text/uri-list offered: refused at once (XdndStatus).
+	require.ErrorContains(t, Drag(display, win, 60, 60, "", []string{"UTF8_STRING", "text/plain", "image/png", "TEXT"}, 10*time.Second), "refused the drag")
 	mu.Lock()
-	require.Equal(t, [][]string{{"/tmp/a b.png", "/tmp/c.jpg"}, {"/tmp/d.png"}}, got)
+	require.Equal(t, [][]string{{"/tmp/a b.png", "/tmp/c.jpg"}, {"/tmp/f.webp"}, {"/tmp/d.png"}}, got)
 	mu.Unlock()
 
 	// After stop the window is no drop target any more.
 	stop()
-	require.ErrorContains(t, Drag(display, win, 50, 50, "file:///tmp/a.png\r\n", 10*time.Second), "not XdndAware")
+	require.ErrorContains(t, Drag(display, win, 50, 50, "file:///tmp/a.png\r\n", nil, 10*time.Second), "not XdndAware")
 }
