@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -189,7 +190,7 @@ func newHandler(root string) http.Handler {
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Embedder-Policy", "require-corp")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Content-Security-Policy", contentSecurityPolicy(r.URL.Query().Get("model-origin")))
+		h.Set("Content-Security-Policy", contentSecurityPolicy(r.URL.Query()["model-origin"]...))
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
@@ -214,17 +215,27 @@ func newHandler(root string) http.Handler {
 }
 
 // contentSecurityPolicy allows the page's own origin and, when the user
-// chose a remote model, that origin (plus the CDN hosts the Hugging Face
-// hub redirects weight downloads to). Anything else is refused by the
-// browser, so neither the photo nor anything derived from it can leave.
-func contentSecurityPolicy(modelOrigin string) string {
+// chose a remote model, its origins (an ELITE model may come from up to
+// three: Stable Diffusion, the image encoder, the mappers), plus the CDN
+// hosts the Hugging Face hub redirects weight downloads to. Anything else
+// is refused by the browser, so neither the photo, its mask nor anything
+// derived from them can leave.
+func contentSecurityPolicy(modelOrigins ...string) string {
 	// blob: lets the page read back its own result images (object URLs
 	// of data it made); it reaches nothing outside the tab.
 	connect := []string{"'self'", "blob:"}
-	if o := sanitizeOrigin(modelOrigin); o != "" {
-		connect = append(connect, o)
-		if host := strings.TrimPrefix(o, "https://"); host == "huggingface.co" || strings.HasSuffix(host, ".huggingface.co") || host == "hf.co" {
-			connect = append(connect, "https://*.huggingface.co", "https://*.hf.co")
+	add := func(o string) {
+		if !slices.Contains(connect, o) {
+			connect = append(connect, o)
+		}
+	}
+	for _, mo := range modelOrigins {
+		if o := sanitizeOrigin(mo); o != "" {
+			add(o)
+			if host := strings.TrimPrefix(o, "https://"); host == "huggingface.co" || strings.HasSuffix(host, ".huggingface.co") || host == "hf.co" {
+				add("https://*.huggingface.co")
+				add("https://*.hf.co")
+			}
 		}
 	}
 	return strings.Join([]string{

@@ -67,3 +67,9 @@ func TestContentSecurityPolicyOrigins(t *testing.T) {
 		require.Contains(t, contentSecurityPolicy(tc.in), tc.want, tc.in)
 	}
 }
+
+// An ELITE model's parts may come from several origins, each named once.
+func TestContentSecurityPolicyManyOrigins(t *testing.T) {
+	csp := contentSecurityPolicy("https://huggingface.co", "https://models.example.org", "https://huggingface.co/x", "http://evil.example.org")
+	require.Contains(t, csp, "connect-src 'self' blob: https://huggingface.co https://*.huggingface.co https://*.hf.co https://models.example.org;")
+}

@@ -25,6 +25,10 @@ type Options struct {
 	Components []string
 	// Shapes checks tensor shapes against the configs (nil: no check).
 	Shapes ShapeTable
+	// Keep, when set, selects the tensors loaded by component and
+	// canonical name (the vision half of a whole CLIPModel checkpoint);
+	// the others are neither read nor checked.
+	Keep func(component, name string) bool
 	// Progress is called as bytes arrive (from the loading goroutine).
 	Progress func(Progress)
 	// Cache keeps pieces across loads (nil: none). Pack shards are keyed
@@ -58,6 +62,26 @@ func (o *Options) defaults() Options {
 		d.ChunkSize = DefaultChunkSize
 	}
 	return d
+}
+
+// keptShapes is Shapes without the names Keep leaves out.
+func (o *Options) keptShapes() ShapeTable {
+	if o.Shapes == nil || o.Keep == nil {
+		return o.Shapes
+	}
+	return func(comp string, config []byte) (map[string][]int, error) {
+		want, err := o.Shapes(comp, config)
+		if err != nil || want == nil {
+			return want, err
+		}
+		kept := map[string][]int{}
+		for n, s := range want {
+			if o.Keep(comp, n) {
+				kept[n] = s
+			}
+		}
+		return kept, nil
+	}
 }
 
 func (o *Options) wants(comp string) bool {
@@ -295,6 +319,9 @@ func (d *diffusers) plan(o *Options, storage Precision) error {
 					continue
 				}
 				name := CanonicalName(ti.Name)
+				if o.Keep != nil && !o.Keep(dc.c.Name, name) {
+					continue
+				}
 				if prev, dup := seen[name]; dup {
 					return formatErr(w.file.Name(), ti.Name, "same tensor as %q", prev)
 				}
@@ -313,7 +340,7 @@ func (d *diffusers) plan(o *Options, storage Precision) error {
 			}
 		}
 		sort.Slice(dc.plans, func(i, j int) bool { return dc.plans[i].name < dc.plans[j].name })
-		if err := checkShapes(o.Shapes, dc.c.Name, d.src.String()+"/"+dc.c.Name, d.model.Configs[dc.c.Name], have, where, seen); err != nil {
+		if err := checkShapes(o.keptShapes(), dc.c.Name, d.src.String()+"/"+dc.c.Name, d.model.Configs[dc.c.Name], have, where, seen); err != nil {
 			return err
 		}
 	}

@@ -207,7 +207,7 @@ func LoadPack(ctx context.Context, src Source, b tensor.Backend, opt *Options) (
 	have := map[string]map[string][]int{}
 	var plans []*tensorPlan
 	for _, t := range man.Tensors {
-		if !o.wants(t.Component) {
+		if !o.wants(t.Component) || (o.Keep != nil && !o.Keep(t.Component, t.Name)) {
 			continue
 		}
 		sh := man.Shards[t.Shard]
@@ -231,7 +231,7 @@ func LoadPack(ctx context.Context, src Source, b tensor.Backend, opt *Options) (
 		for n := range have[c.Name] {
 			where[n] = src.String() + "/" + ManifestName
 		}
-		if err := checkShapes(o.Shapes, c.Name, src.String()+"/"+ManifestName, m.Configs[c.Name], have[c.Name], where, nil); err != nil {
+		if err := checkShapes(o.keptShapes(), c.Name, src.String()+"/"+ManifestName, m.Configs[c.Name], have[c.Name], where, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -368,12 +368,22 @@ func WritePack(ctx context.Context, src Source, outDir string, opt *PackOptions)
 	if po.ShardSize <= 0 {
 		po.ShardSize = DefaultShardSize
 	}
-	o := (&Options{Variant: po.Variant, Shapes: po.Shapes, Progress: po.Progress, PieceSize: po.PieceSize, ChunkSize: po.ChunkSize, AllowOverflow: po.AllowOverflow}).defaults()
+	o := po.options()
 	d, err := openDiffusers(ctx, src, &o)
 	if err != nil {
 		return nil, err
 	}
 	defer d.close()
+	return writePack(ctx, d, outDir, po, o)
+}
+
+// options are the load options a pack is written with.
+func (po PackOptions) options() Options {
+	return (&Options{Variant: po.Variant, Shapes: po.Shapes, Progress: po.Progress, PieceSize: po.PieceSize, ChunkSize: po.ChunkSize, AllowOverflow: po.AllowOverflow}).defaults()
+}
+
+// writePack writes the opened components of d as a pack (WritePack).
+func writePack(ctx context.Context, d *diffusers, outDir string, po PackOptions, o Options) (*Manifest, error) {
 	if err := d.plan(&o, PrecisionF16); err != nil {
 		return nil, err
 	}

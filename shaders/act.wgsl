@@ -1,7 +1,7 @@
 // act.wgsl: accurate f32 exp, erf, erfc, sin/cos and the activations of
 // tensor.Act, pasted in with `#include "act.wgsl"`; never
 // compiled on its own. Any kernel that applies an activation includes it and
-// calls act_NAME(x), NAME one of none, silu, gelu, quick_gelu
+// calls act_NAME(x), NAME one of none, silu, gelu, quick_gelu, leaky_relu
 // (elementwise.wgsl picks NAME with its ACT define).
 //
 // Why not the builtins: WGSL only promises exp to 3 + 2·|x| ULP, sin/cos to
@@ -117,6 +117,11 @@ fn act_none(x: f32) -> f32 {
 // x·σ(x); for x ≪ 0 the saturated exp gives ≈ -1e-37 instead of ≈ 0.
 fn act_silu(x: f32) -> f32 {
   return x / (1.0 + act_exp(-x));
+}
+
+// PyTorch's LeakyReLU with its default slope 0.01 (ELITE's mappers).
+fn act_leaky_relu(x: f32) -> f32 {
+  return select(0.01 * x, x, x >= 0.0);
 }
 
 // x·σ(1.702·x), CLIP's quick GELU.

@@ -2,7 +2,7 @@
 // where a thread's output block lies (block_origin, from their tiling
 // defines TM, TN, WGM, WGN and SG), and the activations fused into their
 // epilogues (tensor.Act), chosen at compile time by one of the defines
-// ACT_SILU, ACT_GELU, ACT_QGELU (none: identity), four outputs at a time.
+// ACT_SILU, ACT_GELU, ACT_QGELU, ACT_LEAKY (none: identity), four outputs at a time.
 // Pasted in with `#include "epilogue.wgsl"`; never compiled on its own.
 
 // The first row and column of invocation lid's TM×TN output block in
@@ -55,10 +55,15 @@ fn act4(v: vec4<f32>) -> vec4<f32> {
 #if ACT_QGELU
   return v * sigmoid4(1.702 * v);
 #endif
+#if ACT_LEAKY
+  return select(0.01 * v, v, v >= vec4<f32>(0.0));
+#endif
 #if !ACT_SILU
 #if !ACT_GELU
 #if !ACT_QGELU
+#if !ACT_LEAKY
   return v;
+#endif
 #endif
 #endif
 #endif

@@ -165,6 +165,54 @@ func modelSource(req js.Value) (loader.Source, string, error) {
 	}
 }
 
+// remoteModel tells whether any part of the requested model is read from
+// a URL (the model, or ELITE's image encoder or mappers).
+func remoteModel(req js.Value) bool {
+	for _, r := range []js.Value{req, req.Get("imageEncoder"), req.Get("mappers")} {
+		if r.Type() == js.TypeString && strings.TrimSpace(r.String()) != "" {
+			return true // a URL or Hub repository
+		}
+		if r.Type() != js.TypeObject {
+			continue
+		}
+		if s := jsStr(r, "source"); s == "pack" || s == "hf" {
+			return true
+		}
+	}
+	return false
+}
+
+// urlSource is the source at the request's key (a Hugging Face repository
+// or any folder URL), nil when the key is absent or empty.
+func urlSource(req js.Value, key string) (loader.Source, error) {
+	u := strings.TrimSpace(jsStr(req, key))
+	if u == "" {
+		return nil, nil
+	}
+	if h, ok := loader.ParseHub(u); ok {
+		return loader.NewHubSource(h), nil
+	}
+	base, err := hubURL(u)
+	if err != nil {
+		return nil, err
+	}
+	fs := loader.NewFetchSource(base)
+	fs.Timeouts = fetchTimeouts(req)
+	return fs, nil
+}
+
+// partSource is the source of one of ELITE's parts given apart from the
+// model (key imageEncoder or mappers): a URL or Hub repository string, or
+// {source, url, files} like the model's own (a picked folder too); nil
+// when absent.
+func partSource(req js.Value, key string) (loader.Source, error) {
+	if r := req.Get(key); r.Type() == js.TypeObject {
+		src, _, err := modelSource(r)
+		return src, err
+	}
+	return urlSource(req, key)
+}
+
 // fetchTimeouts reads the request's timeoutMs: how long a fetch may wait
 // for a response or for the next bytes of a body (absent or 0: the
 // loader's defaults).
@@ -213,7 +261,7 @@ func hubURL(s string) (string, error) {
 func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 	return promise(func() (any, error) {
 		if len(args) < 1 || args[0].Type() != js.TypeObject {
-			return nil, codedf(CodeBadArgument, "harmony: loadModel({source, url, files, precision, timeoutMs}, onProgress)")
+			return nil, codedf(CodeBadArgument, "harmony: loadModel({source, url, files, precision, timeoutMs, base, imageEncoder, mappers}, onProgress)")
 		}
 		req := args[0]
 		var onProgress js.Value
@@ -244,7 +292,7 @@ func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 		}
 		a.mu.Unlock()
 		opt := &loader.Options{Precision: p, Shapes: pipeline.ExpectedShapes}
-		if s := jsStr(req, "source"); s == "pack" || s == "hf" {
+		if remoteModel(req) {
 			// Remote weights are kept (verified by SHA-256 on every use),
 			// so the next visit loads offline; the bundled demo and local
 			// folders are on hand already.
@@ -261,7 +309,22 @@ func (a *api) jsLoadModel(_ js.Value, args []js.Value) any {
 				"fromCache": ev.FromCache, "cached": float64(ev.CacheBytes), "file": ev.File,
 			}))
 		}
-		m, lm, err := pipeline.Load(ctx, src, b, opt)
+		var m *pipeline.Model
+		var lm *loader.Model
+		switch base := jsStr(req, "base"); base {
+		case "", string(pipeline.BaseBLIPDiffusion):
+			m, lm, err = pipeline.Load(ctx, src, b, opt)
+		case string(pipeline.BaseELITE):
+			es := pipeline.EliteSources{Model: src}
+			if es.ImageEncoder, err = partSource(req, "imageEncoder"); err == nil {
+				es.Mappers, err = partSource(req, "mappers")
+			}
+			if err == nil {
+				m, lm, err = pipeline.LoadELITE(ctx, es, b, opt)
+			}
+		default:
+			return nil, codedf(CodeBadArgument, "harmony: base %q is not blipdiffusion or elite", base)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -307,12 +370,24 @@ func (a *api) jsCheckPhoto(_ js.Value, args []js.Value) any {
 // and every value goes through the parser the CLI's flags use
 // (pipeline.Options.Set), so both refuse the same values in the same words.
 // Absent, null and empty keys keep the default.
-func parseOptions(o js.Value) (pipeline.Options, error) {
-	opts := pipeline.DefaultOptions()
+//
+// base is the loaded model's (its defaults are the starting point). The
+// ELITE subject mask is the key mask (image bytes, a Uint8Array) with its
+// file name in maskName; it is not a parsed option.
+func parseOptions(o js.Value, base pipeline.Base) (pipeline.Options, error) {
+	opts := pipeline.DefaultOptionsFor(base)
+	opts.Base = base
 	opts.Compare = true
 	opts.Width, opts.Height = 0, 0 // the model's own size
 	if o.Type() != js.TypeObject {
 		return opts, nil
+	}
+	if mk := o.Get("mask"); mk.Type() == js.TypeObject {
+		opts.Mask = bytesFromJS(mk)
+		opts.MaskName = "mask"
+		if n := o.Get("maskName"); n.Type() == js.TypeString && n.String() != "" {
+			opts.MaskName = n.String()
+		}
 	}
 	for _, info := range pipeline.OptionList() {
 		var err error
@@ -358,7 +433,7 @@ func (a *api) jsGenerate(_ js.Value, args []js.Value) any {
 		if m == nil {
 			return nil, codedf(CodeNoModel, "harmony: load a model first")
 		}
-		opts, err := parseOptions(args[2])
+		opts, err := parseOptions(args[2], m.Base)
 		if err != nil {
 			return nil, err
 		}
@@ -391,7 +466,7 @@ func (a *api) jsGenerate(_ js.Value, args []js.Value) any {
 				return nil, err
 			}
 		}
-		if opts.Method == pipeline.MethodBLIPDiffusion {
+		if opts.Method.Plain() {
 			out["baseline"], out["harmony"] = out["harmony"], js.Null()
 		}
 		if res.Baseline != nil {

@@ -2,27 +2,50 @@
 // from ../wasm), wires the form to its JS API (globalThis.harmony, see
 // wasm/api.go) and shows progress, previews, results and errors. The photo
 // is read with the File API and handed to the engine as bytes: it never
-// goes into a request.
+// goes into a request. For ELITE, the subject mask is painted over the
+// photo (mask.js) and handed over the same way.
+
+import { MaskEditor } from './mask.js';
 
 const $ = (id) => document.getElementById(id);
 
 const SETTINGS_KEY = 'harmony.settings.v1';
-const FIELDS = ['model-source', 'model-url', 'precision', 'class', 'prompt', 'negative', 'steps',
+const FIELDS = ['base', 'model-source', 'encoder-url', 'mappers-url', 'placeholder', 'local-weight', 'model-url', 'precision', 'class', 'prompt', 'negative', 'steps',
   'guidance', 'seed', 'width', 'height', 'harmony', 'compare', 'ortho', 'ortho-mode',
   'ortho-exclude-class', 'swap', 'swap-mode', 'swap-layers', 'swap-start', 'mask-level',
   'mask-tokens', 'mask-threshold', 'visual-prompt', 'prompt-reps', 'scheduler', 'preview-every'];
 
+const BASE_NAMES = { blipdiffusion: 'BLIP-Diffusion', elite: 'ELITE' };
+
 const KINDS = [
   ['harmony', 'Harmony'],
-  ['baseline', 'BLIP-Diffusion (same seed)'],
+  ['baseline', '(same seed)'],
   ['visual', 'Visual-only process'],
   ['mask', 'Subject mask'],
 ];
+
+// Each base model's defaults, swapped in when the base changes for the
+// fields still holding the other one's (ELITE names the subject by a word
+// of the prompt, BLIP-Diffusion by the class; ELITE's own run is 100 LMS
+// steps at guidance 5).
+const BASE_DEFAULTS = {
+  blipdiffusion: { prompt: 'swimming underwater', class: 'dog', steps: '25', guidance: '7.5' },
+  elite: { prompt: 'a S swimming underwater', class: '', steps: '100', guidance: '5' },
+};
+
+// The visual-only prompts each base offers (S: the placeholder word).
+const VISUAL_PROMPTS = {
+  blipdiffusion: [['a {class}', 'a {class}'], ['a', 'a']],
+  elite: [['a S', 'a S'], ['a photo of a S', 'a photo of a S'], ['S', 'S']],
+};
 
 let engine = null;        // globalThis.harmony once the wasm is running
 let modelKey = null;      // what is loaded: source + url + precision
 let photo = null;         // {bytes: Uint8Array, name: string}
 let folderFiles = null;   // File[] of a picked or dropped folder
+let encoderFiles = null;  // ELITE: File[] of a picked image-encoder folder
+let mappersFiles = null;  // ELITE: File[] of a picked mappers folder
+let mask = null;          // the MaskEditor over the photo
 let busy = false;
 const urls = [];          // object URLs to revoke on the next run
 
@@ -43,6 +66,8 @@ function loadSettings() {
     if (!(id in s)) continue;
     const el = $(id);
     if (el.type === 'checkbox') el.checked = !!s[id]; else el.value = s[id];
+    // a choice of the other base's list: set once updateBase fills it
+    if (el.tagName === 'SELECT' && el.value !== s[id]) el.dataset.saved = s[id];
   }
 }
 
@@ -67,6 +92,31 @@ function updateSourceRows() {
   $('model-folder-row').hidden = v !== 'folder';
 }
 
+// updateBase shows what the chosen base model needs: ELITE's extra
+// sources, its knobs and the mask editor over the photo.
+function updateBase() {
+  const elite = $('base').value === 'elite';
+  $('elite-sources').hidden = !elite;
+  $('elite-knobs').hidden = !elite;
+  $('mask-tools').hidden = !elite;
+  $('mask-overlay').hidden = !elite;
+  $('photo-stage').classList.toggle('painting', elite);
+  for (const el of document.querySelectorAll('.base-name')) el.textContent = BASE_NAMES[$('base').value];
+  $('class').placeholder = elite ? 'optional for ELITE' : '';
+  const vp = $('visual-prompt'), keep = vp.dataset.saved ?? vp.value;
+  delete vp.dataset.saved;
+  vp.textContent = '';
+  for (const [value, text] of VISUAL_PROMPTS[$('base').value]) vp.append(new Option(text, value, false, value === keep));
+}
+
+function updateMaskStatus(n) {
+  const total = mask && mask.bits ? mask.bits.length : 0;
+  $('mask-status').textContent = !total ? 'Choose a photo, then paint the subject on it.'
+    : n === 0 ? 'No mask: the whole photo is the subject. Paint the subject on the photo, or load a mask.'
+      : `Mask: ${(100 * n / total).toFixed(1)} % of the photo is the subject.`;
+  $('mask-status').dataset.count = String(n);
+}
+
 function mb(n) { return (n / 1048576).toFixed(1) + ' MB'; }
 
 function fmtSeconds(s) {
@@ -76,8 +126,41 @@ function fmtSeconds(s) {
 }
 
 function currentModelKey() {
-  return [$('model-source').value, $('model-url').value.trim(), $('precision').value,
-    folderFiles ? folderFiles.length : 0].join('|');
+  const elite = $('base').value === 'elite';
+  return [$('base').value, $('model-source').value, $('model-url').value.trim(), $('precision').value,
+    folderFiles ? folderFiles.length : 0,
+    elite ? $('encoder-url').value.trim() : '', elite && encoderFiles ? encoderFiles.length : 0,
+    elite ? $('mappers-url').value.trim() : '', elite && mappersFiles ? mappersFiles.length : 0].join('|');
+}
+
+// partSource is the request for one of ELITE's separately given parts (a
+// URL or Hub id typed, else a picked folder), or undefined to take it from
+// the model.
+function partSource(url, files) {
+  url = url.trim();
+  if (url) {
+    const hub = !/^https?:\/\//.test(url) || /^https?:\/\/([^/]+\.)?(huggingface|hf)\.co\//.test(url);
+    return { source: hub ? 'hf' : 'pack', url };
+  }
+  if (files && files.length) return { source: 'folder', files };
+  return undefined;
+}
+
+// modelOrigins lists the remote origins the chosen model is read from.
+function modelOrigins() {
+  const out = [];
+  const add = (src, url) => {
+    if (src !== 'pack' && src !== 'hf') return;
+    const o = remoteOrigin(src, url);
+    if (o && o !== location.origin && !out.includes(o)) out.push(o);
+  };
+  add($('model-source').value, $('model-url').value.trim());
+  if ($('base').value === 'elite') {
+    for (const p of [partSource($('encoder-url').value, null), partSource($('mappers-url').value, null)]) {
+      if (p) add(p.source, p.url);
+    }
+  }
+  return out;
 }
 
 // The CSP lets the page fetch only from its own origin and the model origin
@@ -90,14 +173,13 @@ function remoteOrigin(src, url) {
 }
 
 function ensureOriginAllowed() {
-  const src = $('model-source').value;
-  if (src !== 'pack' && src !== 'hf') return true;
-  const origin = remoteOrigin(src, $('model-url').value.trim());
-  if (!origin || origin === location.origin) return true;
+  const need = modelOrigins();
   const params = new URLSearchParams(location.search);
-  if (params.get('model-origin') === origin) return true;
+  const have = params.getAll('model-origin');
+  if (need.every((o) => have.includes(o))) return true;
   saveSettings();
-  params.set('model-origin', origin);
+  params.delete('model-origin');
+  for (const o of need) params.append('model-origin', o);
   location.search = params.toString();
   return false;
 }
@@ -108,7 +190,14 @@ async function loadModel() {
   if (modelKey === key) return;
   if (!ensureOriginAllowed()) return new Promise(() => {});
   const src = $('model-source').value;
-  const req = { source: src, precision: $('precision').value };
+  const base = $('base').value;
+  const req = { base, source: src, precision: $('precision').value };
+  if (base === 'elite') {
+    if (src === 'demo') throw Object.assign(new Error('the bundled demo is a BLIP-Diffusion model: choose an ELITE or Stable Diffusion model as the source'), { code: 'bad-model' });
+    const enc = partSource($('encoder-url').value, encoderFiles), map = partSource($('mappers-url').value, mappersFiles);
+    if (enc) req.imageEncoder = enc;
+    if (map) req.mappers = map;
+  }
   if (src === 'demo') req.url = new URL('models/tiny/manifest.json', location.href).href;
   if (src === 'pack' || src === 'hf') req.url = $('model-url').value.trim();
   // ?fetch-timeout-ms= shortens how long a download may wait on a silent
@@ -147,8 +236,16 @@ async function setPhoto(file) {
   showError(null);
   const bytes = new Uint8Array(await file.arrayBuffer());
   photo = { bytes, name: file.name };
+  const img = $('photo-preview');
+  if (img.src) URL.revokeObjectURL(img.src);
   const url = URL.createObjectURL(file);
-  $('photo-preview').src = url;
+  // A new photo starts a new, empty mask at its size.
+  mask.reset(0, 0);
+  img.src = url;
+  try {
+    await img.decode();
+    mask.reset(img.naturalWidth, img.naturalHeight);
+  } catch { /* not a picture: checkPhoto says why */ }
   $('photo-figure').hidden = false;
   $('photo-caption').textContent = `${file.name}`;
   if (engine) {
@@ -165,10 +262,12 @@ async function setPhoto(file) {
 
 function options() {
   const v = (id) => $(id).value;
+  const elite = v('base') === 'elite';
   return {
+    base: v('base'), ...(elite ? { placeholder: v('placeholder').trim(), localWeight: +v('local-weight') } : {}),
     class: v('class').trim(), sourceClass: v('class').trim(), prompt: v('prompt'), negative: v('negative'),
     steps: +v('steps'), guidance: +v('guidance'), seed: +v('seed'), width: +v('width'), height: +v('height'),
-    method: $('harmony').checked ? 'harmony' : 'blipdiffusion', compare: $('compare').checked,
+    method: $('harmony').checked ? 'harmony' : elite ? 'plain' : 'blipdiffusion', compare: $('compare').checked,
     ortho: v('ortho'), orthoMode: v('ortho-mode'), orthoExcludeClass: v('ortho-exclude-class'),
     swap: v('swap'), swapMode: v('swap-mode'), swapLayers: v('swap-layers'), swapStart: v('swap-start'),
     maskLevel: v('mask-level'), maskTokens: v('mask-tokens'), maskThreshold: +v('mask-threshold'),
@@ -181,9 +280,10 @@ function showResults(res) {
   for (const u of urls.splice(0)) URL.revokeObjectURL(u);
   const box = $('results');
   box.textContent = '';
-  for (const [kind, title] of KINDS) {
+  for (let [kind, title] of KINDS) {
     const png = res[kind];
     if (!png) continue;
+    title = kind === 'baseline' ? `${BASE_NAMES[$('base').value]} ${title}` : title;
     const url = URL.createObjectURL(new Blob([png], { type: 'image/png' }));
     urls.push(url);
     const fig = document.createElement('figure');
@@ -218,8 +318,13 @@ async function generate() {
   try {
     if (!photo) throw Object.assign(new Error('choose a photo of your subject first'), { code: 'bad-photo' });
     await loadModel();
+    const opts = options();
+    if (opts.base === 'elite') {
+      const m = await mask.png();
+      if (m) { opts.mask = m; opts.maskName = 'painted mask'; } // absent: the whole photo is the subject
+    }
     const t0 = performance.now();
-    const res = await engine.generate(photo.bytes, photo.name, options(), (ev) => {
+    const res = await engine.generate(photo.bytes, photo.name, opts, (ev) => {
       $('progress').value = ev.total > 0 ? ev.step / ev.total : 0;
       $('progress-text').textContent = `${ev.phase} ${ev.step}/${ev.total}` + (ev.eta > 0 ? ` — about ${fmtSeconds(ev.eta)} left` : '');
       if (ev.preview) {
@@ -280,9 +385,44 @@ async function readDroppedFolder(dt) {
   return out;
 }
 
+function startMask() {
+  mask = new MaskEditor($('photo-preview'), $('mask-overlay'), updateMaskStatus);
+  const size = () => { mask.size = +$('mask-size').value; $('mask-size-value').textContent = `${mask.size} px`; };
+  $('mask-size').addEventListener('input', size);
+  size();
+  for (const id of ['mask-brush', 'mask-eraser']) $(id).addEventListener('change', () => { mask.tool = $('mask-eraser').checked ? 'eraser' : 'brush'; });
+  $('mask-clear').addEventListener('click', () => mask.clear());
+  $('mask-file').addEventListener('change', async () => {
+    const f = $('mask-file').files[0];
+    if (!f) return;
+    showError(null);
+    try { await mask.load(f); } catch (e) { showError(e); }
+    $('mask-file').value = '';
+  });
+  updateMaskStatus(0);
+  // For tests: the mask as the engine would get it.
+  globalThis.harmonyMaskPNG = () => mask.png();
+}
+
+function switchBase() {
+  const base = $('base').value, other = base === 'elite' ? 'blipdiffusion' : 'elite';
+  for (const [id, v] of Object.entries(BASE_DEFAULTS[base])) {
+    if ($(id).value === BASE_DEFAULTS[other][id]) $(id).value = v;
+  }
+  updateBase();
+  modelKey = null;
+  saveSettings();
+}
+
 async function start() {
   loadSettings();
+  startMask();
   updateSourceRows();
+  updateBase();
+  $('base').addEventListener('change', switchBase);
+  for (const id of ['encoder-url', 'mappers-url']) $(id).addEventListener('change', () => { modelKey = null; });
+  $('encoder-folder').addEventListener('change', () => { encoderFiles = [...$('encoder-folder').files]; modelKey = null; });
+  $('mappers-folder').addEventListener('change', () => { mappersFiles = [...$('mappers-folder').files]; modelKey = null; });
   for (const id of FIELDS) $(id).addEventListener('change', saveSettings);
   $('model-source').addEventListener('change', () => { updateSourceRows(); modelKey = null; });
   $('precision').addEventListener('change', () => { modelKey = null; });
@@ -326,7 +466,7 @@ async function start() {
     const f16 = info.shaderF16 ? 'f16 kernels' : 'fp16 weights unpacked to f32';
     $('adapter').textContent = `GPU: ${info.adapter}${info.fallback ? ' (software)' : ''} — ${f16}${info.subgroupSize ? `, subgroups of ${info.subgroupSize}` : ""}, up to ${mb(info.limits.maxStorageBufferBindingSize)} per binding.`;
     showWarnings(info.warnings);
-    if ($('model-source').value === 'demo') loadModel().catch(showError);
+    if ($('model-source').value === 'demo' && $('base').value !== 'elite') loadModel().catch(showError);
   } catch (e) {
     $('adapter').textContent = 'The engine did not start.';
     showError(e);

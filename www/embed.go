@@ -7,17 +7,14 @@
 // when it is missing) writes it with harmony pack from
 // testdata/blipdiffusion-tiny. The folder's committed README.md keeps the
 // embed pattern valid on a fresh clone; until the pack is built,
-// DemoModel's files fail to open with ErrDemoNotBuilt.
+// DemoModel's files fail to open with ErrDemoNotBuilt. A build with the tag
+// devicekit embeds the pack without its weights (demo_kit.go).
 package www
 
 import (
-	"embed"
 	"errors"
 	"io/fs"
 )
-
-//go:embed models/tiny demo/subject.png
-var demo embed.FS
 
 // ErrDemoNotBuilt is the error of every file of DemoModel while the demo
 // pack is absent.

@@ -30,6 +30,7 @@ func runBench(ctx context.Context, args []string) error {
 	sizes := fs.String("unet", "", "comma-separated UNet sizes: tiny, medium, full (default: tiny,medium, and full with --synth)")
 	stages := fs.String("stages", "", "comma-separated full-size stages for --parts stages: "+strings.Join(bench.StageNames, ", ")+" (default: all)")
 	synth := fs.String("synth", "", "a synthetic full-size pack (harmony synth --out DIR writes DIR/pack)")
+	base := fs.String("base", "blipdiffusion", "base model of the --synth pack for --parts stages: blipdiffusion, or elite (stages "+strings.Join(bench.ELITEStageNames, ", ")+")")
 	reps := fs.Int("reps", 0, "timed repetitions of every figure (default: per figure, 7 for kernels and the tiny UNet)")
 	small := fs.Bool("small", false, "tiny shapes everywhere (a smoke test of the report, not figures)")
 	defaultLimits := fs.Bool("default-limits", false, "open the GPU with WebGPU's default limits (128 MiB bindings, 256 MiB buffers)")
@@ -45,8 +46,11 @@ func runBench(ctx context.Context, args []string) error {
 	if fs.NArg() != 0 {
 		return usageErrorf("harmony bench: unexpected argument %q", fs.Arg(0))
 	}
+	if *base != "blipdiffusion" && *base != "elite" {
+		return usageErrorf("harmony bench: --base %q: blipdiffusion or elite", *base)
+	}
 	opt := bench.Options{
-		Parts: splitList(*parts), UNetSizes: splitList(*sizes), Stages: splitList(*stages), Reps: *reps, Small: *small,
+		Parts: splitList(*parts), UNetSizes: splitList(*sizes), Stages: splitList(*stages), Reps: *reps, Small: *small, ELITE: *base == "elite",
 		Demo: loader.NewFSSource(www.DemoModel(), "bundled demo model"), Photo: www.DemoPhoto(),
 	}
 	if !*quiet {

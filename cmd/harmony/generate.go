@@ -1,6 +1,7 @@
 // generate.go: `harmony generate`, subject-driven generation with Harmony
-// (or plain BLIP-Diffusion) from a model folder, pack or URL — by default
-// the bundled tiny demo model and demo photo, so it runs offline.
+// (or the plain base model: BLIP-Diffusion, or ELITE with --base elite)
+// from a model folder, pack or URL — by default the bundled tiny demo
+// model (BLIP-Diffusion) and demo photo, so it runs offline.
 package main
 
 import (
@@ -94,6 +95,7 @@ func joinOnOff(fs *flag.FlagSet, args []string) []string {
 
 type generateFlags struct {
 	model, image                          string
+	mask, imageEncoder, mappers           string // ELITE
 	precision, latents, out, dump, outDir string
 	stats                                 string
 	defaultLimits, quiet                  bool
@@ -118,6 +120,9 @@ func parseGenerate(args []string) (*generateFlags, error) {
 	}
 	fs.StringVar(&g.model, "model", "", "model: a diffusers folder, a pack folder, or an http(s) URL of either (default: the bundled tiny demo model)")
 	fs.StringVar(&g.image, "image", "", "photo of the subject (PNG, JPEG, WebP, GIF, BMP, TIFF; default: the demo photo)")
+	fs.StringVar(&g.mask, "mask", "", "ELITE: the subject's mask, an image of the photo's size; subject where any channel > 0 (default: the whole photo)")
+	fs.StringVar(&g.imageEncoder, "image-encoder", "", "ELITE: the CLIP image encoder's folder or URL (default: the model's image_encoder/)")
+	fs.StringVar(&g.mappers, "mappers", "", "ELITE: folder or URL with global_mapper.pt and local_mapper.pt (or under checkpoints/; default: the model folder)")
 	fs.StringVar(&g.precision, "precision", "f32", "weights on the GPU: f32 (upcast) or f16 (half the memory; f32 arithmetic)")
 	fs.StringVar(&g.latents, "latents", "", "safetensors file with a tensor \"latents\" [1, C, h, w] used as the initial noise")
 	fs.StringVar(&g.out, "out", "", "write the result picture to this PNG file")
@@ -142,11 +147,21 @@ func parseGenerate(args []string) (*generateFlags, error) {
 	if fs.NArg() > 0 {
 		return nil, usageErrorf("harmony generate: unexpected argument %q", fs.Arg(0))
 	}
+	if o.Base == pipeline.BaseELITE {
+		eliteDefaults(fs, o)
+	}
 	if g.precision != "f32" && g.precision != "f16" {
 		return nil, usageErrorf("harmony generate: --precision must be f32 or f16, got %q", g.precision)
 	}
 	if err := o.Validate(); err != nil {
 		return nil, err
+	}
+	if o.Base == pipeline.BaseELITE {
+		if g.model == "" {
+			return nil, usageErrorf("harmony generate: --base elite needs --model (an ELITE folder or URL); the bundled demo is BLIP-Diffusion")
+		}
+	} else if g.mask != "" || g.imageEncoder != "" || g.mappers != "" {
+		return nil, usageErrorf("harmony generate: --mask, --image-encoder and --mappers are ELITE's; add --base elite")
 	}
 	return g, nil
 }
@@ -174,6 +189,12 @@ func runGenerate(ctx context.Context, args []string) error {
 		}
 		o.ImageName = filepath.Base(g.image)
 	}
+	if g.mask != "" {
+		if o.Mask, err = os.ReadFile(g.mask); err != nil {
+			return fmt.Errorf("harmony generate: --mask: %v", err)
+		}
+		o.MaskName = filepath.Base(g.mask)
+	}
 	if g.latents != "" {
 		f, err := loader.ReadSafetensorsFile(g.latents)
 		if err != nil {
@@ -197,7 +218,12 @@ func runGenerate(ctx context.Context, args []string) error {
 	b := kernels.New(dev)
 	bar := newProgressBar(g.quiet)
 	loadStart := time.Now()
-	m, err := openModel(ctx, b, g.model, loader.Precision(g.precision), bar)
+	var m *pipeline.Model
+	if o.Base == pipeline.BaseELITE {
+		m, err = openELITE(ctx, b, g, bar)
+	} else {
+		m, err = openModel(ctx, b, g.model, loader.Precision(g.precision), bar)
+	}
 	if err != nil {
 		return err
 	}
@@ -246,4 +272,53 @@ func openModel(ctx context.Context, b tensor.Backend, loc string, p loader.Preci
 		return nil, err
 	}
 	return m, nil
+}
+
+// openFolder opens a folder or URL given to flag name.
+func openFolder(name, loc string) (loader.Source, error) {
+	src, file, err := loader.OpenLocation(loc)
+	if err != nil {
+		return nil, err
+	}
+	if file != "" {
+		return nil, fmt.Errorf("harmony generate: --%s %s is a file; expected a folder or its URL", name, loc)
+	}
+	return src, nil
+}
+
+// openELITE loads an ELITE model: --model's Stable Diffusion folder, with
+// --image-encoder and --mappers when given.
+func openELITE(ctx context.Context, b tensor.Backend, g *generateFlags, bar *progressBar) (*pipeline.Model, error) {
+	var s pipeline.EliteSources
+	var err error
+	if s.Model, err = openFolder("model", g.model); err != nil {
+		return nil, err
+	}
+	if g.imageEncoder != "" {
+		if s.ImageEncoder, err = openFolder("image-encoder", g.imageEncoder); err != nil {
+			return nil, err
+		}
+	}
+	if g.mappers != "" {
+		if s.Mappers, err = openFolder("mappers", g.mappers); err != nil {
+			return nil, err
+		}
+	}
+	m, _, err := pipeline.LoadELITE(ctx, s, b, &loader.Options{Precision: loader.Precision(g.precision), Progress: bar.load})
+	return m, err
+}
+
+// eliteDefaults gives the options no flag set ELITE's defaults (LMS, 100
+// steps, guidance 5, visual prompt "a S", no class word, an example prompt)
+// in place of BLIP-Diffusion's, whatever order the flags came in.
+func eliteDefaults(fs *flag.FlagSet, o *pipeline.Options) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	d := pipeline.DefaultOptionsFor(pipeline.BaseELITE)
+	d.Prompt = "a S wearing a red hat"
+	for _, name := range []string{"steps", "guidance", "scheduler", "visual-prompt", "prompt", "class"} {
+		if !set[name] {
+			_ = o.Set(name, d.Get(name)) // ELITE's own defaults always parse
+		}
+	}
 }

@@ -71,8 +71,9 @@ func run(ctx context.Context, args []string) int {
 		return 0
 	}
 	msg := err.Error()
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		// The stage that noticed the interrupt is no failure of its own.
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) && !strings.Contains(msg, "interrupted") {
+		// The stage that noticed the interrupt is no failure of its own
+		// (a command that says what an interrupt kept says so itself).
 		msg = "harmony " + c.name + ": interrupted, nothing written (" + msg + ")"
 	}
 	if !strings.HasPrefix(msg, "harmony") {

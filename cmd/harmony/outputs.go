@@ -118,8 +118,13 @@ func writeOutputs(g *generateFlags, res *pipeline.Result) error {
 			return fmt.Errorf("harmony generate: --out-dir: %v", err)
 		}
 		set := map[string]*pipeline.Image{"mask.png": res.MaskHeat}
-		if g.opts.Method == pipeline.MethodBLIPDiffusion {
-			set["blipdiffusion.png"] = res.Main.Image
+		// The plain method's picture is named after its base model.
+		plain := "blipdiffusion.png"
+		if g.opts.Base == pipeline.BaseELITE {
+			plain = "elite.png"
+		}
+		if g.opts.Method.Plain() {
+			set[plain] = res.Main.Image
 		} else {
 			set["harmony.png"] = res.Main.Image
 			if res.Baseline != nil {
@@ -129,12 +134,12 @@ func writeOutputs(g *generateFlags, res *pipeline.Result) error {
 				set["visual.png"] = res.Visual.Image
 			}
 		}
-		for _, name := range append([]string{"blipdiffusion.png"}, harmonySet...) {
+		for _, name := range append([]string{plain}, harmonySet...) {
 			if im, ok := set[name]; ok && im != nil {
 				if err := add(filepath.Join(g.outDir, name), im); err != nil {
 					return err
 				}
-			} else if name != "blipdiffusion.png" && set["harmony.png"] != nil {
+			} else if name != plain && set["harmony.png"] != nil {
 				stale = append(stale, filepath.Join(g.outDir, name))
 			}
 		}

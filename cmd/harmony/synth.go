@@ -14,17 +14,19 @@ import (
 	"time"
 
 	"harmony/engine/bench"
+	"harmony/engine/models/catalog"
 	"harmony/loader"
 	"harmony/www"
 )
 
 func init() {
-	register(&command{name: "synth", summary: "write a full-size random-weight BLIP-Diffusion checkpoint (diffusers folder + pack)", run: runSynth})
+	register(&command{name: "synth", summary: "write a full-size random-weight BLIP-Diffusion or ELITE checkpoint (folder + pack)", run: runSynth})
 }
 
 func runSynth(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("synth", flag.ContinueOnError)
-	out := fs.String("out", "", "output diffusers folder (about 3.1 GB; keep it out of the repository)")
+	out := fs.String("out", "", "output diffusers folder (about 3.1 GB, ELITE 3.6 GB; keep it out of the repository)")
+	base := fs.String("base", "blipdiffusion", "base model: blipdiffusion, or elite (SD v1-4 + CLIP ViT-L/14 image_encoder/ + global_mapper.pt, local_mapper.pt)")
 	pack := fs.String("pack", "", `pack folder to write from it (default OUT/pack; "none" skips packing)`)
 	shardMiB := fs.Int("shard-mib", 32, "pack shard size in MiB")
 	quiet := fs.Bool("q", false, "no progress bar")
@@ -35,14 +37,18 @@ func runSynth(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *out == "" || *shardMiB <= 0 || fs.NArg() != 0 {
+	if *out == "" || *shardMiB <= 0 || fs.NArg() != 0 || (*base != "blipdiffusion" && *base != "elite") {
 		fs.Usage()
 		return errUsage
 	}
 	if *pack == "" {
 		*pack = filepath.Join(*out, "pack")
 	}
-	s, err := bench.Plan()
+	plan := bench.Plan
+	if *base == "elite" {
+		plan = bench.PlanELITE
+	}
+	s, err := plan()
 	if err != nil {
 		return err
 	}
@@ -65,9 +71,14 @@ func runSynth(ctx context.Context, args []string) error {
 	}
 	start = time.Now()
 	bar = newProgressBar(*quiet)
-	man, err := loader.WritePack(ctx, loader.NewDirSource(*out), *pack, &loader.PackOptions{
-		ShardSize: int64(*shardMiB) << 20, Shapes: packShapes, Progress: bar.load,
-	})
+	popt := &loader.PackOptions{ShardSize: int64(*shardMiB) << 20, Shapes: packShapes, Progress: bar.load}
+	var man *loader.Manifest
+	if *base == "elite" {
+		popt.Shapes = catalog.ELITE.Shapes
+		man, err = loader.WriteELITEPack(ctx, loader.ELITESources{Base: loader.NewDirSource(*out)}, *pack, popt)
+	} else {
+		man, err = loader.WritePack(ctx, loader.NewDirSource(*out), *pack, popt)
+	}
 	bar.done()
 	if err != nil {
 		return err

@@ -52,7 +52,9 @@ type Options struct {
 	Demo      loader.Source // the bundled tiny demo pack (tiny UNet, pipeline, load)
 	Photo     []byte        // subject photo for the pipeline and stages
 	Synth     loader.Source // a synthetic full-size pack (harmony synth), or nil
-	Stages    []string      // of StageNames for the stages part (nil: all)
+	Stages    []string      // of StageNames (ELITEStageNames with ELITE) for the stages part (nil: all)
+	// ELITE runs ELITE's stages on Synth (harmony synth --base elite).
+	ELITE bool
 	// Reps overrides the timed repetitions of every figure (0: per-figure
 	// defaults: 7 for the kernels and the tiny UNet as the peer rule has,
 	// fewer for the slow ones).
@@ -253,7 +255,11 @@ func Run(ctx context.Context, dev *gpu.Device, opt Options) (*Report, error) {
 				fail(part, err)
 			}
 		case "stages":
-			st, err := RunStages(ctx, dev, StageOptions{Source: opt.Synth, Photo: opt.Photo, Log: opt.Log, Stages: opt.Stages})
+			run := RunStages
+			if opt.ELITE {
+				run = RunELITEStages
+			}
+			st, err := run(ctx, dev, StageOptions{Source: opt.Synth, Photo: opt.Photo, Log: opt.Log, Stages: opt.Stages})
 			r.Stages = st
 			if err != nil {
 				fail(part, err)

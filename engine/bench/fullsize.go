@@ -106,6 +106,16 @@ type stageRun struct {
 	unetW   *tensor.Weights
 	unet    *unet.UNet // the device's UNet, built once for both calls
 	unetCfg *unet.Config
+	shapes  loader.ShapeTable            // what the components' configs imply (nil: pipeline.ExpectedShapes)
+	keep    func(comp, name string) bool // restricts what load reads (nil: everything)
+}
+
+// shapeTable is the run's shape table.
+func (r *stageRun) shapeTable() loader.ShapeTable {
+	if r.shapes == nil {
+		return pipeline.ExpectedShapes
+	}
+	return r.shapes
 }
 
 // RunStages runs the chosen stages on dev and returns their measurements.
@@ -191,7 +201,7 @@ func (r *stageRun) end(res *StageResult) {
 func (r *stageRun) load(comp string) (*tensor.Weights, float64, error) {
 	r.log("%s: loading", comp)
 	t0 := time.Now()
-	lm, err := loader.Load(r.ctx, r.src, r.b, &loader.Options{Components: []string{comp}, Shapes: pipeline.ExpectedShapes})
+	lm, err := loader.Load(r.ctx, r.src, r.b, &loader.Options{Components: []string{comp}, Shapes: r.shapeTable(), Keep: r.keep})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -225,8 +235,8 @@ func dryWeights(b *dryrun.Backend, comp string, shapes map[string][]int) *tensor
 
 // dry runs call on the dry-run backend with the component's shapes:
 // activation peak (above the weights), largest tensor, FLOPs.
-func dry(comp string, config []byte, call func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error)) (peak, largest int64, gflop float64, err error) {
-	shapes, err := pipeline.ExpectedShapes(comp, config)
+func (r *stageRun) dry(comp string, config []byte, call func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error)) (peak, largest int64, gflop float64, err error) {
+	shapes, err := r.shapeTable()(comp, config)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -270,7 +280,7 @@ func (r *stageRun) timed(res *StageResult, w *tensor.Weights, call func(b tensor
 // stage runs one component's call: dry run, load, GPU run, free.
 func (r *stageRun) stage(res *StageResult, comp string, call func(b tensor.Backend, w *tensor.Weights) (*tensor.Tensor, error)) ([]float32, error) {
 	var err error
-	if res.Activations, res.Largest, res.GFLOP, err = dry(comp, r.meta.Configs[comp], call); err != nil {
+	if res.Activations, res.Largest, res.GFLOP, err = r.dry(comp, r.meta.Configs[comp], call); err != nil {
 		return nil, fmt.Errorf("dry run: %w", err)
 	}
 	if err := r.begin(); err != nil {
@@ -493,7 +503,7 @@ func (r *stageRun) unetCall(batch int) (StageResult, error) {
 		return out, nil
 	}
 	var err error
-	if res.Activations, res.Largest, res.GFLOP, err = dry("unet", r.meta.Configs["unet"], call); err != nil {
+	if res.Activations, res.Largest, res.GFLOP, err = r.dry("unet", r.meta.Configs["unet"], call); err != nil {
 		return res, fmt.Errorf("dry run: %w", err)
 	}
 	if err := r.begin(); err != nil {

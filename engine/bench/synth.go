@@ -22,7 +22,10 @@ import (
 	"strings"
 
 	"harmony/engine/models/catalog"
+	"harmony/engine/models/clip"
+	"harmony/engine/models/elite"
 	"harmony/engine/models/released"
+	"harmony/engine/models/unet"
 	"harmony/loader"
 )
 
@@ -51,6 +54,17 @@ type Synth struct {
 	ModelIndex []byte            // model_index.json
 	Configs    map[string][]byte // component → config.json, scheduler_config.json or preprocessor_config.json
 	Tensors    []Tensor          // by component, then name
+	// Table is the base model's catalog table (nil: BLIP-Diffusion's):
+	// its components' files are where Write puts the tensors.
+	Table catalog.Table
+}
+
+// table is s.Table or BLIP-Diffusion's.
+func (s *Synth) table() catalog.Table {
+	if s.Table == nil {
+		return catalog.BLIPDiffusion
+	}
+	return s.Table
 }
 
 // Plan returns the released checkpoint's layout: configs and tensors.
@@ -69,10 +83,80 @@ func Plan() (*Synth, error) {
 // imply (configs of text_encoder, qformer, unet and vae are required;
 // scheduler and image_processor are copied when present).
 func PlanFrom(modelIndex []byte, configs map[string][]byte) (*Synth, error) {
-	s := &Synth{ModelIndex: modelIndex, Configs: configs}
-	for _, c := range catalog.BLIPDiffusion.Models() {
+	return planTable(catalog.BLIPDiffusion, modelIndex, configs)
+}
+
+// PlanELITE returns the layout of a released ELITE model as one folder:
+// Stable Diffusion v1-4's text encoder, UNet and VAE (the architectures of
+// the released BLIP-Diffusion configs, whose UNet and VAE are SD's and
+// whose text encoder is CLIP ViT-L/14's), ELITE's LMS scheduler, the CLIP
+// ViT-L/14 vision tower as image_encoder/, and both mapper files with every
+// released name and shape.
+func PlanELITE() (*Synth, error) {
+	return planTable(catalog.ELITE, []byte(eliteModelIndex), map[string][]byte{
+		"text_encoder":  []byte(released.TextEncoder),
+		"image_encoder": []byte(released.CLIPViTL14Vision),
+		"unet":          []byte(released.UNet),
+		"vae":           []byte(released.VAE),
+		"scheduler":     []byte(eliteScheduler),
+	})
+}
+
+// eliteModelIndex lists an ELITE folder's components.
+const eliteModelIndex = `{
+  "_class_name": "StableDiffusionPipeline",
+  "_diffusers_version": "0.11.1",
+  "scheduler": ["diffusers", "LMSDiscreteScheduler"],
+  "text_encoder": ["transformers", "CLIPTextModel"],
+  "tokenizer": ["transformers", "CLIPTokenizer"],
+  "unet": ["diffusers", "UNet2DConditionModel"],
+  "vae": ["diffusers", "AutoencoderKL"]
+}
+`
+
+// eliteScheduler is ELITE's sampler's configuration.
+const eliteScheduler = `{
+  "_class_name": "LMSDiscreteScheduler",
+  "_diffusers_version": "0.11.1",
+  "beta_end": 0.012,
+  "beta_schedule": "scaled_linear",
+  "beta_start": 0.00085,
+  "num_train_timesteps": 1000,
+  "prediction_type": "epsilon",
+  "trained_betas": null
+}
+`
+
+// PlanELITEFrom plans an ELITE folder of other sizes (configs of
+// text_encoder, image_encoder, unet and vae required): the mappers are
+// ELITE's (hidden width 1024, five words) between that vision tower and
+// that UNet.
+func PlanELITEFrom(modelIndex []byte, configs map[string][]byte) (*Synth, error) {
+	return planTable(catalog.ELITE, modelIndex, configs)
+}
+
+// eliteMapperShapes sizes the mapper files from the configs.
+func eliteMapperShapes(configs map[string][]byte) (map[string][]int, error) {
+	vc, err := clip.ParseVisionConfig(configs["image_encoder"])
+	if err != nil {
+		return nil, err
+	}
+	uc, err := unet.ParseConfig(configs["unet"])
+	if err != nil {
+		return nil, err
+	}
+	r := released.ELITEMapper
+	return catalog.MapperFileTensors(elite.MapperConfig{In: vc.Hidden, Hidden: r.Hidden, Out: uc.CrossDim[0], Words: r.Words}, uc), nil
+}
+
+func planTable(table catalog.Table, modelIndex []byte, configs map[string][]byte) (*Synth, error) {
+	s := &Synth{ModelIndex: modelIndex, Configs: configs, Table: table}
+	for _, c := range table.Models() {
 		comp := c.Name
-		shapes, err := catalog.BLIPDiffusion.StoredShapes(comp, s.Configs[comp])
+		shapes, err := table.StoredShapes(comp, s.Configs[comp])
+		if err == nil && c.ConfigFile == "" {
+			shapes, err = eliteMapperShapes(configs) // no config of its own
+		}
 		if err != nil {
 			return nil, err
 		}

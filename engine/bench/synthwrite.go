@@ -15,8 +15,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
-	"harmony/engine/models/catalog"
 	"harmony/loader"
 )
 
@@ -39,8 +39,9 @@ const chunkElems = 1 << 18
 // Write writes s as a diffusers folder in dir.
 func (s *Synth) Write(ctx context.Context, dir string, opt WriteOptions) error {
 	small := map[string][]byte{"model_index.json": s.ModelIndex}
+	table := s.table()
 	for c, b := range s.Configs {
-		comp, ok := catalog.BLIPDiffusion.Component(c)
+		comp, ok := table.Component(c)
 		if !ok {
 			return fmt.Errorf("bench: synth: no component %q", c)
 		}
@@ -66,7 +67,7 @@ func (s *Synth) Write(ctx context.Context, dir string, opt WriteOptions) error {
 	}
 	total := s.Bytes()
 	var done int64
-	for _, c := range catalog.BLIPDiffusion.Models() {
+	for _, c := range table.Models() {
 		var ts []Tensor
 		for _, t := range s.Tensors {
 			if t.Component == c.Name {
@@ -74,13 +75,17 @@ func (s *Synth) Write(ctx context.Context, dir string, opt WriteOptions) error {
 			}
 		}
 		name := filepath.Join(dir, filepath.FromSlash(c.WeightFile))
+		progress := func(n int64) {
+			done += n
+			if opt.Progress != nil {
+				opt.Progress(done, total)
+			}
+		}
 		err := writeFile(name, func(w io.Writer) error {
-			return writeSafetensors(ctx, w, ts, func(n int64) {
-				done += n
-				if opt.Progress != nil {
-					opt.Progress(done, total)
-				}
-			})
+			if strings.HasSuffix(name, ".pt") {
+				return writeTorchZip(ctx, w, strings.TrimSuffix(filepath.Base(name), ".pt"), ts, progress)
+			}
+			return writeSafetensors(ctx, w, ts, progress)
 		})
 		if err != nil {
 			return err

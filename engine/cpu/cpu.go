@@ -234,6 +234,11 @@ func act(a tensor.Act, x float64) float64 {
 		return 0.5 * x * (1 + math.Erf(x/math.Sqrt2))
 	case tensor.ActQuickGELU:
 		return x / (1 + math.Exp(-1.702*x))
+	case tensor.ActLeakyReLU:
+		if x < 0 {
+			return float64(float32(0.01) * float32(x))
+		}
+		return x
 	}
 	return x
 }

@@ -348,3 +348,12 @@ func shapeOf(x *tensor.Tensor) []int {
 	}
 	return x.Shape
 }
+
+// LocalMix implements tensor.Backend.
+func (b *Backend) LocalMix(o, x, gate *tensor.Tensor, w []float32) *tensor.Tensor {
+	_, _, _, _, err := tensor.LocalMixDims(o, x, gate, w)
+	if err == nil {
+		b.addFlops(3 * int64(o.Numel()))
+	}
+	return b.out("local_mix", err, []*tensor.Tensor{o, x, gate}, shapeOf(o)...)
+}

@@ -9,6 +9,10 @@
 //	res, err := harmony.Orthogonalize(E, D, rows, harmony.DefaultOrthoOptions())
 //	// res.E replaces the main process's conditional embedding; log res.Warning.
 //
+// ELITE injects one word in place at the placeholder's row s, so its rows
+// come from ClassifyInjectedRows(ids77, s, placeholderIDs, classIDs, BOS, EOS)
+// (no class word: classIDs nil), and the mask columns are each process's s.
+//
 // Subject masks and self-attention swap, once per run:
 //
 //	sites := u.Sites(h, w) // the UNet's attention layers (nn.Sited)

@@ -31,7 +31,10 @@ type Rows struct {
 	Visual  []int // the subject embedding rows E[CtxBegin : CtxBegin+NumCtx]
 	Special []int // rows whose token is BOS or EOS (padding included)
 	Class   []int // rows of occurrences of the target class's token sequence
-	Text    []int // every other token row
+	// Pseudo are the rows of further, uninjected occurrences of a
+	// pseudo-word (ELITE's placeholder): neither visual nor text.
+	Pseudo []int
+	Text   []int // every other token row
 }
 
 // TokenRow returns E's row for token j.
@@ -56,26 +59,7 @@ func ClassifyRows(ids, classIDs []int32, l Layout) (Rows, error) {
 	if len(classIDs) == 0 {
 		return Rows{}, errors.New("harmony: empty class token sequence")
 	}
-	isClass := make([]bool, len(ids))
-	for j := 0; j+len(classIDs) <= len(ids); j++ {
-		if matchAt(ids, j, classIDs) {
-			for k := range classIDs {
-				isClass[j+k] = true
-			}
-		}
-	}
-	// Truncated class: ids end with EOS and the tokens before it are a
-	// proper prefix of the class sequence (the longest such prefix).
-	if n := len(ids); n >= 2 && ids[n-1] == l.EOS {
-		for k := len(classIDs) - 1; k >= 1; k-- {
-			if start := n - 1 - k; start >= 0 && matchAt(ids, start, classIDs[:k]) {
-				for j := start; j < n-1; j++ {
-					isClass[j] = true
-				}
-				break
-			}
-		}
-	}
+	isClass := occurrences(ids, classIDs, l.EOS)
 
 	var r Rows
 	for i := range l.NumCtx {
@@ -90,6 +74,66 @@ func ClassifyRows(ids, classIDs []int32, l Layout) (Rows, error) {
 			r.Class = append(r.Class, row)
 		default:
 			r.Text = append(r.Text, row)
+		}
+	}
+	return r, nil
+}
+
+// occurrences marks every token of every occurrence of seq in ids, and a
+// proper prefix of seq that ends right before a final EOS (the sequence
+// cut off by truncation; the longest such prefix). An empty seq marks
+// nothing.
+func occurrences(ids, seq []int32, eos int32) []bool {
+	hit := make([]bool, len(ids))
+	if len(seq) == 0 {
+		return hit
+	}
+	for j := 0; j+len(seq) <= len(ids); j++ {
+		if matchAt(ids, j, seq) {
+			for k := range seq {
+				hit[j+k] = true
+			}
+		}
+	}
+	if n := len(ids); n >= 2 && ids[n-1] == eos {
+		for k := len(seq) - 1; k >= 1; k-- {
+			if start := n - 1 - k; start >= 0 && matchAt(ids, start, seq[:k]) {
+				for j := start; j < n-1; j++ {
+					hit[j] = true
+				}
+				break
+			}
+		}
+	}
+	return hit
+}
+
+// ClassifyInjectedRows sorts the rows of an embedding whose visual row is
+// injected in place, one row per token (ELITE: the mapped word w0 replaces
+// the placeholder's token embedding at row index, so E has one row per id):
+// Visual = [index]; Special = BOS/EOS (padding) rows; Pseudo = the rows of
+// every other occurrence of the placeholder's token sequence placeholderIDs
+// (an uninjected pseudo-word is not context); Class = occurrences of
+// classIDs (none when it is empty: ELITE takes no class word unless one is
+// given); Text = the rest. index must be a row after BOS.
+func ClassifyInjectedRows(ids []int32, index int, placeholderIDs, classIDs []int32, bos, eos int32) (Rows, error) {
+	if index < 1 || index >= len(ids) {
+		return Rows{}, fmt.Errorf("harmony: the placeholder's row %d is outside [1, %d)", index, len(ids))
+	}
+	isPseudo := occurrences(ids, placeholderIDs, eos)
+	isClass := occurrences(ids, classIDs, eos)
+	r := Rows{Visual: []int{index}}
+	for j, id := range ids {
+		switch {
+		case j == index:
+		case id == bos || id == eos:
+			r.Special = append(r.Special, j)
+		case isPseudo[j]:
+			r.Pseudo = append(r.Pseudo, j)
+		case isClass[j]:
+			r.Class = append(r.Class, j)
+		default:
+			r.Text = append(r.Text, j)
 		}
 	}
 	return r, nil

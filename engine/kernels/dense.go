@@ -142,6 +142,8 @@ func epilogueDefines(a tensor.Act, bias, res bool) []string {
 		d = append(d, "ACT_GELU", "1")
 	case tensor.ActQuickGELU:
 		d = append(d, "ACT_QGELU", "1")
+	case tensor.ActLeakyReLU:
+		d = append(d, "ACT_LEAKY", "1")
 	}
 	if bias {
 		d = append(d, "BIAS", "1")

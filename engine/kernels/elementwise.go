@@ -97,7 +97,7 @@ func (b *Backend) unary(op string, x *tensor.Tensor, fn string, scale, shift flo
 
 // Activate implements tensor.Backend; reference cpu.Backend.Activate.
 func (b *Backend) Activate(x *tensor.Tensor, a tensor.Act) *tensor.Tensor {
-	if a > tensor.ActQuickGELU {
+	if a > tensor.ActLeakyReLU {
 		b.SetErr(&tensor.ShapeError{Op: "activate", Msg: fmt.Sprintf("unknown activation %d", a)})
 		return b.placeholder([]int{1})
 	}

@@ -36,6 +36,7 @@ var linearCases = []linearCase{
 	{name: "odd sizes, scalar K tail", lead: []int{37}, k: 29, n: 23, bias: true, act: tensor.ActSiLU},
 	{name: "batch dims, all epilogue", lead: []int{2, 3, 11}, k: 40, n: 70, bias: true, res: true, act: tensor.ActGELU},
 	{name: "views at odd offsets", lead: []int{19}, k: 32, n: 66, xOff: 3, wOff: 5, bias: true, act: tensor.ActQuickGELU},
+	{name: "leaky relu epilogue", lead: []int{2, 9}, k: 24, n: 13, bias: true, act: tensor.ActLeakyReLU},
 	{name: "one row one output", lead: []int{1}, k: 4, n: 1},
 	{name: "tall and wide", lead: []int{130}, k: 320, n: 72, bias: true, res: true},
 	{name: "f16", lead: []int{33}, k: 64, n: 72, wdt: tensor.F16, bias: true, res: true},
@@ -345,7 +346,7 @@ func (c normCase) checkLayerNorm(p *parity) {
 }
 
 // activations are the activations checked over every actRanges entry.
-var activations = []tensor.Act{tensor.ActNone, tensor.ActSiLU, tensor.ActGELU, tensor.ActQuickGELU}
+var activations = []tensor.Act{tensor.ActNone, tensor.ActSiLU, tensor.ActGELU, tensor.ActQuickGELU, tensor.ActLeakyReLU}
 
 // checkActivate compares activation a over actRanges[i] (a view for i = 1).
 func checkActivate(p *parity, a tensor.Act, i int) {
@@ -539,4 +540,39 @@ var timesteps = []float32{0, 1, 999, 500.5, 37, 981, 1000, 0.25}
 func (c timestepCase) check(p *parity) {
 	p.check(fmt.Sprintf("timestep_embedding dim %d flip %v shift %g", c.dim, c.flip, c.shift),
 		p.ref.TimestepEmbedding(timesteps, c.dim, c.flip, c.shift), p.gpu.TimestepEmbedding(timesteps, c.dim, c.flip, c.shift), 0, 1e-6)
+}
+
+type localMixCase struct {
+	b, n, h, d int
+	w          []float32
+}
+
+var localMixCases = []localMixCase{
+	{1, 1, 1, 1, []float32{0.8}},
+	{1, 37, 3, 5, []float32{1}},
+	{2, 67, 8, 5, []float32{0, 0.8}},         // an uncond row without the term
+	{4, 259, 2, 13, []float32{0, 0, 0.6, 1}}, // Harmony's batch of four
+	{3, 1100, 5, 7, []float32{-0.5, 2, 0.3}}, // over one workgroup's 1024 elements
+}
+
+func (c localMixCase) name() string {
+	return fmt.Sprintf("local mix b%d n%d h%d d%d", c.b, c.n, c.h, c.d)
+}
+
+func (c localMixCase) check(p *parity) {
+	o := p.randView(3, -2, 2, c.b, c.n, c.h*c.d)
+	x := p.rand(-3, 3, c.b, c.n, c.h*c.d)
+	g := p.rand(0, 1, c.b, c.n, c.h)
+	p.check(c.name(), p.ref.LocalMix(o.ref, x.ref, g.ref, c.w), p.gpu.LocalMix(o.gpu, x.gpu, g.gpu, c.w), tolRel, tolAbs)
+	p.free(o, x, g)
+}
+
+// checkLocalMixNegativeGate: a gate whose maximum is not positive adds
+// nothing.
+func checkLocalMixNegativeGate(p *parity) {
+	o := p.rand(-1, 1, 2, 5, 6)
+	x := p.rand(-1, 1, 2, 5, 6)
+	g := p.rand(-1, -0.5, 2, 5, 3)
+	p.check("local mix, negative gate", o.ref, p.gpu.LocalMix(o.gpu, x.gpu, g.gpu, []float32{1, 1}), 0, 0)
+	p.free(o, x, g)
 }

@@ -151,6 +151,10 @@ func ParityCases(info gpu.Info) []ParityCase {
 		}
 		add("embedding", variant, fmt.Sprintf("[%d, %d] off %d", c.v, c.d, c.off), plain, func(r reporter, b *Backend) { c.check(elemParity(r, b)) })
 	}
+	for _, c := range localMixCases {
+		add("local_mix", VariantF32, c.name(), plain, func(r reporter, b *Backend) { c.check(elemParity(r, b)) })
+	}
+	add("local_mix", VariantF32, "negative gate", plain, func(r reporter, b *Backend) { checkLocalMixNegativeGate(elemParity(r, b)) })
 	add("convert", VariantF32, "f32 ↔ f16, specials, views, bit-pattern sweep", plain, func(r reporter, b *Backend) { checkConvert(elemParity(r, b)) })
 	for _, c := range timestepCases {
 		add("timestep", VariantF32, fmt.Sprintf("dim %d flip %v shift %g", c.dim, c.flip, c.shift), plain, func(r reporter, b *Backend) { c.check(elemParity(r, b)) })

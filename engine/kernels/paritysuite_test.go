@@ -53,7 +53,7 @@ func TestParityCasesVariants(t *testing.T) {
 	for _, c := range ParityCases(gpu.Info{}) {
 		families[c.Family] = true
 	}
-	for _, f := range []string{"linear", "conv2d", "attention", "group_norm", "layer_norm", "activate", "scale", "geglu", "add/mul", "upsample2x", "concat/slice", "embedding", "convert", "timestep"} {
+	for _, f := range []string{"linear", "conv2d", "attention", "group_norm", "layer_norm", "activate", "scale", "geglu", "add/mul", "upsample2x", "concat/slice", "embedding", "convert", "timestep", "local_mix"} {
 		if !families[f] {
 			t.Errorf("no %s cases", f)
 		}

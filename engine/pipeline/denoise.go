@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"harmony/engine/models/nn"
+	"harmony/engine/models/unet"
 	"harmony/engine/tensor"
 )
 
@@ -37,10 +38,21 @@ func (r *run) denoise(ctx context.Context, procs []*process, uncond *tensor.Tens
 		defer b.Free(text)
 	}
 
+	// ELITE's local branch: the same for every call.
+	var local *unet.Local
+	if r.elite != nil {
+		feats, idx := r.eliteLocal(procs, cfg)
+		defer b.Free(feats)
+		local = &unet.Local{Features: feats, Index: idx, Lambda: []float32{r.elite.lambda}}
+	}
+
 	var ctl *HarmonyHook
 	if o.Method == MethodHarmony && o.Harmony.Swap {
-		var err error
-		if ctl, err = NewHarmonyHook(b, o, r.hookLayout(procs, cfg)); err != nil {
+		l, err := r.hookLayout(procs, cfg)
+		if err != nil {
+			return err
+		}
+		if ctl, err = NewHarmonyHook(b, o, l); err != nil {
 			return err
 		}
 		defer ctl.Free()
@@ -54,14 +66,23 @@ func (r *run) denoise(ctx context.Context, procs []*process, uncond *tensor.Tens
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// The UNet's input (scaled for LMS), per process.
+		scaled := make([][]float32, np)
+		for k, p := range procs {
+			x, err := p.sch.ScaleModelInput(p.latents, t)
+			if err != nil {
+				return fmt.Errorf("pipeline: scheduler input %d: %w", i, err)
+			}
+			scaled[k] = nchwToNHWC(x, 1, c, h, w)
+		}
 		in := make([]float32, 0, batch*n)
 		if cfg {
-			for _, p := range procs {
-				in = append(in, nchwToNHWC(p.latents, 1, c, h, w)...)
+			for k := range procs {
+				in = append(in, scaled[k]...)
 			}
 		}
-		for _, p := range procs {
-			in = append(in, nchwToNHWC(p.latents, 1, c, h, w)...)
+		for k := range procs {
+			in = append(in, scaled[k]...)
 		}
 		sample := b.FromF32("sample", in, batch, h, w, c)
 		var hook nn.Hook
@@ -72,7 +93,7 @@ func (r *run) denoise(ctx context.Context, procs []*process, uncond *tensor.Tens
 			}
 			hook = ctl
 		}
-		out, err := m.UNet.Forward(b, sample, []float32{float32(t)}, text, hook)
+		out, err := m.UNet.ForwardLocal(b, sample, []float32{float32(t)}, text, local, hook)
 		if err != nil {
 			b.Free(sample)
 			return err
@@ -134,12 +155,23 @@ func (r *run) denoise(ctx context.Context, procs []*process, uncond *tensor.Tens
 
 // hookLayout places the processes (main and visual-only first) for the
 // Harmony hook.
-func (r *run) hookLayout(procs []*process, cfg bool) HookLayout {
+func (r *run) hookLayout(procs []*process, cfg bool) (HookLayout, error) {
 	m := r.m
-	l := HookLayout{Sites: m.UNet.Sites(r.lh, r.lw), Text: r.layout(), TextLen: m.TextLen, Processes: len(procs), CFG: cfg}
+	l := HookLayout{Sites: m.UNet.Sites(r.lh, r.lw), TextLen: m.TextLen, Processes: len(procs), CFG: cfg}
+	if r.elite != nil {
+		for k := range l.SubjectCols {
+			cols, err := r.eliteSubjectCols(procs[k])
+			if err != nil {
+				return l, err
+			}
+			l.SubjectCols[k] = cols
+		}
+		return l, nil
+	}
+	l.Text = r.layout()
 	if r.o.Harmony.MaskTokens == MaskVisualClass {
 		l.PromptIDs = [2][]int32{procs[0].ids, procs[1].ids}
 		l.ClassIDs = m.CLIP.Encode(r.o.TargetClass)
 	}
-	return l
+	return l, nil
 }

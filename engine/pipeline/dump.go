@@ -32,7 +32,8 @@ func masksTensor(name string, ms []harmony.Mask) loader.SafetensorsTensor {
 // (float NHWC) of the main result; with Harmony visual_latents,
 // visual_image, embedding (E), embedding_ortho (E⊥) and the per-call uint8
 // masks masks_main, masks_visual and masks_used_main; with Compare
-// baseline_latents and baseline_image.
+// baseline_latents and baseline_image; with ELITE w0 [1, 1, D] (the
+// injected word) and local [1, Nl, D] (the masked local features).
 func DumpTensors(res *Result, latentShape []int) []loader.SafetensorsTensor {
 	img := func(im *Image) []int { return []int{1, im.H, im.W, 3} }
 	ts := []loader.SafetensorsTensor{
@@ -50,6 +51,12 @@ func DumpTensors(res *Result, latentShape []int) []loader.SafetensorsTensor {
 	if res.Embedding != nil {
 		ts = append(ts, f32Tensor("embedding", res.Embedding, res.EmbeddingShape...),
 			f32Tensor("embedding_ortho", res.EmbeddingOrtho, res.EmbeddingShape...))
+	}
+	if res.W0 != nil {
+		ts = append(ts, f32Tensor("w0", res.W0, res.W0Shape...))
+	}
+	if res.Local != nil {
+		ts = append(ts, f32Tensor("local", res.Local, res.LocalShape...))
 	}
 	if len(res.MasksMain) > 0 {
 		ts = append(ts, masksTensor("masks_main", res.MasksMain), masksTensor("masks_visual", res.MasksVisual),

@@ -73,10 +73,14 @@ type Result struct {
 	// Per UNet call: the binary masks computed at the call, and what the
 	// main process used (zeros when the call did not swap).
 	MasksMain, MasksVisual, MasksUsedMain []harmony.Mask
-	Timesteps                             []int
-	LatentShape                           []int // NCHW [1, C, h, w]
-	Warnings                              []string
-	Timings                               Timings
+	Timesteps                             []float64 // per UNet call (fractional for LMS)
+	// ELITE: w0, the word injected at the placeholder [1, 1, D], and the
+	// local mapper's masked patch features [1, Nl, D].
+	W0, Local           []float32
+	W0Shape, LocalShape []int
+	LatentShape         []int // NCHW [1, C, h, w]
+	Warnings            []string
+	Timings             Timings
 }
 
 // process is one denoising trajectory.
@@ -84,6 +88,7 @@ type process struct {
 	name    string
 	cond    *tensor.Tensor // [1, TextLen, D]
 	ids     []int32        // its prompt ids (for class rows)
+	index   int            // ELITE: the placeholder's row of cond
 	sch     sched.Scheduler
 	latents []float32 // NCHW
 }
@@ -97,6 +102,7 @@ type run struct {
 	res   *Result
 	lh    int // latent height
 	lw    int // latent width
+	elite *eliteRun
 }
 
 // Generate runs one generation. It honours ctx between UNet calls and in
@@ -128,6 +134,9 @@ func (r *run) generate(ctx context.Context) (*Result, error) {
 	harmonyOn := o.Method == MethodHarmony
 	cfg := o.Guidance > 1
 	r.progress("encode", 0, 0)
+	if m.Base == BaseELITE {
+		return r.generateELITE(ctx)
+	}
 
 	// 2. Encode the subject photo.
 	subject, err := r.encodeSubject()
@@ -213,8 +222,17 @@ func (r *run) generate(ctx context.Context) (*Result, error) {
 		}
 	}
 	res.Timings.Encode = time.Since(r.start)
+	return r.sample(ctx, procs, uncond, main, visual, base)
+}
 
-	// 4. Timesteps: one scheduler per process (PNDM keeps a history).
+// sample is stages 4–8 for the processes (main first, then the
+// visual-only one and the baseline when present) and the negative
+// conditioning (nil: no guidance).
+func (r *run) sample(ctx context.Context, procs []*process, uncond *tensor.Tensor, main, visual, base *process) (*Result, error) {
+	m, o, res := r.m, &r.o, r.res
+	var err error
+
+	// 4. Timesteps: one scheduler per process (PNDM and LMS keep a history).
 	for _, p := range procs {
 		if p.sch, err = r.newScheduler(); err != nil {
 			return nil, err
@@ -417,11 +435,15 @@ func (r *run) orchestrate(ids []int32, E []float32) ([]float32, error) {
 	return res.E, nil
 }
 
+// newScheduler builds the scheduler the options name from the model's
+// scheduler config, read for that class as diffusers' from_config reads
+// another class's config (ELITE's LMS from Stable Diffusion's PNDM config).
 func (r *run) newScheduler() (sched.Scheduler, error) {
 	c := r.m.Sched
-	if r.o.Scheduler == "ddim" {
+	class := map[string]string{"pndm": sched.ClassPNDM, "ddim": sched.ClassDDIM, "lms": sched.ClassLMS}[r.o.Scheduler]
+	if class != "" && class != c.ClassName {
 		var err error
-		if c, err = sched.ParseConfigAs(r.m.SchedRaw, "DDIMScheduler"); err != nil {
+		if c, err = sched.ParseConfigAs(r.m.SchedRaw, class); err != nil {
 			return nil, err
 		}
 	}
@@ -442,7 +464,17 @@ func (r *run) decode(ctx context.Context, proc string, latents []float32) (*Imag
 	c := m.LatentChannels
 	z := b.FromF32("latents", nchwToNHWC(latents, 1, c, r.lh, r.lw), 1, r.lh, r.lw, c)
 	defer b.Free(z)
-	x, err := m.VAE.Decode(b, z)
+	var x *tensor.Tensor
+	var err error
+	if sf := m.VAE.Config.ScalingFactor; m.Base == BaseELITE && sf == float32(0.18215) && m.VAE.Config.ShiftFactor == 0 {
+		// ELITE multiplies by Python's 1/0.18215 (rounded to float32 once),
+		// where diffusers divides by the config's factor.
+		zs := b.Scale(z, float32(1/0.18215), 0)
+		x, err = m.VAE.DecodeZ(b, zs)
+		b.Free(zs)
+	} else {
+		x, err = m.VAE.Decode(b, z)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -126,7 +126,7 @@ func CheckGoldenPlain(dir string, res *Result, latRel float64) []GoldenCheck {
 	c.close("image float", res.Main.Image.Float, img, max(latRel, 1e-4), 0)
 	c.u8("uint8 image", res.Main.Image.Pix, u8)
 	ts := GoldenCheck{What: "timesteps"}
-	if want := []int{875, 750, 750, 625, 500, 375, 250, 125, 0}; !slices.Equal(res.Timesteps, want) {
+	if want := []float64{875, 750, 750, 625, 500, 375, 250, 125, 0}; !slices.Equal(res.Timesteps, want) {
 		ts.Err = fmt.Errorf("timesteps %v, want %v", res.Timesteps, want)
 	}
 	return append(c, ts)

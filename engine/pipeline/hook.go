@@ -30,6 +30,10 @@ type HookLayout struct {
 	// ids, locate the class rows: only mask-tokens visual+class needs them.
 	PromptIDs [2][]int32
 	ClassIDs  []int32
+	// SubjectCols, when set, are the text positions (main, visual-only)
+	// whose attention makes each process's mask, replacing the rule above:
+	// ELITE's processes each have their own placeholder row.
+	SubjectCols [2][]int
 }
 
 // HarmonyHook is the Harmony UNet hook of one generation. Drive it with
@@ -122,8 +126,27 @@ func NewHarmonyHook(b tensor.Backend, o *Options, l HookLayout) (*HarmonyHook, e
 		c.mainIdx = append(c.mainIdx, h+0)
 		c.visIdx = append(c.visIdx, h+1)
 	}
-	switch h.MaskTokens {
-	case MaskVisualClass:
+	switch {
+	case l.SubjectCols[0] != nil || l.SubjectCols[1] != nil:
+		lo, hi := l.TextLen, 0
+		for _, cols := range l.SubjectCols {
+			if len(cols) == 0 {
+				return nil, fmt.Errorf("pipeline: the Harmony hook got no subject columns for a process")
+			}
+			for _, j := range cols {
+				if j < 0 || j >= l.TextLen {
+					return nil, fmt.Errorf("pipeline: subject column %d outside the %d text positions", j, l.TextLen)
+				}
+				lo, hi = min(lo, j), max(hi, j+1)
+			}
+		}
+		c.cols = [2]int{lo, hi}
+		for k, cols := range l.SubjectCols {
+			for _, j := range cols {
+				c.pcols[k] = append(c.pcols[k], j-lo)
+			}
+		}
+	case h.MaskTokens == MaskVisualClass:
 		c.cols = [2]int{0, l.TextLen}
 		for k, ids := range l.PromptIDs {
 			rows, err := harmony.ClassifyRows(ids, l.ClassIDs, l.Text)

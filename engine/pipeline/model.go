@@ -39,6 +39,7 @@ type Components struct {
 // Model is a loaded BLIP-Diffusion pipeline on one backend.
 type Model struct {
 	Name    string
+	Base    Base // which pipeline it runs
 	B       tensor.Backend
 	CLIP    *tokenizer.CLIP
 	BERT    *tokenizer.BERT
@@ -64,6 +65,7 @@ type Model struct {
 
 	weights map[string]*tensor.Weights
 	models  map[string]catalog.Model // every loaded component, which owns its weights
+	elite   *eliteParts              // ELITE's image encoder and mappers (Base ELITE)
 }
 
 // modelIndex is the part of model_index.json the pipeline reads.
@@ -94,7 +96,7 @@ func (e *ModelError) Unwrap() error { return e.Err }
 // Every tensor's presence and shape is checked against the configs before
 // anything runs.
 func Assemble(b tensor.Backend, c *Components) (*Model, error) {
-	m := &Model{Name: c.Name, B: b, weights: c.Weights}
+	m := &Model{Name: c.Name, Base: BaseBLIPDiffusion, B: b, weights: c.Weights}
 	for _, step := range []func(*Components) (string, error){m.readIndexAndFiles, m.loadModels, m.checkSizes} {
 		if part, err := step(c); err != nil {
 			return nil, &ModelError{Model: c.Name, Part: part, Err: err}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"harmony/engine/harmony"
 	"harmony/engine/tensor"
@@ -21,8 +22,32 @@ import (
 type Method string
 
 const (
-	MethodHarmony       Method = "harmony"       // orthogonal visual embedding + self-attention swap
-	MethodBLIPDiffusion Method = "blipdiffusion" // the plain reference pipeline
+	MethodHarmony Method = "harmony" // orthogonal visual embedding + self-attention swap
+	MethodPlain   Method = "plain"   // the base model's own pipeline
+	// MethodBLIPDiffusion is the plain method's older name, accepted on the
+	// BLIP-Diffusion base only.
+	MethodBLIPDiffusion Method = "blipdiffusion"
+)
+
+// Plain reports whether m runs the base model's own pipeline.
+func (m Method) Plain() bool { return m == MethodPlain || m == MethodBLIPDiffusion }
+
+// Base is the zero-shot customization model a generation runs on.
+type Base string
+
+const (
+	BaseBLIPDiffusion Base = "blipdiffusion" // BLIP-Diffusion: 16 subject embeddings from BLIP-2
+	BaseELITE         Base = "elite"         // ELITE: one injected word plus the local branch
+)
+
+// ELITE's defaults (elite.md A.9, B.3).
+const (
+	EliteSteps        = 100
+	EliteGuidance     = 5
+	EliteLocalWeight  = 0.8
+	ElitePlaceholder  = "S"
+	EliteVisualPrompt = "a S"
+	MaxLocalWeight    = 10
 )
 
 // MaskTokens selects the subject columns of the mask layers' attention.
@@ -59,7 +84,10 @@ type HarmonyOptions struct {
 	MaskLevel     *int              // mask-level: nil = Lm; else a level ≥ 0 the UNet has
 	MaskTokens    MaskTokens        // mask-tokens: visual (default; "" means visual) or visual+class
 	MaskThreshold float64           // mask-threshold τ in [0, 1): the mask is p > τ, so 1 would be empty (default 0.3)
-	VisualPrompt  string            // visual-prompt: "a {class}" (default; "" means it) or "a"
+	// visual-prompt: BLIP-Diffusion "a {class}" (default; "" means it) or
+	// "a"; ELITE "a S" (default), "a photo of a S" or "S", S standing for
+	// the placeholder word.
+	VisualPrompt string
 	// InjectMasks, when set, replaces the masks computed at call i (tests:
 	// tell a threshold flip from a bug). ok=false keeps the computed ones.
 	InjectMasks func(call int) (main, vis harmony.Mask, ok bool)
@@ -82,25 +110,42 @@ func DefaultHarmony() HarmonyOptions {
 type Options struct {
 	Image     []byte // the subject photo (any supported format); required
 	ImageName string // its file name, for messages
+	// Mask (ELITE) is the subject's mask, an image of the photo's size
+	// whose pixels with any RGB channel above 0 are the subject; nil: the
+	// whole photo is the subject (the result's warnings say so).
+	Mask     []byte
+	MaskName string // its file name, for messages
+
+	// base: the model the options are for ("" = the loaded model's; a
+	// different one is refused). It picks the defaults (DefaultOptionsFor).
+	Base Base
+	// local-weight (ELITE): λ, the local branch's weight in [0, MaxLocalWeight] (0.8).
+	LocalWeight float64
+	// placeholder (ELITE): the prompt's word for the subject ("S"; "" means it).
+	Placeholder string
 
 	SourceClass string // source-class: the subject's class in the photo ("dog"; "" = class)
-	TargetClass string // class: the class to generate ("" = source-class; not both empty)
-	Prompt      string // prompt: what the subject should be doing
-	Negative    string // negative: negative prompt ("" like the reference)
+	// class: the class to generate ("" = source-class; not both empty);
+	// with ELITE the optional class word of the prompt (elite.md B.4.2).
+	TargetClass string
+	// prompt: what the subject should be doing; with ELITE the whole
+	// prompt, the placeholder word standing for the subject ("a S wearing a red hat").
+	Prompt   string
+	Negative string // negative: negative prompt ("" like the reference)
 
 	Steps     int     // steps: inference steps N in [1, MaxSteps] (reference default 50)
 	Guidance  float64 // guidance: classifier-free guidance scale in [0, MaxGuidance] (7.5); ≤ 1 turns guidance off, so Harmony needs > 1
 	Seed      uint64  // seed: any uint64, the seed of the engine's Gaussian generator (engine/rng)
 	Width     int     // width: image width in pixels, up to MaxSize; 0 = the model's own (sample_size × latent factor, 512 for BLIP-Diffusion)
 	Height    int     // height: image height in pixels, up to MaxSize; 0 = the width
-	Scheduler string  // scheduler: "pndm" (the model's own config; "" means it) or "ddim"
+	Scheduler string  // scheduler: "pndm", "ddim" or "lms" ("" = the base's: pndm for BLIP-Diffusion, lms for ELITE)
 	// Latents, when set, are the initial noise: NCHW [1, C, h, w] float32.
 	Latents []float32
 
 	PromptReps     int     // prompt-reps: prompt repetitions in [1, MaxPromptReps] (20)
 	PromptStrength float64 // prompt-strength: prompt_strength in [0, MaxPromptStrength] (1.0; 0 means 1)
 
-	Method  Method // method: harmony ("" means it) or blipdiffusion
+	Method  Method // method: harmony ("" means it), plain, or blipdiffusion (= plain, BLIP-Diffusion only)
 	Compare bool   // compare: also produce the plain BLIP-Diffusion image from the same latents
 	Harmony HarmonyOptions
 
@@ -116,7 +161,21 @@ func DefaultOptions() Options {
 	return Options{
 		Steps: 50, Guidance: 7.5, Width: 512, Height: 512, Scheduler: "pndm",
 		PromptReps: 20, PromptStrength: 1.0, Method: MethodHarmony, Harmony: DefaultHarmony(),
+		LocalWeight: EliteLocalWeight, Placeholder: ElitePlaceholder,
 	}
+}
+
+// DefaultOptionsFor are a base model's defaults with Harmony on: ELITE's
+// inference script's (LMS, 100 steps, guidance 5, λ 0.8, placeholder S,
+// visual prompt "a S") or DefaultOptions.
+func DefaultOptionsFor(base Base) Options {
+	o := DefaultOptions()
+	if base == BaseELITE {
+		o.Base = BaseELITE
+		o.Steps, o.Guidance, o.Scheduler = EliteSteps, EliteGuidance, "lms"
+		o.Harmony.VisualPrompt = EliteVisualPrompt
+	}
+	return o
 }
 
 // Progress reports where a generation is.
@@ -178,11 +237,28 @@ func (o *Options) Validate() error {
 			}
 		}
 	}
-	if strings.TrimSpace(o.SourceClass) == "" && strings.TrimSpace(o.TargetClass) == "" {
-		return optErr("class", nil, "must name the subject's class (e.g. dog); it is empty")
+	if o.Base == BaseELITE {
+		if err := o.validateELITE(); err != nil {
+			return err
+		}
+	} else {
+		if strings.TrimSpace(o.SourceClass) == "" && strings.TrimSpace(o.TargetClass) == "" {
+			return optErr("class", nil, "must name the subject's class (e.g. dog); it is empty")
+		}
+		if o.Scheduler == "lms" {
+			return optErr("scheduler", o.Scheduler, "must be pndm or ddim for BLIP-Diffusion (lms is ELITE's)")
+		}
+		switch o.Harmony.VisualPrompt {
+		case "", "a {class}", "a":
+		default:
+			return optErr("visual-prompt", o.Harmony.VisualPrompt, "must be \"a {class}\" or \"a\" for BLIP-Diffusion")
+		}
 	}
 	if p := o.PromptStrength; !(p >= 0 && p <= MaxPromptStrength) {
 		return numErr("prompt-strength", p, "must be in [0, %d]", MaxPromptStrength)
+	}
+	if o.Method == MethodBLIPDiffusion && o.Base == BaseELITE {
+		return optErr("method", string(o.Method), "must be harmony or plain for ELITE (blipdiffusion names BLIP-Diffusion's plain method)")
 	}
 	if o.Method == MethodHarmony || o.Method == "" {
 		if !(o.Guidance > 1) {
@@ -209,6 +285,12 @@ func (o *Options) check(m *Model) (warnings []string, err error) {
 		}
 		return nil, optErr("image", nil, "must be given: there is no subject photo")
 	}
+	switch {
+	case o.Base == "":
+		o.Base = m.Base
+	case o.Base != m.Base:
+		return nil, optErr("base", string(o.Base), "must be the loaded model's base, %s", m.Base)
+	}
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -225,6 +307,12 @@ func (o *Options) check(m *Model) (warnings []string, err error) {
 	}
 	if o.Scheduler == "" {
 		o.Scheduler = "pndm"
+		if o.Base == BaseELITE {
+			o.Scheduler = "lms"
+		}
+	}
+	if o.Placeholder == "" {
+		o.Placeholder = ElitePlaceholder
 	}
 	if o.PromptStrength == 0 {
 		o.PromptStrength = 1
@@ -238,6 +326,9 @@ func (o *Options) check(m *Model) (warnings []string, err error) {
 	}
 	if h.VisualPrompt == "" {
 		h.VisualPrompt = "a {class}"
+		if o.Base == BaseELITE {
+			h.VisualPrompt = EliteVisualPrompt
+		}
 	}
 
 	f := m.LatentFactor
@@ -293,6 +384,32 @@ func checkLayers(sites []harmony.AttnSite, h *HarmonyOptions) error {
 		if _, err := harmony.SelectLayers(sites, harmony.LayerOptions{SwapLayers: h.SwapLayers}); err != nil {
 			return optErr("swap-layers", strings.Join(h.SwapLayers, ","), "must name self-attention layers of this UNet (%s)", strings.TrimPrefix(err.Error(), "harmony: "))
 		}
+	}
+	return nil
+}
+
+// validateELITE checks the options only ELITE reads.
+func (o *Options) validateELITE() error {
+	ph := o.Placeholder
+	if ph == "" {
+		ph = ElitePlaceholder
+	}
+	if strings.ContainsFunc(ph, unicode.IsSpace) {
+		return optErr("placeholder", ph, "must be one word (no spaces)")
+	}
+	if !(o.LocalWeight >= 0 && o.LocalWeight <= MaxLocalWeight) {
+		return numErr("local-weight", o.LocalWeight, "must be a number in [0, %d]", MaxLocalWeight)
+	}
+	if o.Scheduler != "" && o.Scheduler != "lms" && o.Scheduler != "pndm" && o.Scheduler != "ddim" {
+		return optErr("scheduler", o.Scheduler, "must be lms, pndm or ddim")
+	}
+	switch o.Harmony.VisualPrompt {
+	case "", "a S", "a photo of a S", "S":
+	default:
+		return optErr("visual-prompt", o.Harmony.VisualPrompt, "must be \"a S\", \"a photo of a S\" or \"S\" for ELITE (S: the placeholder)")
+	}
+	if PlaceholderIndex(o.Prompt, ph) == 0 {
+		return optErr("prompt", o.Prompt, "must contain the placeholder word %q, which stands for the subject (ELITE: \"a %s wearing a red hat\")", ph, ph)
 	}
 	return nil
 }

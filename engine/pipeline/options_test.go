@@ -66,8 +66,21 @@ func TestSetEveryOption(t *testing.T) {
 			bad:  []string{"euler", "PNDM"},
 		},
 		"method": {
-			good: []good{{"blipdiffusion", func(o *Options) bool { return o.Method == MethodBLIPDiffusion }}},
-			bad:  []string{"dreambooth"},
+			good: []good{{"blipdiffusion", func(o *Options) bool { return o.Method == MethodBLIPDiffusion }},
+				{"plain", func(o *Options) bool { return o.Method == MethodPlain && o.Method.Plain() }}},
+			bad: []string{"dreambooth"},
+		},
+		"base": {
+			good: []good{{"blipdiffusion", func(o *Options) bool { return o.Base == BaseBLIPDiffusion }}},
+			bad:  []string{"sd", "ELITE"},
+		},
+		"local-weight": {
+			good: []good{{"0", func(o *Options) bool { return o.LocalWeight == 0 }}, {"0.6", func(o *Options) bool { return o.LocalWeight == 0.6 }}},
+			bad:  []string{"-0.1", "10.5", "NaN", "x"},
+		},
+		"placeholder": {
+			good: []good{{"sks", func(o *Options) bool { return o.Placeholder == "sks" }}},
+			bad:  []string{"a S", "S\t"},
 		},
 		"prompt-reps": {
 			good: []good{{"1", func(o *Options) bool { return o.PromptReps == 1 }}, {"100", func(o *Options) bool { return o.PromptReps == 100 }}},
@@ -176,8 +189,10 @@ func TestOptionMessages(t *testing.T) {
 		{"width", "-32", "pipeline: --width must be a size in pixels from 0 (the model's own) to 4096, got -32"},
 		{"steps", "x", `pipeline: --steps must be a whole number from 1 to 1000, got "x"`},
 		{"swap", "maybe", `pipeline: --swap must be on or off, got "maybe"`},
-		{"visual-prompt", "a cat", `pipeline: --visual-prompt must be "a {class}" or "a", got "a cat"`},
-		{"method", "x", `pipeline: --method must be harmony or blipdiffusion, got "x"`},
+		{"visual-prompt", "a cat", `pipeline: --visual-prompt must be "a {class}", "a", "a S", "a photo of a S" or "S", got "a cat"`},
+		{"method", "x", `pipeline: --method must be harmony, plain or blipdiffusion, got "x"`},
+		{"local-weight", "-1", "pipeline: --local-weight must be a number in [0, 10], got -1"},
+		{"placeholder", "a b", `pipeline: --placeholder must be one word (no spaces), got "a b"`},
 		{"nonsense", "1", "pipeline: --nonsense is not an option of the pipeline"},
 	} {
 		o := validOptions()

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"harmony/engine/harmony"
 	"harmony/engine/tensor"
@@ -18,6 +19,9 @@ type OptionInfo struct {
 	Key   string // the JS API's key, Name in camelCase: "maskThreshold"
 	Usage string // one line of help
 	OnOff bool   // takes on or off (ParseOnOff); a bare CLI flag means on
+	// Only names the one base model the option is for ("" = every base):
+	// a front end can hide it for the others.
+	Only Base
 }
 
 // option is one row of the table: parse a string into Options, show the
@@ -206,10 +210,17 @@ func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 // oneOf is a string option with a closed set of values; "" means the first
 // (the default).
 func oneOf(name, usage string, field func(*Options) *string, values ...string) option {
-	reason := "must be " + strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
-	if len(values) == 2 && strings.Contains(values[0], " ") {
-		reason = "must be " + strconv.Quote(values[0]) + " or " + strconv.Quote(values[1])
+	shown := values
+	for _, v := range values {
+		if strings.Contains(v, " ") {
+			shown = make([]string, len(values))
+			for i, v := range values {
+				shown[i] = strconv.Quote(v)
+			}
+			break
+		}
 	}
+	reason := "must be " + strings.Join(shown[:len(shown)-1], ", ") + " or " + shown[len(shown)-1]
 	return option{
 		OptionInfo: OptionInfo{Name: name, Usage: usage},
 		set:        func(o *Options, s string) error { *field(o) = s; return nil },
@@ -229,15 +240,28 @@ func oneOf(name, usage string, field func(*Options) *string, values ...string) o
 	}
 }
 
+// blipOnly marks an option as BLIP-Diffusion's.
+func blipOnly(op option) option {
+	op.Only = BaseBLIPDiffusion
+	return op
+}
+
+// eliteOnly marks an option as ELITE's.
+func eliteOnly(op option) option {
+	op.Only = BaseELITE
+	return op
+}
+
 // The named string types' fields, viewed as strings for oneOf.
 func methodField(o *Options) *string       { return (*string)(&o.Method) }
+func baseField(o *Options) *string         { return (*string)(&o.Base) }
 func maskTokensField(o *Options) *string   { return (*string)(&o.Harmony.MaskTokens) }
 func visualPromptField(o *Options) *string { return &o.Harmony.VisualPrompt }
 
 // optionTable is every option Set takes.
 var optionTable = []option{
 	stringOpt("class", "the subject's class to generate (target subject)", func(o *Options) *string { return &o.TargetClass }),
-	stringOpt("source-class", "the subject's class in the photo (default: --class)", func(o *Options) *string { return &o.SourceClass }),
+	blipOnly(stringOpt("source-class", "the subject's class in the photo (default: --class)", func(o *Options) *string { return &o.SourceClass })),
 	stringOpt("prompt", "what the subject should be doing", func(o *Options) *string { return &o.Prompt }),
 	stringOpt("negative", "negative prompt", func(o *Options) *string { return &o.Negative }),
 	intOpt("steps", "inference steps (1 to 1000)", func(o *Options) *int { return &o.Steps }, 1, MaxSteps,
@@ -259,10 +283,23 @@ var optionTable = []option{
 		"must be a size in pixels from 0 (the model's own) to 4096"),
 	intOpt("height", "image height in pixels, up to 4096 (0: like --width)", func(o *Options) *int { return &o.Height }, 0, MaxSize,
 		"must be a size in pixels from 0 (the width) to 4096"),
-	oneOf("scheduler", "scheduler: pndm (the model's) or ddim", func(o *Options) *string { return &o.Scheduler }, "pndm", "ddim"),
-	oneOf("method", "harmony or blipdiffusion", methodField, string(MethodHarmony), string(MethodBLIPDiffusion)),
-	intOpt("prompt-reps", "how often the pipeline repeats \"a {class} {prompt}\" (1 to 100)", func(o *Options) *int { return &o.PromptReps }, 1, MaxPromptReps,
-		"must be a whole number from 1 to 100"),
+	oneOf("base", "base model: blipdiffusion or elite (default: the loaded model's)", baseField, string(BaseBLIPDiffusion), string(BaseELITE)),
+	oneOf("scheduler", "scheduler: pndm, ddim or lms (default: pndm for BLIP-Diffusion, lms for ELITE)", func(o *Options) *string { return &o.Scheduler }, "pndm", "ddim", "lms"),
+	oneOf("method", "harmony, plain, or blipdiffusion (plain on BLIP-Diffusion)", methodField, string(MethodHarmony), string(MethodPlain), string(MethodBLIPDiffusion)),
+	eliteOnly(floatOpt("local-weight", "ELITE: λ, the weight of the local (patch) branch, in [0, 10] (0.8)", func(o *Options) *float64 { return &o.LocalWeight }, 0, MaxLocalWeight, false)),
+	{
+		OptionInfo: OptionInfo{Name: "placeholder", Usage: "ELITE: the prompt's word for the subject (S)", Only: BaseELITE},
+		set:        func(o *Options, s string) error { o.Placeholder = s; return nil },
+		get:        func(o *Options) string { return o.Placeholder },
+		check: func(o *Options) error {
+			if strings.ContainsFunc(o.Placeholder, unicode.IsSpace) {
+				return optErr("placeholder", o.Placeholder, "must be one word (no spaces)")
+			}
+			return nil
+		},
+	},
+	blipOnly(intOpt("prompt-reps", "how often the pipeline repeats \"a {class} {prompt}\" (1 to 100)", func(o *Options) *int { return &o.PromptReps }, 1, MaxPromptReps,
+		"must be a whole number from 1 to 100")),
 	onOffOpt("compare", "also make the plain BLIP-Diffusion picture from the same latents: on or off", func(o *Options) *bool { return &o.Compare }),
 	onOffOpt("ortho", "orthogonal visual embedding: on or off", func(o *Options) *bool { return &o.Harmony.Ortho }),
 	{
@@ -394,7 +431,7 @@ var optionTable = []option{
 	},
 	oneOf("mask-tokens", "mask tokens: visual or visual+class", maskTokensField, string(MaskVisual), string(MaskVisualClass)),
 	floatOpt("mask-threshold", "subject mask threshold τ in [0, 1) (strict: the mask is p > τ)", func(o *Options) *float64 { return &o.Harmony.MaskThreshold }, 0, 1, true),
-	oneOf("visual-prompt", "prompt of the visual-only process: \"a {class}\" or \"a\"", visualPromptField, "a {class}", "a"),
+	oneOf("visual-prompt", "prompt of the visual-only process: \"a {class}\" or \"a\" (BLIP-Diffusion); \"a S\", \"a photo of a S\" or \"S\" (ELITE)", visualPromptField, "a {class}", "a", "a S", "a photo of a S", "S"),
 	intOpt("preview-every", "a rough preview every N UNet calls (0: none)", func(o *Options) *int { return &o.PreviewEvery }, 0, math.MaxInt32,
 		"must be a whole number of calls ≥ 0"),
 }

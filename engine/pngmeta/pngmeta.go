@@ -65,9 +65,13 @@ func Parameters(o *pipeline.Options, model string, w, h int) string {
 		"Size: " + strconv.Itoa(w) + "x" + strconv.Itoa(h),
 		"Model: " + quote(model),
 	}
+	base := o.Base
+	if base == "" {
+		base = pipeline.BaseBLIPDiffusion
+	}
 	for _, info := range pipeline.OptionList() {
-		if core[info.Name] {
-			continue
+		if core[info.Name] || (info.Only != "" && info.Only != base) {
+			continue // another base model's knob
 		}
 		v := o.Get(info.Name)
 		if v == "" {
@@ -182,4 +186,53 @@ func Text(data []byte, key string) (string, bool) {
 		p += 12 + n
 	}
 	return "", false
+}
+
+// Parsed is a parameters text read back: the prompt, the negative prompt
+// and the "Key: value" pairs (quoted values unquoted).
+type Parsed struct {
+	Prompt, Negative string
+	Fields           map[string]string
+}
+
+// Parse reads the text Parameters writes (and the front ends' layout): the
+// last line holds the pairs, a line starting "Negative prompt:" the
+// negative prompt, and the lines before them the prompt. A text without a
+// "Steps: " pairs line is all prompt.
+func Parse(text string) Parsed {
+	p := Parsed{Fields: map[string]string{}}
+	lines := strings.Split(text, "\n")
+	if last := lines[len(lines)-1]; len(lines) > 1 && strings.HasPrefix(last, "Steps: ") {
+		p.Fields = parsePairs(last)
+		lines = lines[:len(lines)-1]
+	}
+	for i, l := range lines {
+		if strings.HasPrefix(l, "Negative prompt: ") {
+			p.Negative = strings.Join(append([]string{strings.TrimPrefix(l, "Negative prompt: ")}, lines[i+1:]...), "\n")
+			lines = lines[:i]
+			break
+		}
+	}
+	p.Prompt = strings.Join(lines, "\n")
+	return p
+}
+
+// parsePairs splits "K: v, K: \"v, w\"" into its pairs.
+func parsePairs(s string) map[string]string {
+	out := map[string]string{}
+	for {
+		s = strings.TrimLeft(s, " ")
+		k, rest, ok := strings.Cut(s, ": ")
+		if !ok {
+			return out
+		}
+		var v string
+		if q, err := strconv.QuotedPrefix(rest); err == nil && strings.HasPrefix(rest, `"`) {
+			v, _ = strconv.Unquote(q)
+			s = strings.TrimPrefix(rest[len(q):], ",")
+		} else {
+			v, s, _ = strings.Cut(rest, ", ")
+		}
+		out[k] = v
+	}
 }

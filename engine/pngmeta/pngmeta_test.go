@@ -69,3 +69,20 @@ func TestUTF8GoesToITXt(t *testing.T) {
 	_, err = WithText([]byte("nope"), Key, "x")
 	require.EqualError(t, err, "pngmeta: not a PNG")
 }
+
+func TestParseRoundTrip(t *testing.T) {
+	o := pipeline.DefaultOptions()
+	o.Prompt, o.Negative, o.TargetClass, o.SourceClass = "on a beach, at dusk", "blurry", "dog", "cat"
+	o.Seed = 7
+	p := Parse(Parameters(&o, "models/a:b", 64, 48))
+	require.Equal(t, "on a beach, at dusk", p.Prompt)
+	require.Equal(t, "blurry", p.Negative)
+	require.Equal(t, "dog", p.Fields["Class"])
+	require.Equal(t, "cat", p.Fields["Source class"])
+	require.Equal(t, "7", p.Fields["Seed"])
+	require.Equal(t, "models/a:b", p.Fields["Model"])
+	require.Equal(t, "64x48", p.Fields["Size"])
+	require.Equal(t, "harmony", p.Fields["Method"])
+	// A bare prompt is all prompt.
+	require.Equal(t, Parsed{Prompt: "a dog\nsleeping", Fields: map[string]string{}}, Parse("a dog\nsleeping"))
+}

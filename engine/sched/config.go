@@ -24,11 +24,12 @@ var ErrUnsupported = errors.New("sched: unsupported configuration")
 const (
 	ClassPNDM = "PNDMScheduler"
 	ClassDDIM = "DDIMScheduler"
+	ClassLMS  = "LMSDiscreteScheduler"
 )
 
 // Config holds the scheduler_config.json fields that change the arithmetic.
 type Config struct {
-	ClassName         string    // "_class_name": PNDMScheduler or DDIMScheduler
+	ClassName         string    // "_class_name": PNDMScheduler, DDIMScheduler or LMSDiscreteScheduler
 	NumTrainTimesteps int       // T, length of the training schedule (1000)
 	BetaStart         float64   // β at t = 0 (for "linear" and "scaled_linear")
 	BetaEnd           float64   // β at t = T−1
@@ -37,7 +38,7 @@ type Config struct {
 	SetAlphaToOne     bool      // final ᾱ used past t = 0: 1 when true, ᾱ_0 when false
 	StepsOffset       int       // added to every "leading" timestep
 	PredictionType    string    // "epsilon", "v_prediction" (and "sample" for DDIM)
-	TimestepSpacing   string    // "leading", "trailing" or "linspace"
+	TimestepSpacing   string    // "leading", "trailing" or "linspace" (LMS: always linspace, as in diffusers 0.11)
 
 	// PNDM only.
 	SkipPRKSteps bool // true: pure PLMS; false: 12 Runge–Kutta warm-up calls first
@@ -70,7 +71,8 @@ type rawConfig struct {
 }
 
 // DefaultConfig returns the constructor defaults of a diffusers scheduler
-// class (diffusers v0.25.1, PNDMScheduler.__init__ / DDIMScheduler.__init__).
+// class (diffusers v0.25.1, PNDMScheduler.__init__ / DDIMScheduler.__init__;
+// LMSDiscreteScheduler as diffusers v0.11.1 defines it, which ELITE pins).
 func DefaultConfig(class string) (Config, error) {
 	c := Config{
 		ClassName:         class,
@@ -89,8 +91,10 @@ func DefaultConfig(class string) (Config, error) {
 	case ClassDDIM:
 		c.SetAlphaToOne = true
 		c.ClipSample = true
+	case ClassLMS:
+		c.TimestepSpacing = "linspace"
 	default:
-		return Config{}, fmt.Errorf("%w: scheduler class %q (want %s or %s)", ErrUnsupported, class, ClassPNDM, ClassDDIM)
+		return Config{}, fmt.Errorf("%w: scheduler class %q (want %s, %s or %s)", ErrUnsupported, class, ClassPNDM, ClassDDIM, ClassLMS)
 	}
 	return c, nil
 }
@@ -128,7 +132,10 @@ func ParseConfigAs(data []byte, class string) (Config, error) {
 	setBool(&c.SetAlphaToOne, r.SetAlphaToOne)
 	setInt(&c.StepsOffset, r.StepsOffset)
 	setStr(&c.PredictionType, r.PredictionType)
-	setStr(&c.TimestepSpacing, r.TimestepSpacing)
+	if class != ClassLMS {
+		// diffusers 0.11's LMS has no timestep_spacing: always linspace.
+		setStr(&c.TimestepSpacing, r.TimestepSpacing)
+	}
 	setBool(&c.SkipPRKSteps, r.SkipPRKSteps)
 	setBool(&c.ClipSample, r.ClipSample)
 	setF64(&c.ClipSampleRange, r.ClipSampleRange)
@@ -203,6 +210,12 @@ func (c Config) Validate() error {
 		}
 		if c.ClipSample && !(c.ClipSampleRange > 0) {
 			return fmt.Errorf("sched: clip_sample_range %v must be > 0", c.ClipSampleRange)
+		}
+	case ClassLMS:
+		switch c.PredictionType {
+		case "epsilon", "v_prediction":
+		default:
+			return fmt.Errorf("%w: LMS prediction_type %q (epsilon or v_prediction)", ErrUnsupported, c.PredictionType)
 		}
 	default:
 		return fmt.Errorf("%w: scheduler class %q", ErrUnsupported, c.ClassName)

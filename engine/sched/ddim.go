@@ -41,7 +41,7 @@ func (s *DDIM) SetTimesteps(n int) error {
 }
 
 // Timesteps lists every UNet call's timestep.
-func (s *DDIM) Timesteps() []int { return append([]int(nil), s.timesteps...) }
+func (s *DDIM) Timesteps() []float64 { return wholeTimesteps(s.timesteps) }
 
 // Step is diffusers' DDIMScheduler.step with eta = 0.
 //
@@ -54,7 +54,11 @@ func (s *DDIM) Timesteps() []int { return append([]int(nil), s.timesteps...) }
 //     sample: x̂₀ = output, ε = (x − √a·x̂₀)/√(1−a).
 //  3. clip x̂₀ to ±clip_sample_range when clip_sample.
 //  4. x_{t−1} = √a′·x̂₀ + √(1 − a′ − σ²)·ε with σ = 0.
-func (s *DDIM) Step(modelOutput []float32, t int, sample []float32) ([]float32, error) {
+func (s *DDIM) Step(modelOutput []float32, tf float64, sample []float32) ([]float32, error) {
+	t, err := wholeTimestep("DDIM", tf)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.checkStep("DDIM", s.n, modelOutput, sample, t); err != nil {
 		return nil, err
 	}

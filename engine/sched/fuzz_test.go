@@ -33,8 +33,8 @@ func FuzzConfig(f *testing.F) {
 			return
 		}
 		for _, ts := range s.Timesteps() {
-			if ts < 0 || ts >= cfg.NumTrainTimesteps {
-				t.Fatalf("timestep %d outside [0, %d) for %d steps", ts, cfg.NumTrainTimesteps, steps)
+			if ts < 0 || ts >= float64(cfg.NumTrainTimesteps) {
+				t.Fatalf("timestep %v outside [0, %d) for %d steps", ts, cfg.NumTrainTimesteps, steps)
 			}
 		}
 	})

@@ -93,7 +93,7 @@ func (s *PNDM) SetTimesteps(n int) error {
 }
 
 // Timesteps lists every UNet call's timestep.
-func (s *PNDM) Timesteps() []int { return append([]int(nil), s.timesteps...) }
+func (s *PNDM) Timesteps() []float64 { return wholeTimesteps(s.timesteps) }
 
 // Step advances one UNet call. t must be Timesteps()[k] for the k-th call.
 //
@@ -107,7 +107,11 @@ func (s *PNDM) Timesteps() []int { return append([]int(nil), s.timesteps...) }
 //     call 1 is the Heun-like correction of call 0: ê = (e₀ + e₁)/2 applied
 //     to the x of call 0 from t + δ to t) (stepPLMS).
 //  3. The transfer φ(x_t, ê, t → t − δ), PNDM eq. (9) (transfer).
-func (s *PNDM) Step(modelOutput []float32, t int, sample []float32) ([]float32, error) {
+func (s *PNDM) Step(modelOutput []float32, tf float64, sample []float32) ([]float32, error) {
+	t, err := wholeTimestep("PNDM", tf)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.checkStep("PNDM", s.n, modelOutput, sample, t); err != nil {
 		return nil, err
 	}

@@ -360,3 +360,29 @@ func ViewCheck(t *Tensor, offset int, shape []int) error {
 	}
 	return nil
 }
+
+// LocalMixDims checks LocalMix's arguments: batch entries B, rows N, heads
+// H and head width D.
+func LocalMixDims(o, x, gate *Tensor, w []float32) (b, n, h, d int, err error) {
+	const op = "local mix"
+	if err = nilArg(op, o, x, gate); err != nil {
+		return
+	}
+	if err = needF32(op, o, x, gate); err != nil {
+		return
+	}
+	if len(o.Shape) != 3 || len(x.Shape) != 3 || len(gate.Shape) != 3 {
+		return 0, 0, 0, 0, serr(op, "o %v, x %v and gate %v must be [B, N, ·]", o, x, gate)
+	}
+	b, n, h = o.Shape[0], o.Shape[1], gate.Shape[2]
+	if x.Shape[0] != b || x.Shape[1] != n || x.Shape[2] != o.Shape[2] {
+		return 0, 0, 0, 0, serr(op, "x %v must have o's shape %v", x, o.Shape)
+	}
+	if gate.Shape[0] != b || gate.Shape[1] != n || h == 0 || o.Shape[2]%h != 0 {
+		return 0, 0, 0, 0, serr(op, "gate %v must be [%d, %d, H] with H dividing %d", gate, b, n, o.Shape[2])
+	}
+	if len(w) != b {
+		return 0, 0, 0, 0, serr(op, "%d weights for %d batch entries", len(w), b)
+	}
+	return b, n, h, o.Shape[2] / h, nil
+}

@@ -95,10 +95,11 @@ const (
 	ActSiLU          // x·σ(x)
 	ActGELU          // exact: 0.5·x·(1 + erf(x/√2))
 	ActQuickGELU     // x·σ(1.702·x)
+	ActLeakyReLU     // x for x ≥ 0, else 0.01·x (torch's default slope)
 )
 
 func (a Act) String() string {
-	return [...]string{"none", "silu", "gelu", "quick_gelu"}[a]
+	return [...]string{"none", "silu", "gelu", "quick_gelu", "leaky_relu"}[a]
 }
 
 // Epilogue is fused into Linear and Conv2D: out = Act(acc + bias) + Residual.
@@ -241,4 +242,12 @@ type Backend interface {
 	TimestepEmbedding(t []float32, dim int, flip bool, shift float32) *Tensor
 	// Convert casts to dt (F32 ↔ F16, round to nearest even).
 	Convert(x *Tensor, dt DType) *Tensor
+	// LocalMix adds a gated term per head (ELITE's local cross-attention):
+	// o, x [B, N, H·d], gate [B, N, H], w one weight per batch entry:
+	//
+	//	out[b,n,h·d+c] = o[b,n,h·d+c] + w[b]·gate[b,n,h]/G_b · x[b,n,h·d+c]
+	//
+	// with G_b = max over n, h of gate[b]. An entry with w[b] = 0 or
+	// G_b ≤ 0 is o's row unchanged.
+	LocalMix(o, x, gate *Tensor, w []float32) *Tensor
 }

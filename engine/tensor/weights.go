@@ -122,3 +122,13 @@ func (w *Weights) Free(b Backend) {
 		}
 	}
 }
+
+// Take removes the tensor from the set and returns it: the caller owns it
+// from then on (moving a tensor from one component's weights to another's).
+func (w *Weights) Take(name string) (*Tensor, error) {
+	t, err := w.Get(name)
+	if err == nil {
+		delete(w.m, w.prefix+name)
+	}
+	return t, err
+}

@@ -71,7 +71,7 @@ type Hub struct {
 
 // lfs tells the files the Hub stores in LFS (sha256 in the listing).
 func lfs(path string) bool {
-	return strings.HasSuffix(path, ".safetensors") || strings.HasSuffix(path, ".bin") || strings.HasSuffix(path, ".json") && strings.Contains(path, "tokenizer")
+	return strings.HasSuffix(path, ".safetensors") || strings.HasSuffix(path, ".bin") || strings.HasSuffix(path, ".pt") || strings.HasSuffix(path, ".json") && strings.Contains(path, "tokenizer")
 }
 
 // Start serves the files below root as the repository repo ("owner/name")

@@ -6,6 +6,8 @@
 //   node wasm/node/e2e.mjs --url http://127.0.0.1:PORT/ --photo in.png --out DIR \
 //     [--source demo] [--class dog] [--prompt "swimming underwater"] [--steps 8] \
 //     [--seed 42] [--width 48] [--height 32] [--guidance 7.5] [--harmony 1] [--timeout 1200]
+//     [--base elite --model-url URL --placeholder S --local-weight 0.8 --paint-mask 1]
+//     (ELITE: the model from a URL on the page's origin, a brush stroke painted as its mask)
 //   node wasm/node/e2e.mjs --mode cache --url … --out DIR   (hosted pack: load, reload from
 //     the browser cache, clear the cache, load again)
 //   node wasm/node/e2e.mjs --mode folder --folder DIR --url … --out DIR   (a picked local folder)
@@ -21,6 +23,10 @@
 //     (cancel a slow pack download and a generation step, then generate again)
 //   node wasm/node/e2e.mjs --mode faults --resume URL --url … --out DIR
 //     (reload the page while a pack downloads, then load it again)
+//   node wasm/node/e2e.mjs --mode mask --photo in.png --photo2 other.png --mask-file m.png --url … --out DIR
+//     (ELITE's mask editor: brush and eraser strokes with real pointer events,
+//     the mask read back as the engine gets it, a mask loaded from a file,
+//     a new photo clearing it)
 //
 // Requests to any origin but the page's are aborted and listed in the
 // report; the report also says whether any request carried the photo. In
@@ -61,6 +67,93 @@ const browser = await chromium.launch({
     '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1', '--proxy-server=127.0.0.1:9'],
 });
 let code = 0;
+const maskProbes = []; // mask PNGs read back: no request may carry one
+const bodies = [];     // [entry, body] of every intercepted request with a body
+
+// maskPNG saves the page's mask, as the engine would get it, to DIR/name
+// (null: no mask).
+async function maskPNG(page, name) {
+  const b64 = await page.evaluate(async () => {
+    const b = await globalThis.harmonyMaskPNG();
+    if (!b) return null;
+    let s = '';
+    for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
+    return btoa(s);
+  });
+  if (b64 === null) return null;
+  const buf = Buffer.from(b64, 'base64');
+  maskProbes.push(buf.subarray(33)); // past the signature and IHDR
+  const file = path.join(args.out, name);
+  fs.writeFileSync(file, buf);
+  return file;
+}
+
+// drag presses the primary button at a, moves to b in steps and releases
+// it: pointerdown, pointermove…, pointerup on the overlay, as a hand would.
+async function drag(page, a, b, steps = 12) {
+  await page.mouse.move(a[0], a[1]);
+  await page.mouse.down();
+  await page.mouse.move(b[0], b[1], { steps });
+  await page.mouse.up();
+}
+
+async function maskMode(page, pageError) {
+  const m = report.mask = { strokes: [] };
+  await page.selectOption('#base', 'elite');
+  m.toolsShown = await page.isVisible('#mask-tools');
+  await page.setInputFiles('#photo', args.photo);
+  await page.waitForFunction(() => {
+    const c = document.getElementById('mask-overlay'), img = document.getElementById('photo-preview');
+    return img.naturalWidth > 0 && c.width === img.naturalWidth && c.height === img.naturalHeight && c.getBoundingClientRect().width > 0;
+  }, null, { timeout: 60000 });
+  m.overlayShown = await page.isVisible('#mask-overlay');
+  const geo = await page.evaluate(() => {
+    const c = document.getElementById('mask-overlay'), r = c.getBoundingClientRect();
+    const ir = document.getElementById('photo-preview').getBoundingClientRect();
+    return { w: c.width, h: c.height, rect: [r.left, r.top, r.width, r.height], img: [ir.left, ir.top, ir.width, ir.height] };
+  });
+  m.photo = [geo.w, geo.h];
+  m.rect = geo.rect;
+  m.imgRect = geo.img;
+  const [L, T, W, H] = geo.rect;
+  const scr = (fx, fy) => [L + fx * W, T + fy * H];
+  const photoXY = (p) => [(p[0] - L) * geo.w / W, (p[1] - T) * geo.h / H];
+  const stroke = async (tool, size, a, b) => {
+    await page.check(tool === 'eraser' ? '#mask-eraser' : '#mask-brush');
+    await page.locator('#mask-size').fill(String(size));
+    await drag(page, a, b);
+    // the radius in photo pixels the page paints with: half the size in
+    // screen pixels, scaled to the photo
+    m.strokes.push({ tool, radius: size / 2 * geo.w / W, a: photoXY(a), b: photoXY(b) });
+  };
+  await stroke('brush', 40, scr(0.15, 0.5), scr(0.85, 0.5));
+  await stroke('eraser', 24, scr(0.5, 0.1), scr(0.5, 0.9));
+  m.sizeLabel = await page.textContent('#mask-size-value');
+  m.status = await page.textContent('#mask-status');
+  m.painted = await maskPNG(page, 'mask-painted.png');
+  // The overlay: translucent over painted pixels, clear elsewhere.
+  m.overlayAlpha = await page.evaluate(([p, q]) => {
+    const ctx = document.getElementById('mask-overlay').getContext('2d');
+    const at = (x) => ctx.getImageData(Math.floor(x[0]), Math.floor(x[1]), 1, 1).data[3];
+    return [at(p), at(q)];
+  }, [photoXY(scr(0.3, 0.5)), photoXY(scr(0.3, 0.1))]);
+  await page.screenshot({ path: path.join(args.out, 'mask-page.png'), fullPage: true });
+  if (args['mask-file']) {
+    const before = await page.getAttribute('#mask-status', 'data-count');
+    await page.setInputFiles('#mask-file', args['mask-file']);
+    await page.waitForFunction((n) => document.getElementById('mask-status').dataset.count !== n, before, { timeout: 30000 });
+    m.loaded = await maskPNG(page, 'mask-loaded.png');
+  }
+  if (args.photo2) {
+    await page.setInputFiles('#photo', args.photo2);
+    await page.waitForFunction(() => document.getElementById('mask-overlay').width === document.getElementById('photo-preview').naturalWidth && document.getElementById('mask-status').dataset.count === '0', null, { timeout: 60000 });
+    m.afterNewPhoto = await maskPNG(page, 'mask-new-photo.png');
+    m.afterNewPhotoSize = await page.evaluate(() => [document.getElementById('mask-overlay').width, document.getElementById('mask-overlay').height]);
+  }
+  report.error = await pageError();
+  if (report.error) code = 1;
+}
+
 try {
   const ctx = await browser.newContext({ viewport: { width: 1200, height: 1400 } });
   const page = await ctx.newPage();
@@ -78,6 +171,7 @@ try {
     const body = req.postDataBuffer();
     const entry = { method: req.method(), url: req.url(), bodyBytes: body ? body.length : 0 };
     if (body && body.indexOf(probe) >= 0) { report.photoSent = true; entry.photo = true; }
+    bodies.push([entry, body || Buffer.alloc(0)]);
     if (req.url().includes(probe.toString('base64').slice(0, 32))) { report.photoSent = true; entry.photo = true; }
     report.requests.push(entry);
     const u = new URL(req.url());
@@ -141,6 +235,10 @@ try {
     report.hub = await clickLoad();
     report.error = await pageError();
     if (report.error) code = 1;
+    throw 'done';
+  }
+  if (args.mode === 'mask') {
+    await maskMode(page, pageError);
     throw 'done';
   }
   if (args.mode === 'faults') {
@@ -300,8 +398,12 @@ try {
     if (report.error) code = 1;
     throw 'done';
   }
+  if (args.base) await page.selectOption('#base', args.base);
   await page.selectOption('#model-source', args.source || 'demo');
+  if (args['model-url']) await page.fill('#model-url', args['model-url']);
   if (args.precision) await page.selectOption('#precision', args.precision);
+  if (args.placeholder) await page.fill('#placeholder', args.placeholder);
+  if (args['local-weight']) await page.fill('#local-weight', args['local-weight']);
   await fill('#class', args.class ?? 'dog');
   await fill('#prompt', args.prompt ?? 'swimming underwater');
   if (args.negative !== undefined) await fill('#negative', args.negative);
@@ -316,6 +418,16 @@ try {
   await page.setChecked('#compare', (args.compare ?? '1') === '1');
   await page.setInputFiles('#photo', args.photo);
   await page.waitForSelector('#photo-figure:not([hidden])');
+  if (args['paint-mask'] === '1') {
+    // A brush stroke across the photo's middle, then the mask as the
+    // engine will get it (kept to compare against).
+    await page.waitForFunction(() => document.getElementById('mask-overlay').width === document.getElementById('photo-preview').naturalWidth, null, { timeout: 60000 });
+    const r = await page.evaluate(() => { const b = document.getElementById('mask-overlay').getBoundingClientRect(); return [b.left, b.top, b.width, b.height]; });
+    await page.locator('#mask-size').fill('120');
+    await drag(page, [r[0] + 0.3 * r[2], r[1] + 0.5 * r[3]], [r[0] + 0.7 * r[2], r[1] + 0.5 * r[3]]);
+    report.maskFile = await maskPNG(page, 'mask-sent.png');
+    report.maskStatus = await page.textContent('#mask-status');
+  }
   const tGen = Date.now();
   await page.click('#generate');
   await page.waitForFunction(() => {
@@ -354,6 +466,12 @@ try {
   await browser.close().catch(() => {});
   fs.rmSync(scratch, { recursive: true, force: true });
 }
-if (report.offOrigin.length || report.photoSent) code = 1;
-console.log(JSON.stringify({ error: report.error, offOrigin: report.offOrigin, photoSent: report.photoSent, generateSeconds: report.generateSeconds, outputs: Object.keys(report.outputs), cache: report.cache, folder: report.folder, hub: report.hub, faults: report.faults }));
+// No request may carry a mask the page made.
+for (const [entry, body] of bodies) {
+  if (maskProbes.some((p) => p.length > 0 && (body.indexOf(p) >= 0 || entry.url.includes(p.toString('base64').slice(0, 32))))) { report.maskSent = true; entry.mask = true; }
+}
+report.maskSent = !!report.maskSent;
+fs.writeFileSync(path.join(args.out, 'report.json'), JSON.stringify(report, null, 2));
+if (report.offOrigin.length || report.photoSent || report.maskSent) code = 1;
+console.log(JSON.stringify({ error: report.error, offOrigin: report.offOrigin, photoSent: report.photoSent, maskSent: report.maskSent, mask: report.mask, generateSeconds: report.generateSeconds, outputs: Object.keys(report.outputs), cache: report.cache, folder: report.folder, hub: report.hub, faults: report.faults }));
 process.exit(code);

@@ -41,6 +41,19 @@ type Component struct {
 	// Load builds the model from its weights, checking every tensor first;
 	// the model owns w from then on.
 	Load func(b tensor.Backend, cfg any, w *tensor.Weights) (Model, error)
+	// LoadAfter, when set, is how the model loads within its table: it
+	// also reads the models loaded before it in table order (ELITE's UNet
+	// takes the mappers' attention projections). See LoadIn.
+	LoadAfter func(b tensor.Backend, cfg any, w *tensor.Weights, loaded map[string]Model) (Model, error)
+}
+
+// LoadIn loads the component within its table: LoadAfter with the models
+// loaded so far when it has one, else Load.
+func (c Component) LoadIn(b tensor.Backend, cfg any, w *tensor.Weights, loaded map[string]Model) (Model, error) {
+	if c.LoadAfter != nil {
+		return c.LoadAfter(b, cfg, w, loaded)
+	}
+	return c.Load(b, cfg, w)
 }
 
 // HasWeights reports whether the component is a model with weights.
@@ -55,6 +68,8 @@ type Spec[C any, M Model] struct {
 	Tensors    func(cfg C) map[string][]int
 	Stored     func(cfg C) map[string][]int // nil: Tensors
 	Load       func(b tensor.Backend, cfg C, w *tensor.Weights) (M, error)
+	// LoadAfter, when set, loads the model within its table (Component.LoadAfter).
+	LoadAfter func(b tensor.Backend, cfg C, w *tensor.Weights, loaded map[string]Model) (M, error)
 }
 
 // Define makes a model component (config in <name>/config.json).
@@ -64,7 +79,18 @@ func Define[C any, M Model](s Spec[C, M]) Component {
 		stored = s.Tensors
 	}
 	cfgOf := func(cfg any) C { return cfg.(C) }
+	var after func(b tensor.Backend, cfg any, w *tensor.Weights, loaded map[string]Model) (Model, error)
+	if s.LoadAfter != nil {
+		after = func(b tensor.Backend, cfg any, w *tensor.Weights, loaded map[string]Model) (Model, error) {
+			m, err := s.LoadAfter(b, cfgOf(cfg), w, loaded)
+			if err != nil {
+				return nil, err
+			}
+			return m, nil
+		}
+	}
 	return Component{
+		LoadAfter:  after,
 		Name:       s.Name,
 		ConfigFile: s.Name + "/config.json",
 		WeightFile: s.Name + "/" + s.WeightFile,

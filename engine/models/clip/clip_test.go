@@ -369,3 +369,72 @@ func TestFreesIntermediates(t *testing.T) {
 		t.Errorf("after a traced run %d bytes are still live", got)
 	}
 }
+
+// TestEncodeInjected checks ELITE's injection at the embedding level: the
+// words overwrite the placeholder's rows, later tokens shift right by L−1
+// and are cut, a row with index −1 stays plain, and bad indices are refused.
+func TestEncodeInjected(t *testing.T) {
+	cfg := tinyConfig(t)
+	b := cpu.New()
+	w, err := loader.ReadSafetensorsWeights(b, "text_encoder", golden.Path(t, "blipdiffusion-tiny", "text_encoder", "model.safetensors"), loader.PrecisionF32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(b, cfg, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free(b)
+	d := cfg.Hidden
+	ids := [][]int32{{49406, 320, 338, 539, 49407, 49407}, {49406, 2368, 49407, 49407, 49407, 49407}}
+	tokTab, _ := b.Read(context.Background(), m.tokenEmb.Table)
+	posTab, _ := b.Read(context.Background(), m.posEmb.Table)
+	for _, nw := range []int{1, 2} {
+		wv := make([]float32, 2*nw*d)
+		for i := range wv {
+			wv[i] = float32(i%13)/5 - 1
+		}
+		words := b.FromF32("words", wv, 2, nw, d)
+		index := []int{2, -1}
+		var traced map[string]modeltest.Captured
+		m.Trace, traced = modeltest.Capture(t, b)
+		out, err := m.EncodeInjected(b, ids, words, index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []int{2, len(ids[0]), d}; !slices.Equal(out.Shape, want) {
+			t.Fatalf("output %v, want %v", out.Shape, want)
+		}
+		b.Free(out)
+		var want []float32
+		for r := range ids {
+			var rows [][]float32
+			for _, id := range ids[r] {
+				rows = append(rows, tokTab[int(id)*d:][:d])
+			}
+			if p := index[r]; p >= 0 {
+				var wr [][]float32
+				for j := range nw {
+					wr = append(wr, wv[(r*nw+j)*d:][:d])
+				}
+				rows = slices.Replace(rows, p, p+1, wr...)[:len(ids[r])]
+			}
+			for s, row := range rows {
+				for c, v := range row {
+					want = append(want, v+posTab[s*d+c])
+				}
+			}
+		}
+		golden.Close(t, "injected embeddings", traced["embeddings"].Values, want, 0, 1e-6)
+		m.Trace = nil
+		for _, bad := range [][]int{{6, -1}, {len(ids[0]) - nw + 1, 0}} {
+			if nw == 1 && bad[0] == len(ids[0]) {
+				continue
+			}
+			if _, err := m.EncodeInjected(b, ids, words, bad); err == nil || !strings.Contains(err.Error(), "do not fit") {
+				t.Errorf("%d words at %v: err = %v", nw, bad, err)
+			}
+		}
+		b.Free(words)
+	}
+}

@@ -97,10 +97,34 @@ func (m *TextModel) Encode(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, 
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
-	x, err := m.embed(b, ids, ctx, ctxBeginPos)
+	x, err := m.embed(b, ids, ctx, ctxBeginPos, false)
 	if err != nil {
 		return nil, err
 	}
+	return m.encode(b, x)
+}
+
+// EncodeInjected runs the text encoder with words injected at the token
+// embedding level, as ELITE's inj_forward_text: in row r the token
+// embeddings at index[r]..index[r]+L−1 become words[r] (the rest shift right
+// by L−1 and are cut to the row's length; with L = 1 only the placeholder's
+// row changes), then position embeddings and the layers as in Encode.
+// words is [B, L, D] F32; index[r] < 0 leaves row r plain (an unconditional
+// prompt in the same batch). Returns [B, len(ids[r]), D].
+func (m *TextModel) EncodeInjected(b tensor.Backend, ids [][]int32, words *tensor.Tensor, index []int) (*tensor.Tensor, error) {
+	if err := b.Err(); err != nil {
+		return nil, err
+	}
+	x, err := m.embed(b, ids, words, index, true)
+	if err != nil {
+		return nil, err
+	}
+	return m.encode(b, x)
+}
+
+// encode runs the layers and the final LayerNorm on the embeddings x
+// (freed).
+func (m *TextModel) encode(b tensor.Backend, x *tensor.Tensor) (*tensor.Tensor, error) {
 	m.Trace.Record("embeddings", x)
 	attn := tensor.AttnOpts{Causal: true}
 	for i := range m.layers {
@@ -118,8 +142,11 @@ func (m *TextModel) Encode(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, 
 	return out, nil
 }
 
-// embed builds the input sequence [B, S, D] (ContextCLIPTextEmbeddings).
-func (m *TextModel) embed(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, ctxBeginPos []int) (*tensor.Tensor, error) {
+// embed builds the input sequence [B, S, D] (ContextCLIPTextEmbeddings):
+// ctx inserted before ctxBeginPos[r], or with replace written over the
+// tokens from there (ELITE's injection; S stays the token count, a negative
+// position leaves the row alone).
+func (m *TextModel) embed(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, ctxBeginPos []int, replace bool) (*tensor.Tensor, error) {
 	d := m.Config.Hidden
 	nb := len(ids)
 	if nb == 0 || len(ids[0]) == 0 {
@@ -146,14 +173,20 @@ func (m *TextModel) embed(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, c
 		if len(ctxBeginPos) != nb {
 			return nil, fmt.Errorf("clip: encode: %d context positions for %d rows", len(ctxBeginPos), nb)
 		}
+		nc = ctx.Shape[1]
 		for r, p := range ctxBeginPos {
-			if p < 0 || p > nt {
+			if replace && (p >= nt || p+nc > nt) {
+				return nil, fmt.Errorf("clip: encode: %d injected words at index %d of row %d do not fit in %d tokens", nc, p, r, nt)
+			}
+			if !replace && (p < 0 || p > nt) {
 				return nil, fmt.Errorf("clip: encode: context position %d of row %d outside [0, %d]", p, r, nt)
 			}
 		}
-		nc = ctx.Shape[1]
 	}
 	ns := nt + nc
+	if replace {
+		ns = nt
+	}
 	if ns > m.Config.MaxPositions {
 		return nil, fmt.Errorf("clip: encode: sequence of %d tokens exceeds max_position_embeddings %d", ns, m.Config.MaxPositions)
 	}
@@ -165,6 +198,20 @@ func (m *TextModel) embed(b tensor.Backend, ids [][]int32, ctx *tensor.Tensor, c
 		// concatenation of contiguous row windows.
 		var parts []*tensor.Tensor
 		for r, p := range ctxBeginPos {
+			if replace {
+				if p < 0 {
+					parts = append(parts, b.View(tok, r*nt*d, nt, d))
+					continue
+				}
+				if p > 0 {
+					parts = append(parts, b.View(tok, r*nt*d, p, d))
+				}
+				parts = append(parts, b.View(ctx, r*nc*d, nc, d))
+				if rest := nt - p - nc; rest > 0 {
+					parts = append(parts, b.View(tok, (r*nt+p+1)*d, rest, d))
+				}
+				continue
+			}
 			if p > 0 {
 				parts = append(parts, b.View(tok, r*nt*d, p, d))
 			}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -51,6 +52,19 @@ func Backends() []Backend {
 func ForEach(t *testing.T, body func(t *testing.T, b tensor.Backend, bc Backend)) {
 	for _, bc := range Backends() {
 		t.Run(bc.Name, func(t *testing.T) { body(t, bc.Open(t), bc) })
+	}
+}
+
+// ForEachHeavy is ForEach without the CPU reference under js/wasm: there it
+// is the same Go code as natively, minutes slower, and checks nothing new;
+// the GPU backend is what differs. The subtest is left out rather than
+// passed empty, so the report says what ran.
+func ForEachHeavy(t *testing.T, body func(t *testing.T, b tensor.Backend)) {
+	for _, bc := range Backends() {
+		if bc.Name == "cpu" && runtime.GOOS == "js" {
+			continue
+		}
+		t.Run(bc.Name, func(t *testing.T) { body(t, bc.Open(t)) })
 	}
 }
 

@@ -187,3 +187,34 @@ const ImageProcessor = `{
   "size": {"height": 224, "width": 224}
 }
 `
+
+// CLIPViTL14Vision is image_encoder/config.json of an ELITE model: the
+// vision tower of openai/clip-vit-large-patch14 as a CLIPVisionModel
+// (transformers 4.26 layout), ViT-L/14 at 224².
+const CLIPViTL14Vision = `{
+  "architectures": ["CLIPVisionModel"],
+  "attention_dropout": 0.0,
+  "dropout": 0.0,
+  "hidden_act": "quick_gelu",
+  "hidden_size": 1024,
+  "image_size": 224,
+  "initializer_factor": 1.0,
+  "initializer_range": 0.02,
+  "intermediate_size": 4096,
+  "layer_norm_eps": 1e-05,
+  "model_type": "clip_vision_model",
+  "num_attention_heads": 16,
+  "num_channels": 3,
+  "num_hidden_layers": 24,
+  "patch_size": 14,
+  "projection_dim": 768,
+  "torch_dtype": "float32",
+  "transformers_version": "4.26.1"
+}
+`
+
+// ELITEMapper sizes ELITE's released mappers (global_mapper.pt and
+// local_mapper.pt): Mapper(input_dim=1024, output_dim=768), hidden 1024,
+// five words; their attention projections are those of SD v1-4's UNet
+// (the architecture of UNet above).
+var ELITEMapper = struct{ In, Hidden, Out, Words int }{1024, 1024, 768, 5}

@@ -37,6 +37,12 @@ type attention struct {
 	slot   int     // this layer's k, v are slabs 2·slot, 2·slot+1 of ctx's projection
 	prefix string  // state-dict prefix ("…attn2.")
 	site   nn.Site // H and W are filled per call
+	// ELITE's local branch (attn2 of a UNet loaded by LoadELITE, see
+	// elite.go): to_k_local, to_v_local over the local features, joined
+	// UNet-wide like the context's (lctx, lslot). W nil otherwise.
+	kLocal, vLocal nn.Linear
+	lctx           *contextKV
+	lslot          int
 }
 
 // contextKV joins the k and v weights of every attention layer that reads
@@ -64,7 +70,7 @@ func (a *attention) project(b tensor.Backend, x, kv *tensor.Tensor, f *fwd) (q, 
 		t := b.Linear(x, a.qkv, nil, tensor.Epilogue{Split: a.Inner})
 		return slab(b, t, 0), slab(b, t, 1), slab(b, t, 2), func() { b.Free(t) }
 	case a.ctx != nil && f != nil && kv == f.context:
-		t := f.contextProjection(b, a.ctx)
+		t := f.contextProjection(b, a.ctx, f.context)
 		q = a.Q.Forward(b, x, tensor.Epilogue{})
 		return q, slab(b, t, 2*a.slot), slab(b, t, 2*a.slot+1), func() { b.Free(q) }
 	}
@@ -85,6 +91,9 @@ func (a *attention) forward(b tensor.Backend, x, kv, residual *tensor.Tensor, f 
 		opts.ProbCols, opts.Swap = hook.Attention(site)
 	}
 	o, probs := a.Attend(b, q, k, v, opts)
+	if a.kLocal.W != nil && f.local != nil && kv == f.context {
+		o = a.addLocal(b, f, site, q, k, o)
+	}
 	freeQKV()
 	if probs != nil {
 		if hook != nil {
@@ -156,7 +165,7 @@ type basicBlock struct {
 	name                string
 }
 
-func loadBasicBlock(p *nn.Vars, name string, dim, heads, headDim, crossDim int, onlyCross bool, site nn.Site) *basicBlock {
+func loadBasicBlock(p *nn.Vars, name string, dim, heads, headDim, crossDim int, onlyCross, elite bool, site nn.Site) *basicBlock {
 	inner := heads * headDim
 	kv1 := dim
 	if onlyCross {
@@ -171,6 +180,11 @@ func loadBasicBlock(p *nn.Vars, name string, dim, heads, headDim, crossDim int, 
 	bb.attn2 = loadAttention(p.Sub("attn2"), dim, crossDim, inner, heads, false)
 	bb.attn2.site = site
 	bb.attn2.site.Name, bb.attn2.site.Cross = name+".attn2", true
+	if elite {
+		a2 := p.Sub("attn2")
+		bb.attn2.kLocal = nn.LoadLinear(a2, "to_k_local", inner, crossDim, false)
+		bb.attn2.vLocal = nn.LoadLinear(a2, "to_v_local", inner, crossDim, false)
+	}
 	bb.norm3 = nn.LoadLayerNorm(p, "norm3", dim, blockLNEps)
 	ffInner := 4 * dim // FeedForward mult 4
 	bb.ff = feedForward{
@@ -234,6 +248,7 @@ type transformer2D struct {
 type transformerSpec struct {
 	channels, heads, layers, crossDim, groups int
 	onlyCross, linearProj                     bool
+	elite                                     bool    // attn2 has ELITE's local branch
 	site                                      nn.Site // Block, Index, Level
 }
 
@@ -251,7 +266,7 @@ func loadTransformer(p *nn.Vars, name string, s transformerSpec) *transformer2D 
 	}
 	for d := range s.layers {
 		bn := tname(name, d)
-		t.blocks = append(t.blocks, loadBasicBlock(p.Sub(tname("", d)), bn, inner, s.heads, headDim, s.crossDim, s.onlyCross, s.site))
+		t.blocks = append(t.blocks, loadBasicBlock(p.Sub(tname("", d)), bn, inner, s.heads, headDim, s.crossDim, s.onlyCross, s.elite, s.site))
 	}
 	return t
 }

@@ -48,6 +48,7 @@ type UNet struct {
 	// Every resnet's time_emb_proj joined at load: one [ΣCout, D] Linear
 	// per call instead of one per resnet (nil when not joined).
 	tembW, tembB *tensor.Tensor
+	elite        bool // attn2 has ELITE's local branch (LoadELITE)
 }
 
 type downBlock struct {
@@ -73,7 +74,7 @@ type upBlock struct {
 // stored (PyTorch) shape.
 func Tensors(cfg *Config) map[string][]int {
 	v := nn.Recorder()
-	build(v, cfg)
+	build(v, cfg, false)
 	return v.Shapes()
 }
 
@@ -83,7 +84,7 @@ func Tensors(cfg *Config) map[string][]int {
 // the UNet: Free releases it.
 func Load(b tensor.Backend, cfg *Config, w *tensor.Weights) (*UNet, error) {
 	v := nn.NewVars(b, w)
-	u := build(v, cfg)
+	u := build(v, cfg, false)
 	if err := v.Finish("unet"); err != nil {
 		return nil, err
 	}
@@ -102,10 +103,11 @@ func (u *UNet) Free(b tensor.Backend) {
 	u.fused = nil
 }
 
-// build constructs the module tree, reading (or only naming) its weights.
-func build(p *nn.Vars, c *Config) *UNet {
-	u := &UNet{Config: c, timeProjDim: c.BlockOut[0]}
-	bd := &builder{u: u, c: c}
+// build constructs the module tree, reading (or only naming) its weights;
+// with elite every attn2 also reads ELITE's local key and value projections.
+func build(p *nn.Vars, c *Config, elite bool) *UNet {
+	u := &UNet{Config: c, timeProjDim: c.BlockOut[0], elite: elite}
+	bd := &builder{u: u, c: c, elite: elite}
 	u.convIn = nn.LoadConv2d(p, "conv_in", c.BlockOut[0], c.InChannels, c.ConvInKernel, true)
 	u.linear1 = nn.LoadLinear(p, "time_embedding.linear_1", c.TimeEmbedDim, u.timeProjDim, true)
 	u.linear2 = nn.LoadLinear(p, "time_embedding.linear_2", c.TimeEmbedDim, c.TimeEmbedDim, true)
@@ -128,6 +130,7 @@ func build(p *nn.Vars, c *Config) *UNet {
 type builder struct {
 	u       *UNet
 	c       *Config
+	elite   bool
 	resnets []*nn.Resnet
 }
 
@@ -143,7 +146,7 @@ func (bd *builder) transformer(p *nn.Vars, block string, j, ch, heads, layers, c
 	bd.u.contextDims = append(bd.u.contextDims, crossDim)
 	return loadTransformer(p.At("attentions", j), block+".attentions."+itoa(j), transformerSpec{
 		channels: ch, heads: heads, layers: layers, crossDim: crossDim, groups: bd.c.NormGroups,
-		onlyCross: onlyCross, linearProj: bd.c.UseLinearProj, site: site,
+		onlyCross: onlyCross, linearProj: bd.c.UseLinearProj, elite: bd.elite, site: site,
 	})
 }
 
@@ -244,7 +247,8 @@ func (u *UNet) joinContextProjections(p *nn.Vars) {
 		dt           tensor.DType
 	}
 	groups := map[key][]*attention{}
-	var order []key
+	locals := map[key][]*attention{}
+	var order, lorder []key
 	visit := func(ts []*transformer2D) {
 		for _, t := range ts {
 			if t == nil {
@@ -264,6 +268,13 @@ func (u *UNet) joinContextProjections(p *nn.Vars) {
 						order = append(order, k)
 					}
 					groups[k] = append(groups[k], a)
+					if a.kLocal.W != nil && a.vLocal.W != nil {
+						k := key{a.Inner, a.kLocal.W.Shape[1], a.kLocal.W.DType}
+						if locals[k] == nil {
+							lorder = append(lorder, k)
+						}
+						locals[k] = append(locals[k], a)
+					}
 				}
 			}
 		}
@@ -292,6 +303,23 @@ func (u *UNet) joinContextProjections(p *nn.Vars) {
 		for i, a := range as {
 			a.K.W, a.V.W = ws[2*i], ws[2*i+1]
 			a.ctx, a.slot = g, i
+		}
+	}
+	for _, k := range lorder {
+		as := locals[k]
+		var names []string
+		var ws []*tensor.Tensor
+		for _, a := range as {
+			names = append(names, a.prefix+"to_k_local.weight", a.prefix+"to_v_local.weight")
+			ws = append(ws, a.kLocal.W, a.vLocal.W)
+		}
+		var g *contextKV
+		if w := p.Fuse(names, ws); w != nil {
+			g = &contextKV{w: w, inner: k.inner}
+		}
+		for i, a := range as {
+			a.kLocal.W, a.vLocal.W = ws[2*i], ws[2*i+1]
+			a.lctx, a.lslot = g, i
 		}
 	}
 }
@@ -328,18 +356,23 @@ type fwd struct {
 	trace   nn.Trace
 	chunk   int            // feed-forward chunk bound, elements
 	context *tensor.Tensor // the call's context (cross-attention keys and values)
+	local   *Local         // ELITE's local branch for the call, or nil
+	// ELITE: the one-hot values that read each row's placeholder column
+	// out of attention, per head count (see addLocal); freed with the call.
+	oneHot map[int]*tensor.Tensor
 	// The joint projections of the context made so far (contextKV); freed
 	// when the call ends.
 	ctxProj map[*contextKV]*tensor.Tensor
 }
 
-// contextProjection is the context projected by every layer of g: one
-// split-output Linear, made the first time a layer of g asks.
-func (f *fwd) contextProjection(b tensor.Backend, g *contextKV) *tensor.Tensor {
+// contextProjection is in (the context, or ELITE's local features)
+// projected by every layer of g: one split-output Linear, made the first
+// time a layer of g asks.
+func (f *fwd) contextProjection(b tensor.Backend, g *contextKV, in *tensor.Tensor) *tensor.Tensor {
 	if t := f.ctxProj[g]; t != nil {
 		return t
 	}
-	t := b.Linear(f.context, g.w, nil, tensor.Epilogue{Split: g.inner})
+	t := b.Linear(in, g.w, nil, tensor.Epilogue{Split: g.inner})
 	if f.ctxProj == nil {
 		f.ctxProj = map[*contextKV]*tensor.Tensor{}
 	}
@@ -353,6 +386,10 @@ func (f *fwd) free(b tensor.Backend) {
 		b.Free(t)
 	}
 	f.ctxProj = nil
+	for _, t := range f.oneHot {
+		b.Free(t)
+	}
+	f.oneHot = nil
 }
 
 // levelSize is the side after l stride-2, pad-1, 3×3 convolutions.
@@ -368,14 +405,24 @@ func levelSize(s, l int) int {
 // be nil. Returns [B, h, w, Cout]; the error is a bad input or the
 // backend's. h and w must be multiples of 2^(levels−1).
 func (u *UNet) Forward(b tensor.Backend, sample *tensor.Tensor, timesteps []float32, context *tensor.Tensor, hook nn.Hook) (*tensor.Tensor, error) {
+	return u.ForwardLocal(b, sample, timesteps, context, nil, hook)
+}
+
+// ForwardLocal is Forward with ELITE's local branch (a UNet from
+// LoadELITE; local nil: global attention only, as ELITE's unconditional
+// pass).
+func (u *UNet) ForwardLocal(b tensor.Backend, sample *tensor.Tensor, timesteps []float32, context *tensor.Tensor, local *Local, hook nn.Hook) (*tensor.Tensor, error) {
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
 	if err := u.checkInputs(sample, timesteps, context); err != nil {
 		return nil, err
 	}
+	if err := u.checkLocal(sample, context, local); err != nil {
+		return nil, err
+	}
 	nb, h, w := sample.Shape[0], sample.Shape[1], sample.Shape[2]
-	f := &fwd{hook: hook, trace: u.Trace, chunk: u.FFChunkElems, context: context}
+	f := &fwd{hook: hook, trace: u.Trace, chunk: u.FFChunkElems, context: context, local: local}
 	if f.chunk <= 0 {
 		f.chunk = ffChunkElems
 	}
@@ -579,7 +626,7 @@ func (u *UNet) checkInputs(sample *tensor.Tensor, ts []float32, ctx *tensor.Tens
 // SitesFor lists the attention layers a config implies, without weights
 // (the module tree is built in recording mode).
 func SitesFor(cfg *Config, h, w int) []nn.Site {
-	return build(nn.Recorder(), cfg).Sites(h, w)
+	return build(nn.Recorder(), cfg, false).Sites(h, w)
 }
 
 // Sites lists every attention layer in call order for a latent of h×w.

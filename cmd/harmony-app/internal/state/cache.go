@@ -134,7 +134,12 @@ func (a *App) hubSource(repo string) (loader.Source, loader.Cache, string, error
 		return nil, nil, "", err
 	}
 	withToken(src, base)
-	return src, &loader.DirCache{Dir: dir}, dir, nil
+	// A completed download loads from the folder alone, offline: the
+	// files' sizes, headers and configs as recorded, no request (delete
+	// the model to fetch a newer revision). A partial one asks the server
+	// and falls back to the records only when it cannot be reached.
+	cache := &loader.DirCache{Dir: dir}
+	return &loader.CachedSource{Inner: src, Cache: cache, Offline: m.Complete}, cache, dir, nil
 }
 
 func readMeta(dir string) (CachedModel, error) {

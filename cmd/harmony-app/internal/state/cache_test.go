@@ -7,6 +7,7 @@ package state
 
 import (
 	"context"
+	"crypto/sha256"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -149,6 +150,22 @@ func largestEntry(t *testing.T, dir string) string {
 	return best
 }
 
+// pieceEntry is a cache entry in dir holding a whole weight piece (its
+// bytes and their SHA-256), not a recorded header or config read.
+func pieceEntry(t *testing.T, dir string) string {
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range ents {
+		info, err := e.Info()
+		require.NoError(t, err)
+		if e.Name() != RecordName && info.Size() == testPiece+sha256.Size {
+			return filepath.Join(dir, e.Name())
+		}
+	}
+	t.Fatalf("no piece in %s", dir)
+	return ""
+}
+
 func TestHubURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"Salesforce/blipdiffusion":                        "https://huggingface.co/Salesforce/blipdiffusion/resolve/main/",
@@ -242,7 +259,7 @@ func TestDownloadResume(t *testing.T) {
 	require.Equal(t, last.BytesTotal, last.CacheBytes)
 
 	// A corrupt piece fails its hash and is fetched again.
-	bad := largestEntry(t, list[0].Dir)
+	bad := pieceEntry(t, list[0].Dir)
 	data, err := os.ReadFile(bad)
 	require.NoError(t, err)
 	data[len(data)/2] ^= 0xff

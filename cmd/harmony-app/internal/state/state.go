@@ -106,9 +106,13 @@ type Result struct {
 // Snapshot is a copy of the state for drawing; it shares nothing that
 // changes.
 type Snapshot struct {
-	Phase     Phase
-	Err       error // why the last load or generation failed (Failed)
-	Model     string
+	Phase Phase
+	Err   error // why the last load or generation failed (Failed)
+	Model string
+	// Elite: generations take the subject mask (the options' base, else
+	// the loaded model's, is ELITE).
+	Elite     bool
+	MaskCount int       // subject pixels painted (MaskSnapshot has the mask)
 	Device    *gpu.Info // the adapter, once opened
 	Photo     *Photo
 	Options   pipeline.Options
@@ -148,13 +152,18 @@ type App struct {
 	model     *pipeline.Model
 	modelName string
 	photo     *Photo
-	opts      pipeline.Options
-	fieldErrs map[string]error
-	progress  Progress
-	preview   *pipeline.Image
-	result    *Result
-	cancel    context.CancelFunc
-	done      chan struct{} // closed when the running load or generation ends
+	mask      *SubjectMask // ELITE's subject mask at the photo's size (mask.go)
+	// ELITE's image encoder and mappers when apart from the model (""
+	// takes them from it)
+	eliteEncoder, eliteMappers string
+	maskVer                    int
+	opts                       pipeline.Options
+	fieldErrs                  map[string]error
+	progress                   Progress
+	preview                    *pipeline.Image
+	result                     *Result
+	cancel                     context.CancelFunc
+	done                       chan struct{} // closed when the running load or generation ends
 
 	cached     []CachedModel
 	cacheErr   error
@@ -204,6 +213,10 @@ func (a *App) Snapshot() Snapshot {
 	}
 	for k, v := range a.fieldErrs {
 		s.FieldErrs[k] = v
+	}
+	s.Elite = usesMask(a.model, &a.opts)
+	if a.mask != nil {
+		s.MaskCount = a.mask.Count
 	}
 	return s
 }
@@ -313,7 +326,31 @@ func (a *App) load(ctx context.Context, loc string) (*pipeline.Model, string, er
 		a.mu.Unlock()
 		a.changed()
 	}
-	m, _, err := pipeline.Load(ctx, src, a.back, &loader.Options{Precision: a.cfg.Precision, Progress: progress, Cache: cache, PieceSize: a.cfg.PieceSize})
+	lo := &loader.Options{Precision: a.cfg.Precision, Progress: progress, Cache: cache, PieceSize: a.cfg.PieceSize}
+	a.mu.Lock()
+	elite, enc, maps := a.opts.Base == pipeline.BaseELITE, a.eliteEncoder, a.eliteMappers
+	a.mu.Unlock()
+	var m *pipeline.Model
+	var err error
+	if elite {
+		// ELITE: the Stable Diffusion model at loc, its image encoder and
+		// mappers from there too unless given apart (folders or URLs).
+		es := pipeline.EliteSources{Model: src}
+		for _, part := range []struct {
+			loc string
+			dst *loader.Source
+		}{{enc, &es.ImageEncoder}, {maps, &es.Mappers}} {
+			if part.loc == "" {
+				continue
+			}
+			if *part.dst, _, err = loader.OpenLocation(part.loc); err != nil {
+				return nil, "", err
+			}
+		}
+		m, _, err = pipeline.LoadELITE(ctx, es, a.back, lo)
+	} else {
+		m, _, err = pipeline.Load(ctx, src, a.back, lo)
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -336,6 +373,7 @@ func (a *App) SetPhoto(name string, data []byte) error {
 	p := &Photo{Name: name, Data: data, Format: info.Format, Width: rgb.Width, Height: rgb.Height}
 	a.mu.Lock()
 	a.photo = p
+	a.resetMask() // a new photo, a new mask
 	a.mu.Unlock()
 	a.changed()
 	return nil
@@ -396,6 +434,13 @@ func (a *App) Generate() error {
 		return fail(err)
 	}
 	o.Image, o.ImageName = a.photo.Data, a.photo.Name
+	if usesMask(a.model, &o) {
+		mask, err := a.maskPNG()
+		if err != nil {
+			return fail(err)
+		}
+		o.Mask, o.MaskName = mask, "painted mask"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.phase, a.err, a.cancel, a.done = Generating, nil, cancel, make(chan struct{})
 	a.progress, a.preview = Progress{Stage: "encode"}, nil

@@ -60,10 +60,10 @@ func (u *UI) updateCache(gtx layout.Context, s state.Snapshot) {
 			u.download()
 		}
 	}
-	if u.hubGet.Clicked(gtx) && idle {
+	if u.hubGet.Clicked(enabledIf(gtx, idle)) {
 		u.download()
 	}
-	if u.hubCancel.Clicked(gtx) {
+	if u.hubCancel.Clicked(enabledIf(gtx, s.Phase == state.Loading)) {
 		u.App.Cancel()
 	}
 	for _, m := range s.Cached {
@@ -71,11 +71,11 @@ func (u *UI) updateCache(gtx layout.Context, s state.Snapshot) {
 		if r == nil {
 			continue
 		}
-		if r.load.Clicked(gtx) && idle {
+		if r.load.Clicked(enabledIf(gtx, idle)) {
 			u.hubRepo.SetText(m.Name)
 			u.LoadModel(state.HubPrefix + m.Name)
 		}
-		if r.del.Clicked(gtx) {
+		if r.del.Clicked(enabledIf(gtx, s.Phase != state.Loading)) {
 			u.DeleteCached(m.Dir)
 		}
 	}

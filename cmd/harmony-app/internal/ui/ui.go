@@ -58,6 +58,7 @@ type Drawn struct {
 	Advanced []string // the options the advanced panel listed
 	Cached   []string // the cached-models panel's lines (name — size)
 	Deletes  int      // delete buttons in that panel
+	Mask     string   // the mask editor's status line ("" when not shown)
 }
 
 // UI is the window's contents.
@@ -84,6 +85,10 @@ type UI struct {
 	generate, cancel, dice, advanced widget.Clickable
 	harmony   widget.Bool
 	save      [4]widget.Clickable
+	mask      maskEditor    // ELITE's subject mask (mask.go)
+	base      widget.Enum   // the base model: "blipdiffusion" or "elite"
+	encPath   widget.Editor // ELITE's image encoder, when apart from the model
+	mapPath   widget.Editor // ELITE's mappers, when apart from the model
 	showAdv   bool
 	note      string // the last local message (saved…, photo errors)
 	noteErr   bool
@@ -105,6 +110,12 @@ func New(a *state.App, modelLoc, photoFile string) *UI {
 	u := &UI{App: a, th: th, fields: map[string]*field{}, images: map[*pipeline.Image]paint.ImageOp{},
 		modelLoc: modelLoc, photoFile: photoFile}
 	u.list.Axis = layout.Vertical
+	u.mask.init()
+	u.base.Value = string(pipeline.BaseBLIPDiffusion)
+	if a.Snapshot().Options.Base == pipeline.BaseELITE {
+		u.base.Value = string(pipeline.BaseELITE)
+	}
+	u.encPath.SingleLine, u.mapPath.SingleLine = true, true
 	u.modelPath.SingleLine, u.modelPath.Submit = true, true
 	u.modelPath.SetText(modelLoc)
 	u.hubRepo.SingleLine, u.hubRepo.Submit = true, true
@@ -135,6 +146,20 @@ func New(a *state.App, modelLoc, photoFile string) *UI {
 	}
 	u.harmony.Value = s.Options.Method != pipeline.MethodBLIPDiffusion
 	return u
+}
+
+// syncFields shows the options' current values in their fields (after
+// the base model's defaults replaced some).
+func (u *UI) syncFields() {
+	s := u.App.Snapshot()
+	for name, f := range u.fields {
+		v := s.Options.Get(name)
+		if f.info.OnOff {
+			f.toggle.Value, _ = pipeline.ParseOnOff(v)
+		} else if f.editor.Text() != v {
+			f.editor.SetText(v)
+		}
+	}
 }
 
 // ModelLocation and PhotoFile are what the settings remember.
@@ -183,10 +208,29 @@ func (u *UI) update(gtx layout.Context, s state.Snapshot) {
 			}
 		}
 	}
-	if u.demoModel.Clicked(gtx) {
+	idle := s.Phase != state.Loading && s.Phase != state.Generating
+	if u.demoModel.Clicked(enabledIf(gtx, idle)) {
 		u.LoadModel(state.DemoModel)
 	}
 	u.updateCache(gtx, s)
+	u.updateMask(gtx)
+	if u.base.Update(gtx) {
+		if err := u.App.SetBase(pipeline.Base(u.base.Value)); err != nil {
+			u.note, u.noteErr = err.Error(), true
+		}
+		u.syncFields()
+	}
+	for _, ed := range []*widget.Editor{&u.encPath, &u.mapPath} {
+		for {
+			ev, ok := ed.Update(gtx)
+			if !ok {
+				break
+			}
+			if _, ok := ev.(widget.ChangeEvent); ok {
+				u.App.SetEliteParts(u.encPath.Text(), u.mapPath.Text())
+			}
+		}
+	}
 	submitted := func(ed *widget.Editor) bool {
 		hit := false
 		for {
@@ -199,7 +243,7 @@ func (u *UI) update(gtx layout.Context, s state.Snapshot) {
 			}
 		}
 	}
-	if submitted(&u.modelPath) || u.loadModel.Clicked(gtx) {
+	if submitted(&u.modelPath) || u.loadModel.Clicked(enabledIf(gtx, idle)) {
 		if loc := strings.TrimSpace(u.modelPath.Text()); loc != "" {
 			u.LoadModel(loc)
 		} else {
@@ -261,10 +305,10 @@ func (u *UI) update(gtx layout.Context, s state.Snapshot) {
 			}
 		}
 	}
-	if u.generate.Clicked(gtx) {
+	if u.generate.Clicked(enabledIf(gtx, idle && s.Model != "")) {
 		u.Generate()
 	}
-	if u.cancel.Clicked(gtx) {
+	if u.cancel.Clicked(enabledIf(gtx, !idle)) {
 		u.App.Cancel()
 	}
 	for i := range u.save {
@@ -420,6 +464,17 @@ func (u *UI) button(c *widget.Clickable, txt string, enabled bool) layout.Widget
 	}
 }
 
+// enabledIf is gtx, or gtx disabled when on is false. A Clickable that
+// reads its events with an enabled context takes the keyboard focus in
+// that frame, so a button drawn disabled reads them disabled too: Tab
+// skips it, and it takes no click.
+func enabledIf(gtx layout.Context, on bool) layout.Context {
+	if on {
+		return gtx
+	}
+	return gtx.Disabled()
+}
+
 func gap(w unit.Dp) layout.FlexChild { return layout.Rigid(layout.Spacer{Width: w, Height: w}.Layout) }
 
 func (u *UI) modelRow(s state.Snapshot) layout.Widget {
@@ -434,24 +489,56 @@ func (u *UI) modelRow(s state.Snapshot) layout.Widget {
 		case s.Model == "":
 			status = "no model loaded"
 		}
+		parts := func(gtx layout.Context) layout.Dimensions {
+			if !s.Elite {
+				return layout.Dimensions{}
+			}
+			gtx.Constraints.Min.Y = 0
+			return layout.Inset{Bottom: 4}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+					layout.Flexed(1, u.editor(&u.encPath, "ELITE image encoder folder or URL (empty: image_encoder/ of the model)", 0)), gap(8),
+					layout.Flexed(1, u.editor(&u.mapPath, "ELITE mappers folder or URL (empty: the model's)", 0)),
+				)
+			})
+		}
 		return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 				return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+					layout.Rigid(u.label(13, "base").Layout), gap(4),
+					layout.Rigid(material.RadioButton(u.th, &u.base, string(pipeline.BaseBLIPDiffusion), "BLIP-Diffusion").Layout), gap(4),
+					layout.Rigid(material.RadioButton(u.th, &u.base, string(pipeline.BaseELITE), "ELITE").Layout), gap(12),
 					layout.Rigid(u.button(&u.demoModel, "Demo model", idle)), gap(8),
 					layout.Flexed(1, u.editor(&u.modelPath, "model folder, pack or URL", 0)), gap(8),
 					layout.Rigid(u.button(&u.loadModel, "Load", idle)),
 				)
 			}),
 			gap(4),
+			layout.Rigid(parts),
 			layout.Rigid(u.label(13, status).Layout),
 		)
 	}
 }
 
+// photoRow is the photo and its file row, and with ELITE the mask
+// editor's tools under them.
 func (u *UI) photoRow(s state.Snapshot) layout.Widget {
+	row := u.photoFileRow(s)
+	if !s.Elite {
+		return row
+	}
+	return func(gtx layout.Context) layout.Dimensions {
+		return layout.Flex{Axis: layout.Vertical}.Layout(gtx, layout.Rigid(row), gap(6), layout.Rigid(u.maskTools(s)))
+	}
+}
+
+func (u *UI) photoFileRow(s state.Snapshot) layout.Widget {
 	return func(gtx layout.Context) layout.Dimensions {
 		return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
 			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+				if s.Elite {
+					u.photoImage(s.Photo)
+					return u.maskCanvas(gtx, s.Photo, 320)
+				}
 				return u.photoThumb(gtx, s.Photo)
 			}), gap(8),
 			layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
@@ -475,6 +562,17 @@ func (u *UI) photoRow(s state.Snapshot) layout.Widget {
 }
 
 func (u *UI) photoThumb(gtx layout.Context, p *state.Photo) layout.Dimensions {
+	u.photoImage(p)
+	size := gtx.Dp(96)
+	gtx.Constraints = layout.Exact(image.Pt(size, size))
+	if u.photoOp == nil {
+		return layout.Dimensions{Size: gtx.Constraints.Min}
+	}
+	return widget.Image{Src: *u.photoOp, Fit: widget.Contain, Scale: 1}.Layout(gtx)
+}
+
+// photoImage converts the photo for drawing when it changed.
+func (u *UI) photoImage(p *state.Photo) {
 	if p != u.photoOf {
 		u.photoOf, u.photoOp = p, nil
 		if p != nil {
@@ -484,12 +582,6 @@ func (u *UI) photoThumb(gtx layout.Context, p *state.Photo) layout.Dimensions {
 			}
 		}
 	}
-	size := gtx.Dp(96)
-	gtx.Constraints = layout.Exact(image.Pt(size, size))
-	if u.photoOp == nil {
-		return layout.Dimensions{Size: gtx.Constraints.Min}
-	}
-	return widget.Image{Src: *u.photoOp, Fit: widget.Contain, Scale: 1}.Layout(gtx)
 }
 
 // labelled lays out a caption over a widget.
