@@ -270,6 +270,7 @@ async function loadScorers() {
 // showScores writes the score line under the results.
 function showScores(scores) {
   const el = $('scores');
+  globalThis.harmonyLastScores = scores || null; // for tests
   el.hidden = !scores;
   el.textContent = '';
   if (!scores) return;

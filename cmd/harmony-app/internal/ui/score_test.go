@@ -1,5 +1,6 @@
 // score_test.go: the score line under the results: absent until scoring
-// weights are loaded, then one entry per result picture (not the mask).
+// weights are loaded (the state's tests check that scoring is off by
+// default), then one entry per result picture (not the mask).
 package ui
 
 import (
@@ -25,10 +26,8 @@ func TestScoreLine(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, a.Load(ctx, state.DemoModel))
 	require.NoError(t, a.Set("steps", "2"))
-	require.NoError(t, a.Generate())
-	a.Wait()
 	r.frame(u, "6-unscored")
-	require.Empty(t, u.Drawn.Scores, "scores are off by default")
+	require.Empty(t, u.Drawn.Scores, "no result, no score line")
 	require.Contains(t, scoreStatus(a.Snapshot()), "scores off")
 
 	clip := filepath.Join(t.TempDir(), "clip")
