@@ -355,8 +355,8 @@ func (u *UI) Layout(gtx layout.Context) layout.Dimensions {
 		u.previewRow(s),
 		u.resultsRow(s),
 		u.scoreLine(s),
-		u.scoreRow(s),
 		u.advancedPanel(s),
+		u.scoreRow(s),
 		// Last, so that its height (one line a cached model) never moves
 		// the form.
 		u.cachePanel(s),
