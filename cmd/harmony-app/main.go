@@ -92,6 +92,9 @@ func main() {
 	go func() {
 		<-sig
 		w.Perform(system.ActionClose)
+		// Gio's X11 close request waits in Xlib's output buffer until its
+		// loop wakes: an idle window would never close without this.
+		w.Invalidate()
 	}()
 
 	go func() {
@@ -142,6 +145,8 @@ func run(w *app.Window, u *ui.UI) error {
 		switch e := w.Event().(type) {
 		case app.DestroyEvent:
 			return e.Err
+		case app.ViewEvent:
+			watchDrops(e, u)
 		case app.FrameEvent:
 			gtx := app.NewContext(&ops, e)
 			u.Layout(gtx)

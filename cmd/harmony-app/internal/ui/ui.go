@@ -102,6 +102,8 @@ type UI struct {
 	photoFile string
 	keys      int // tag of the window-wide key handler
 
+	drop dropBox // files dropped from the desktop (drop.go)
+
 	Drawn Drawn
 }
 
@@ -261,6 +263,7 @@ func (u *UI) update(gtx layout.Context, s state.Snapshot) {
 			u.photoFile, u.note = p, ""
 		}
 	}
+	u.takeDrop()
 	if u.demoPhoto.Clicked(gtx) {
 		u.App.SetPhoto("demo photo", demoPhoto())
 		u.photoFile, u.note = "", ""
