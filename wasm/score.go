@@ -35,6 +35,11 @@ func (a *api) jsLoadScorers(_ js.Value, args []js.Value) any {
 		}
 		ss.DINOFile = jsStr(req, "dinoFile")
 		a.mu.Lock()
+		if a.cancel != nil {
+			// A generation in flight may be scoring with the loaded ones.
+			a.mu.Unlock()
+			return nil, codedf(CodeBadArgument, "harmony: busy: wait for the running load or generation (or cancel it), then load the scorers")
+		}
 		old := a.scorers
 		a.scorers = nil
 		a.mu.Unlock()
