@@ -34,18 +34,21 @@ type api struct {
 	model  *pipeline.Model
 	name   string             // the model's source, for the pictures' parameters ("" for the demo)
 	cancel context.CancelFunc // of the call in flight
+	// scorers, once loaded, score every generation (score.go)
+	scorers *pipeline.Scorers
 }
 
 func newAPI() *api { return &api{} }
 
 func (a *api) functions() map[string]func(js.Value, []js.Value) any {
 	fns := map[string]func(js.Value, []js.Value) any{
-		"init":       a.jsInit,
-		"loadModel":  a.jsLoadModel,
-		"checkPhoto": a.jsCheckPhoto,
-		"generate":   a.jsGenerate,
-		"cancel":     a.jsCancel,
-		"clearCache": a.jsClearCache,
+		"init":        a.jsInit,
+		"loadModel":   a.jsLoadModel,
+		"checkPhoto":  a.jsCheckPhoto,
+		"generate":    a.jsGenerate,
+		"cancel":      a.jsCancel,
+		"clearCache":  a.jsClearCache,
+		"loadScorers": a.jsLoadScorers,
 	}
 	return fns
 }
@@ -478,6 +481,21 @@ func (a *api) jsGenerate(_ js.Value, args []js.Value) any {
 			if out["visual"], err = pngJS(res.Visual.Image, &opts, name); err != nil {
 				return nil, err
 			}
+		}
+		// The pictures as the page labels them: a plain run's main
+		// picture is its "baseline".
+		pics := map[string]*pipeline.Image{"harmony": res.Main.Image}
+		if opts.Method.Plain() {
+			pics = map[string]*pipeline.Image{"baseline": res.Main.Image}
+		}
+		if res.Baseline != nil {
+			pics["baseline"] = res.Baseline.Image
+		}
+		if res.Visual != nil {
+			pics["visual"] = res.Visual.Image
+		}
+		if out["scores"], err = a.scoreJS(ctx, &opts, args[2], pics); err != nil {
+			return nil, err
 		}
 		warnings := make([]any, len(res.Warnings))
 		for i, w := range res.Warnings {

@@ -10,7 +10,7 @@ import { MaskEditor } from './mask.js';
 const $ = (id) => document.getElementById(id);
 
 const SETTINGS_KEY = 'harmony.settings.v1';
-const FIELDS = ['base', 'model-source', 'encoder-url', 'mappers-url', 'placeholder', 'local-weight', 'model-url', 'precision', 'class', 'prompt', 'negative', 'steps',
+const FIELDS = ['base', 'model-source', 'encoder-url', 'mappers-url', 'clip-url', 'dino-url', 'placeholder', 'local-weight', 'model-url', 'precision', 'class', 'prompt', 'negative', 'steps',
   'guidance', 'seed', 'width', 'height', 'harmony', 'compare', 'ortho', 'ortho-mode',
   'ortho-exclude-class', 'swap', 'swap-mode', 'swap-layers', 'swap-start', 'mask-level',
   'mask-tokens', 'mask-threshold', 'visual-prompt', 'prompt-reps', 'scheduler', 'preview-every'];
@@ -45,6 +45,8 @@ let photo = null;         // {bytes: Uint8Array, name: string}
 let folderFiles = null;   // File[] of a picked or dropped folder
 let encoderFiles = null;  // ELITE: File[] of a picked image-encoder folder
 let mappersFiles = null;  // ELITE: File[] of a picked mappers folder
+let clipFiles = null;     // scores: File[] of a picked CLIP folder
+let dinoFiles = null;     // scores: File[] of a picked DINO folder
 let mask = null;          // the MaskEditor over the photo
 let busy = false;
 const urls = [];          // object URLs to revoke on the next run
@@ -160,6 +162,9 @@ function modelOrigins() {
       if (p) add(p.source, p.url);
     }
   }
+  for (const p of [partSource($('clip-url').value, null), partSource($('dino-url').value, null)]) {
+    if (p) add(p.source, p.url);
+  }
   return out;
 }
 
@@ -230,6 +235,55 @@ async function loadModel() {
   const fromCache = cached > 0 ? `; ${mb(cached)} read from this browser's cache` : '';
   $('model-status').textContent = `Loaded ${info.name} (${mb(info.bytes)} of weights on the GPU, ${info.precision}${fromCache}).`;
   showWarnings(info.warnings);
+}
+
+// loadScorers loads the CLIP and DINO weights the score line uses (both
+// empty: scores off).
+async function loadScorers() {
+  if (!engine) throw Object.assign(new Error('the engine is not running'), { code: 'no-webgpu' });
+  if (!ensureOriginAllowed()) return new Promise(() => {});
+  const req = {};
+  const clip = partSource($('clip-url').value, clipFiles), dino = partSource($('dino-url').value, dinoFiles);
+  if (clip) req.clip = clip;
+  if (dino) {
+    req.dino = dino;
+    // A folder with an original DINO checkpoint (.pth) and no transformers weights.
+    const names = dino.files ? dino.files.map((f) => (f.relPath || f.webkitRelativePath || f.name).split('/').slice(1).join('/') || f.name) : [];
+    const pth = names.find((n) => n.endsWith('.pth'));
+    if (pth && !names.includes('model.safetensors') && !names.includes('pytorch_model.bin')) req.dinoFile = pth;
+  }
+  $('scorer-status').textContent = clip || dino ? 'Loading…' : 'Scores off.';
+  try {
+    const info = await engine.loadScorers(req, (ev) => {
+      $('scorer-status').textContent = `${mb(ev.done)} of ${mb(ev.total)}` + (ev.file ? ` — ${ev.file}` : '');
+    });
+    const on = [info.clipT ? 'CLIP-T' : '', info.dino ? 'DINO' : ''].filter(Boolean);
+    $('scorer-status').textContent = on.length ? `Scoring with ${on.join(' and ')}.` : 'Scores off.';
+    $('scorer-status').dataset.on = on.join(',');
+  } catch (e) {
+    $('scorer-status').textContent = 'Scores off.';
+    $('scorer-status').dataset.on = '';
+    throw e;
+  }
+}
+
+// showScores writes the score line under the results.
+function showScores(scores) {
+  const el = $('scores');
+  globalThis.harmonyLastScores = scores || null; // for tests
+  el.hidden = !scores;
+  el.textContent = '';
+  if (!scores) return;
+  if (scores.error) {
+    el.textContent = `Scores: ${scores.error}`;
+    return;
+  }
+  const parts = [];
+  for (const [kind, title] of KINDS) {
+    const s = scores[kind];
+    if (s && s.line) parts.push(`${kind === 'baseline' ? `${BASE_NAMES[$('base').value]} ${title}` : title}: ${s.line}`);
+  }
+  el.textContent = `Scores (text "${scores.text}"): ` + parts.join('; ');
 }
 
 async function setPhoto(file) {
@@ -339,6 +393,7 @@ async function generate() {
     $('progress-text').textContent = `Done in ${fmtSeconds((performance.now() - t0) / 1000)}.`;
     showWarnings(res.warnings);
     showResults(res);
+    showScores(res.scores);
   } catch (e) {
     $('progress-text').textContent = e && e.code === 'cancelled' ? 'Cancelled.' : '';
     if (!(e && e.code === 'cancelled')) showError(e);
@@ -441,6 +496,12 @@ async function start() {
   $('load-model').addEventListener('click', async () => {
     showError(null);
     try { modelKey = null; await loadModel(); } catch (e) { showError(e); }
+  });
+  $('clip-folder').addEventListener('change', () => { clipFiles = [...$('clip-folder').files]; });
+  $('dino-folder').addEventListener('change', () => { dinoFiles = [...$('dino-folder').files]; });
+  $('load-scorers').addEventListener('click', async () => {
+    showError(null);
+    try { await loadScorers(); } catch (e) { showError(e); }
   });
   $('clear-cache').addEventListener('click', async () => {
     try {

@@ -8,6 +8,8 @@
 //     [--seed 42] [--width 48] [--height 32] [--guidance 7.5] [--harmony 1] [--timeout 1200]
 //     [--base elite --model-url URL --placeholder S --local-weight 0.8 --paint-mask 1]
 //     (ELITE: the model from a URL on the page's origin, a brush stroke painted as its mask)
+//     [--clip-url URL --dino-url URL] (load the score line's CLIP/DINO first;
+//     the report's scores are the line and its numbers)
 //   node wasm/node/e2e.mjs --mode cache --url … --out DIR   (hosted pack: load, reload from
 //     the browser cache, clear the cache, load again)
 //   node wasm/node/e2e.mjs --mode folder --folder DIR --url … --out DIR   (a picked local folder)
@@ -428,6 +430,17 @@ try {
     report.maskFile = await maskPNG(page, 'mask-sent.png');
     report.maskStatus = await page.textContent('#mask-status');
   }
+  if (args['clip-url'] || args['dino-url']) {
+    await modelIdle();
+    await page.click('#scorers summary');
+    await fill('#clip-url', args['clip-url'] || '');
+    await fill('#dino-url', args['dino-url'] || '');
+    await page.click('#load-scorers');
+    await page.waitForFunction(() => /^(Scoring|Scores off)/.test(document.getElementById('scorer-status').textContent), null, { timeout: 300000 });
+    report.scorerStatus = await page.textContent('#scorer-status');
+    report.error = await pageError();
+    if (report.error) throw 'done';
+  }
   const tGen = Date.now();
   await page.click('#generate');
   await page.waitForFunction(() => {
@@ -438,6 +451,10 @@ try {
   report.error = await pageError();
   report.progressText = await page.textContent('#progress-text');
   report.modelStatus = await page.textContent('#model-status');
+  if (report.scorerStatus) {
+    report.scoreLine = await page.evaluate(() => { const e = document.getElementById('scores'); return e.hidden ? null : e.textContent; });
+    report.scores = await page.evaluate(() => globalThis.harmonyLastScores || null);
+  }
   const images = await page.evaluate(async () => {
     const out = {};
     for (const img of document.querySelectorAll('#results img[data-kind]')) {
@@ -473,5 +490,5 @@ for (const [entry, body] of bodies) {
 report.maskSent = !!report.maskSent;
 fs.writeFileSync(path.join(args.out, 'report.json'), JSON.stringify(report, null, 2));
 if (report.offOrigin.length || report.photoSent || report.maskSent) code = 1;
-console.log(JSON.stringify({ error: report.error, offOrigin: report.offOrigin, photoSent: report.photoSent, maskSent: report.maskSent, mask: report.mask, generateSeconds: report.generateSeconds, outputs: Object.keys(report.outputs), cache: report.cache, folder: report.folder, hub: report.hub, faults: report.faults }));
+console.log(JSON.stringify({ error: report.error, offOrigin: report.offOrigin, photoSent: report.photoSent, maskSent: report.maskSent, mask: report.mask, generateSeconds: report.generateSeconds, outputs: Object.keys(report.outputs), scoreLine: report.scoreLine, cache: report.cache, folder: report.folder, hub: report.hub, faults: report.faults }));
 process.exit(code);

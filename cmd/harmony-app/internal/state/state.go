@@ -101,6 +101,10 @@ type Result struct {
 	Model    string             // the model's name
 	Elapsed  time.Duration
 	Warnings []string
+	// Scores by Kind (score.go), when scorers were loaded; ScoreErr says
+	// why scoring failed.
+	Scores   []pipeline.Score
+	ScoreErr error
 }
 
 // Snapshot is a copy of the state for drawing; it shares nothing that
@@ -122,6 +126,7 @@ type Snapshot struct {
 	Result    *Result         // the last finished generation
 	Cached    []CachedModel   // the download cache, as last read
 	CacheErr  error           // why the cache could not be read
+	Score     ScoreState      // the score line's models (score.go)
 }
 
 // Config are the app's fixed choices.
@@ -168,6 +173,9 @@ type App struct {
 	cached     []CachedModel
 	cacheErr   error
 	loadingDir string // the cache folder the running load downloads into
+
+	scorers *pipeline.Scorers // the score line's models (score.go)
+	score   ScoreState
 }
 
 // DefaultOptions are the app's starting options: the CLI's (the demo
@@ -210,6 +218,7 @@ func (a *App) Snapshot() Snapshot {
 		Options: a.opts, Progress: a.progress, Preview: a.preview, Result: a.result,
 		FieldErrs: make(map[string]error, len(a.fieldErrs)),
 		Cached:    append([]CachedModel(nil), a.cached...), CacheErr: a.cacheErr,
+		Score: a.score,
 	}
 	for k, v := range a.fieldErrs {
 		s.FieldErrs[k] = v
@@ -222,7 +231,7 @@ func (a *App) Snapshot() Snapshot {
 }
 
 // busy reports a running load or generation; a.mu is held.
-func (a *App) busy() bool { return a.phase == Loading || a.phase == Generating }
+func (a *App) busy() bool { return a.phase == Loading || a.phase == Generating || a.score.Loading }
 
 // Load loads the model at loc (a diffusers folder, a pack folder or an
 // http(s) URL of either; DemoModel for the bundled one; HubPrefix and a
@@ -269,19 +278,27 @@ func (a *App) Load(ctx context.Context, loc string) error {
 	return err
 }
 
-func (a *App) load(ctx context.Context, loc string) (*pipeline.Model, string, error) {
+// openDevice opens the GPU if it is not open yet.
+func (a *App) openDevice(ctx context.Context) error {
 	a.mu.Lock()
 	dev := a.dev
 	a.mu.Unlock()
 	if dev == nil {
 		d, err := gpu.Open(ctx, a.cfg.GPU)
 		if err != nil {
-			return nil, "", err
+			return err
 		}
 		info := d.Info()
 		a.mu.Lock()
 		a.dev, a.info, a.back = d, &info, kernels.New(d)
 		a.mu.Unlock()
+	}
+	return nil
+}
+
+func (a *App) load(ctx context.Context, loc string) (*pipeline.Model, string, error) {
+	if err := a.openDevice(ctx); err != nil {
+		return nil, "", err
 	}
 	var (
 		src   loader.Source
@@ -465,6 +482,19 @@ func (a *App) Generate() error {
 		defer cancel()
 		start := time.Now()
 		res, err := pipeline.Generate(ctx, m, o)
+		var r *Result
+		if err == nil {
+			r = &Result{Options: o, Model: name, Elapsed: time.Since(start), Warnings: res.Warnings}
+			r.Images[Harmony], r.Images[Mask] = res.Main.Image, res.MaskHeat
+			if res.Baseline != nil {
+				r.Images[Baseline] = res.Baseline.Image
+			}
+			if res.Visual != nil {
+				r.Images[Visual] = res.Visual.Image
+			}
+			a.scoreResult(ctx, &o, r)
+			r.Options.Image, r.Options.Progress = nil, nil
+		}
 		a.mu.Lock()
 		a.cancel = nil
 		switch {
@@ -473,15 +503,6 @@ func (a *App) Generate() error {
 		case err != nil:
 			a.phase, a.err = Failed, err
 		default:
-			r := &Result{Options: o, Model: name, Elapsed: time.Since(start), Warnings: res.Warnings}
-			r.Options.Image, r.Options.Progress = nil, nil
-			r.Images[Harmony], r.Images[Mask] = res.Main.Image, res.MaskHeat
-			if res.Baseline != nil {
-				r.Images[Baseline] = res.Baseline.Image
-			}
-			if res.Visual != nil {
-				r.Images[Visual] = res.Visual.Image
-			}
 			a.phase, a.result = Done, r
 		}
 		a.mu.Unlock()
@@ -575,6 +596,8 @@ func (a *App) Close() {
 		a.model.Close()
 		a.model = nil
 	}
+	a.scorers.Close()
+	a.scorers = nil
 	if a.dev != nil {
 		a.dev.Close()
 		a.dev = nil

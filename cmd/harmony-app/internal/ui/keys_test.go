@@ -51,6 +51,7 @@ func controls(u *UI) map[event.Tag]string {
 		&u.generate: "Generate", &u.cancel: "Cancel", &u.saveDir: "save folder",
 		&u.encPath: "encoder path", &u.mapPath: "mappers path", &u.mask.clear: "Clear mask",
 		&u.mask.path: "mask path", &u.mask.load: "Load mask",
+		&u.score.clip: "CLIP weights", &u.score.dino: "DINO weights", &u.score.load: "Load scorers",
 	}
 	for i := range u.save {
 		m[&u.save[i]] = fmt.Sprintf("Save %d", i)
@@ -95,7 +96,8 @@ func TestKeyboard(t *testing.T) {
 	// right; the Cancel buttons are disabled while nothing runs.
 	order := []string{"base blipdiffusion", "base elite", "Demo model", "model path", "Load", "hub repository", "Download",
 		"photo path", "Open", "Demo photo", "class", "prompt", "negative",
-		"steps", "guidance", "seed", "Dice", "width", "height", "Harmony", "Advanced", "Generate"}
+		"steps", "guidance", "seed", "Dice", "width", "height", "Harmony", "Advanced", "Generate",
+		"CLIP weights", "DINO weights", "Load scorers"}
 	var got []string
 	for range order {
 		r.press(key.NameTab, 0)
@@ -115,6 +117,10 @@ func TestKeyboard(t *testing.T) {
 	require.Equal(t, order[len(order)-2], r.focused(u))
 
 	// Opened, the advanced panel (drawn under the form) follows Generate.
+	for i := 0; i < 10 && r.focused(u) != "Advanced"; i++ {
+		r.press(key.NameTab, key.ModShift)
+		r.frame(u, "")
+	}
 	u.showAdv = true
 	r.frame(u, "")
 	require.Equal(t, "Advanced", r.focused(u))

@@ -57,6 +57,7 @@ type Drawn struct {
 	Adapter  string   // the adapter line
 	Advanced []string // the options the advanced panel listed
 	Cached   []string // the cached-models panel's lines (name — size)
+	Scores   string   // the score line under the results ("" when none)
 	Deletes  int      // delete buttons in that panel
 	Mask     string   // the mask editor's status line ("" when not shown)
 }
@@ -89,6 +90,7 @@ type UI struct {
 	base      widget.Enum   // the base model: "blipdiffusion" or "elite"
 	encPath   widget.Editor // ELITE's image encoder, when apart from the model
 	mapPath   widget.Editor // ELITE's mappers, when apart from the model
+	score     scoreFields   // the score line's models (score.go)
 	showAdv   bool
 	note      string // the last local message (saved…, photo errors)
 	noteErr   bool
@@ -216,6 +218,7 @@ func (u *UI) update(gtx layout.Context, s state.Snapshot) {
 	}
 	u.updateCache(gtx, s)
 	u.updateMask(gtx)
+	u.updateScore(gtx, s)
 	if u.base.Update(gtx) {
 		if err := u.App.SetBase(pipeline.Base(u.base.Value)); err != nil {
 			u.note, u.noteErr = err.Error(), true
@@ -354,7 +357,9 @@ func (u *UI) Layout(gtx layout.Context) layout.Dimensions {
 		u.actionRow(s),
 		u.previewRow(s),
 		u.resultsRow(s),
+		u.scoreLine(s),
 		u.advancedPanel(s),
+		u.scoreRow(s),
 		// Last, so that its height (one line a cached model) never moves
 		// the form.
 		u.cachePanel(s),
