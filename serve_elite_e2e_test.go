@@ -1,4 +1,4 @@
-//go:build !js
+//go:build !js && optin
 
 // serve_elite_e2e_test.go: ELITE on the page in headless Chromium, with
 // Harmony and a painted subject mask, against the native engine.
@@ -32,12 +32,9 @@ import (
 // Harmony on, a fixed seed: the four pictures equal the native engine's
 // for the same settings and the same mask within ±2 levels on 99 % of
 // values; no request leaves the origin or carries the photo or the mask.
-// Opt-in (HARMONY_PAGE_ELITE=1): about five minutes on SwiftShader with
+// Opt-in (build tag optin: go test -tags optin -run TestPageELITE .): about five minutes on SwiftShader with
 // two cores; the mask editor's own test (TestPageMaskEditor) runs always.
 func TestPageELITE(t *testing.T) {
-	if os.Getenv("HARMONY_PAGE_ELITE") != "1" {
-		t.Skip("opt-in: HARMONY_PAGE_ELITE=1 runs ELITE on the page (minutes)")
-	}
 	dir := golden.Path(t, "elite-tiny")
 	url, log := browserSetupWith(t, func(h http.Handler) http.Handler {
 		files := http.StripPrefix("/elite-tiny/", http.FileServer(http.Dir(dir)))

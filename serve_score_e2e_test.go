@@ -1,10 +1,10 @@
-//go:build !js
+//go:build !js && optin
 
 // serve_score_e2e_test.go: the page's score line in headless Chromium: the
 // tiny CLIP and DINO loaded from URLs on the page's origin, a generation,
 // and under the results each picture's CLIP-T and DINO against the photo,
 // equal to engine/eval's on the CPU reference for the pictures the page
-// showed. Opt-in (HARMONY_PAGE_SCORES=1): one to two minutes on
+// showed. Opt-in (build tag optin): one to two minutes on
 // SwiftShader, and the app's tests already check the same numbers natively.
 package main
 
@@ -31,9 +31,6 @@ import (
 )
 
 func TestPageScores(t *testing.T) {
-	if os.Getenv("HARMONY_PAGE_SCORES") != "1" {
-		t.Skip("opt-in: HARMONY_PAGE_SCORES=1 runs the page's score line (minutes)")
-	}
 	clipDir := filepath.Join(t.TempDir(), "clip")
 	require.NoError(t, embedtest.TinyCLIPFolder(clipDir, golden.Path(t, "clip-tiny", "config.json"), golden.Path(t, "clip-tiny", "model.safetensors"), 500))
 	dinoDir := golden.Path(t, "dino-tiny")
