@@ -1,8 +1,8 @@
-//go:build !(linux && !android && !nox11 && cgo)
+//go:build !(linux && !android && !nox11 && cgo) && !windows && !(darwin && !ios && cgo)
 
-// drop_other.go: no file drops from the desktop outside X11 yet (Gio
-// v0.10.3 delivers none on Wayland, Windows or macOS); the Open button and
-// the path field remain.
+// drop_other.go: no file drops from the desktop where neither XDND, Win32
+// nor AppKit is hooked up (Wayland gets none from Gio v0.10.3); the Open
+// button and the path field remain.
 package main
 
 import (
