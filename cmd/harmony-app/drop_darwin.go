@@ -19,7 +19,7 @@ var stopDrops func()
 
 // watchDrops follows the window's native view: a valid AppKit view
 // becomes a drop target, anything else ends the watch.
-func watchDrops(e app.ViewEvent, u *ui.UI) {
+func watchDrops(_ *app.Window, e app.ViewEvent, u *ui.UI) {
 	if stopDrops != nil {
 		stopDrops()
 		stopDrops = nil

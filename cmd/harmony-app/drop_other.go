@@ -11,4 +11,4 @@ import (
 	"harmony/cmd/harmony-app/internal/ui"
 )
 
-func watchDrops(app.ViewEvent, *ui.UI) {}
+func watchDrops(*app.Window, app.ViewEvent, *ui.UI) {}

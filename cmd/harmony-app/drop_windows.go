@@ -16,22 +16,25 @@ import (
 var stopDrops func()
 
 // watchDrops follows the window's native view: a valid Win32 view becomes
-// a drop target, anything else undoes it.
-func watchDrops(e app.ViewEvent, u *ui.UI) {
+// a drop target, anything else undoes it. Both run on the window's thread
+// (w.Run): accepting drops changes the window's style, which sends it
+// messages, and that thread is blocked delivering this very event.
+func watchDrops(w *app.Window, e app.ViewEvent, u *ui.UI) {
 	if stopDrops != nil {
-		stopDrops()
+		w.Run(stopDrops)
 		stopDrops = nil
 	}
-	w, ok := e.(app.Win32ViewEvent)
-	if !ok || !w.Valid() {
+	v, ok := e.(app.Win32ViewEvent)
+	if !ok || !v.Valid() {
 		return
 	}
-	stop, err := windrop.Attach(w.HWND, func(paths []string) {
-		u.Drop(paths, logDrop)
+	var err error
+	w.Run(func() {
+		stopDrops, err = windrop.Attach(v.HWND, func(paths []string) {
+			u.Drop(paths, logDrop)
+		})
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "harmony-app: no file drops: %v\n", err)
-		return
 	}
-	stopDrops = stop
 }

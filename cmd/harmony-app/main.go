@@ -146,7 +146,7 @@ func run(w *app.Window, u *ui.UI) error {
 		case app.DestroyEvent:
 			return e.Err
 		case app.ViewEvent:
-			watchDrops(e, u)
+			watchDrops(w, e, u)
 		case app.FrameEvent:
 			gtx := app.NewContext(&ops, e)
 			u.Layout(gtx)

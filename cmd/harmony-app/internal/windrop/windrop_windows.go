@@ -51,9 +51,8 @@ type target struct {
 }
 
 var (
-	// targets maps HWND to *target. The procedure reads it on the window's
-	// thread while Attach and stop run on the caller's; a sync.Map keeps
-	// the procedure from ever waiting on a lock the caller holds.
+	// targets maps HWND to *target; a sync.Map, so that the procedure can
+	// never wait on a lock held by a caller on another thread.
 	targets sync.Map
 	// proc is created once: Go allows only a limited number of callbacks.
 	proc = syscall.NewCallback(wndProc)
@@ -62,7 +61,10 @@ var (
 // Attach makes hwnd accept dropped files; onDrop receives their paths on
 // the window's thread and must not block. stop undoes both the
 // subclassing and the acceptance while the window lives, and only forgets
-// the window once it is gone.
+// the window once it is gone. Call both on the window's own thread
+// (Gio's Window.Run): accepting drops changes the window's style, which
+// sends it messages, so from another thread they wait on the window's
+// message loop.
 func Attach(hwnd uintptr, onDrop func(paths []string)) (stop func(), err error) {
 	if hwnd == 0 || onDrop == nil {
 		return nil, errors.New("windrop: no window or no drop handler")
