@@ -53,8 +53,11 @@ static BOOL harmonyPerformDragOperation(id self, SEL _cmd, id<NSDraggingInfo> se
 // the type encoding comes from the protocol, so it is right on every
 // architecture.
 static void addMethod(Class cls, SEL sel, IMP imp) {
-	struct objc_method_description d =
-	    protocol_getMethodDescription(@protocol(NSDraggingDestination), sel, NO, YES);
+	Protocol *proto = @protocol(NSDraggingDestination);
+	struct objc_method_description d = protocol_getMethodDescription(proto, sel, NO, YES);
+	if (d.types == NULL) {
+		d = protocol_getMethodDescription(proto, sel, YES, YES);
+	}
 	if (d.types != NULL) {
 		class_addMethod(cls, sel, imp, d.types);
 	}
