@@ -100,10 +100,14 @@ func detach(hwnd uintptr) {
 	t := v.(*target)
 	if alive, _, _ := isWindow.Call(hwnd); alive != 0 {
 		dragAcceptFiles.Call(hwnd, 0)
-		// Put Gio's procedure back only if ours is still the one in place.
-		if cur, _, _ := getWindowLong.Call(hwnd, gwlpWndProc); cur == proc {
-			setWindowLong.Call(hwnd, gwlpWndProc, t.orig)
+		// Put Gio's procedure back only if ours is still the one in place;
+		// if another subclass sits above ours, ours stays in the chain and
+		// must keep finding Gio's procedure, so the target is kept.
+		cur, _, _ := getWindowLong.Call(hwnd, gwlpWndProc)
+		if cur != proc {
+			return
 		}
+		setWindowLong.Call(hwnd, gwlpWndProc, t.orig)
 	}
 	targets.Delete(hwnd)
 }
