@@ -110,7 +110,7 @@ type Options struct {
 // L2-normalised, pictures masked where a mask was given.
 type Embeddings struct {
 	CLIPImage [][]float32 // [N] generated pictures
-	CLIPReal  [][]float32 // [R] real pictures
+	CLIPReal  [][]float32 // [R] real pictures (the pairwise references)
 	DINO      [][]float32 // [N]
 	DINOReal  [][]float32 // [R]
 	Texts     []string    // [M] distinct CLIP-T texts, in first-use order
@@ -194,6 +194,16 @@ func Evaluate(ctx context.Context, m Models, gen []Generated, real []Real, opt O
 	}
 	anyMask := slices.Contains(gMasked, true) || slices.Contains(rMasked, true)
 	anyInput := slices.ContainsFunc(inputs, func(j int) bool { return j >= 0 })
+	// The dump's real pictures are the pairwise references.
+	refsOnly := func(v [][]float32) [][]float32 {
+		var out [][]float32
+		for j, x := range v {
+			if !real[j].InputOnly {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
 	emb := &Embeddings{}
 	if anyInput {
 		emb.InputIndex = inputs
@@ -204,10 +214,10 @@ func Evaluate(ctx context.Context, m Models, gen []Generated, real []Real, opt O
 		s := &sets{gs[k].plain, gs[k].masked, rs[k].plain, rs[k].masked}
 		if name == "CLIP" {
 			clipS = s
-			emb.CLIPImage, emb.CLIPReal = s.gm, s.rm
+			emb.CLIPImage, emb.CLIPReal = s.gm, refsOnly(s.rm)
 		} else {
 			dinoS = s
-			emb.DINO, emb.DINOReal = s.gm, s.rm
+			emb.DINO, emb.DINOReal = s.gm, refsOnly(s.rm)
 		}
 	}
 	if m.CLIPText != nil {
