@@ -31,7 +31,7 @@ import (
 )
 
 // evaluate scores every picture of the grid against its subject's real
-// pictures.
+// pictures, and against its input photo (the first of them) alone.
 func (d *dbFlags) evaluate(ctx context.Context, m eval.Models, subjects []*dbSubject, jobs []dbJob) (*eval.Report, error) {
 	// Pictures are decoded when the metric code reaches them (a full run
 	// has thousands).
@@ -54,7 +54,7 @@ func (d *dbFlags) evaluate(ctx context.Context, m eval.Models, subjects []*dbSub
 			}
 			return im, mk, nil
 		}}, Subject: j.subject.name, Method: j.method.name(), Prompt: j.subject.prompts[j.prompt],
-			Text: clipText(j.subject.prompts[j.prompt], j.subject.class)}
+			Text: clipText(j.subject.prompts[j.prompt], j.subject.class), Input: j.subject.photo}
 		if m.CLIPText == nil {
 			g.Text = ""
 		}
@@ -211,7 +211,8 @@ func (d *dbFlags) paperTable(rep *eval.Report, methods []dbMethod, run dbRun) st
 	var b strings.Builder
 	fmt.Fprintf(&b, "# DreamBench run\n\n%d subjects, %d subject × prompt pairs, seeds %v: %d pictures per method. Scores are cosines (0–1 scale, not ×100): "+
 		"CLIP-I and DINO averaged over each picture × every real picture of its subject; CLIP-T against the prompt with the subject replaced by its class noun; "+
-		"M- variants with the background (mask 0) set to black, generated pictures masked by the engine's own subject mask (none for plain runs: –).\n\n",
+		"M- variants with the background (mask 0) set to black, generated pictures masked by the engine's own subject mask (none for plain runs: –); "+
+		"(1 ref) variants against the subject's input photo alone (the picture the model was given).\n\n",
 		run.Subjects, run.Prompts, run.Seeds, run.Prompts*len(run.Seeds))
 	var titles []string
 	for _, k := range rep.Metrics {

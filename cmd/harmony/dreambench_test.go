@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"harmony/engine/eval"
 	"harmony/engine/pngmeta"
 	"harmony/loader/golden"
 	"harmony/www"
@@ -125,7 +126,17 @@ func TestDreambenchResume(t *testing.T) {
 	require.Contains(t, string(table), "| tiny plain | 8 |")
 	require.Contains(t, string(table), "| tiny harmony | 8 |")
 	require.Contains(t, string(table), "| Δ tiny harmony − plain |")
-	require.Contains(t, string(table), "| method | pictures | DINO | CLIP-I | CLIP-T | M-DINO | M-CLIP-I |")
+	require.Contains(t, string(table), "| method | pictures | DINO | CLIP-I | CLIP-T | M-DINO | M-CLIP-I | DINO (1 ref) | CLIP-I (1 ref) |")
+	var scores eval.Report
+	js, err := os.ReadFile(filepath.Join(rep, "scores.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(js, &scores))
+	for _, im := range scores.Images {
+		for _, k := range []string{eval.CLIPIInput, eval.DINOInput} {
+			_, ok := im.Scores[k]
+			require.True(t, ok, "%s of %s against its subject's input photo", k, im.Name)
+		}
+	}
 
 	// Other settings in the same folder are refused, not mixed.
 	err = runDreambench(context.Background(), append(args, "--set", "guidance=5"))

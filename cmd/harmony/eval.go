@@ -49,6 +49,7 @@ func (l *listFlag) Set(s string) error {
 type evalFlags struct {
 	clip, dino    string
 	images, refs  listFlag
+	inputPhoto    string
 	masks         listFlag
 	promptsFile   string
 	prompts       listFlag
@@ -68,7 +69,9 @@ func parseEval(args []string) (*evalFlags, error) {
 Scores are cosines of L2-normalised embeddings (0–1 scale, not ×100): CLIP-I and
 DINO averaged over every generated × reference pair, CLIP-T of each picture
 against its prompt, M-CLIP-I and M-DINO with the background (mask pixels 0) set
-to --fill before the models' preprocessing. A picture's prompt comes from
+to --fill before the models' preprocessing; with --input-photo also CLIP-I (1 ref)
+and DINO (1 ref), each picture against the one photo the model was given (the
+PNG parameters do not record it). A picture's prompt comes from
 --prompt/--prompts, else from its PNG "parameters" text ("a {class} {prompt}",
 the subject word replaced by the class noun). --prompts FILE is one prompt per
 line, or a JSON list of prompts or of {"image","text"|"prompt","class","subject"}.
@@ -80,6 +83,7 @@ flags:`)
 	fs.StringVar(&e.dino, "dino", "", "DINO ViT model: a folder or its URL (DINO)")
 	fs.Var(&e.images, "images", "generated pictures: files in order, or a folder (repeatable, comma-separated)")
 	fs.Var(&e.refs, "reference", "real pictures of the subject: files or a folder (default: the --images themselves)")
+	fs.StringVar(&e.inputPhoto, "input-photo", "", "the subject photo the model was given: adds CLIP-I (1 ref) and DINO (1 ref), each picture against it")
 	fs.Var(&e.masks, "masks", "one mask PNG per --images picture, - for none (0 pixels are background); auto: each picture's NAME.mask.png where there is one")
 	fs.StringVar(&e.promptsFile, "prompts", "", "file of prompts: one per line, or a JSON list")
 	fs.Var(&e.prompts, "prompt", "a prompt (repeatable): one for every picture, or one per picture in order")
@@ -215,6 +219,15 @@ func evalDump(emb *eval.Embeddings) ([]byte, error) {
 	scores("scores.clip_i", emb.CLIPImage, emb.CLIPReal)
 	scores("scores.dino", emb.DINO, emb.DINOReal)
 	scores("scores.clip_t", emb.CLIPImage, emb.CLIPText)
+	// Single-reference scores, NaN for a picture without an input photo.
+	for _, v := range []struct {
+		name string
+		s    []float32
+	}{{"scores.clip_i_input", emb.CLIPInput}, {"scores.dino_input", emb.DINOInput}} {
+		if len(v.s) > 0 {
+			ts = append(ts, f32Tensor(v.name, v.s, len(v.s)))
+		}
+	}
 	var buf bytes.Buffer
 	meta := map[string]string{"texts": mustJSON(emb.Texts)}
 	if err := loader.WriteSafetensors(&buf, ts, meta); err != nil {
@@ -370,20 +383,52 @@ func (e *evalFlags) inputs() ([]eval.Generated, []eval.Real, error) {
 		for _, g := range gen {
 			real = append(real, eval.Real{Picture: eval.Picture{Name: g.Name, Image: g.Image}})
 		}
-		return gen, real, nil
-	}
-	refs, err := expand("--reference", e.refs)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, p := range refs {
-		im, _, err := readPicture("--reference", p)
+	} else {
+		refs, err := expand("--reference", e.refs)
 		if err != nil {
 			return nil, nil, err
 		}
-		real = append(real, eval.Real{Picture: eval.Picture{Name: p, Image: im}})
+		for _, p := range refs {
+			im, _, err := readPicture("--reference", p)
+			if err != nil {
+				return nil, nil, err
+			}
+			real = append(real, eval.Real{Picture: eval.Picture{Name: p, Image: im}})
+		}
+	}
+	if e.inputPhoto != "" {
+		// The photo counts among the pairwise references only when it is
+		// one of them already (DreamBench's 00.jpg among the subject's).
+		name := ""
+		for _, r := range real {
+			if sameFile(r.Name, e.inputPhoto) {
+				name = r.Name
+				break
+			}
+		}
+		if name == "" {
+			im, _, err := readPicture("--input-photo", e.inputPhoto)
+			if err != nil {
+				return nil, nil, err
+			}
+			name = e.inputPhoto
+			real = append(real, eval.Real{Picture: eval.Picture{Name: name, Image: im}, InputOnly: true})
+		}
+		for i := range gen {
+			gen[i].Input = name
+		}
 	}
 	return gen, real, nil
+}
+
+// sameFile reports whether two paths name the same file.
+func sameFile(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }
 
 // classText is the CLIP-T text of a BLIP-Diffusion prompt: the pipeline's

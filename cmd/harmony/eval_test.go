@@ -57,16 +57,20 @@ func TestEvalTinyCLIP(t *testing.T) {
 	writePNG(t, ones, 40, 30, [3]uint8{255, 255, 255}, nil)
 	out, dump := filepath.Join(dir, "scores.json"), filepath.Join(dir, "dump.safetensors")
 	err := runEval(context.Background(), []string{"--clip", tinyCLIPDir(t), "--dino", golden.Path(t, "dino-tiny"), "--images", a + "," + b, "--reference", a,
-		"--masks", ones + ",-", "--prompt", "a dog on the beach", "--out", out, "--dump", dump, "--quiet"})
+		"--masks", ones + ",-", "--prompt", "a dog on the beach", "--input-photo", b, "--out", out, "--dump", dump, "--quiet"})
 	require.NoError(t, err)
 	var rep eval.Report
 	data, err := os.ReadFile(out)
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(data, &rep))
-	require.Equal(t, []string{eval.DINO, eval.CLIPI, eval.CLIPT, eval.MDINO, eval.MCLIPI}, rep.Metrics)
+	require.Equal(t, []string{eval.DINO, eval.CLIPI, eval.CLIPT, eval.MDINO, eval.MCLIPI, eval.DINOInput, eval.CLIPIInput}, rep.Metrics)
 	for _, k := range []string{eval.CLIPI, eval.DINO} {
 		require.InDelta(t, 1, rep.Images[0].Scores[k], 1e-5, "%s of the picture against itself", k)
-		require.Less(t, rep.Images[1].Scores[k], 1-1e-4, k)
+		require.Less(t, rep.Images[1].Scores[k], 1-1e-4, "%s: the input photo b is no pairwise reference", k)
+	}
+	for _, k := range []string{eval.CLIPIInput, eval.DINOInput} {
+		require.InDelta(t, 1, rep.Images[1].Scores[k], 1e-5, "%s of the picture against itself as input photo", k)
+		require.Less(t, rep.Images[0].Scores[k], 1-1e-4, k)
 	}
 	require.Equal(t, rep.Images[0].Scores[eval.CLIPI], rep.Images[0].Scores[eval.MCLIPI], "an all-ones mask changes nothing")
 	require.Equal(t, rep.Images[0].Scores[eval.DINO], rep.Images[0].Scores[eval.MDINO], "an all-ones mask changes nothing")
@@ -77,7 +81,7 @@ func TestEvalTinyCLIP(t *testing.T) {
 	f, err := loader.ReadSafetensorsFile(dump)
 	require.NoError(t, err)
 	for name, shape := range map[string][]int{"clip.image_embeds": {2, 20}, "clip.text_embeds": {1, 20}, "scores.clip_i": {2, 1}, "scores.clip_t": {2, 1},
-		"dino.cls_normalized": {2, 16}, "scores.dino": {2, 1}} {
+		"dino.cls_normalized": {2, 16}, "scores.dino": {2, 1}, "scores.clip_i_input": {2}, "scores.dino_input": {2}} {
 		v, err := f.Float32(name)
 		require.NoError(t, err, name)
 		n := 1
@@ -92,6 +96,8 @@ func TestEvalTinyCLIP(t *testing.T) {
 	require.InDelta(t, rep.Images[1].Scores[eval.DINO], sd[1], 1e-6)
 	ct, _ := f.Float32("scores.clip_t")
 	require.InDelta(t, rep.Images[0].Scores[eval.CLIPT], ct[0], 1e-6)
+	di, _ := f.Float32("scores.dino_input")
+	require.InDelta(t, rep.Images[0].Scores[eval.DINOInput], di[0], 1e-6)
 }
 
 // stubModels replaces the models with the mean-colour stub for a test and
@@ -175,6 +181,19 @@ func TestEvalPrompts(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &rep))
 	require.Equal(t, "cat2", rep.Images[1].Subject)
 	require.InDelta(t, 1, rep.Images[0].Scores[eval.DINO], 1e-6, "identical pictures against themselves")
+
+	// --input-photo: the single-reference scores, the photo (one of the
+	// references here) scoring 1 against itself.
+	require.NoError(t, runEval(context.Background(), []string{"--clip", "x", "--dino", "y", "--images", p1 + "," + p2, "--input-photo", p1, "--out", out, "--quiet"}))
+	data, err = os.ReadFile(out)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &rep))
+	require.Equal(t, []string{eval.DINO, eval.CLIPI, eval.CLIPT, eval.DINOInput, eval.CLIPIInput}, rep.Metrics)
+	require.InDelta(t, 1, rep.Images[0].Scores[eval.DINOInput], 1e-6, "the input photo against itself")
+	require.Equal(t, 2, rep.Overall[0].N[eval.DINOInput])
+	md, err := os.ReadFile(strings.TrimSuffix(out, ".json") + ".md")
+	require.NoError(t, err)
+	require.Contains(t, string(md), "| DINO | CLIP-I | CLIP-T | DINO (1 ref) | CLIP-I (1 ref) |")
 }
 
 // TestEvalBadInput: every refusal names the option and file at fault, and
@@ -213,6 +232,7 @@ func TestEvalBadInput(t *testing.T) {
 		{[]string{"--clip", "x", "--images", good, "--prompt", "a", "--out", dir}, "--out " + dir + ": give a .json file name"},
 		{[]string{"--clip", "x", "--images", good, "--prompt", "a", "--out", good + "/x.json"}, good + " is a file, not a folder"},
 		{[]string{"--clip", "x", "--images", good, "--prompt", "a", "--fill", "300"}, "--fill must be in [0, 255]"},
+		{[]string{"--clip", "x", "--images", good, "--prompt", "a", "--input-photo", notPNG}, "--input-photo " + notPNG},
 	} {
 		err := runEval(context.Background(), append(c.args, "--quiet"))
 		require.ErrorContains(t, err, c.want, "%v", c.args)

@@ -2,7 +2,9 @@
 // subject-driven generation papers do: CLIP-T (the picture against its
 // prompt, the subject word replaced by the class noun), CLIP-I and DINO
 // (the picture against the subject's real pictures, averaged over every
-// generated × real pair), and the masked variants M-CLIP-I and M-DINO
+// generated × real pair), their single-reference variants CLIP-I (1 ref)
+// and DINO (1 ref) (the picture against the one photo the model was given),
+// and the masked variants M-CLIP-I and M-DINO
 // (background set to a constant inside a mask before the embedders'
 // preprocessing). Scores are plain cosines of L2-normalised embeddings,
 // on the 0–1 scale of the DreamBooth and BLIP-Diffusion tables; nothing is
@@ -50,14 +52,18 @@ const (
 	DINO   = "dino"
 	MCLIPI = "m_clip_i"
 	MDINO  = "m_dino"
+	// The single-reference variants: the picture against its input photo.
+	CLIPIInput = "clip_i_input"
+	DINOInput  = "dino_input"
 )
 
 // Metrics lists the metrics in table order (the paper's: DINO, CLIP-I,
-// CLIP-T, then the masked variants).
-var Metrics = []string{DINO, CLIPI, CLIPT, MDINO, MCLIPI}
+// CLIP-T, then the masked variants, then the single-reference ones).
+var Metrics = []string{DINO, CLIPI, CLIPT, MDINO, MCLIPI, DINOInput, CLIPIInput}
 
 // Titles are the metrics' column titles.
-var Titles = map[string]string{DINO: "DINO", CLIPI: "CLIP-I", CLIPT: "CLIP-T", MDINO: "M-DINO", MCLIPI: "M-CLIP-I"}
+var Titles = map[string]string{DINO: "DINO", CLIPI: "CLIP-I", CLIPT: "CLIP-T", MDINO: "M-DINO", MCLIPI: "M-CLIP-I",
+	DINOInput: "DINO (1 ref)", CLIPIInput: "CLIP-I (1 ref)"}
 
 // Picture is one decoded picture and its optional mask.
 type Picture struct {
@@ -79,12 +85,18 @@ type Generated struct {
 	Method  string // grouping key of the method that made it ("" for a single method)
 	Prompt  string // grouping key of its prompt (a template or the prompt as given)
 	Text    string // the CLIP-T text: the prompt with the subject word replaced by the class noun
+	// Input names (Picture.Name) the real picture that was the model's
+	// input photo, for the single-reference scores; "" when unknown.
+	Input string
 }
 
 // Real is one real picture of a subject.
 type Real struct {
 	Picture
 	Subject string
+	// InputOnly keeps the picture out of the pairwise averages: it is only
+	// some generated pictures' input photo (one not among the references).
+	InputOnly bool
 }
 
 // Options of a run.
@@ -98,12 +110,19 @@ type Options struct {
 // L2-normalised, pictures masked where a mask was given.
 type Embeddings struct {
 	CLIPImage [][]float32 // [N] generated pictures
-	CLIPReal  [][]float32 // [R] real pictures
+	CLIPReal  [][]float32 // [R] real pictures (the pairwise references)
 	DINO      [][]float32 // [N]
 	DINOReal  [][]float32 // [R]
 	Texts     []string    // [M] distinct CLIP-T texts, in first-use order
 	CLIPText  [][]float32 // [M]
 	TextIndex []int       // [N] each picture's text in Texts
+	// InputIndex is each generated picture's input photo in the real
+	// pictures, -1 for none; nil when no picture has one.
+	InputIndex []int // [N]
+	// CLIPInput and DINOInput are the single-reference scores as the
+	// report has them (unmasked pictures), NaN where a picture has no
+	// input photo; nil when none has one or the model did not run.
+	CLIPInput, DINOInput []float32 // [N]
 }
 
 // ImageScores are one generated picture's scores.
@@ -142,6 +161,10 @@ func Evaluate(ctx context.Context, m Models, gen []Generated, real []Real, opt O
 	if err != nil {
 		return nil, nil, err
 	}
+	inputs, err := inputIndex(gen, real)
+	if err != nil {
+		return nil, nil, err
+	}
 
 	// Generated and real pictures, each plain and masked (a picture without
 	// a mask is its own masked form), through every image model, a chunk
@@ -170,17 +193,31 @@ func Evaluate(ctx context.Context, m Models, gen []Generated, real []Real, opt O
 		return nil, nil, err
 	}
 	anyMask := slices.Contains(gMasked, true) || slices.Contains(rMasked, true)
+	anyInput := slices.ContainsFunc(inputs, func(j int) bool { return j >= 0 })
+	// The dump's real pictures are the pairwise references.
+	refsOnly := func(v [][]float32) [][]float32 {
+		var out [][]float32
+		for j, x := range v {
+			if !real[j].InputOnly {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
 	emb := &Embeddings{}
+	if anyInput {
+		emb.InputIndex = inputs
+	}
 	type sets struct{ gp, gm, rp, rm [][]float32 }
 	var clipS, dinoS *sets
 	for k, name := range names {
 		s := &sets{gs[k].plain, gs[k].masked, rs[k].plain, rs[k].masked}
 		if name == "CLIP" {
 			clipS = s
-			emb.CLIPImage, emb.CLIPReal = s.gm, s.rm
+			emb.CLIPImage, emb.CLIPReal = s.gm, refsOnly(s.rm)
 		} else {
 			dinoS = s
-			emb.DINO, emb.DINOReal = s.gm, s.rm
+			emb.DINO, emb.DINOReal = s.gm, refsOnly(s.rm)
 		}
 	}
 	if m.CLIPText != nil {
@@ -218,6 +255,8 @@ func Evaluate(ctx context.Context, m Models, gen []Generated, real []Real, opt O
 				continue
 			}
 			rep.Metrics = append(rep.Metrics, k)
+		case k == CLIPIInput && clipS != nil && anyInput, k == DINOInput && dinoS != nil && anyInput:
+			rep.Metrics = append(rep.Metrics, k)
 		}
 	}
 	for i, p := range gen {
@@ -231,11 +270,25 @@ func Evaluate(ctx context.Context, m Models, gen []Generated, real []Real, opt O
 			if emb.CLIPText != nil {
 				s.Scores[CLIPT] = Cosine(clipS.gp[i], emb.CLIPText[emb.TextIndex[i]])
 			}
+			if anyInput {
+				emb.CLIPInput = append(emb.CLIPInput, nan)
+			}
+			if inputs[i] >= 0 {
+				s.Scores[CLIPIInput] = Cosine(clipS.gp[i], clipS.rp[inputs[i]])
+				emb.CLIPInput[i] = float32(s.Scores[CLIPIInput])
+			}
 		}
 		if dinoS != nil {
 			s.Scores[DINO] = meanCos(dinoS.gp[i], dinoS.rp, pairs[i])
 			if gMasked[i] {
 				s.Scores[MDINO] = meanCos(dinoS.gm[i], dinoS.rm, pairs[i])
+			}
+			if anyInput {
+				emb.DINOInput = append(emb.DINOInput, nan)
+			}
+			if inputs[i] >= 0 {
+				s.Scores[DINOInput] = Cosine(dinoS.gp[i], dinoS.rp[inputs[i]])
+				emb.DINOInput[i] = float32(s.Scores[DINOInput])
 			}
 		}
 		rep.Images = append(rep.Images, s)
@@ -316,6 +369,9 @@ func embedPictures(ctx context.Context, names []string, embs []ImageEmbedder, pi
 func pairUp(gen []Generated, real []Real) ([][]int, error) {
 	bySubject := map[string][]int{}
 	for j, r := range real {
+		if r.InputOnly {
+			continue
+		}
 		bySubject[r.Subject] = append(bySubject[r.Subject], j)
 	}
 	out := make([][]int, len(gen))
@@ -332,6 +388,30 @@ func pairUp(gen []Generated, real []Real) ([][]int, error) {
 	return out, nil
 }
 
+// inputIndex finds each generated picture's input photo among the real
+// pictures (-1: none given).
+func inputIndex(gen []Generated, real []Real) ([]int, error) {
+	byName := map[string]int{}
+	for j, r := range real {
+		if _, ok := byName[r.Name]; !ok {
+			byName[r.Name] = j
+		}
+	}
+	out := make([]int, len(gen))
+	for i, g := range gen {
+		out[i] = -1
+		if g.Input == "" {
+			continue
+		}
+		j, ok := byName[g.Input]
+		if !ok {
+			return nil, errorf("%s: its input photo %s is not among the real pictures", g.Name, g.Input)
+		}
+		out[i] = j
+	}
+	return out, nil
+}
+
 func embed(ctx context.Context, name string, e ImageEmbedder, ims []*imageproc.RGB) ([][]float32, error) {
 	v, err := e.EmbedImages(ctx, ims)
 	if err != nil {
@@ -342,6 +422,8 @@ func embed(ctx context.Context, name string, e ImageEmbedder, ims []*imageproc.R
 	}
 	return normalizeAll(name, v, nil)
 }
+
+var nan = float32(math.NaN())
 
 var errZero = errors.New("the embedding is zero or not finite")
 

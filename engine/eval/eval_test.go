@@ -249,3 +249,41 @@ func TestLazyChunks(t *testing.T) {
 	_, _, err = Evaluate(context.Background(), Models{DINO: dino}, append(gen[:2:2], bad), real, Options{})
 	require.ErrorContains(t, err, "broken.png: not a picture")
 }
+
+// TestSingleReference: each picture against its own input photo, an
+// input-only photo staying out of the pairwise averages.
+func TestSingleReference(t *testing.T) {
+	m := Models{CLIPImage: &meanColour{}, DINO: &meanColour{}}
+	red, green := solid(5, 3, 200, 0, 0), solid(5, 3, 0, 90, 0)
+	gen := []Generated{
+		{Picture: Picture{Name: "red.png", Image: red}, Input: "photo.png"},
+		{Picture: Picture{Name: "green.png", Image: green}, Input: "photo.png"},
+		{Picture: Picture{Name: "green2.png", Image: green}},
+	}
+	real := []Real{
+		{Picture: Picture{Name: "ref.png", Image: green}},
+		{Picture: Picture{Name: "photo.png", Image: red}, InputOnly: true},
+	}
+	rep, emb, err := Evaluate(context.Background(), m, gen, real, Options{})
+	require.NoError(t, err)
+	require.Equal(t, []string{DINO, CLIPI, DINOInput, CLIPIInput}, rep.Metrics)
+	near(t, 1, rep.Images[0].Scores[CLIPIInput], "CLIP-I (1 ref) of the identical photo")
+	near(t, 1, rep.Images[0].Scores[DINOInput], "DINO (1 ref) of the identical photo")
+	near(t, 0, rep.Images[0].Scores[DINO], "the input-only photo is no pairwise reference")
+	near(t, 0, rep.Images[1].Scores[CLIPIInput], "CLIP-I (1 ref) green/red")
+	_, ok := rep.Images[2].Scores[DINOInput]
+	require.False(t, ok, "no input photo: no single-reference score")
+	require.Equal(t, 2, rep.Overall[0].N[DINOInput])
+	near(t, 0.5, rep.Overall[0].Mean[CLIPIInput], "overall CLIP-I (1 ref)")
+	require.Equal(t, []int{1, 1, -1}, emb.InputIndex)
+	require.Equal(t, float32(1), emb.DINOInput[0])
+	require.True(t, math.IsNaN(float64(emb.CLIPInput[2])))
+	require.Contains(t, rep.Markdown(), "| images | DINO | CLIP-I | DINO (1 ref) | CLIP-I (1 ref) |")
+	cs, err := rep.CSV()
+	require.NoError(t, err)
+	require.Contains(t, string(cs), "dino,clip_i,dino_input,clip_i_input\n")
+
+	gen[2].Input = "missing.png"
+	_, _, err = Evaluate(context.Background(), m, gen, real, Options{})
+	require.ErrorContains(t, err, "green2.png: its input photo missing.png is not among the real pictures")
+}
