@@ -66,34 +66,11 @@ func buildVision(cfg VisionConfig, v *nn.Vars) *VisionModel {
 			},
 			MLP: nn.LoadMLP(lv.Sub("mlp"), "fc1", "fc2", d, cfg.Intermediate, cfg.Act, false),
 		}
-		l.Attn.Q, l.Attn.K, l.Attn.V = loadQKV(lv.Sub("self_attn"), d, cfg.QKVBias)
+		l.Attn.Q, l.Attn.K, l.Attn.V = nn.LoadFusedQKV(lv.Sub("self_attn"), "qkv", d, cfg.QKVBias)
 		m.layers = append(m.layers, l)
 	}
 	m.postLN = nn.LoadLayerNorm(v, "post_layernorm", d, eps)
 	return m
-}
-
-// loadQKV reads the fused qkv projection [3·d, d] (rows q, k, v) as three
-// Linears over row windows of it, so that q, k and v come out contiguous
-// for Attention.
-func loadQKV(v *nn.Vars, d int, bias bool) (q, k, val nn.Linear) {
-	w := v.Get("qkv.weight", 3*d, d)
-	var bt *tensor.Tensor
-	if bias {
-		bt = v.Get("qkv.bias", 3*d)
-	}
-	if w == nil {
-		return // recording, or missing (reported by Vars)
-	}
-	b := v.Backend()
-	var ls [3]nn.Linear
-	for i := range ls {
-		ls[i].W = b.View(w, i*d*d, d, d)
-		if bt != nil {
-			ls[i].B = b.View(bt, i*d, d)
-		}
-	}
-	return ls[0], ls[1], ls[2]
 }
 
 // Tensors lists every state-dict name the model reads with the shape the

@@ -81,34 +81,12 @@ func build(cfg Config, v *nn.Vars) *Model {
 				Out:   nn.LoadLinear(lv, n.attn.Out, d, d, true),
 				Heads: cfg.Heads, Inner: d, Scale: nn.HeadScale(d, cfg.Heads),
 			}
-			l.Attn.Q, l.Attn.K, l.Attn.V = loadQKV(lv, n.qkv, d, cfg.QKVBias)
+			l.Attn.Q, l.Attn.K, l.Attn.V = nn.LoadFusedQKV(lv, n.qkv, d, cfg.QKVBias)
 		}
 		m.layers = append(m.layers, l)
 	}
 	m.norm = nn.LoadLayerNorm(v, n.norm, d, eps)
 	return m
-}
-
-// loadQKV reads a fused qkv projection [3·d, d] (rows q, k, v) as three
-// Linears over row windows of it.
-func loadQKV(v *nn.Vars, name string, d int, bias bool) (q, k, val nn.Linear) {
-	w := v.Get(name+".weight", 3*d, d)
-	var bt *tensor.Tensor
-	if bias {
-		bt = v.Get(name+".bias", 3*d)
-	}
-	if w == nil {
-		return // recording, or missing (reported by Vars)
-	}
-	b := v.Backend()
-	var ls [3]nn.Linear
-	for i := range ls {
-		ls[i].W = b.View(w, i*d*d, d, d)
-		if bt != nil {
-			ls[i].B = b.View(bt, i*d, d)
-		}
-	}
-	return ls[0], ls[1], ls[2]
 }
 
 // Tensors lists every state-dict name the model reads, with its shape. A

@@ -115,6 +115,29 @@ func (e Embedding) Positions(b tensor.Backend, n int) *tensor.Tensor {
 	return b.Embedding(e.Table, ids)
 }
 
+// LoadFusedQKV reads a fused projection name [3·d, d] (rows q, k, v; the
+// ViT layouts of BLIP-2 and DINO) as three Linears over row windows of it,
+// so that q, k and v come out contiguous for Attention without a copy.
+func LoadFusedQKV(v *Vars, name string, d int, bias bool) (q, k, val Linear) {
+	w := v.Get(name+".weight", 3*d, d)
+	var bt *tensor.Tensor
+	if bias {
+		bt = v.Get(name+".bias", 3*d)
+	}
+	if w == nil {
+		return // recording, or missing (reported by Vars)
+	}
+	b := v.Backend()
+	var ls [3]Linear
+	for i := range ls {
+		ls[i].W = b.View(w, i*d*d, d, d)
+		if bt != nil {
+			ls[i].B = b.View(bt, i*d, d)
+		}
+	}
+	return ls[0], ls[1], ls[2]
+}
+
 // AttnNames spells an attention module's projections: query, key, value
 // and output, relative to the module.
 type AttnNames struct{ Q, K, V, Out string }
