@@ -120,24 +120,59 @@ func (r *stageRun) shapeTable() loader.ShapeTable {
 
 // RunStages runs the chosen stages on dev and returns their measurements.
 func RunStages(ctx context.Context, dev *gpu.Device, opt StageOptions) ([]StageResult, error) {
-	want := opt.Stages
-	if want == nil {
-		want = StageNames
+	want, err := chooseStages("", StageNames, opt.Stages)
+	if err != nil {
+		return nil, err
 	}
-	for _, s := range want {
-		if !slices.Contains(StageNames, s) {
-			return nil, fmt.Errorf("bench: no stage %q (have %v)", s, StageNames)
-		}
-	}
-	r := &stageRun{ctx: ctx, dev: dev, b: kernels.New(dev), src: opt.Source, log: opt.Log, latent: opt.Latent}
-	if r.log == nil {
-		r.log = func(string, ...any) {}
-	}
-	var err error
+	r := newStageRun(ctx, dev, opt)
 	// Configs and tokenizer files only.
 	if r.meta, err = loader.Load(ctx, r.src, r.b, &loader.Options{Components: []string{}}); err != nil {
 		return nil, err
 	}
+	return r.run("", want, []stage{
+		{"qformer", func() (StageResult, error) { return r.qformer(opt.Photo) }},
+		{"text", r.textEncoder},
+		{"unet-b2", func() (StageResult, error) { return r.unetCall(2) }},
+		{"unet-b4", func() (StageResult, error) { return r.unetCall(4) }},
+		{"vae", r.vaeDecode},
+	})
+}
+
+// stage is one named measurement of a stage run.
+type stage struct {
+	name string
+	run  func() (StageResult, error)
+}
+
+// chooseStages checks the asked-for stage names against a model's (nil
+// asks for all of them); kind names the model in the error ("" or "ELITE ").
+func chooseStages(kind string, names, want []string) ([]string, error) {
+	if want == nil {
+		return names, nil
+	}
+	for _, s := range want {
+		if !slices.Contains(names, s) {
+			return nil, fmt.Errorf("bench: no %sstage %q (have %v)", kind, s, names)
+		}
+	}
+	return want, nil
+}
+
+// newStageRun is a run on dev with opt's source, log and latent size.
+func newStageRun(ctx context.Context, dev *gpu.Device, opt StageOptions) *stageRun {
+	r := &stageRun{ctx: ctx, dev: dev, b: kernels.New(dev), src: opt.Source, log: opt.Log, latent: opt.Latent}
+	if r.log == nil {
+		r.log = func(string, ...any) {}
+	}
+	return r
+}
+
+// run is the loop every model's stage run shares, once r.meta holds the
+// configs: the stages in their table order that want names, each measured
+// and logged; the UNet is freed before the VAE stage (room for it) and at
+// the end. kind names the model in errors ("" or "ELITE ").
+func (r *stageRun) run(kind string, want []string, stages []stage) ([]StageResult, error) {
+	var err error
 	if r.unetCfg, err = unet.ParseConfig(r.meta.Configs["unet"]); err != nil {
 		return nil, err
 	}
@@ -148,29 +183,19 @@ func RunStages(ctx context.Context, dev *gpu.Device, opt StageOptions) ([]StageR
 	defer r.mem.close()
 	defer r.freeUNet()
 	var out []StageResult
-	for _, name := range StageNames {
-		if !slices.Contains(want, name) {
+	for _, st := range stages {
+		if !slices.Contains(want, st.name) {
 			continue
 		}
-		var res StageResult
-		switch name {
-		case "qformer":
-			res, err = r.qformer(opt.Photo)
-		case "text":
-			res, err = r.textEncoder()
-		case "unet-b2":
-			res, err = r.unetCall(2)
-		case "unet-b4":
-			res, err = r.unetCall(4)
-		case "vae":
+		if st.name == "vae" {
 			r.freeUNet() // the UNet is done: make room
-			res, err = r.vaeDecode()
 		}
+		res, err := st.run()
 		if err != nil {
-			return out, fmt.Errorf("bench: stage %s: %w", name, err)
+			return out, fmt.Errorf("bench: %sstage %s: %w", kind, st.name, err)
 		}
 		r.log("%s: %.1f s (load %.1f s), %.0f GFLOP, peak GPU %s (target %s), Go heap %s, RSS %s",
-			name, res.Seconds, res.LoadSeconds, res.GFLOP, mb(int64(res.PeakAllocated)), mb(res.Target), mb(int64(res.Host.GoHeap)), mb(int64(res.Host.RSS)))
+			st.name, res.Seconds, res.LoadSeconds, res.GFLOP, mb(int64(res.PeakAllocated)), mb(res.Target), mb(int64(res.Host.GoHeap)), mb(int64(res.Host.RSS)))
 		out = append(out, res)
 	}
 	return out, nil

@@ -30,7 +30,6 @@ import (
 
 	"harmony/engine/dryrun"
 	"harmony/engine/gpu"
-	"harmony/engine/kernels"
 	"harmony/engine/models/catalog"
 	"harmony/engine/models/clip"
 	"harmony/engine/models/elite"
@@ -69,62 +68,23 @@ func eliteShapes(configs map[string][]byte) loader.ShapeTable {
 
 // RunELITEStages runs the chosen ELITE stages (nil: all) on dev.
 func RunELITEStages(ctx context.Context, dev *gpu.Device, opt StageOptions) ([]StageResult, error) {
-	want := opt.Stages
-	if want == nil {
-		want = ELITEStageNames
+	want, err := chooseStages("ELITE ", ELITEStageNames, opt.Stages)
+	if err != nil {
+		return nil, err
 	}
-	for _, s := range want {
-		if !slices.Contains(ELITEStageNames, s) {
-			return nil, fmt.Errorf("bench: no ELITE stage %q (have %v)", s, ELITEStageNames)
-		}
-	}
-	r := &eliteRun{stageRun: &stageRun{ctx: ctx, dev: dev, b: kernels.New(dev), src: opt.Source, log: opt.Log, latent: opt.Latent}}
-	if r.log == nil {
-		r.log = func(string, ...any) {}
-	}
-	var err error
+	r := &eliteRun{stageRun: newStageRun(ctx, dev, opt)}
 	if r.meta, err = loader.LoadELITE(ctx, loader.ELITESources{Base: r.src}, r.b, &loader.Options{Components: []string{}}); err != nil {
 		return nil, err
 	}
 	r.shapes = eliteShapes(r.meta.Configs)
-	if r.unetCfg, err = unet.ParseConfig(r.meta.Configs["unet"]); err != nil {
-		return nil, err
-	}
-	if r.latent == 0 {
-		r.latent = r.unetCfg.SampleSize
-	}
-	r.mem = startSampler()
-	defer r.mem.close()
-	defer r.freeUNet()
-	var out []StageResult
-	for _, name := range ELITEStageNames {
-		if !slices.Contains(want, name) {
-			continue
-		}
-		var res StageResult
-		switch name {
-		case "image-encoder":
-			res, err = r.imageEncoder()
-		case "mappers":
-			res, err = r.mappers()
-		case "text":
-			res, err = r.eliteText()
-		case "unet-b2":
-			res, err = r.eliteUNet(2)
-		case "unet-b4":
-			res, err = r.eliteUNet(4)
-		case "vae":
-			r.freeUNet()
-			res, err = r.vaeDecode()
-		}
-		if err != nil {
-			return out, fmt.Errorf("bench: ELITE stage %s: %w", name, err)
-		}
-		r.log("%s: %.1f s (load %.1f s), %.0f GFLOP, peak GPU %s (target %s), Go heap %s, RSS %s",
-			name, res.Seconds, res.LoadSeconds, res.GFLOP, mb(int64(res.PeakAllocated)), mb(res.Target), mb(int64(res.Host.GoHeap)), mb(int64(res.Host.RSS)))
-		out = append(out, res)
-	}
-	return out, nil
+	return r.run("ELITE ", want, []stage{
+		{"image-encoder", r.imageEncoder},
+		{"mappers", r.mappers},
+		{"text", r.eliteText},
+		{"unet-b2", func() (StageResult, error) { return r.eliteUNet(2) }},
+		{"unet-b4", func() (StageResult, error) { return r.eliteUNet(4) }},
+		{"vae", r.vaeDecode},
+	})
 }
 
 // imageEncoder: both 224² inputs through the vision tower in one batch.
